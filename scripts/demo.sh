@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Set up everything, index a folder (default: the sample corpus) and search it.
+#   scripts/demo.sh [FOLDER] [QUERY]
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+source "$ROOT/scripts/setup.sh"
+FOLDER="${1:-$ROOT/tests/data/corpus}"
+QUERY="${2:-How thick did the ice get in February 2019?}"
+cd "$ROOT"
+log "building hearth"
+cargo build -p hearth-cli
+HEARTH="${CARGO_TARGET_DIR:-$ROOT/target}/debug/hearth"
+export HEARTH_DATA_DIR="${HEARTH_DATA_DIR:-$ROOT/.hearth-demo}"
+log "indexing $FOLDER into $HEARTH_DATA_DIR"
+"$HEARTH" ingest "$FOLDER"
+log "searching: $QUERY"
+"$HEARTH" search "$QUERY" --limit 3
+"$HEARTH" status
+echo
+echo "Try more:  $HEARTH search \"your question\"   (HEARTH_DATA_DIR=$HEARTH_DATA_DIR)"

@@ -1,0 +1,179 @@
+//! Engine configuration. The shell builds a [`Config`] (from flags, its own defaults and the
+//! optional `config.toml` in the data dir) and passes it in; the engine reads no environment.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::Catalog;
+use crate::chunk::ChunkingConfig;
+use crate::embed::EmbedderConfig;
+use crate::error::{Error, Result};
+
+/// Everything the engine needs to open a library.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Config {
+    /// Where the index lives.
+    pub data_dir: PathBuf,
+    /// Where catalog models are installed.
+    pub models_dir: PathBuf,
+    /// The embedding model.
+    pub embedder: EmbedderConfig,
+    /// The ONNX Runtime shared library.
+    pub runtime_library: PathBuf,
+    /// Chunk sizes.
+    pub chunking: ChunkingConfig,
+    /// Ingest limits.
+    pub ingest: IngestConfig,
+}
+
+/// Ingest settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestConfig {
+    /// Files larger than this are refused with a clear reason instead of being read.
+    pub max_file_mb: u64,
+    /// Files extracted and committed together (one atomic store write per batch).
+    pub files_per_batch: usize,
+    /// Row count from which a vector (ANN) index is built; below it search is exact.
+    pub vector_index_min_rows: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        IngestConfig {
+            max_file_mb: 64,
+            files_per_batch: 16,
+            vector_index_min_rows: 50_000,
+        }
+    }
+}
+
+/// The optional `config.toml` in the data dir. Every field may be left out.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// A custom ONNX embedding model instead of the catalog default, or another catalog id.
+    pub embedder: Option<EmbedderChoice>,
+    /// Chunk sizes.
+    pub chunking: Option<ChunkingConfig>,
+    /// Ingest limits.
+    pub ingest: Option<IngestConfig>,
+    /// Path of another ONNX Runtime library.
+    pub runtime_library: Option<PathBuf>,
+}
+
+/// `[embedder]` in `config.toml`: a catalog id, or the files of any local ONNX model of the same
+/// shape (token vectors out, pooled here).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum EmbedderChoice {
+    /// `[embedder] catalog = "all-minilm-l6-v2-int8"`
+    Catalog {
+        /// Catalog id.
+        catalog: String,
+    },
+    /// `[embedder] id = "...", onnx = "...", tokenizer_dir = "..."`
+    Custom(EmbedderConfig),
+}
+
+impl Config {
+    /// The name of the optional settings file inside the data dir.
+    pub const FILE_NAME: &'static str = "config.toml";
+
+    /// Defaults for a data dir and models dir, then `data_dir/config.toml` applied on top.
+    pub fn load(data_dir: &Path, models_dir: &Path) -> Result<Config> {
+        let catalog = Catalog::builtin();
+        let default_embedder = catalog
+            .default_of("embedder")
+            .ok_or_else(|| Error::Internal("catalog has no default embedder".into()))?;
+        let mut config = Config {
+            data_dir: data_dir.to_path_buf(),
+            models_dir: models_dir.to_path_buf(),
+            embedder: catalog.embedder_config(&default_embedder.id, models_dir)?,
+            runtime_library: catalog.runtime_library(models_dir)?,
+            chunking: ChunkingConfig::default(),
+            ingest: IngestConfig::default(),
+        };
+        let path = data_dir.join(Self::FILE_NAME);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(config),
+            Err(e) => {
+                return Err(Error::Config(format!("cannot read {}: {e}", path.display())))
+            }
+        };
+        let file: ConfigFile = toml::from_str(&text)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        config.apply(file, &catalog)?;
+        Ok(config)
+    }
+
+    fn apply(&mut self, file: ConfigFile, catalog: &Catalog) -> Result<()> {
+        match file.embedder {
+            Some(EmbedderChoice::Catalog { catalog: id }) => {
+                self.embedder = catalog.embedder_config(&id, &self.models_dir)?
+            }
+            Some(EmbedderChoice::Custom(custom)) => self.embedder = custom,
+            None => {}
+        }
+        if let Some(c) = file.chunking {
+            self.chunking = c;
+        }
+        if let Some(i) = file.ingest {
+            self.ingest = i;
+        }
+        if let Some(lib) = file.runtime_library {
+            self.runtime_library = lib;
+        }
+        self.validate()
+    }
+
+    /// Check settings that would otherwise fail later in confusing ways.
+    pub fn validate(&self) -> Result<()> {
+        let max_chunk = self.embedder.max_tokens.saturating_sub(2);
+        if self.chunking.chunk_tokens < 16 || self.chunking.chunk_tokens > max_chunk {
+            return Err(Error::Config(format!(
+                "chunking.chunk_tokens must be between 16 and {max_chunk} (the model's {} tokens minus 2), got {}",
+                self.embedder.max_tokens, self.chunking.chunk_tokens
+            )));
+        }
+        if self.chunking.overlap_tokens * 2 > self.chunking.chunk_tokens {
+            return Err(Error::Config(
+                "chunking.overlap_tokens must be at most half of chunk_tokens".into(),
+            ));
+        }
+        if self.ingest.files_per_batch == 0 || self.ingest.max_file_mb == 0 {
+            return Err(Error::Config(
+                "ingest.files_per_batch and ingest.max_file_mb must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_file_overrides_defaults_and_custom_embedder() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Config::load(dir.path(), Path::new("/models")).unwrap();
+        assert_eq!(c.embedder.id, "all-minilm-l6-v2-int8");
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "[embedder]\nid = \"my-e5\"\nonnx = \"/x/model.onnx\"\ntokenizer_dir = \"/x\"\nmax_tokens = 512\npooling = \"cls\"\n\n[chunking]\nchunk_tokens = 300\noverlap_tokens = 40\n",
+        )
+        .unwrap();
+        let c = Config::load(dir.path(), Path::new("/models")).unwrap();
+        assert_eq!(c.embedder.id, "my-e5");
+        assert_eq!(c.embedder.max_tokens, 512);
+        assert_eq!(c.chunking.chunk_tokens, 300);
+        std::fs::write(dir.path().join("config.toml"), "[chunking]\nchunk_tokens = 9000\n").unwrap();
+        let err = Config::load(dir.path(), Path::new("/models")).unwrap_err();
+        assert!(err.to_string().contains("chunk_tokens"), "{err}");
+        std::fs::write(dir.path().join("config.toml"), "[chunking]\nchunk_size = 9\n").unwrap();
+        assert_eq!(Config::load(dir.path(), Path::new("/models")).unwrap_err().code(), "config");
+    }
+}

@@ -1,0 +1,137 @@
+//! One error type for the engine.
+//!
+//! Variants are split by who can fix them: [`Error::is_user_error`] is true for problems the user
+//! can act on (a missing model, a bad file, a wrong path); everything else is an internal failure.
+//! Each variant has a stable [`Error::code`] that shells hand to their UIs.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the engine.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong in the engine.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A model file (or the ONNX Runtime library) is not where the catalog or config says.
+    #[error("model file missing: {path} ({hint})")]
+    ModelMissing {
+        /// The file that was looked for.
+        path: PathBuf,
+        /// What to do about it.
+        hint: String,
+    },
+    /// A model file exists but cannot be used (bad sha256, wrong shape, failed to load).
+    #[error("model {name} cannot be used: {reason}")]
+    ModelInvalid {
+        /// Model id or path.
+        name: String,
+        /// Why.
+        reason: String,
+    },
+    /// The configuration file or a setting is wrong.
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// The data directory cannot be created, read or written.
+    #[error("data directory {path}: {reason}")]
+    DataDir {
+        /// The directory.
+        path: PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// The index on disk was made by an incompatible version or with another embedding model.
+    #[error("index incompatible: {0}")]
+    IndexIncompatible(String),
+    /// A path given by the user does not exist or cannot be read.
+    #[error("{path}: {reason}")]
+    BadPath {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// A file was read but its content cannot be indexed (empty, binary, no text layer...).
+    #[error("{reason}")]
+    Unsupported {
+        /// Why the content cannot be indexed.
+        reason: String,
+    },
+    /// A file or folder cannot be read (gone, permission denied, not a file...).
+    #[error("{0}")]
+    Unreadable(String),
+    /// A PDF is encrypted and cannot be read without a password.
+    #[error("PDF is encrypted (password protected)")]
+    EncryptedPdf,
+    /// A PDF could not be parsed (truncated, corrupt) or its parser crashed.
+    #[error("cannot read PDF: {0}")]
+    CorruptPdf(String),
+    /// The request itself is invalid (empty query, bad limit...).
+    #[error("invalid request: {0}")]
+    InvalidRequest(String),
+    /// The operation was cancelled.
+    #[error("cancelled")]
+    Cancelled,
+    /// An I/O error while reading a document.
+    #[error("i/o error: {0}")]
+    Io(#[from] std::io::Error),
+    /// The embedding model failed while running.
+    #[error("embedding failed: {0}")]
+    Embedding(String),
+    /// The vector store failed.
+    #[error("store error: {0}")]
+    Store(String),
+    /// A bug or an unexpected state.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// A stable, machine-readable code for this error (used by the UI and the JSON outputs).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::ModelMissing { .. } => "model_missing",
+            Error::ModelInvalid { .. } => "model_invalid",
+            Error::Config(_) => "config",
+            Error::DataDir { .. } => "data_dir",
+            Error::IndexIncompatible(_) => "index_incompatible",
+            Error::BadPath { .. } => "bad_path",
+            Error::Unsupported { .. } => "unsupported_file",
+            Error::Unreadable(_) => "unreadable",
+            Error::EncryptedPdf => "encrypted_pdf",
+            Error::CorruptPdf(_) => "corrupt_pdf",
+            Error::InvalidRequest(_) => "invalid_request",
+            Error::Cancelled => "cancelled",
+            Error::Io(_) => "io",
+            Error::Embedding(_) => "embedding",
+            Error::Store(_) => "store",
+            Error::Internal(_) => "internal",
+        }
+    }
+
+    /// True when the user can fix the cause (as opposed to an internal failure).
+    pub fn is_user_error(&self) -> bool {
+        !matches!(
+            self,
+            Error::Embedding(_) | Error::Store(_) | Error::Internal(_)
+        )
+    }
+
+    pub(crate) fn unsupported(reason: impl Into<String>) -> Self {
+        Error::Unsupported {
+            reason: reason.into(),
+        }
+    }
+}
+
+impl From<lancedb::Error> for Error {
+    fn from(e: lancedb::Error) -> Self {
+        Error::Store(e.to_string())
+    }
+}
+
+impl From<arrow_schema::ArrowError> for Error {
+    fn from(e: arrow_schema::ArrowError) -> Self {
+        Error::Store(e.to_string())
+    }
+}

@@ -1,0 +1,640 @@
+//! Ingest: walk the inputs, skip what is unchanged, extract → chunk → embed → store the rest in
+//! batches, drop what was deleted, and keep the indexes fresh. Progress goes to a sink;
+//! cancellation is checked between files and between embedding batches, and every batch is
+//! committed whole or not at all, so a stopped run leaves a consistent index.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Instant, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::chunk::{chunk_document, Chunk, ChunkingConfig};
+use crate::config::IngestConfig;
+use crate::embed::Embedder;
+use crate::error::{Error, Result};
+use crate::extract::{extract, is_candidate};
+use crate::store::{ChunkRow, DocRecord, Store};
+
+/// A cancellation flag shared between the caller and a running job.
+#[derive(Debug, Clone, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    /// A fresh, not-cancelled token.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Ask the job to stop at the next safe point.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst)
+    }
+    /// Whether stopping was asked for.
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// A file that could not be indexed, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FailedFile {
+    /// The path as found.
+    pub path: String,
+    /// One-line reason.
+    pub error: String,
+    /// Stable error code.
+    pub code: String,
+}
+
+/// What an ingest run did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct IngestReport {
+    /// Files (re)indexed in this run.
+    pub indexed: usize,
+    /// Files already indexed and unchanged.
+    pub skipped: usize,
+    /// Documents removed because their file is gone.
+    pub removed: usize,
+    /// Files that could not be indexed.
+    pub failed: Vec<FailedFile>,
+    /// Chunks written in this run.
+    pub chunks: usize,
+    /// True when the run was stopped early (what was committed stays).
+    pub cancelled: bool,
+    /// Time spent per stage.
+    pub timings: StageTimings,
+}
+
+/// Seconds per stage (wall time inside the stage).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StageTimings {
+    /// Reading, hashing and text extraction.
+    pub extract_s: f64,
+    /// Chunking (tokenizing included).
+    pub chunk_s: f64,
+    /// Embedding.
+    pub embed_s: f64,
+    /// Writing to the store and maintaining indexes.
+    pub store_s: f64,
+    /// Bytes of the files processed.
+    pub bytes: u64,
+}
+
+/// Progress of an ingest run, for a progress bar or a UI.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "phase", rename_all = "snake_case")]
+pub enum IngestEvent {
+    /// Inputs walked: how many files were found and how many need work.
+    Scanned {
+        /// Candidate files found.
+        found: usize,
+        /// Files new or changed.
+        to_index: usize,
+        /// Total bytes to process.
+        bytes: u64,
+    },
+    /// Work done so far.
+    Progress {
+        /// Files processed (indexed, failed or unchanged-content).
+        files_done: usize,
+        /// Files to process.
+        files_total: usize,
+        /// Chunks embedded.
+        chunks_done: usize,
+        /// Bytes processed.
+        bytes_done: u64,
+        /// Path being processed (empty while embedding).
+        current: String,
+    },
+    /// A file failed; the run goes on.
+    Failed(FailedFile),
+    /// Indexes are being updated.
+    Indexing,
+    /// The run ended.
+    Finished(IngestReport),
+}
+
+/// Where progress events go.
+pub type ProgressSink<'a> = &'a (dyn Fn(IngestEvent) + Send + Sync);
+
+#[derive(Debug)]
+struct Candidate {
+    path: PathBuf,
+    key: String,
+    size: u64,
+    mtime_ms: i64,
+}
+
+fn mtime_ms(md: &std::fs::Metadata) -> i64 {
+    md.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+fn path_key(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+fn failed(path: &Path, err: &Error) -> FailedFile {
+    FailedFile {
+        path: path.display().to_string(),
+        error: err.to_string(),
+        code: err.code().to_string(),
+    }
+}
+
+fn io_reason(e: &std::io::Error) -> Error {
+    Error::Unreadable(match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file (it may have been moved or deleted)".into(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
+        std::io::ErrorKind::IsADirectory => "is a folder, not a file".into(),
+        _ => format!("cannot read: {e}"),
+    })
+}
+
+/// Inputs walked: candidate files, per-path failures, and the roots under which a missing
+/// indexed document means "deleted".
+struct Walk {
+    files: Vec<Candidate>,
+    failures: Vec<FailedFile>,
+    /// Roots (folders or files) that were walked.
+    roots: Vec<String>,
+    /// Subtrees that could not be read: documents under them are kept.
+    unreadable: Vec<String>,
+    /// Inputs that do not exist (fine if they were indexed: they are removed; an error if not).
+    missing: Vec<PathBuf>,
+}
+
+fn walk(inputs: &[PathBuf]) -> Walk {
+    let mut w = Walk {
+        files: Vec::new(),
+        failures: Vec::new(),
+        roots: Vec::new(),
+        unreadable: Vec::new(),
+        missing: Vec::new(),
+    };
+    let mut seen = HashSet::new();
+    for input in inputs {
+        let abs = if input.is_absolute() {
+            input.clone()
+        } else {
+            std::env::current_dir()
+                .map(|d| d.join(input))
+                .unwrap_or_else(|_| input.clone())
+        };
+        let root = std::fs::canonicalize(&abs).unwrap_or_else(|_| normalize(&abs));
+        w.roots.push(path_key(&root));
+        let md = match std::fs::metadata(&root) {
+            Ok(md) => md,
+            Err(e) => {
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    w.missing.push(root);
+                } else {
+                    w.unreadable.push(path_key(&root));
+                    w.failures.push(failed(input, &io_reason(&e)));
+                }
+                continue;
+            }
+        };
+        if md.is_file() {
+            if seen.insert(root.clone()) {
+                w.files.push(Candidate {
+                    key: path_key(&root),
+                    path: root,
+                    size: md.len(),
+                    mtime_ms: mtime_ms(&md),
+                });
+            }
+            continue;
+        }
+        let walker = walkdir::WalkDir::new(&root)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+        for entry in walker {
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    let path = e
+                        .path()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| root.clone());
+                    let reason = if let Some(ancestor) = e.loop_ancestor() {
+                        format!("symlink loop (points back to {})", ancestor.display())
+                    } else if let Some(io) = e.io_error() {
+                        io_reason(io).to_string()
+                    } else {
+                        e.to_string()
+                    };
+                    w.unreadable.push(path_key(&path));
+                    w.failures.push(FailedFile {
+                        path: path.display().to_string(),
+                        error: reason,
+                        code: "unreadable".into(),
+                    });
+                    continue;
+                }
+            };
+            if !entry.file_type().is_file() || !is_candidate(entry.path()) {
+                continue;
+            }
+            // Through symlinks the same file can be reached twice: index it once, by its real path.
+            let real = std::fs::canonicalize(entry.path())
+                .unwrap_or_else(|_| entry.path().to_path_buf());
+            if !seen.insert(real.clone()) {
+                continue;
+            }
+            match entry.metadata() {
+                Ok(md) => w.files.push(Candidate {
+                    key: path_key(&real),
+                    path: real,
+                    size: md.len(),
+                    mtime_ms: mtime_ms(&md),
+                }),
+                Err(e) => w.failures.push(FailedFile {
+                    path: entry.path().display().to_string(),
+                    error: e.to_string(),
+                    code: "unreadable".into(),
+                }),
+            }
+        }
+    }
+    w
+}
+
+/// `a/./b/../c` → `a/c` without touching the file system (for paths that no longer exist).
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            std::path::Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn under(path: &str, root: &str) -> bool {
+    path == root
+        || (path.starts_with(root)
+            && (root.ends_with('/') || path[root.len()..].starts_with(std::path::MAIN_SEPARATOR)))
+}
+
+/// A file read and cut into chunks, waiting for its vectors.
+struct Prepared {
+    doc: DocRecord,
+    chunks: Vec<Chunk>,
+}
+
+enum Outcome {
+    Prepared(Prepared),
+    /// Same content as indexed: only the mtime changes.
+    Unchanged(DocRecord),
+    Failed(FailedFile),
+}
+
+fn prepare(
+    c: &Candidate,
+    known: Option<&DocRecord>,
+    embedder: &dyn Embedder,
+    chunking: &ChunkingConfig,
+    max_bytes: u64,
+    timings: &mut StageTimings,
+) -> Outcome {
+    let started = Instant::now();
+    let fail = |e: Error| Outcome::Failed(failed(&c.path, &e));
+    if c.size > max_bytes {
+        return fail(Error::unsupported(format!(
+            "file too large ({:.1} MB; the limit is {} MB, set ingest.max_file_mb in config.toml to raise it)",
+            c.size as f64 / 1e6,
+            max_bytes / 1_000_000
+        )));
+    }
+    let bytes = match read_bounded(&c.path, max_bytes) {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    timings.bytes += bytes.len() as u64;
+    let hash = hex::encode(Sha256::digest(&bytes));
+    if let Some(k) = known {
+        if k.hash == hash {
+            timings.extract_s += started.elapsed().as_secs_f64();
+            return Outcome::Unchanged(DocRecord {
+                size: bytes.len() as i64,
+                mtime_ms: c.mtime_ms,
+                ..k.clone()
+            });
+        }
+    }
+    let extracted = extract(&c.path, &bytes);
+    drop(bytes);
+    timings.extract_s += started.elapsed().as_secs_f64();
+    let extracted = match extracted {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let started = Instant::now();
+    let chunks = chunk_document(&extracted, embedder, chunking);
+    timings.chunk_s += started.elapsed().as_secs_f64();
+    if chunks.is_empty() {
+        return fail(Error::unsupported("no text to index"));
+    }
+    let pages = (extracted.kind == crate::extract::DocKind::Pdf)
+        .then_some(extracted.pages.len() as i32);
+    Outcome::Prepared(Prepared {
+        doc: DocRecord {
+            path: c.key.clone(),
+            hash,
+            size: c.size as i64,
+            mtime_ms: c.mtime_ms,
+            kind: extracted.kind.as_str().to_string(),
+            pages,
+            chunks: chunks.len() as i32,
+        },
+        chunks,
+    })
+}
+
+/// Read a whole file, refusing to go past `max` bytes even if it grew since it was listed.
+fn read_bounded(path: &Path, max: u64) -> Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| io_reason(&e))?;
+    let mut bytes = Vec::new();
+    file.take(max + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| io_reason(&e))?;
+    if bytes.len() as u64 > max {
+        return Err(Error::unsupported(format!(
+            "file too large (over {} MB)",
+            max / 1_000_000
+        )));
+    }
+    Ok(bytes)
+}
+
+fn chunk_id(path: &str, hash: &str, ordinal: usize) -> String {
+    let p = Sha256::digest(path.as_bytes());
+    format!("{}-{}-{ordinal}", &hex::encode(p)[..16], &hash[..16])
+}
+
+/// Texts embedded per call, between which cancellation and progress are checked.
+const EMBED_GROUP: usize = 128;
+
+/// Run an ingest. See the module docs.
+pub(crate) async fn run(
+    store: &Store,
+    embedder: Arc<dyn Embedder>,
+    chunking: ChunkingConfig,
+    cfg: IngestConfig,
+    inputs: &[PathBuf],
+    progress: ProgressSink<'_>,
+    cancel: &Cancel,
+) -> Result<IngestReport> {
+    let mut report = IngestReport::default();
+    let walk = {
+        let inputs = inputs.to_vec();
+        tokio::task::spawn_blocking(move || walk(&inputs))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?
+    };
+    let known: HashMap<String, DocRecord> = store
+        .documents()
+        .await?
+        .into_iter()
+        .map(|d| (d.path.clone(), d))
+        .collect();
+    let mut failures = walk.failures;
+    for missing in &walk.missing {
+        let key = path_key(missing);
+        if !known.keys().any(|p| under(p, &key)) {
+            failures.push(FailedFile {
+                path: missing.display().to_string(),
+                error: "no such file or folder".into(),
+                code: "bad_path".into(),
+            });
+        }
+    }
+    for f in &failures {
+        progress(IngestEvent::Failed(f.clone()));
+    }
+    report.failed.extend(failures);
+
+    let found: HashSet<&str> = walk.files.iter().map(|c| c.key.as_str()).collect();
+    let removed: Vec<String> = known
+        .keys()
+        .filter(|p| walk.roots.iter().any(|r| under(p, r)))
+        .filter(|p| !walk.unreadable.iter().any(|u| under(p, u)))
+        .filter(|p| !found.contains(p.as_str()))
+        .cloned()
+        .collect();
+
+    let mut todo = Vec::new();
+    for c in walk.files {
+        match known.get(&c.key) {
+            Some(k) if k.size == c.size as i64 && k.mtime_ms == c.mtime_ms => report.skipped += 1,
+            _ => todo.push(c),
+        }
+    }
+    let files_total = todo.len();
+    progress(IngestEvent::Scanned {
+        found: files_total + report.skipped,
+        to_index: files_total,
+        bytes: todo.iter().map(|c| c.size).sum(),
+    });
+
+    let known = Arc::new(known);
+    let max_bytes = cfg.max_file_mb * 1_000_000;
+    let mut files_done = 0usize;
+    let mut bytes_done = 0u64;
+    let mut todo = todo.into_iter().peekable();
+    'batches: while todo.peek().is_some() {
+        let batch: Vec<Candidate> = todo.by_ref().take(cfg.files_per_batch).collect();
+        // Extract and chunk the batch off the async threads, one file at a time.
+        let mut prepared = Vec::new();
+        let mut unchanged = Vec::new();
+        for c in batch {
+            if cancel.is_cancelled() {
+                report.cancelled = true;
+                break 'batches;
+            }
+            progress(IngestEvent::Progress {
+                files_done,
+                files_total,
+                chunks_done: report.chunks,
+                bytes_done,
+                current: c.path.display().to_string(),
+            });
+            let (outcome, t, c) = {
+                let embedder = embedder.clone();
+                let known = known.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut t = StageTimings::default();
+                    let outcome = prepare(
+                        &c,
+                        known.get(&c.key),
+                        embedder.as_ref(),
+                        &chunking,
+                        max_bytes,
+                        &mut t,
+                    );
+                    (outcome, t, c)
+                })
+                .await
+                .map_err(|e| Error::Internal(format!("extraction task failed: {e}")))?
+            };
+            add_timings(&mut report.timings, &t);
+            files_done += 1;
+            bytes_done += c.size;
+            match outcome {
+                Outcome::Prepared(p) => prepared.push(p),
+                Outcome::Unchanged(d) => {
+                    report.skipped += 1;
+                    unchanged.push(d)
+                }
+                Outcome::Failed(f) => {
+                    progress(IngestEvent::Failed(f.clone()));
+                    report.failed.push(f)
+                }
+            }
+        }
+        // Embed every chunk of the batch in groups, checking for cancellation in between.
+        let texts: Vec<String> = prepared
+            .iter()
+            .flat_map(|p| p.chunks.iter().map(Chunk::embedding_text))
+            .collect();
+        let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(texts.len());
+        let started = Instant::now();
+        for group in texts.chunks(EMBED_GROUP) {
+            if cancel.is_cancelled() {
+                report.cancelled = true;
+                break 'batches;
+            }
+            let group = group.to_vec();
+            let embedder = embedder.clone();
+            let out = tokio::task::spawn_blocking(move || embedder.embed(&group))
+                .await
+                .map_err(|e| Error::Internal(format!("embedding task failed: {e}")))??;
+            vectors.extend(out);
+            progress(IngestEvent::Progress {
+                files_done,
+                files_total,
+                chunks_done: report.chunks + vectors.len(),
+                bytes_done,
+                current: String::new(),
+            });
+        }
+        report.timings.embed_s += started.elapsed().as_secs_f64();
+        // Commit the batch: all its files at once.
+        let started = Instant::now();
+        let mut rows = Vec::with_capacity(vectors.len());
+        let mut vectors = vectors.into_iter();
+        let mut docs = Vec::with_capacity(prepared.len());
+        for p in prepared {
+            for (ordinal, chunk) in p.chunks.into_iter().enumerate() {
+                let vector = vectors
+                    .next()
+                    .ok_or_else(|| Error::Internal("fewer vectors than chunks".into()))?;
+                rows.push(ChunkRow {
+                    id: chunk_id(&p.doc.path, &p.doc.hash, ordinal),
+                    doc_path: p.doc.path.clone(),
+                    doc_hash: p.doc.hash.clone(),
+                    ordinal: ordinal as i32,
+                    page: chunk.page.map(|p| p as i32),
+                    heading: chunk.heading,
+                    text: chunk.text,
+                    char_start: chunk.char_start as i64,
+                    char_end: chunk.char_end as i64,
+                    vector,
+                });
+            }
+            docs.push(p.doc);
+        }
+        report.chunks += rows.len();
+        report.indexed += docs.len();
+        store.replace(&docs, rows).await?;
+        store.upsert_documents(&unchanged).await?;
+        report.timings.store_s += started.elapsed().as_secs_f64();
+    }
+    if cancel.is_cancelled() {
+        report.cancelled = true;
+    }
+
+    if !report.cancelled && !removed.is_empty() {
+        store.remove(&removed).await?;
+        report.removed = removed.len();
+    }
+    progress(IngestEvent::Indexing);
+    let started = Instant::now();
+    store.maintain_indexes(cfg.vector_index_min_rows).await?;
+    report.timings.store_s += started.elapsed().as_secs_f64();
+    progress(IngestEvent::Finished(report.clone()));
+    Ok(report)
+}
+
+fn add_timings(total: &mut StageTimings, t: &StageTimings) {
+    total.extract_s += t.extract_s;
+    total.chunk_s += t.chunk_s;
+    total.embed_s += t.embed_s;
+    total.store_s += t.store_s;
+    total.bytes += t.bytes;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::embed::fake::HashEmbedder;
+
+    #[test]
+    fn under_respects_path_boundaries() {
+        assert!(under("/a/b/c.md", "/a/b"));
+        assert!(under("/a/b", "/a/b"));
+        assert!(!under("/a/bc/d.md", "/a/b"));
+        assert!(under("/a/b/c", "/"));
+    }
+
+    #[test]
+    fn normalize_folds_dots() {
+        assert_eq!(normalize(Path::new("/a/./b/../c")), PathBuf::from("/a/c"));
+    }
+
+    #[test]
+    fn a_file_that_vanishes_after_the_walk_is_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("note.txt");
+        std::fs::write(&path, "soon gone").unwrap();
+        let w = walk(&[dir.path().to_path_buf()]);
+        assert_eq!(w.files.len(), 1);
+        std::fs::remove_file(&path).unwrap();
+        let mut t = StageTimings::default();
+        let outcome = prepare(&w.files[0], None, &HashEmbedder, &ChunkingConfig::default(), 1 << 20, &mut t);
+        match outcome {
+            Outcome::Failed(f) => {
+                assert_eq!(f.code, "unreadable");
+                assert!(f.error.contains("no such file"), "{}", f.error);
+            }
+            _ => panic!("expected a failure"),
+        }
+    }
+
+    #[test]
+    fn a_file_that_grows_past_the_limit_is_refused_without_reading_it_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.txt");
+        std::fs::write(&path, "small").unwrap();
+        let w = walk(&[path.clone()]);
+        std::fs::write(&path, "x".repeat(5000)).unwrap();
+        let mut t = StageTimings::default();
+        let outcome = prepare(&w.files[0], None, &HashEmbedder, &ChunkingConfig::default(), 1000, &mut t);
+        assert!(matches!(outcome, Outcome::Failed(f) if f.error.contains("too large")));
+        assert!(t.bytes == 0);
+    }
+}

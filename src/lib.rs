@@ -1,0 +1,31 @@
+//! # Hearth engine
+//!
+//! Local, private retrieval over a person's own documents. Files are read ([`extract`]), cut
+//! into token-bounded chunks that remember their file, page and heading ([`chunk`]), embedded by
+//! a local sentence encoder ([`embed`]) and kept in an on-disk LanceDB index ([`store`]) that
+//! is searched by vector, full text, or both fused ([`retrieve`]). [`ingest`] orchestrates the
+//! pipeline incrementally; [`Library`] is the front door the desktop app, the CLI and the HTTP
+//! API call. The engine reads no environment variables and owns no runtime: shells pass a
+//! [`Config`] in and drive it from their tokio runtime.
+//!
+//! See `ARCHITECTURE.md` at the repository root for the data flow.
+#![deny(missing_docs)]
+
+pub mod catalog;
+pub mod chunk;
+pub mod config;
+pub mod embed;
+pub mod error;
+pub mod extract;
+pub mod ingest;
+mod library;
+pub mod retrieve;
+pub mod store;
+
+pub use catalog::{Catalog, InstalledModel};
+pub use config::Config;
+pub use embed::{Embedder, EmbedderConfig, OnnxEmbedder};
+pub use error::{Error, Result};
+pub use ingest::{Cancel, FailedFile, IngestEvent, IngestReport};
+pub use library::{status, Library, SearchTimings, Status};
+pub use retrieve::{Hit, SearchMode, SearchRequest};

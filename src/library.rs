@@ -1,0 +1,206 @@
+//! [`Library`]: the engine's front door. Shells open one and call it.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::catalog::{Catalog, InstalledModel};
+use crate::config::Config;
+use crate::embed::{Embedder, OnnxEmbedder};
+use crate::error::{Error, Result};
+use crate::ingest::{self, Cancel, IngestReport, ProgressSink};
+use crate::retrieve::{reciprocal_rank_fusion, Hit, SearchMode, SearchRequest};
+use crate::store::{read_meta, Store};
+
+/// A user's indexed documents: the store plus the embedding model that feeds and queries it.
+pub struct Library {
+    config: Config,
+    store: Store,
+    embedder: Arc<dyn Embedder>,
+}
+
+impl std::fmt::Debug for Library {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Library")
+            .field("data_dir", &self.config.data_dir)
+            .field("embedder", &self.embedder.id())
+            .finish()
+    }
+}
+
+/// Timing of one search.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SearchTimings {
+    /// Query embedding, ms.
+    pub embed_ms: f64,
+    /// Store queries (and fusion), ms.
+    pub search_ms: f64,
+}
+
+/// What `status` reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// The data dir.
+    pub data_dir: PathBuf,
+    /// Documents indexed.
+    pub documents: usize,
+    /// Chunks indexed.
+    pub chunks: usize,
+    /// Bytes the index takes on disk.
+    pub index_bytes: u64,
+    /// Embedding model of the index (if one exists).
+    pub embedder: Option<String>,
+    /// Index layout version.
+    pub schema_version: Option<u32>,
+    /// A full-text index exists.
+    pub fts_index: bool,
+    /// A vector (ANN) index exists; without one, vector search is exact.
+    pub vector_index: bool,
+    /// Catalog models and whether they are installed.
+    pub models: Vec<InstalledModel>,
+}
+
+impl Library {
+    /// Open the library described by `config`, loading its embedding model.
+    pub async fn open(config: Config) -> Result<Library> {
+        config.validate()?;
+        let cfg = config.embedder.clone();
+        let lib = config.runtime_library.clone();
+        let embedder = tokio::task::spawn_blocking(move || OnnxEmbedder::load(&cfg, &lib))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        Self::open_with_embedder(config, Arc::new(embedder)).await
+    }
+
+    /// Open with an embedder the caller built (another model, or a fake in unit tests).
+    pub async fn open_with_embedder(config: Config, embedder: Arc<dyn Embedder>) -> Result<Library> {
+        let store = Store::open(&config.data_dir, embedder.id(), embedder.dim()).await?;
+        Ok(Library {
+            config,
+            store,
+            embedder,
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The embedding model.
+    pub fn embedder(&self) -> &Arc<dyn Embedder> {
+        &self.embedder
+    }
+
+    /// The store (for tools and benchmarks).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Index files and folders (recursively). Unchanged files are skipped, changed ones replaced,
+    /// deleted ones removed; failures are listed per file and never stop the run.
+    pub async fn ingest(
+        &self,
+        paths: &[PathBuf],
+        progress: ProgressSink<'_>,
+        cancel: &Cancel,
+    ) -> Result<IngestReport> {
+        if paths.is_empty() {
+            return Err(Error::InvalidRequest("no paths to ingest".into()));
+        }
+        ingest::run(
+            &self.store,
+            self.embedder.clone(),
+            self.config.chunking,
+            self.config.ingest,
+            paths,
+            progress,
+            cancel,
+        )
+        .await
+    }
+
+    /// Search the library.
+    pub async fn search(&self, req: &SearchRequest) -> Result<Vec<Hit>> {
+        Ok(self.search_timed(req).await?.0)
+    }
+
+    /// Search, also returning where the time went.
+    pub async fn search_timed(&self, req: &SearchRequest) -> Result<(Vec<Hit>, SearchTimings)> {
+        req.validate()?;
+        let mut timings = SearchTimings::default();
+        let query_vector = if req.mode == SearchMode::Text {
+            None
+        } else {
+            let started = Instant::now();
+            let embedder = self.embedder.clone();
+            let text = vec![req.query.clone()];
+            let mut v = tokio::task::spawn_blocking(move || embedder.embed(&text))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
+            timings.embed_ms = started.elapsed().as_secs_f64() * 1e3;
+            v.pop()
+        };
+        let started = Instant::now();
+        // Each retriever fetches more than asked so that fusion has candidates to agree on.
+        let depth = (req.limit * 4).max(20);
+        let hits = match (req.mode, query_vector) {
+            (SearchMode::Vector, Some(v)) => self.store.vector_search(&v, req.limit).await?,
+            (SearchMode::Text, _) => self.store.text_search(&req.query, req.limit).await?,
+            (SearchMode::Hybrid, Some(v)) => {
+                let (vector, text) = tokio::join!(
+                    self.store.vector_search(&v, depth),
+                    self.store.text_search(&req.query, depth)
+                );
+                reciprocal_rank_fusion(vec![vector?, text?], req.limit)
+            }
+            (_, None) => return Err(Error::Internal("no query vector".into())),
+        };
+        timings.search_ms = started.elapsed().as_secs_f64() * 1e3;
+        Ok((hits, timings))
+    }
+
+    /// Counts, sizes, indexes and models.
+    pub async fn status(&self) -> Result<Status> {
+        status_of(&self.config, Some(&self.store)).await
+    }
+}
+
+/// Status of a data dir without loading any model (works when the model is missing).
+pub async fn status(config: &Config) -> Result<Status> {
+    status_of(config, None).await
+}
+
+async fn status_of(config: &Config, store: Option<&Store>) -> Result<Status> {
+    let meta = read_meta(&config.data_dir)?;
+    let models = Catalog::builtin().installed(&config.models_dir);
+    let opened;
+    let store = match (store, &meta) {
+        (Some(s), _) => Some(s),
+        (None, Some(m)) => {
+            opened = Store::open(&config.data_dir, &m.embedder, m.dim).await?;
+            Some(&opened)
+        }
+        (None, None) => None,
+    };
+    let (documents, chunks, index_bytes, (fts_index, vector_index)) = match store {
+        Some(s) => {
+            let (d, c) = s.counts().await?;
+            (d, c, s.disk_bytes(), s.indexes().await?)
+        }
+        None => (0, 0, 0, (false, false)),
+    };
+    Ok(Status {
+        data_dir: config.data_dir.clone(),
+        documents,
+        chunks,
+        index_bytes,
+        embedder: meta.as_ref().map(|m| m.embedder.clone()),
+        schema_version: meta.as_ref().map(|m| m.schema_version),
+        fts_index,
+        vector_index,
+        models,
+    })
+}

@@ -1,0 +1,568 @@
+//! The on-disk index: LanceDB tables `documents` and `chunks` in `<data dir>/index`, and a small
+//! `meta.json` that records the schema version and the embedding model the vectors came from.
+//!
+//! Every write that changes what a search can see is one LanceDB commit: replacing the chunks of
+//! a batch of files is a single `merge_insert` (new rows in, the files' old rows out), so a
+//! reader sees either the old or the new version of a file, never half of it.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, FixedSizeListArray, Float32Array, Int32Array, Int64Array, RecordBatch,
+    RecordBatchIterator, RecordBatchReader, StringArray,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use futures::TryStreamExt;
+use lancedb::index::scalar::{FtsIndexBuilder, FullTextSearchQuery};
+use lancedb::index::vector::IvfHnswSqIndexBuilder;
+use lancedb::index::{Index, IndexType};
+use lancedb::query::{ExecutableQuery, QueryBase, Select};
+use lancedb::table::OptimizeAction;
+use lancedb::{Connection, DistanceType, Table};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::retrieve::Hit;
+
+/// Version of the on-disk layout. Bump it with a migration in [`migrate`].
+pub const SCHEMA_VERSION: u32 = 1;
+
+const DOCUMENTS: &str = "documents";
+const CHUNKS: &str = "chunks";
+const META_FILE: &str = "meta.json";
+const INDEX_DIR: &str = "index";
+
+/// What `meta.json` holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    /// Layout version.
+    pub schema_version: u32,
+    /// Embedding model the vectors were made with.
+    pub embedder: String,
+    /// Vector dimension.
+    pub dim: usize,
+}
+
+/// A document row.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DocRecord {
+    /// Absolute, canonical path.
+    pub path: String,
+    /// sha256 of the content, hex.
+    pub hash: String,
+    /// Size in bytes.
+    pub size: i64,
+    /// Modification time, ms since the epoch.
+    pub mtime_ms: i64,
+    /// What it was read as.
+    pub kind: String,
+    /// Page count (PDFs).
+    pub pages: Option<i32>,
+    /// Chunks stored for it.
+    pub chunks: i32,
+}
+
+/// A chunk row, vector included.
+#[derive(Debug, Clone)]
+pub struct ChunkRow {
+    /// Unique id (`<path hash>-<content hash>-<ordinal>`).
+    pub id: String,
+    /// The document's path.
+    pub doc_path: String,
+    /// The document's content hash.
+    pub doc_hash: String,
+    /// Position within the document.
+    pub ordinal: i32,
+    /// 1-based page, PDFs only.
+    pub page: Option<i32>,
+    /// Heading path.
+    pub heading: String,
+    /// Text.
+    pub text: String,
+    /// Char offsets within the page.
+    pub char_start: i64,
+    /// End char offset.
+    pub char_end: i64,
+    /// Unit vector.
+    pub vector: Vec<f32>,
+}
+
+/// The index on disk.
+#[derive(Clone)]
+pub struct Store {
+    dir: PathBuf,
+    docs: Table,
+    chunks: Table,
+    dim: usize,
+    chunk_schema: SchemaRef,
+    doc_schema: SchemaRef,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("dir", &self.dir).finish()
+    }
+}
+
+/// Quote a string for a LanceDB SQL filter.
+pub fn sql_string(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+fn doc_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("path", DataType::Utf8, false),
+        Field::new("hash", DataType::Utf8, false),
+        Field::new("size", DataType::Int64, false),
+        Field::new("mtime_ms", DataType::Int64, false),
+        Field::new("kind", DataType::Utf8, false),
+        Field::new("pages", DataType::Int32, true),
+        Field::new("chunks", DataType::Int32, false),
+    ]))
+}
+
+fn item_field() -> Arc<Field> {
+    Arc::new(Field::new("item", DataType::Float32, true))
+}
+
+fn chunk_schema(dim: usize) -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("id", DataType::Utf8, false),
+        Field::new("doc_path", DataType::Utf8, false),
+        Field::new("doc_hash", DataType::Utf8, false),
+        Field::new("ordinal", DataType::Int32, false),
+        Field::new("page", DataType::Int32, true),
+        Field::new("heading", DataType::Utf8, false),
+        Field::new("text", DataType::Utf8, false),
+        Field::new("char_start", DataType::Int64, false),
+        Field::new("char_end", DataType::Int64, false),
+        Field::new(
+            "vector",
+            DataType::FixedSizeList(item_field(), dim as i32),
+            false,
+        ),
+    ]))
+}
+
+fn data_dir_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::DataDir {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    }
+}
+
+/// Read `meta.json` if the data dir has an index.
+pub fn read_meta(data_dir: &Path) -> Result<Option<Meta>> {
+    let path = data_dir.join(META_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+            Error::IndexIncompatible(format!("{} is unreadable: {e}", path.display()))
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(data_dir_error(data_dir, e)),
+    }
+}
+
+fn write_meta(data_dir: &Path, meta: &Meta) -> Result<()> {
+    let tmp = data_dir.join(format!("{META_FILE}.tmp"));
+    let json = serde_json::to_string_pretty(meta).map_err(|e| Error::Internal(e.to_string()))?;
+    std::fs::write(&tmp, json).map_err(|e| data_dir_error(data_dir, e))?;
+    std::fs::rename(&tmp, data_dir.join(META_FILE)).map_err(|e| data_dir_error(data_dir, e))
+}
+
+/// Bring an older layout up to [`SCHEMA_VERSION`]. Version 1 is the first; future versions add
+/// their steps here (e.g. `1 => add_columns(...)`), each followed by a `meta.json` rewrite.
+async fn migrate(_db: &Connection, meta: &mut Meta) -> Result<()> {
+    if meta.schema_version > SCHEMA_VERSION {
+        return Err(Error::IndexIncompatible(format!(
+            "the index uses layout version {} but this Hearth understands up to {}; upgrade Hearth",
+            meta.schema_version, SCHEMA_VERSION
+        )));
+    }
+    // No migrations yet: version 1 is current.
+    meta.schema_version = SCHEMA_VERSION;
+    Ok(())
+}
+
+impl Store {
+    /// Open (creating if needed) the index in `data_dir` for vectors of `embedder` with `dim`.
+    pub async fn open(data_dir: &Path, embedder: &str, dim: usize) -> Result<Store> {
+        std::fs::create_dir_all(data_dir).map_err(|e| data_dir_error(data_dir, e))?;
+        let mut meta = match read_meta(data_dir)? {
+            Some(meta) => {
+                if meta.embedder != embedder || meta.dim != dim {
+                    return Err(Error::IndexIncompatible(format!(
+                        "this index was built with the embedding model '{}' ({}-d) but the configured model is '{}' ({}-d); \
+                         use another --data-dir, or delete {} to rebuild it",
+                        meta.embedder,
+                        meta.dim,
+                        embedder,
+                        dim,
+                        data_dir.join(INDEX_DIR).display()
+                    )));
+                }
+                meta
+            }
+            None => Meta {
+                schema_version: SCHEMA_VERSION,
+                embedder: embedder.to_string(),
+                dim,
+            },
+        };
+        let dir = data_dir.join(INDEX_DIR);
+        let uri = dir
+            .to_str()
+            .ok_or_else(|| data_dir_error(data_dir, "path is not valid UTF-8"))?;
+        let db = lancedb::connect(uri).execute().await?;
+        let before = meta.schema_version;
+        migrate(&db, &mut meta).await?;
+        let doc_schema = doc_schema();
+        let chunk_schema = chunk_schema(dim);
+        let names = db.table_names().execute().await?;
+        let docs = if names.iter().any(|n| n == DOCUMENTS) {
+            db.open_table(DOCUMENTS).execute().await?
+        } else {
+            db.create_empty_table(DOCUMENTS, doc_schema.clone())
+                .execute()
+                .await?
+        };
+        let chunks = if names.iter().any(|n| n == CHUNKS) {
+            db.open_table(CHUNKS).execute().await?
+        } else {
+            db.create_empty_table(CHUNKS, chunk_schema.clone())
+                .execute()
+                .await?
+        };
+        if before != meta.schema_version || read_meta(data_dir)?.is_none() {
+            write_meta(data_dir, &meta)?;
+        }
+        Ok(Store {
+            dir: data_dir.to_path_buf(),
+            docs,
+            chunks,
+            dim,
+            chunk_schema,
+            doc_schema,
+        })
+    }
+
+    /// Vector dimension of this index.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    /// Every document row.
+    pub async fn documents(&self) -> Result<Vec<DocRecord>> {
+        let batches: Vec<RecordBatch> = self
+            .docs
+            .query()
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
+        let mut out = Vec::new();
+        for b in &batches {
+            let path = strings(b, "path")?;
+            let hash = strings(b, "hash")?;
+            let size = i64s(b, "size")?;
+            let mtime = i64s(b, "mtime_ms")?;
+            let kind = strings(b, "kind")?;
+            let pages = i32s(b, "pages")?;
+            let chunks = i32s(b, "chunks")?;
+            for i in 0..b.num_rows() {
+                out.push(DocRecord {
+                    path: path.value(i).to_string(),
+                    hash: hash.value(i).to_string(),
+                    size: size.value(i),
+                    mtime_ms: mtime.value(i),
+                    kind: kind.value(i).to_string(),
+                    pages: (!pages.is_null(i)).then(|| pages.value(i)),
+                    chunks: chunks.value(i),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replace the given documents and all their chunks. Chunks are swapped in one commit
+    /// (a search sees the old file or the new one); the document rows follow.
+    pub async fn replace(&self, docs: &[DocRecord], chunks: Vec<ChunkRow>) -> Result<()> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        let filter = format!(
+            "doc_path IN ({})",
+            docs.iter()
+                .map(|d| sql_string(&d.path))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        let batch = self.chunk_batch(chunks)?;
+        let mut merge = self.chunks.merge_insert(&["id"]);
+        merge
+            .when_not_matched_insert_all()
+            .when_not_matched_by_source_delete(Some(filter));
+        merge.execute(reader(batch)).await?;
+        self.upsert_documents(docs).await
+    }
+
+    /// Insert or update document rows (e.g. a new mtime for a file whose content is unchanged).
+    pub async fn upsert_documents(&self, docs: &[DocRecord]) -> Result<()> {
+        if docs.is_empty() {
+            return Ok(());
+        }
+        let batch = self.doc_batch(docs)?;
+        let mut merge = self.docs.merge_insert(&["path"]);
+        merge
+            .when_matched_update_all(None)
+            .when_not_matched_insert_all();
+        merge.execute(reader(batch)).await?;
+        Ok(())
+    }
+
+    /// Remove documents and their chunks.
+    pub async fn remove(&self, paths: &[String]) -> Result<()> {
+        for group in paths.chunks(256) {
+            let list = group
+                .iter()
+                .map(|p| sql_string(p))
+                .collect::<Vec<_>>()
+                .join(", ");
+            self.chunks
+                .delete(format!("doc_path IN ({list})").as_str())
+                .await?;
+            self.docs.delete(format!("path IN ({list})").as_str()).await?;
+        }
+        Ok(())
+    }
+
+    /// Number of document and chunk rows.
+    pub async fn counts(&self) -> Result<(usize, usize)> {
+        Ok((
+            self.docs.count_rows(None).await?,
+            self.chunks.count_rows(None).await?,
+        ))
+    }
+
+    /// Bytes the index takes on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        walkdir::WalkDir::new(self.dir.join(INDEX_DIR))
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum()
+    }
+
+    /// Which indexes exist: (full-text, vector).
+    pub async fn indexes(&self) -> Result<(bool, bool)> {
+        let list = self.chunks.list_indices().await?;
+        let fts = list.iter().any(|i| i.index_type == IndexType::FTS);
+        let vector = list.iter().any(|i| i.columns.iter().any(|c| c == "vector"));
+        Ok((fts, vector))
+    }
+
+    /// Build missing indexes and fold new rows into existing ones. The vector index is only
+    /// built from `vector_min_rows` rows on; below that, exact search is fast enough.
+    pub async fn maintain_indexes(&self, vector_min_rows: usize) -> Result<()> {
+        let rows = self.chunks.count_rows(None).await?;
+        if rows == 0 {
+            return Ok(());
+        }
+        let (fts, vector) = self.indexes().await?;
+        if !fts {
+            self.create_fts_index().await?;
+        }
+        if !vector && rows >= vector_min_rows.max(256) {
+            self.create_vector_index(rows).await?;
+        }
+        if fts || vector {
+            self.chunks.optimize(OptimizeAction::All).await?;
+        }
+        self.docs.optimize(OptimizeAction::All).await?;
+        Ok(())
+    }
+
+    /// (Re)build the full-text index on chunk text.
+    pub async fn create_fts_index(&self) -> Result<()> {
+        self.chunks
+            .create_index(&["text"], Index::FTS(FtsIndexBuilder::default()))
+            .replace(true)
+            .execute()
+            .await?;
+        Ok(())
+    }
+
+    /// (Re)build the vector index (IVF + HNSW with scalar quantisation, cosine).
+    pub async fn create_vector_index(&self, rows: usize) -> Result<()> {
+        let partitions = ((rows as f64).sqrt() / 4.0).clamp(1.0, 256.0) as u32;
+        self.chunks
+            .create_index(
+                &["vector"],
+                Index::IvfHnswSq(
+                    IvfHnswSqIndexBuilder::default()
+                        .distance_type(DistanceType::Cosine)
+                        .num_partitions(partitions),
+                ),
+            )
+            .replace(true)
+            .execute()
+            .await?;
+        Ok(())
+    }
+
+    /// Nearest chunks to a query vector; score = cosine similarity.
+    pub async fn vector_search(&self, query: &[f32], limit: usize) -> Result<Vec<Hit>> {
+        if query.len() != self.dim {
+            return Err(Error::Internal(format!(
+                "query vector has {} dims, index has {}",
+                query.len(),
+                self.dim
+            )));
+        }
+        let batches: Vec<RecordBatch> = self
+            .chunks
+            .query()
+            .nearest_to(query)?
+            .column("vector")
+            .distance_type(DistanceType::Cosine)
+            .limit(limit)
+            .select(Select::columns(HIT_COLUMNS))
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
+        hits(&batches, "_distance", |d| 1.0 - d)
+    }
+
+    /// BM25 full-text search over chunk text.
+    pub async fn text_search(&self, query: &str, limit: usize) -> Result<Vec<Hit>> {
+        if self.chunks.count_rows(None).await? == 0 {
+            return Ok(Vec::new());
+        }
+        if !self.indexes().await?.0 {
+            self.create_fts_index().await?;
+        }
+        let fts = FullTextSearchQuery::new(query.to_string())
+            .with_column("text".to_string())
+            .map_err(|e| Error::Store(e.to_string()))?;
+        let batches: Vec<RecordBatch> = self
+            .chunks
+            .query()
+            .full_text_search(fts)
+            .limit(limit)
+            .select(Select::columns(HIT_COLUMNS))
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
+        let mut out = hits(&batches, "_score", |s| s)?;
+        out.sort_by(|a, b| b.score.total_cmp(&a.score));
+        Ok(out)
+    }
+
+    fn doc_batch(&self, docs: &[DocRecord]) -> Result<RecordBatch> {
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(docs.iter().map(|d| d.path.as_str()))),
+            Arc::new(StringArray::from_iter_values(docs.iter().map(|d| d.hash.as_str()))),
+            Arc::new(Int64Array::from_iter_values(docs.iter().map(|d| d.size))),
+            Arc::new(Int64Array::from_iter_values(docs.iter().map(|d| d.mtime_ms))),
+            Arc::new(StringArray::from_iter_values(docs.iter().map(|d| d.kind.as_str()))),
+            Arc::new(Int32Array::from_iter(docs.iter().map(|d| d.pages))),
+            Arc::new(Int32Array::from_iter_values(docs.iter().map(|d| d.chunks))),
+        ];
+        Ok(RecordBatch::try_new(self.doc_schema.clone(), cols)?)
+    }
+
+    fn chunk_batch(&self, rows: Vec<ChunkRow>) -> Result<RecordBatch> {
+        let mut flat = Vec::with_capacity(rows.len() * self.dim);
+        for r in &rows {
+            if r.vector.len() != self.dim {
+                return Err(Error::Internal(format!(
+                    "vector of {} dims for a {}-d index",
+                    r.vector.len(),
+                    self.dim
+                )));
+            }
+            flat.extend_from_slice(&r.vector);
+        }
+        let vectors = FixedSizeListArray::try_new(
+            item_field(),
+            self.dim as i32,
+            Arc::new(Float32Array::from(flat)),
+            None,
+        )?;
+        let cols: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.id.as_str()))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.doc_path.as_str()))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.doc_hash.as_str()))),
+            Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.ordinal))),
+            Arc::new(Int32Array::from_iter(rows.iter().map(|r| r.page))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.heading.as_str()))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.text.as_str()))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.char_start))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.char_end))),
+            Arc::new(vectors),
+        ];
+        Ok(RecordBatch::try_new(self.chunk_schema.clone(), cols)?)
+    }
+}
+
+const HIT_COLUMNS: &[&str] = &[
+    "id",
+    "doc_path",
+    "page",
+    "heading",
+    "text",
+    "char_start",
+    "char_end",
+];
+
+fn reader(batch: RecordBatch) -> Box<dyn RecordBatchReader + Send> {
+    let schema = batch.schema();
+    Box::new(RecordBatchIterator::new(vec![Ok(batch)], schema))
+}
+
+fn column<'a, T: 'static>(b: &'a RecordBatch, name: &str) -> Result<&'a T> {
+    b.column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<T>())
+        .ok_or_else(|| Error::Store(format!("column {name} missing or of the wrong type")))
+}
+fn strings<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a StringArray> {
+    column::<StringArray>(b, name)
+}
+fn i64s<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Int64Array> {
+    column::<Int64Array>(b, name)
+}
+fn i32s<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Int32Array> {
+    column::<Int32Array>(b, name)
+}
+
+fn hits(batches: &[RecordBatch], score_col: &str, score: impl Fn(f32) -> f32) -> Result<Vec<Hit>> {
+    let mut out = Vec::new();
+    for b in batches {
+        let id = strings(b, "id")?;
+        let path = strings(b, "doc_path")?;
+        let page = i32s(b, "page")?;
+        let heading = strings(b, "heading")?;
+        let text = strings(b, "text")?;
+        let start = i64s(b, "char_start")?;
+        let end = i64s(b, "char_end")?;
+        let s = column::<Float32Array>(b, score_col)?;
+        for i in 0..b.num_rows() {
+            out.push(Hit {
+                path: path.value(i).to_string(),
+                page: (!page.is_null(i)).then(|| page.value(i) as u32),
+                score: score(s.value(i)),
+                text: text.value(i).to_string(),
+                heading: heading.value(i).to_string(),
+                char_start: start.value(i) as u64,
+                char_end: end.value(i) as u64,
+                chunk_id: id.value(i).to_string(),
+            });
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,312 @@
+//! Integration tests: the real default embedding model, a real LanceDB in a temp dir, real files.
+
+mod util;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use hearth::{Cancel, IngestEvent, SearchMode};
+use util::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn finds_the_right_file_and_page() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = copy_corpus(tmp.path());
+    let lib = library(tmp.path()).await;
+    let report = ingest(&lib, &[corpus.clone()]).await;
+    assert_eq!(report.indexed, 6, "{report:?}");
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert!(report.chunks >= 8, "{report:?}");
+
+    // Page-level citations into the PDF, in every mode.
+    for mode in [SearchMode::Hybrid, SearchMode::Vector, SearchMode::Text] {
+        let hits = search(&lib, "How thick did the lake ice get in February 2019?", mode).await;
+        assert_eq!(file_name(&hits[0].path), "field-guide.pdf", "{mode:?}: {hits:?}");
+        assert_eq!(hits[0].page, Some(3), "{mode:?}");
+        assert!(hits[0].text.contains("71 centimetres"));
+    }
+    let hits = search(&lib, "when do heron eggs hatch", SearchMode::Hybrid).await;
+    assert_eq!((file_name(&hits[0].path), hits[0].page), ("field-guide.pdf", Some(2)));
+    let hits = search(&lib, "battery capacity of the solar system", SearchMode::Hybrid).await;
+    assert_eq!(hits[0].page, Some(4));
+
+    // Markdown keeps heading paths; non-PDFs have no page.
+    let hits = search(&lib, "how long is bulk fermentation for the bread dough", SearchMode::Hybrid).await;
+    assert_eq!(file_name(&hits[0].path), "sourdough.md", "{hits:?}");
+    assert_eq!(hits[0].page, None);
+    assert!(hits[0].heading.starts_with("Sourdough"), "{}", hits[0].heading);
+
+    // HTML: visible text is indexed and entities decoded, scripts are not indexed.
+    let hits = search(&lib, "which cheese goes into cacio e pepe", SearchMode::Hybrid).await;
+    assert_eq!(file_name(&hits[0].path), "pasta-recipe.html");
+    let secret = search(&lib, "zzqxvv", SearchMode::Text).await;
+    assert!(secret.is_empty(), "script content was indexed: {secret:?}");
+
+    let hits = search(&lib, "who owns the PostgreSQL migration of billing", SearchMode::Hybrid).await;
+    assert_eq!(file_name(&hits[0].path), "meeting-2024-03-14.txt");
+    let hits = search(&lib, "retry base delay in milliseconds", SearchMode::Hybrid).await;
+    assert_eq!(file_name(&hits[0].path), "retry.rs");
+
+    // Offsets point at the exact text (PDF offsets are within the page).
+    let hit = &search(&lib, "tyre pressure in bar", SearchMode::Hybrid).await[0];
+    let source = std::fs::read_to_string(&hit.path).unwrap();
+    let slice: String = source
+        .chars()
+        .skip(hit.char_start as usize)
+        .take((hit.char_end - hit.char_start) as usize)
+        .collect();
+    assert_eq!(slice, hit.text);
+
+    let status = lib.status().await.unwrap();
+    assert_eq!(status.documents, 6);
+    assert!(status.fts_index);
+    assert_eq!(status.embedder.as_deref(), Some("all-minilm-l6-v2-int8"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn incremental_ingest_skips_replaces_and_removes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = copy_corpus(tmp.path());
+    let lib = library(tmp.path()).await;
+    let first = ingest(&lib, &[corpus.clone()]).await;
+    assert_eq!(first.indexed, 6);
+
+    // Unchanged: nothing is embedded.
+    let again = ingest(&lib, &[corpus.clone()]).await;
+    assert_eq!((again.indexed, again.skipped, again.chunks, again.removed), (0, 6, 0, 0));
+
+    // Touched but same content: skipped without new chunks.
+    let note = corpus.join("notes/bike-maintenance.md");
+    let text = std::fs::read_to_string(&note).unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&note, &text).unwrap();
+    let touched = ingest(&lib, &[corpus.clone()]).await;
+    assert_eq!((touched.indexed, touched.chunks, touched.skipped), (0, 0, 6));
+
+    // Changed: replaced; the old text is gone, the new one found.
+    std::fs::write(
+        &note,
+        "# Bike\n\nThe derailleur hanger was replaced with a titanium part from Kestrelworks.\n",
+    )
+    .unwrap();
+    let changed = ingest(&lib, &[corpus.clone()]).await;
+    assert_eq!((changed.indexed, changed.skipped), (1, 5));
+    let hits = search(&lib, "Kestrelworks titanium derailleur hanger", SearchMode::Text).await;
+    assert_eq!(file_name(&hits[0].path), "bike-maintenance.md");
+    let old = search(&lib, "chain lubrication every 300 km", SearchMode::Text).await;
+    assert!(old.iter().all(|h| file_name(&h.path) != "bike-maintenance.md"), "{old:?}");
+
+    // Deleted: leaves the index.
+    std::fs::remove_file(corpus.join("code/retry.rs")).unwrap();
+    let removed = ingest(&lib, &[corpus.clone()]).await;
+    assert_eq!(removed.removed, 1);
+    let hits = search(&lib, "exponential backoff base delay", SearchMode::Hybrid).await;
+    assert!(hits.iter().all(|h| file_name(&h.path) != "retry.rs"));
+    assert_eq!(lib.status().await.unwrap().documents, 5);
+
+    // A fresh Library on the same data dir sees the same index (it is on disk).
+    drop(lib);
+    let reopened = library(tmp.path()).await;
+    let status = reopened.status().await.unwrap();
+    assert_eq!(status.documents, 5);
+    let hits = search(&reopened, "Kestrelworks", SearchMode::Text).await;
+    assert_eq!(file_name(&hits[0].path), "bike-maintenance.md");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_reported_per_file_and_nothing_is_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = copy_corpus(tmp.path());
+    let lib = library(tmp.path()).await;
+    ingest(&lib, &[corpus.clone()]).await;
+
+    let bad = tmp.path().join("bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(bad.join("empty.txt"), b"").unwrap();
+    std::fs::write(bad.join("photo.txt"), [0x89u8, b'P', b'N', b'G', 0, 0, 1, 2, 3, 0, 0xff, 0xfe, 0]).unwrap();
+    // Latin-1 and UTF-16 text are decoded and indexed.
+    std::fs::write(bad.join("latin1.txt"), b"Le g\xe2teau de Mirabelle \xe9tait d\xe9licieux, cr\xe8me fra\xeeche.\n").unwrap();
+    let utf16: Vec<u8> = [0xFFu8, 0xFE]
+        .into_iter()
+        .chain("Quokkas live on Rottnest Island near Perth.".encode_utf16().flat_map(|u| u.to_le_bytes()))
+        .collect();
+    std::fs::write(bad.join("utf16.txt"), utf16).unwrap();
+    // PDFs: truncated, encrypted, image-only, and a "PDF" that is not one.
+    let pdf = std::fs::read(data("corpus/field-guide.pdf")).unwrap();
+    std::fs::write(bad.join("truncated.pdf"), &pdf[..pdf.len() / 3]).unwrap();
+    std::fs::copy(data("bad/encrypted.pdf"), bad.join("encrypted.pdf")).unwrap();
+    std::fs::copy(data("bad/scanned.pdf"), bad.join("scanned.pdf")).unwrap();
+    std::fs::write(bad.join("fake.pdf"), "just some words, no PDF here").unwrap();
+    // A dangling symlink (a file that vanished), a symlink loop, a 500 MB file.
+    std::os::unix::fs::symlink(bad.join("gone.txt"), bad.join("vanished.txt")).unwrap();
+    std::fs::create_dir_all(bad.join("loop")).unwrap();
+    std::os::unix::fs::symlink(&bad, bad.join("loop/back")).unwrap();
+    let big = std::fs::File::create(bad.join("huge.txt")).unwrap();
+    big.set_len(500 * 1024 * 1024).unwrap(); // sparse: no disk needed
+    drop(big);
+    // An already-indexed file becomes corrupt: the failed re-index must keep the old version.
+    std::fs::write(corpus.join("field-guide.pdf"), &pdf[..200]).unwrap();
+
+    let report = ingest(&lib, &[bad.clone(), corpus.clone(), tmp.path().join("no-such-folder")]).await;
+    let reason = |name: &str| -> String {
+        report
+            .failed
+            .iter()
+            .find(|f| f.path.ends_with(name))
+            .map(|f| format!("{} {}", f.code, f.error))
+            .unwrap_or_else(|| panic!("no failure for {name}: {:?}", report.failed))
+    };
+    assert!(reason("empty.txt").contains("empty"));
+    assert!(reason("photo.txt").contains("binary"));
+    assert!(reason("truncated.pdf").starts_with("corrupt_pdf"));
+    assert!(reason("encrypted.pdf").starts_with("encrypted_pdf"));
+    assert!(reason("scanned.pdf").contains("no text layer"));
+    assert!(reason("fake.pdf").contains("not a PDF"));
+    assert!(reason("vanished.txt").contains("no such file"), "{}", reason("vanished.txt"));
+    assert!(reason("loop/back").contains("symlink loop"));
+    assert!(reason("huge.txt").contains("too large"));
+    assert!(reason("field-guide.pdf").starts_with("corrupt_pdf"));
+    assert!(reason("no-such-folder").contains("no such file"));
+    assert_eq!(report.failed.len(), 11, "{:#?}", report.failed);
+    assert_eq!(report.indexed, 2, "latin1 + utf16: {report:?}");
+
+    let hits = search(&lib, "gâteau de Mirabelle crème fraîche", SearchMode::Text).await;
+    assert_eq!(file_name(&hits[0].path), "latin1.txt");
+    let hits = search(&lib, "quokkas Rottnest", SearchMode::Text).await;
+    assert_eq!(file_name(&hits[0].path), "utf16.txt");
+    // The old version of the now-corrupt PDF is still searchable.
+    let hits = search(&lib, "ice reached 71 centimetres", SearchMode::Hybrid).await;
+    assert_eq!((file_name(&hits[0].path), hits[0].page), ("field-guide.pdf", Some(3)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_ingest_keeps_a_consistent_index() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("many");
+    std::fs::create_dir_all(&docs).unwrap();
+    for i in 0..80 {
+        std::fs::write(
+            docs.join(format!("note-{i:03}.txt")),
+            format!("Note number {i}. The courier code for parcel {i} is QX{i:03}Z."),
+        )
+        .unwrap();
+    }
+    let lib = library(tmp.path()).await;
+    let cancel = Cancel::new();
+    let trigger = cancel.clone();
+    // Cancel as soon as the first batch has been committed.
+    let sink = move |e: IngestEvent| {
+        if let IngestEvent::Progress { files_done, .. } = e {
+            if files_done >= 20 {
+                trigger.cancel();
+            }
+        }
+    };
+    let report = lib.ingest(&[docs.clone()], &sink, &cancel).await.unwrap();
+    assert!(report.cancelled);
+    assert!(report.indexed > 0 && report.indexed < 80, "{report:?}");
+    let status = lib.status().await.unwrap();
+    assert_eq!(status.documents, report.indexed);
+    assert_eq!(status.chunks, report.chunks);
+    // Resuming finishes the job and embeds only what is missing.
+    let rest = ingest(&lib, &[docs.clone()]).await;
+    assert_eq!(rest.indexed + report.indexed, 80);
+    assert_eq!(rest.skipped, report.indexed);
+    let hits = search(&lib, "QX079Z", SearchMode::Text).await;
+    assert_eq!(file_name(&hits[0].path), "note-079.txt");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_search_never_sees_half_a_replaced_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("docs");
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("log.md");
+    let version = |k: usize| -> String {
+        (0..6)
+            .map(|s| format!("## Section {s}\n\nAurora lighthouse keeper log, revision marker rev{k}, entry {s}.\n\n"))
+            .collect()
+    };
+    std::fs::write(&file, version(0)).unwrap();
+    let lib = Arc::new(library(tmp.path()).await);
+    ingest(&lib, &[dir.clone()]).await;
+    let done = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let lib = lib.clone();
+        let done = done.clone();
+        tokio::spawn(async move {
+            let mut checks = 0;
+            while !done.load(Ordering::SeqCst) {
+                let hits = lib
+                    .search(&hearth::SearchRequest { query: "Aurora lighthouse keeper log".into(), limit: 50, mode: SearchMode::Text })
+                    .await
+                    .unwrap();
+                let revs: std::collections::HashSet<String> = hits
+                    .iter()
+                    .filter_map(|h| h.text.split_whitespace().find(|w| w.starts_with("rev")).map(|w| w.trim_end_matches(',').to_string()))
+                    .collect();
+                assert_eq!(hits.len(), 6, "a search saw {} chunks", hits.len());
+                assert_eq!(revs.len(), 1, "a search saw a mix of versions: {revs:?}");
+                checks += 1;
+            }
+            checks
+        })
+    };
+    for k in 1..=5 {
+        std::thread::sleep(std::time::Duration::from_millis(15));
+        std::fs::write(&file, version(k)).unwrap();
+        let r = ingest(&lib, &[dir.clone()]).await;
+        assert_eq!(r.indexed, 1);
+    }
+    done.store(true, Ordering::SeqCst);
+    let checks = reader.await.unwrap();
+    assert!(checks > 0);
+    let hits = search(&lib, "rev5", SearchMode::Text).await;
+    assert!(!hits.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_remembers_its_model_and_refuses_another() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = library(tmp.path()).await;
+    drop(lib);
+    let mut config = hearth::Config::load(&tmp.path().join("data"), &models_dir()).unwrap();
+    config.embedder.id = "some-other-model".into();
+    let err = hearth::Library::open(config).await.unwrap_err();
+    assert_eq!(err.code(), "index_incompatible", "{err}");
+    assert!(err.to_string().contains("all-minilm-l6-v2-int8"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_model_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = hearth::Config::load(&tmp.path().join("data"), &PathBuf::from("/nonexistent/models")).unwrap();
+    let err = hearth::Library::open(config).await.unwrap_err();
+    assert_eq!(err.code(), "model_missing", "{err}");
+    assert!(err.to_string().contains("models fetch"), "{err}");
+}
+
+#[test]
+fn embedder_tokenizer_counts_real_tokens_and_vectors_are_unit_length() {
+    let config = hearth::Config::load(std::path::Path::new("/tmp/unused"), &models_dir()).unwrap();
+    let e = hearth::OnnxEmbedder::load(&config.embedder, &config.runtime_library).unwrap();
+    use hearth::chunk::Tokenize;
+    use hearth::Embedder;
+    assert_eq!(e.dim(), 384);
+    // WordPiece splits rare words: more tokens than words, spans cover the text.
+    let text = "Unbelievably, the silver-throated heron nests in alder.";
+    let spans = e.token_spans(text);
+    assert!(spans.len() > text.split_whitespace().count());
+    let joined: String = spans.iter().map(|r| &text[r.clone()]).collect();
+    assert_eq!(joined, text.split_whitespace().collect::<String>());
+    let v = e
+        .embed(&["a cat sat on the mat".into(), "a kitten sat on the rug".into(), "quarterly tax filing deadline".into()])
+        .unwrap();
+    for x in &v {
+        let n: f32 = x.iter().map(|a| a * a).sum::<f32>().sqrt();
+        assert!((n - 1.0).abs() < 1e-3);
+    }
+    let cos = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    assert!(cos(&v[0], &v[1]) > cos(&v[0], &v[2]) + 0.2);
+}
