@@ -241,7 +241,11 @@ fn extract_pdf_inner(bytes: &[u8]) -> Result<Vec<Page>> {
     if doc.is_encrypted() && doc.decrypt("").is_err() {
         return Err(Error::EncryptedPdf);
     }
-    let numbers: Vec<u32> = doc.get_pages().keys().copied().collect();
+    let pages_by_number = doc.get_pages();
+    for page_id in pages_by_number.values() {
+        expand_quote_operators(&mut doc, *page_id);
+    }
+    let numbers: Vec<u32> = pages_by_number.keys().copied().collect();
     if numbers.is_empty() {
         return Err(Error::CorruptPdf("PDF has no pages".to_string()));
     }
@@ -268,6 +272,45 @@ fn extract_pdf_inner(bytes: &[u8]) -> Result<Vec<Page>> {
         return Err(Error::CorruptPdf(last_error));
     }
     Ok(pages)
+}
+
+/// pdf-extract ignores the `'` and `"` text operators (next line, then show text), which
+/// ghostscript and other producers use for every body line: rewrite them into the equivalent
+/// `T*` + `Tj` (and `Tw`/`Tc` for `"`) so their text is not lost. Pages without them are untouched.
+fn expand_quote_operators(doc: &mut lopdf::Document, page_id: lopdf::ObjectId) {
+    use lopdf::content::Operation;
+    let Ok(content) = doc.get_and_decode_page_content(page_id) else {
+        return;
+    };
+    if !content
+        .operations
+        .iter()
+        .any(|op| op.operator == "'" || op.operator == "\"")
+    {
+        return;
+    }
+    let mut operations = Vec::with_capacity(content.operations.len() + 16);
+    for op in content.operations {
+        match (op.operator.as_str(), op.operands.len()) {
+            ("'", 1) => {
+                operations.push(Operation::new("T*", vec![]));
+                operations.push(Operation::new("Tj", op.operands));
+            }
+            ("\"", 3) => {
+                let mut operands = op.operands.into_iter();
+                let (aw, ac, text) = (operands.next(), operands.next(), operands.next());
+                operations.push(Operation::new("Tw", aw.into_iter().collect()));
+                operations.push(Operation::new("Tc", ac.into_iter().collect()));
+                operations.push(Operation::new("T*", vec![]));
+                operations.push(Operation::new("Tj", text.into_iter().collect()));
+            }
+            _ => operations.push(op),
+        }
+    }
+    let rewritten = lopdf::content::Content { operations };
+    if let Ok(bytes) = rewritten.encode() {
+        let _ = doc.change_page_content(page_id, bytes);
+    }
 }
 
 /// pdf-extract leaves runs of spaces and single line breaks from the page layout: fold spaces,
@@ -540,5 +583,32 @@ mod tests {
             tidy_pdf_text(raw),
             "First line of the paragraph.\n\nSecond para."
         );
+    }
+}
+
+#[cfg(test)]
+mod pdf_tests {
+    use super::*;
+
+    fn fixture(rel: &str) -> Vec<u8> {
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)).unwrap()
+    }
+
+    #[test]
+    fn pdf_text_is_kept_per_page() {
+        let doc = extract(Path::new("guide.pdf"), &fixture("corpus/field-guide.pdf")).unwrap();
+        assert_eq!(doc.kind, DocKind::Pdf);
+        assert_eq!(doc.pages.len(), 4);
+        assert!(doc.pages[2].text.contains("ice reached 71 centimetres"), "{}", doc.pages[2].text);
+        assert!(doc.pages[1].text.contains("The eggs hatch after 26 days"));
+        assert!(!doc.pages[0].text.contains("heron"));
+    }
+
+    #[test]
+    fn encrypted_and_scanned_pdfs_get_their_own_errors() {
+        let err = extract(Path::new("e.pdf"), &fixture("bad/encrypted.pdf")).unwrap_err();
+        assert_eq!(err.code(), "encrypted_pdf", "{err}");
+        let err = extract(Path::new("s.pdf"), &fixture("bad/scanned.pdf")).unwrap_err();
+        assert!(err.to_string().contains("no text layer"), "{err}");
     }
 }
