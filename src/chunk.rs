@@ -147,13 +147,17 @@ fn markdown_sections(text: &str) -> Vec<Section> {
         let Some(level) = heading_level(trimmed) else {
             continue;
         };
-        if text[start..line_start].trim().len() > 0 {
+        if !text[start..line_start].trim().is_empty() {
             sections.push(Section {
                 heading: heading.clone(),
                 range: start..line_start,
             });
         }
-        let title = trimmed[level..].trim().trim_end_matches('#').trim().to_string();
+        let title = trimmed[level..]
+            .trim()
+            .trim_end_matches('#')
+            .trim()
+            .to_string();
         path.retain(|(l, _)| *l < level);
         path.push((level, title));
         heading = path
@@ -164,7 +168,7 @@ fn markdown_sections(text: &str) -> Vec<Section> {
             .join(" > ");
         start = pos;
     }
-    if text[start..].trim().len() > 0 {
+    if !text[start..].trim().is_empty() {
         sections.push(Section {
             heading,
             range: start..text.len(),
@@ -255,11 +259,7 @@ fn pack(
 
 /// Windows of at most `budget` tokens over one long block, each starting and ending at a word
 /// boundary where one is near, overlapping by about `overlap` tokens.
-fn windows(
-    spans: &[Range<usize>],
-    budget: usize,
-    overlap: usize,
-) -> Vec<(Range<usize>, usize)> {
+fn windows(spans: &[Range<usize>], budget: usize, overlap: usize) -> Vec<(Range<usize>, usize)> {
     // A token starts a word when there is a gap (whitespace) before it.
     let starts_word = |i: usize| i == 0 || spans[i].start > spans[i - 1].end;
     let mut out = Vec::new();
@@ -372,13 +372,20 @@ pub(crate) mod tests {
             got,
             vec![
                 ("Bread", "Intro text here."),
-                ("Bread > Starter", "Feed 1:5:5.\n\n```sh\n# not a heading\n```"),
+                (
+                    "Bread > Starter",
+                    "Feed 1:5:5.\n\n```sh\n# not a heading\n```"
+                ),
                 ("Bread > Starter > Timing", "Twice a day."),
                 ("Bread > Bake", "Hot oven."),
             ]
         );
         for c in &chunks {
-            let slice: String = md.chars().skip(c.char_start).take(c.char_end - c.char_start).collect();
+            let slice: String = md
+                .chars()
+                .skip(c.char_start)
+                .take(c.char_end - c.char_start)
+                .collect();
             assert_eq!(slice, c.text);
         }
     }

@@ -100,11 +100,14 @@ impl Config {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(config),
             Err(e) => {
-                return Err(Error::Config(format!("cannot read {}: {e}", path.display())))
+                return Err(Error::Config(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )))
             }
         };
-        let file: ConfigFile = toml::from_str(&text)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        let file: ConfigFile =
+            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         config.apply(file, &catalog)?;
         Ok(config)
     }
@@ -170,10 +173,23 @@ mod tests {
         assert_eq!(c.embedder.id, "my-e5");
         assert_eq!(c.embedder.max_tokens, 512);
         assert_eq!(c.chunking.chunk_tokens, 300);
-        std::fs::write(dir.path().join("config.toml"), "[chunking]\nchunk_tokens = 9000\n").unwrap();
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "[chunking]\nchunk_tokens = 9000\n",
+        )
+        .unwrap();
         let err = Config::load(dir.path(), Path::new("/models")).unwrap_err();
         assert!(err.to_string().contains("chunk_tokens"), "{err}");
-        std::fs::write(dir.path().join("config.toml"), "[chunking]\nchunk_size = 9\n").unwrap();
-        assert_eq!(Config::load(dir.path(), Path::new("/models")).unwrap_err().code(), "config");
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "[chunking]\nchunk_size = 9\n",
+        )
+        .unwrap();
+        assert_eq!(
+            Config::load(dir.path(), Path::new("/models"))
+                .unwrap_err()
+                .code(),
+            "config"
+        );
     }
 }

@@ -132,7 +132,8 @@ impl OnnxEmbedder {
         let onnx = read_model_file(&cfg.onnx, "ONNX embedding model")?;
         let dir = &cfg.tokenizer_dir;
         let tokenizer_json = read_model_file(&dir.join("tokenizer.json"), "tokenizer.json")?;
-        let optional = |name: &str| std::fs::read(dir.join(name)).unwrap_or_else(|_| b"{}".to_vec());
+        let optional =
+            |name: &str| std::fs::read(dir.join(name)).unwrap_or_else(|_| b"{}".to_vec());
         let files = fastembed::TokenizerFiles {
             tokenizer_file: tokenizer_json.clone(),
             config_file: optional("config.json"),
@@ -270,7 +271,9 @@ pub(crate) mod fake {
                         let h = w
                             .to_lowercase()
                             .bytes()
-                            .fold(1469598103934665603u64, |h, b| (h ^ b as u64).wrapping_mul(1099511628211));
+                            .fold(1469598103934665603u64, |h, b| {
+                                (h ^ b as u64).wrapping_mul(1099511628211)
+                            });
                         v[(h % 64) as usize] += 1.0;
                     }
                     let n = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-6);

@@ -160,14 +160,18 @@ pub fn decode_text(bytes: &[u8]) -> Result<String> {
         }
     }
     if bytes.contains(&0) {
-        return Err(Error::unsupported("binary file (contains NUL bytes), not text"));
+        return Err(Error::unsupported(
+            "binary file (contains NUL bytes), not text",
+        ));
     }
     match std::str::from_utf8(bytes) {
         Ok(s) => {
             if mostly_printable(s) {
                 Ok(s.to_string())
             } else {
-                Err(Error::unsupported("binary file (control characters), not text"))
+                Err(Error::unsupported(
+                    "binary file (control characters), not text",
+                ))
             }
         }
         Err(_) => {
@@ -191,7 +195,12 @@ fn sniff_utf16(bytes: &[u8]) -> Option<&'static encoding_rs::Encoding> {
     }
     let pairs = sample.len() / 2;
     let even_zero = sample.iter().step_by(2).filter(|b| **b == 0).count();
-    let odd_zero = sample.iter().skip(1).step_by(2).filter(|b| **b == 0).count();
+    let odd_zero = sample
+        .iter()
+        .skip(1)
+        .step_by(2)
+        .filter(|b| **b == 0)
+        .count();
     if odd_zero * 10 >= pairs * 7 && even_zero * 10 <= pairs {
         Some(encoding_rs::UTF_16LE)
     } else if even_zero * 10 >= pairs * 7 && odd_zero * 10 <= pairs {
@@ -236,8 +245,7 @@ fn extract_pdf(bytes: &[u8]) -> Result<Vec<Page>> {
 }
 
 fn extract_pdf_inner(bytes: &[u8]) -> Result<Vec<Page>> {
-    let mut doc =
-        lopdf::Document::load_mem(bytes).map_err(|e| Error::CorruptPdf(e.to_string()))?;
+    let mut doc = lopdf::Document::load_mem(bytes).map_err(|e| Error::CorruptPdf(e.to_string()))?;
     if doc.is_encrypted() && doc.decrypt("").is_err() {
         return Err(Error::EncryptedPdf);
     }
@@ -334,9 +342,7 @@ fn tidy_pdf_text(raw: &str) -> String {
             continue;
         }
         if !paragraph.is_empty() {
-            if paragraph.ends_with('-')
-                && folded.chars().next().is_some_and(|c| c.is_lowercase())
-            {
+            if paragraph.ends_with('-') && folded.chars().next().is_some_and(|c| c.is_lowercase()) {
                 paragraph.pop(); // re-join a hyphenated line break
             } else {
                 paragraph.push(' ');
@@ -361,7 +367,10 @@ pub fn html_to_text(html: &str) -> String {
         if bytes[i] == b'<' {
             // Comments.
             if html[i..].starts_with("<!--") {
-                i = html[i..].find("-->").map(|p| i + p + 3).unwrap_or(bytes.len());
+                i = html[i..]
+                    .find("-->")
+                    .map(|p| i + p + 3)
+                    .unwrap_or(bytes.len());
                 continue;
             }
             let end = match html[i..].find('>') {
@@ -534,8 +543,13 @@ mod tests {
     fn refuses_empty_and_binary() {
         let p = Path::new("a.txt");
         assert!(matches!(extract(p, b""), Err(Error::Unsupported { .. })));
-        assert!(matches!(extract(p, b"  \n\t"), Err(Error::Unsupported { .. })));
-        let png = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 1, 2, 3];
+        assert!(matches!(
+            extract(p, b"  \n\t"),
+            Err(Error::Unsupported { .. })
+        ));
+        let png = [
+            0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 1, 2, 3,
+        ];
         let err = extract(p, &png).unwrap_err();
         assert!(err.to_string().contains("binary"), "{err}");
     }
@@ -591,7 +605,12 @@ mod pdf_tests {
     use super::*;
 
     fn fixture(rel: &str) -> Vec<u8> {
-        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)).unwrap()
+        std::fs::read(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/data")
+                .join(rel),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -599,7 +618,11 @@ mod pdf_tests {
         let doc = extract(Path::new("guide.pdf"), &fixture("corpus/field-guide.pdf")).unwrap();
         assert_eq!(doc.kind, DocKind::Pdf);
         assert_eq!(doc.pages.len(), 4);
-        assert!(doc.pages[2].text.contains("ice reached 71 centimetres"), "{}", doc.pages[2].text);
+        assert!(
+            doc.pages[2].text.contains("ice reached 71 centimetres"),
+            "{}",
+            doc.pages[2].text
+        );
         assert!(doc.pages[1].text.contains("The eggs hatch after 26 days"));
         assert!(!doc.pages[0].text.contains("heron"));
     }

@@ -245,8 +245,8 @@ fn walk(inputs: &[PathBuf]) -> Walk {
                 continue;
             }
             // Through symlinks the same file can be reached twice: index it once, by its real path.
-            let real = std::fs::canonicalize(entry.path())
-                .unwrap_or_else(|_| entry.path().to_path_buf());
+            let real =
+                std::fs::canonicalize(entry.path()).unwrap_or_else(|_| entry.path().to_path_buf());
             if !seen.insert(real.clone()) {
                 continue;
             }
@@ -348,8 +348,8 @@ fn prepare(
     if chunks.is_empty() {
         return fail(Error::unsupported("no text to index"));
     }
-    let pages = (extracted.kind == crate::extract::DocKind::Pdf)
-        .then_some(extracted.pages.len() as i32);
+    let pages =
+        (extracted.kind == crate::extract::DocKind::Pdf).then_some(extracted.pages.len() as i32);
     Outcome::Prepared(Prepared {
         doc: DocRecord {
             path: c.key.clone(),
@@ -615,7 +615,14 @@ mod tests {
         assert_eq!(w.files.len(), 1);
         std::fs::remove_file(&path).unwrap();
         let mut t = StageTimings::default();
-        let outcome = prepare(&w.files[0], None, &HashEmbedder, &ChunkingConfig::default(), 1 << 20, &mut t);
+        let outcome = prepare(
+            &w.files[0],
+            None,
+            &HashEmbedder,
+            &ChunkingConfig::default(),
+            1 << 20,
+            &mut t,
+        );
         match outcome {
             Outcome::Failed(f) => {
                 assert_eq!(f.code, "unreadable");
@@ -630,10 +637,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.txt");
         std::fs::write(&path, "small").unwrap();
-        let w = walk(&[path.clone()]);
+        let w = walk(std::slice::from_ref(&path));
         std::fs::write(&path, "x".repeat(5000)).unwrap();
         let mut t = StageTimings::default();
-        let outcome = prepare(&w.files[0], None, &HashEmbedder, &ChunkingConfig::default(), 1000, &mut t);
+        let outcome = prepare(
+            &w.files[0],
+            None,
+            &HashEmbedder,
+            &ChunkingConfig::default(),
+            1000,
+            &mut t,
+        );
         assert!(matches!(outcome, Outcome::Failed(f) if f.error.contains("too large")));
         assert!(t.bytes == 0);
     }

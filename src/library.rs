@@ -75,7 +75,10 @@ impl Library {
     }
 
     /// Open with an embedder the caller built (another model, or a fake in unit tests).
-    pub async fn open_with_embedder(config: Config, embedder: Arc<dyn Embedder>) -> Result<Library> {
+    pub async fn open_with_embedder(
+        config: Config,
+        embedder: Arc<dyn Embedder>,
+    ) -> Result<Library> {
         let store = Store::open(&config.data_dir, embedder.id(), embedder.dim()).await?;
         Ok(Library {
             config,

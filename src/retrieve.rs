@@ -147,7 +147,10 @@ mod tests {
         // b: 1/62 + 1/63, c: 1/63 + 1/61 -> c first, then b, then a (1/61), d (1/62)
         assert_eq!(ids, vec!["c", "b", "a", "d"]);
         assert!((fused[0].score - (1.0 / 63.0 + 1.0 / 61.0)).abs() < 1e-6);
-        assert_eq!(reciprocal_rank_fusion(vec![vec![hit("x")], vec![]], 1).len(), 1);
+        assert_eq!(
+            reciprocal_rank_fusion(vec![vec![hit("x")], vec![]], 1).len(),
+            1
+        );
     }
 
     #[test]

@@ -254,13 +254,7 @@ impl Store {
 
     /// Every document row.
     pub async fn documents(&self) -> Result<Vec<DocRecord>> {
-        let batches: Vec<RecordBatch> = self
-            .docs
-            .query()
-            .execute()
-            .await?
-            .try_collect()
-            .await?;
+        let batches: Vec<RecordBatch> = self.docs.query().execute().await?.try_collect().await?;
         let mut out = Vec::new();
         for b in &batches {
             let path = strings(b, "path")?;
@@ -332,7 +326,9 @@ impl Store {
             self.chunks
                 .delete(format!("doc_path IN ({list})").as_str())
                 .await?;
-            self.docs.delete(format!("path IN ({list})").as_str()).await?;
+            self.docs
+                .delete(format!("path IN ({list})").as_str())
+                .await?;
         }
         Ok(())
     }
@@ -465,11 +461,19 @@ impl Store {
 
     fn doc_batch(&self, docs: &[DocRecord]) -> Result<RecordBatch> {
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(docs.iter().map(|d| d.path.as_str()))),
-            Arc::new(StringArray::from_iter_values(docs.iter().map(|d| d.hash.as_str()))),
+            Arc::new(StringArray::from_iter_values(
+                docs.iter().map(|d| d.path.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                docs.iter().map(|d| d.hash.as_str()),
+            )),
             Arc::new(Int64Array::from_iter_values(docs.iter().map(|d| d.size))),
-            Arc::new(Int64Array::from_iter_values(docs.iter().map(|d| d.mtime_ms))),
-            Arc::new(StringArray::from_iter_values(docs.iter().map(|d| d.kind.as_str()))),
+            Arc::new(Int64Array::from_iter_values(
+                docs.iter().map(|d| d.mtime_ms),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                docs.iter().map(|d| d.kind.as_str()),
+            )),
             Arc::new(Int32Array::from_iter(docs.iter().map(|d| d.pages))),
             Arc::new(Int32Array::from_iter_values(docs.iter().map(|d| d.chunks))),
         ];
@@ -495,15 +499,29 @@ impl Store {
             None,
         )?;
         let cols: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.id.as_str()))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.doc_path.as_str()))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.doc_hash.as_str()))),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.id.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.doc_path.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.doc_hash.as_str()),
+            )),
             Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.ordinal))),
             Arc::new(Int32Array::from_iter(rows.iter().map(|r| r.page))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.heading.as_str()))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.text.as_str()))),
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.char_start))),
-            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.char_end))),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.heading.as_str()),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.text.as_str()),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| r.char_start),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                rows.iter().map(|r| r.char_end),
+            )),
             Arc::new(vectors),
         ];
         Ok(RecordBatch::try_new(self.chunk_schema.clone(), cols)?)

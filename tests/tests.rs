@@ -14,36 +14,72 @@ async fn finds_the_right_file_and_page() {
     let tmp = tempfile::tempdir().unwrap();
     let corpus = copy_corpus(tmp.path());
     let lib = library(tmp.path()).await;
-    let report = ingest(&lib, &[corpus.clone()]).await;
+    let report = ingest(&lib, std::slice::from_ref(&corpus)).await;
     assert_eq!(report.indexed, 6, "{report:?}");
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert!(report.chunks >= 8, "{report:?}");
 
     // Page-level citations into the PDF, in every mode.
     for mode in [SearchMode::Hybrid, SearchMode::Vector, SearchMode::Text] {
-        let hits = search(&lib, "How thick did the lake ice get in February 2019?", mode).await;
-        assert_eq!(file_name(&hits[0].path), "field-guide.pdf", "{mode:?}: {hits:?}");
+        let hits = search(
+            &lib,
+            "How thick did the lake ice get in February 2019?",
+            mode,
+        )
+        .await;
+        assert_eq!(
+            file_name(&hits[0].path),
+            "field-guide.pdf",
+            "{mode:?}: {hits:?}"
+        );
         assert_eq!(hits[0].page, Some(3), "{mode:?}");
         assert!(hits[0].text.contains("71 centimetres"));
     }
     let hits = search(&lib, "when do heron eggs hatch", SearchMode::Hybrid).await;
-    assert_eq!((file_name(&hits[0].path), hits[0].page), ("field-guide.pdf", Some(2)));
-    let hits = search(&lib, "battery capacity of the solar system", SearchMode::Hybrid).await;
+    assert_eq!(
+        (file_name(&hits[0].path), hits[0].page),
+        ("field-guide.pdf", Some(2))
+    );
+    let hits = search(
+        &lib,
+        "battery capacity of the solar system",
+        SearchMode::Hybrid,
+    )
+    .await;
     assert_eq!(hits[0].page, Some(4));
 
     // Markdown keeps heading paths; non-PDFs have no page.
-    let hits = search(&lib, "how long is bulk fermentation for the bread dough", SearchMode::Hybrid).await;
+    let hits = search(
+        &lib,
+        "how long is bulk fermentation for the bread dough",
+        SearchMode::Hybrid,
+    )
+    .await;
     assert_eq!(file_name(&hits[0].path), "sourdough.md", "{hits:?}");
     assert_eq!(hits[0].page, None);
-    assert!(hits[0].heading.starts_with("Sourdough"), "{}", hits[0].heading);
+    assert!(
+        hits[0].heading.starts_with("Sourdough"),
+        "{}",
+        hits[0].heading
+    );
 
     // HTML: visible text is indexed and entities decoded, scripts are not indexed.
-    let hits = search(&lib, "which cheese goes into cacio e pepe", SearchMode::Hybrid).await;
+    let hits = search(
+        &lib,
+        "which cheese goes into cacio e pepe",
+        SearchMode::Hybrid,
+    )
+    .await;
     assert_eq!(file_name(&hits[0].path), "pasta-recipe.html");
     let secret = search(&lib, "zzqxvv", SearchMode::Text).await;
     assert!(secret.is_empty(), "script content was indexed: {secret:?}");
 
-    let hits = search(&lib, "who owns the PostgreSQL migration of billing", SearchMode::Hybrid).await;
+    let hits = search(
+        &lib,
+        "who owns the PostgreSQL migration of billing",
+        SearchMode::Hybrid,
+    )
+    .await;
     assert_eq!(file_name(&hits[0].path), "meeting-2024-03-14.txt");
     let hits = search(&lib, "retry base delay in milliseconds", SearchMode::Hybrid).await;
     assert_eq!(file_name(&hits[0].path), "retry.rs");
@@ -69,20 +105,26 @@ async fn incremental_ingest_skips_replaces_and_removes() {
     let tmp = tempfile::tempdir().unwrap();
     let corpus = copy_corpus(tmp.path());
     let lib = library(tmp.path()).await;
-    let first = ingest(&lib, &[corpus.clone()]).await;
+    let first = ingest(&lib, std::slice::from_ref(&corpus)).await;
     assert_eq!(first.indexed, 6);
 
     // Unchanged: nothing is embedded.
-    let again = ingest(&lib, &[corpus.clone()]).await;
-    assert_eq!((again.indexed, again.skipped, again.chunks, again.removed), (0, 6, 0, 0));
+    let again = ingest(&lib, std::slice::from_ref(&corpus)).await;
+    assert_eq!(
+        (again.indexed, again.skipped, again.chunks, again.removed),
+        (0, 6, 0, 0)
+    );
 
     // Touched but same content: skipped without new chunks.
     let note = corpus.join("notes/bike-maintenance.md");
     let text = std::fs::read_to_string(&note).unwrap();
     std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::write(&note, &text).unwrap();
-    let touched = ingest(&lib, &[corpus.clone()]).await;
-    assert_eq!((touched.indexed, touched.chunks, touched.skipped), (0, 0, 6));
+    let touched = ingest(&lib, std::slice::from_ref(&corpus)).await;
+    assert_eq!(
+        (touched.indexed, touched.chunks, touched.skipped),
+        (0, 0, 6)
+    );
 
     // Changed: replaced; the old text is gone, the new one found.
     std::fs::write(
@@ -90,16 +132,25 @@ async fn incremental_ingest_skips_replaces_and_removes() {
         "# Bike\n\nThe derailleur hanger was replaced with a titanium part from Kestrelworks.\n",
     )
     .unwrap();
-    let changed = ingest(&lib, &[corpus.clone()]).await;
+    let changed = ingest(&lib, std::slice::from_ref(&corpus)).await;
     assert_eq!((changed.indexed, changed.skipped), (1, 5));
-    let hits = search(&lib, "Kestrelworks titanium derailleur hanger", SearchMode::Text).await;
+    let hits = search(
+        &lib,
+        "Kestrelworks titanium derailleur hanger",
+        SearchMode::Text,
+    )
+    .await;
     assert_eq!(file_name(&hits[0].path), "bike-maintenance.md");
     let old = search(&lib, "chain lubrication every 300 km", SearchMode::Text).await;
-    assert!(old.iter().all(|h| file_name(&h.path) != "bike-maintenance.md"), "{old:?}");
+    assert!(
+        old.iter()
+            .all(|h| file_name(&h.path) != "bike-maintenance.md"),
+        "{old:?}"
+    );
 
     // Deleted: leaves the index.
     std::fs::remove_file(corpus.join("code/retry.rs")).unwrap();
-    let removed = ingest(&lib, &[corpus.clone()]).await;
+    let removed = ingest(&lib, std::slice::from_ref(&corpus)).await;
     assert_eq!(removed.removed, 1);
     let hits = search(&lib, "exponential backoff base delay", SearchMode::Hybrid).await;
     assert!(hits.iter().all(|h| file_name(&h.path) != "retry.rs"));
@@ -119,17 +170,29 @@ async fn bad_input_is_reported_per_file_and_nothing_is_lost() {
     let tmp = tempfile::tempdir().unwrap();
     let corpus = copy_corpus(tmp.path());
     let lib = library(tmp.path()).await;
-    ingest(&lib, &[corpus.clone()]).await;
+    ingest(&lib, std::slice::from_ref(&corpus)).await;
 
     let bad = tmp.path().join("bad");
     std::fs::create_dir_all(&bad).unwrap();
     std::fs::write(bad.join("empty.txt"), b"").unwrap();
-    std::fs::write(bad.join("photo.txt"), [0x89u8, b'P', b'N', b'G', 0, 0, 1, 2, 3, 0, 0xff, 0xfe, 0]).unwrap();
+    std::fs::write(
+        bad.join("photo.txt"),
+        [0x89u8, b'P', b'N', b'G', 0, 0, 1, 2, 3, 0, 0xff, 0xfe, 0],
+    )
+    .unwrap();
     // Latin-1 and UTF-16 text are decoded and indexed.
-    std::fs::write(bad.join("latin1.txt"), b"Le g\xe2teau de Mirabelle \xe9tait d\xe9licieux, cr\xe8me fra\xeeche.\n").unwrap();
+    std::fs::write(
+        bad.join("latin1.txt"),
+        b"Le g\xe2teau de Mirabelle \xe9tait d\xe9licieux, cr\xe8me fra\xeeche.\n",
+    )
+    .unwrap();
     let utf16: Vec<u8> = [0xFFu8, 0xFE]
         .into_iter()
-        .chain("Quokkas live on Rottnest Island near Perth.".encode_utf16().flat_map(|u| u.to_le_bytes()))
+        .chain(
+            "Quokkas live on Rottnest Island near Perth."
+                .encode_utf16()
+                .flat_map(|u| u.to_le_bytes()),
+        )
         .collect();
     std::fs::write(bad.join("utf16.txt"), utf16).unwrap();
     // PDFs: truncated, encrypted, image-only, and a "PDF" that is not one.
@@ -148,7 +211,15 @@ async fn bad_input_is_reported_per_file_and_nothing_is_lost() {
     // An already-indexed file becomes corrupt: the failed re-index must keep the old version.
     std::fs::write(corpus.join("field-guide.pdf"), &pdf[..200]).unwrap();
 
-    let report = ingest(&lib, &[bad.clone(), corpus.clone(), tmp.path().join("no-such-folder")]).await;
+    let report = ingest(
+        &lib,
+        &[
+            bad.clone(),
+            corpus.clone(),
+            tmp.path().join("no-such-folder"),
+        ],
+    )
+    .await;
     let reason = |name: &str| -> String {
         report
             .failed
@@ -163,7 +234,11 @@ async fn bad_input_is_reported_per_file_and_nothing_is_lost() {
     assert!(reason("encrypted.pdf").starts_with("encrypted_pdf"));
     assert!(reason("scanned.pdf").contains("no text layer"));
     assert!(reason("fake.pdf").contains("not a PDF"));
-    assert!(reason("vanished.txt").contains("no such file"), "{}", reason("vanished.txt"));
+    assert!(
+        reason("vanished.txt").contains("no such file"),
+        "{}",
+        reason("vanished.txt")
+    );
     assert!(reason("loop/back").contains("symlink loop"));
     assert!(reason("huge.txt").contains("too large"));
     assert!(reason("field-guide.pdf").starts_with("corrupt_pdf"));
@@ -177,7 +252,10 @@ async fn bad_input_is_reported_per_file_and_nothing_is_lost() {
     assert_eq!(file_name(&hits[0].path), "utf16.txt");
     // The old version of the now-corrupt PDF is still searchable.
     let hits = search(&lib, "ice reached 71 centimetres", SearchMode::Hybrid).await;
-    assert_eq!((file_name(&hits[0].path), hits[0].page), ("field-guide.pdf", Some(3)));
+    assert_eq!(
+        (file_name(&hits[0].path), hits[0].page),
+        ("field-guide.pdf", Some(3))
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,14 +281,17 @@ async fn cancelled_ingest_keeps_a_consistent_index() {
             }
         }
     };
-    let report = lib.ingest(&[docs.clone()], &sink, &cancel).await.unwrap();
+    let report = lib
+        .ingest(std::slice::from_ref(&docs), &sink, &cancel)
+        .await
+        .unwrap();
     assert!(report.cancelled);
     assert!(report.indexed > 0 && report.indexed < 80, "{report:?}");
     let status = lib.status().await.unwrap();
     assert_eq!(status.documents, report.indexed);
     assert_eq!(status.chunks, report.chunks);
     // Resuming finishes the job and embeds only what is missing.
-    let rest = ingest(&lib, &[docs.clone()]).await;
+    let rest = ingest(&lib, std::slice::from_ref(&docs)).await;
     assert_eq!(rest.indexed + report.indexed, 80);
     assert_eq!(rest.skipped, report.indexed);
     let hits = search(&lib, "QX079Z", SearchMode::Text).await;
@@ -230,7 +311,7 @@ async fn a_search_never_sees_half_a_replaced_file() {
     };
     std::fs::write(&file, version(0)).unwrap();
     let lib = Arc::new(library(tmp.path()).await);
-    ingest(&lib, &[dir.clone()]).await;
+    ingest(&lib, std::slice::from_ref(&dir)).await;
     let done = Arc::new(AtomicBool::new(false));
     let reader = {
         let lib = lib.clone();
@@ -239,12 +320,21 @@ async fn a_search_never_sees_half_a_replaced_file() {
             let mut checks = 0;
             while !done.load(Ordering::SeqCst) {
                 let hits = lib
-                    .search(&hearth::SearchRequest { query: "Aurora lighthouse keeper log".into(), limit: 50, mode: SearchMode::Text })
+                    .search(&hearth::SearchRequest {
+                        query: "Aurora lighthouse keeper log".into(),
+                        limit: 50,
+                        mode: SearchMode::Text,
+                    })
                     .await
                     .unwrap();
                 let revs: std::collections::HashSet<String> = hits
                     .iter()
-                    .filter_map(|h| h.text.split_whitespace().find(|w| w.starts_with("rev")).map(|w| w.trim_end_matches(',').to_string()))
+                    .filter_map(|h| {
+                        h.text
+                            .split_whitespace()
+                            .find(|w| w.starts_with("rev"))
+                            .map(|w| w.trim_end_matches(',').to_string())
+                    })
                     .collect();
                 assert_eq!(hits.len(), 6, "a search saw {} chunks", hits.len());
                 assert_eq!(revs.len(), 1, "a search saw a mix of versions: {revs:?}");
@@ -256,7 +346,7 @@ async fn a_search_never_sees_half_a_replaced_file() {
     for k in 1..=5 {
         std::thread::sleep(std::time::Duration::from_millis(15));
         std::fs::write(&file, version(k)).unwrap();
-        let r = ingest(&lib, &[dir.clone()]).await;
+        let r = ingest(&lib, std::slice::from_ref(&dir)).await;
         assert_eq!(r.indexed, 1);
     }
     done.store(true, Ordering::SeqCst);
@@ -281,7 +371,11 @@ async fn index_remembers_its_model_and_refuses_another() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_model_is_a_clear_error() {
     let tmp = tempfile::tempdir().unwrap();
-    let config = hearth::Config::load(&tmp.path().join("data"), &PathBuf::from("/nonexistent/models")).unwrap();
+    let config = hearth::Config::load(
+        &tmp.path().join("data"),
+        &PathBuf::from("/nonexistent/models"),
+    )
+    .unwrap();
     let err = hearth::Library::open(config).await.unwrap_err();
     assert_eq!(err.code(), "model_missing", "{err}");
     assert!(err.to_string().contains("models fetch"), "{err}");
@@ -301,7 +395,11 @@ fn embedder_tokenizer_counts_real_tokens_and_vectors_are_unit_length() {
     let joined: String = spans.iter().map(|r| &text[r.clone()]).collect();
     assert_eq!(joined, text.split_whitespace().collect::<String>());
     let v = e
-        .embed(&["a cat sat on the mat".into(), "a kitten sat on the rug".into(), "quarterly tax filing deadline".into()])
+        .embed(&[
+            "a cat sat on the mat".into(),
+            "a kitten sat on the rug".into(),
+            "quarterly tax filing deadline".into(),
+        ])
         .unwrap();
     for x in &v {
         let n: f32 = x.iter().map(|a| a * a).sum::<f32>().sqrt();

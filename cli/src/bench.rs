@@ -40,7 +40,9 @@ pub struct BenchArgs {
 }
 
 fn halueval(config: &Config, n: usize) -> Result<Vec<(String, String)>> {
-    let path = config.models_dir.join("halueval-qa/dataset_halueval_qa.jsonl");
+    let path = config
+        .models_dir
+        .join("halueval-qa/dataset_halueval_qa.jsonl");
     let file = std::fs::File::open(&path)
         .with_context(|| format!("{} (run `hearth models fetch halueval-qa`)", path.display()))?;
     let mut out = Vec::new();
@@ -54,14 +56,26 @@ fn halueval(config: &Config, n: usize) -> Result<Vec<(String, String)>> {
     Ok(out)
 }
 
-pub async fn run(_data_dir: &Option<PathBuf>, models_dir: &Option<PathBuf>, args: BenchArgs) -> Result<i32> {
+pub async fn run(
+    _data_dir: &Option<PathBuf>,
+    models_dir: &Option<PathBuf>,
+    args: BenchArgs,
+) -> Result<i32> {
     let work = tempfile::tempdir()?;
     let config = crate::config_from(&Some(work.path().join("base")), models_dir)?;
     let all = args.what == "all";
     if !matches!(args.what.as_str(), "all" | "ingest" | "embed" | "search") {
-        bail!("unknown benchmark '{}' (ingest, embed, search or all)", args.what);
+        bail!(
+            "unknown benchmark '{}' (ingest, embed, search or all)",
+            args.what
+        );
     }
-    println!("machine: {} cores", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    println!(
+        "machine: {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    );
     if all || args.what == "embed" {
         bench_embed(&config, args.texts)?;
     }
@@ -79,21 +93,24 @@ fn bench_embed(config: &Config, n: usize) -> Result<()> {
     let embedder = OnnxEmbedder::load(&config.embedder, &config.runtime_library)?;
     let batch = config.embedder.batch_size;
     // Warm up both paths once.
-    embedder.embed(&texts[..batch.min(texts.len())].to_vec())?;
+    embedder.embed(&texts[..batch.min(texts.len())])?;
     let t = Instant::now();
     let ours = embedder.embed(&texts)?;
     let ours_s = t.elapsed().as_secs_f64();
 
     let env = hearth::embed::load_onnx_runtime(&config.runtime_library)?;
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     let mut session = ort::session::Session::builder(&env)?
         .with_optimization_level(ort::session::builder::GraphOptimizationLevel::Level3)
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .with_intra_threads(threads)
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .commit_from_file(&config.embedder.onnx)?;
-    let mut tokenizer = tokenizers::Tokenizer::from_file(config.embedder.tokenizer_dir.join("tokenizer.json"))
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut tokenizer =
+        tokenizers::Tokenizer::from_file(config.embedder.tokenizer_dir.join("tokenizer.json"))
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
     tokenizer
         .with_truncation(Some(tokenizers::TruncationParams {
             max_length: config.embedder.max_tokens,
@@ -101,24 +118,41 @@ fn bench_embed(config: &Config, n: usize) -> Result<()> {
         }))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     tokenizer.with_padding(Some(tokenizers::PaddingParams::default()));
-    let needs_types = session.inputs().iter().any(|i| i.name() == "token_type_ids");
+    let needs_types = session
+        .inputs()
+        .iter()
+        .any(|i| i.name() == "token_type_ids");
     // Same order as the engine (sorted by length) so both pad alike.
     let mut sorted: Vec<&str> = texts.iter().map(String::as_str).collect();
     sorted.sort_by_key(|t| t.len());
     let mut run_raw = |texts: &[&str]| -> Result<Vec<Vec<f32>>> {
         let mut out = Vec::new();
         for group in texts.chunks(batch) {
-            let enc = tokenizer.encode_batch(group.to_vec(), true).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let enc = tokenizer
+                .encode_batch(group.to_vec(), true)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             let (b, len) = (enc.len(), enc[0].len());
-            let ids: Vec<i64> = enc.iter().flat_map(|e| e.get_ids().iter().map(|&x| x as i64)).collect();
-            let mask: Vec<i64> = enc.iter().flat_map(|e| e.get_attention_mask().iter().map(|&x| x as i64)).collect();
-            let types: Vec<i64> = enc.iter().flat_map(|e| e.get_type_ids().iter().map(|&x| x as i64)).collect();
+            let ids: Vec<i64> = enc
+                .iter()
+                .flat_map(|e| e.get_ids().iter().map(|&x| x as i64))
+                .collect();
+            let mask: Vec<i64> = enc
+                .iter()
+                .flat_map(|e| e.get_attention_mask().iter().map(|&x| x as i64))
+                .collect();
+            let types: Vec<i64> = enc
+                .iter()
+                .flat_map(|e| e.get_type_ids().iter().map(|&x| x as i64))
+                .collect();
             let mut inputs = ort::inputs![
                 "input_ids" => ort::value::Tensor::from_array(([b, len], ids))?,
                 "attention_mask" => ort::value::Tensor::from_array(([b, len], mask.clone()))?,
             ];
             if needs_types {
-                inputs.push(("token_type_ids".into(), ort::value::Tensor::from_array(([b, len], types))?.into()));
+                inputs.push((
+                    "token_type_ids".into(),
+                    ort::value::Tensor::from_array(([b, len], types))?.into(),
+                ));
             }
             let outputs = session.run(inputs)?;
             let (shape, data) = outputs[0].try_extract_tensor::<f32>()?;
@@ -191,14 +225,19 @@ async fn bench_ingest(config: &Config, work: &Path, corpus: Option<&Path>) -> Re
     let again = crate::ingest_with_progress(&library, std::slice::from_ref(&corpus), false).await?;
     println!(
         "re-ingest unchanged: {} skipped, {} indexed in {:.2} s",
-        again.skipped, again.indexed, t.elapsed().as_secs_f64()
+        again.skipped,
+        again.indexed,
+        t.elapsed().as_secs_f64()
     );
     Ok(())
 }
 
 async fn bench_search(config: &Config, work: &Path, sizes: &[usize], queries: usize) -> Result<()> {
     let rows = halueval(config, 10_000)?;
-    let embedder: Arc<dyn Embedder> = Arc::new(OnnxEmbedder::load(&config.embedder, &config.runtime_library)?);
+    let embedder: Arc<dyn Embedder> = Arc::new(OnnxEmbedder::load(
+        &config.embedder,
+        &config.runtime_library,
+    )?);
     let passages: Vec<String> = rows.iter().map(|(k, _)| k.clone()).collect();
     let t = Instant::now();
     let base_vectors = {
@@ -206,7 +245,11 @@ async fn bench_search(config: &Config, work: &Path, sizes: &[usize], queries: us
         let p = passages.clone();
         tokio::task::spawn_blocking(move || e.embed(&p)).await??
     };
-    println!("search setup: embedded {} passages in {:.1} s", passages.len(), t.elapsed().as_secs_f64());
+    println!(
+        "search setup: embedded {} passages in {:.1} s",
+        passages.len(),
+        t.elapsed().as_secs_f64()
+    );
     let questions: Vec<String> = rows.iter().map(|(_, q)| q.clone()).take(queries).collect();
     let mut rng = 0x9E3779B97F4A7C15u64;
     let mut noise = move || {
@@ -268,14 +311,23 @@ async fn bench_search(config: &Config, work: &Path, sizes: &[usize], queries: us
             written += n;
             copy += 1;
         }
-        println!("search {size} rows: wrote table in {:.1} s", t.elapsed().as_secs_f64());
+        println!(
+            "search {size} rows: wrote table in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
         let t = Instant::now();
         store.maintain_indexes(usize::MAX).await?;
-        println!("search {size} rows: full-text index + compaction {:.1} s", t.elapsed().as_secs_f64());
+        println!(
+            "search {size} rows: full-text index + compaction {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
         measure(&library, &questions, size, "exact").await?;
         let t = Instant::now();
         store.create_vector_index(size).await?;
-        println!("search {size} rows: vector index (IVF-HNSW-SQ) built in {:.1} s", t.elapsed().as_secs_f64());
+        println!(
+            "search {size} rows: vector index (IVF-HNSW-SQ) built in {:.1} s",
+            t.elapsed().as_secs_f64()
+        );
         measure(&library, &questions, size, "ann").await?;
     }
     Ok(())
@@ -286,11 +338,21 @@ async fn measure(library: &Library, questions: &[String], size: usize, label: &s
         let mut total = Vec::new();
         let mut embed = Vec::new();
         // One warm-up query, then the measured ones.
-        library.search(&SearchRequest { query: questions[0].clone(), limit: 10, mode }).await?;
+        library
+            .search(&SearchRequest {
+                query: questions[0].clone(),
+                limit: 10,
+                mode,
+            })
+            .await?;
         for q in questions {
             let t = Instant::now();
             let (_, timings) = library
-                .search_timed(&SearchRequest { query: q.clone(), limit: 10, mode })
+                .search_timed(&SearchRequest {
+                    query: q.clone(),
+                    limit: 10,
+                    mode,
+                })
                 .await?;
             total.push(t.elapsed().as_secs_f64() * 1e3);
             embed.push(timings.embed_ms);

@@ -58,12 +58,16 @@ pub async fn run(models_dir: &Option<PathBuf>, args: EvalArgs) -> Result<i32> {
     let corpus = work.join("corpus");
     let data_dir = work.join("data");
     let config = crate::config_from(&Some(data_dir.clone()), models_dir)?;
-    let dataset = args
-        .dataset
-        .clone()
-        .unwrap_or_else(|| config.models_dir.join("halueval-qa/dataset_halueval_qa.jsonl"));
+    let dataset = args.dataset.clone().unwrap_or_else(|| {
+        config
+            .models_dir
+            .join("halueval-qa/dataset_halueval_qa.jsonl")
+    });
     let file = std::fs::File::open(&dataset).with_context(|| {
-        format!("{} (fetch it with `hearth models fetch halueval-qa`)", dataset.display())
+        format!(
+            "{} (fetch it with `hearth models fetch halueval-qa`)",
+            dataset.display()
+        )
     })?;
     let mut rows = Vec::new();
     for line in std::io::BufReader::new(file).lines().take(args.passages) {
@@ -87,7 +91,11 @@ pub async fn run(models_dir: &Option<PathBuf>, args: EvalArgs) -> Result<i32> {
             file_of.insert(knowledge.clone(), std::fs::canonicalize(&path)?);
         }
     }
-    eprintln!("indexing {} passages from {}", file_of.len(), dataset.display());
+    eprintln!(
+        "indexing {} passages from {}",
+        file_of.len(),
+        dataset.display()
+    );
     let library = crate::open_library(config).await?;
     let started = Instant::now();
     let report = crate::ingest_with_progress(&library, std::slice::from_ref(&corpus), true).await?;
@@ -113,7 +121,11 @@ pub async fn run(models_dir: &Option<PathBuf>, args: EvalArgs) -> Result<i32> {
         };
         let mut latencies = Vec::with_capacity(questions.len());
         for (question, gold) in &questions {
-            let req = SearchRequest { query: question.to_string(), limit: 10, mode };
+            let req = SearchRequest {
+                query: question.to_string(),
+                limit: 10,
+                mode,
+            };
             let t = Instant::now();
             let hits = library.search(&req).await?;
             latencies.push(t.elapsed().as_secs_f64() * 1e3);

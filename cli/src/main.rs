@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use hearth::{Cancel, Catalog, Config, IngestEvent, IngestReport, Library, SearchMode, SearchRequest};
+use hearth::{
+    Cancel, Catalog, Config, IngestEvent, IngestReport, Library, SearchMode, SearchRequest,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Hearth: private, local search over your own documents.
@@ -89,7 +91,10 @@ enum ModelsCommand {
 
 fn main() {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -111,7 +116,10 @@ pub(crate) fn default_data_dir() -> Result<PathBuf> {
         .join("hearth"))
 }
 
-pub(crate) fn config_from(data_dir: &Option<PathBuf>, models_dir: &Option<PathBuf>) -> Result<Config> {
+pub(crate) fn config_from(
+    data_dir: &Option<PathBuf>,
+    models_dir: &Option<PathBuf>,
+) -> Result<Config> {
     let data_dir = match data_dir {
         Some(d) => d.clone(),
         None => default_data_dir()?,
@@ -143,7 +151,12 @@ async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(if report.cancelled { 130 } else { 0 })
         }
-        Command::Search { query, limit, mode, json } => {
+        Command::Search {
+            query,
+            limit,
+            mode,
+            json,
+        } => {
             let mode: SearchMode = mode.parse()?;
             let config = config_from(&cli.data_dir, &cli.models_dir)?;
             if hearth::store::read_meta(&config.data_dir)?.is_none() {
@@ -171,7 +184,11 @@ async fn run(cli: Cli) -> Result<i32> {
             } else {
                 for (i, h) in hits.iter().enumerate() {
                     let page = h.page.map(|p| format!(", page {p}")).unwrap_or_default();
-                    let heading = if h.heading.is_empty() { String::new() } else { format!(" — {}", h.heading) };
+                    let heading = if h.heading.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" — {}", h.heading)
+                    };
                     println!("{}. {}{}{}  [{:.4}]", i + 1, h.path, page, heading, h.score);
                     println!("   {}", snippet(&h.text, 240));
                 }
@@ -191,15 +208,24 @@ async fn run(cli: Cli) -> Result<i32> {
                 println!(
                     "indexes:    full-text {}, vector {}",
                     if status.fts_index { "yes" } else { "no" },
-                    if status.vector_index { "yes (ANN)" } else { "no (exact search)" }
+                    if status.vector_index {
+                        "yes (ANN)"
+                    } else {
+                        "no (exact search)"
+                    }
                 );
-                println!("embedder:   {}", status.embedder.as_deref().unwrap_or("(no index yet)"));
+                println!(
+                    "embedder:   {}",
+                    status.embedder.as_deref().unwrap_or("(no index yet)")
+                );
                 println!("models:");
                 print_models(&status.models);
             }
             Ok(0)
         }
-        Command::Models { command: ModelsCommand::List { json } } => {
+        Command::Models {
+            command: ModelsCommand::List { json },
+        } => {
             let config = config_from(&cli.data_dir, &cli.models_dir)?;
             let models = Catalog::builtin().installed(&config.models_dir);
             if json {
@@ -210,7 +236,9 @@ async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Command::Models { command: ModelsCommand::Fetch { all, ids } } => {
+        Command::Models {
+            command: ModelsCommand::Fetch { all, ids },
+        } => {
             let config = config_from(&cli.data_dir, &cli.models_dir)?;
             fetch_models(&config.models_dir, all, &ids)
         }
@@ -226,10 +254,17 @@ fn print_models(models: &[hearth::InstalledModel]) {
             m.model.id,
             m.model.kind,
             human_bytes(m.size),
-            if m.installed { "installed" } else { "missing  " },
+            if m.installed {
+                "installed"
+            } else {
+                "missing  "
+            },
             m.model.description
         );
-        println!("  {:<24} licence: {}; source: {}", "", m.model.licence, m.model.source);
+        println!(
+            "  {:<24} licence: {}; source: {}",
+            "", m.model.licence, m.model.source
+        );
     }
 }
 
@@ -237,14 +272,21 @@ fn print_models(models: &[hearth::InstalledModel]) {
 fn fetch_models(models_dir: &Path, all: bool, ids: &[String]) -> Result<i32> {
     let dir = tempdir_for_fetch()?;
     std::fs::write(dir.join("fetch.py"), include_str!("../../models/fetch.py"))?;
-    std::fs::write(dir.join("catalog.toml"), include_str!("../../models/catalog.toml"))?;
+    std::fs::write(
+        dir.join("catalog.toml"),
+        include_str!("../../models/catalog.toml"),
+    )?;
     let mut cmd = std::process::Command::new("python3");
-    cmd.arg(dir.join("fetch.py")).arg("--models-dir").arg(models_dir);
+    cmd.arg(dir.join("fetch.py"))
+        .arg("--models-dir")
+        .arg(models_dir);
     if all {
         cmd.arg("--all");
     }
     cmd.args(ids);
-    let status = cmd.status().context("cannot run python3 (needed to download models with pip)")?;
+    let status = cmd
+        .status()
+        .context("cannot run python3 (needed to download models with pip)")?;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(status.code().unwrap_or(1))
 }
@@ -274,17 +316,28 @@ pub(crate) async fn ingest_with_progress(
         });
     }
     let show = show && std::io::stderr().is_terminal();
-    let bar = Arc::new(if show { ProgressBar::new(0) } else { ProgressBar::hidden() });
+    let bar = Arc::new(if show {
+        ProgressBar::new(0)
+    } else {
+        ProgressBar::hidden()
+    });
     bar.set_style(
-        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files  {msg}")
-            .expect("valid template"),
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} files  {msg}",
+        )
+        .expect("valid template"),
     );
     bar.enable_steady_tick(Duration::from_millis(200));
     let started = Instant::now();
     let sink_bar = bar.clone();
     let sink = move |event: IngestEvent| match event {
         IngestEvent::Scanned { to_index, .. } => sink_bar.set_length(to_index as u64),
-        IngestEvent::Progress { files_done, chunks_done, bytes_done, .. } => {
+        IngestEvent::Progress {
+            files_done,
+            chunks_done,
+            bytes_done,
+            ..
+        } => {
             let secs = started.elapsed().as_secs_f64().max(1e-3);
             sink_bar.set_position(files_done as u64);
             sink_bar.set_message(format!(
@@ -348,5 +401,9 @@ pub(crate) fn human_bytes(n: u64) -> String {
         v /= 1000.0;
         unit += 1;
     }
-    if unit == 0 { format!("{n} B") } else { format!("{v:.1} {}", UNITS[unit]) }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[unit])
+    }
 }

@@ -11,12 +11,16 @@ pub fn models_dir() -> PathBuf {
     }
     let base = std::env::var_os("XDG_DATA_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".local/share")
+        });
     base.join("hearth/models")
 }
 
 pub fn data(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(rel)
 }
 
 /// A library on a fresh temp data dir with the real default embedder.
@@ -48,7 +52,9 @@ pub fn copy_dir(from: &Path, to: &Path) {
 }
 
 pub async fn ingest(lib: &Library, paths: &[PathBuf]) -> IngestReport {
-    lib.ingest(paths, &|_| {}, &Cancel::new()).await.expect("ingest")
+    lib.ingest(paths, &|_| {}, &Cancel::new())
+        .await
+        .expect("ingest")
 }
 
 pub async fn search(lib: &Library, q: &str, mode: SearchMode) -> Vec<hearth::Hit> {

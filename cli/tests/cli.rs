@@ -1,0 +1,180 @@
+//! The `hearth` command-line contract: JSON shapes, exit codes, one-line errors.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn models_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("HEARTH_MODELS_DIR") {
+        return PathBuf::from(d);
+    }
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".local/share"));
+    base.join("hearth/models")
+}
+
+fn hearth(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("--data-dir")
+        .arg(data)
+        .arg("--models-dir")
+        .arg(models_dir())
+        .args(args)
+        .output()
+        .expect("run hearth")
+}
+
+fn corpus() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data/corpus")
+        .canonicalize()
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+#[test]
+fn ingest_search_status_json_contract() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let bad = tmp.path().join("empty.txt");
+    std::fs::write(&bad, "").unwrap();
+
+    let out = hearth(
+        &data,
+        &["ingest", &corpus(), bad.to_str().unwrap(), "--json"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["indexed"], 6);
+    assert_eq!(report["skipped"], 0);
+    assert_eq!(report["removed"], 0);
+    assert!(report["chunks"].as_u64().unwrap() >= 8);
+    let failed = report["failed"].as_array().unwrap();
+    assert_eq!(failed.len(), 1);
+    assert!(failed[0]["path"].as_str().unwrap().ends_with("empty.txt"));
+    assert!(failed[0]["error"].as_str().unwrap().contains("empty"));
+
+    let out = hearth(
+        &data,
+        &[
+            "search",
+            "when do the heron eggs hatch",
+            "--limit",
+            "3",
+            "--json",
+        ],
+    );
+    assert!(out.status.success());
+    let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let hits = hits.as_array().unwrap();
+    assert!(!hits.is_empty() && hits.len() <= 3);
+    let top = &hits[0];
+    for key in ["path", "page", "score", "text", "heading"] {
+        assert!(top.get(key).is_some(), "missing {key}: {top}");
+    }
+    assert!(top["path"].as_str().unwrap().ends_with("field-guide.pdf"));
+    assert_eq!(top["page"], 2);
+    let scores: Vec<f64> = hits.iter().map(|h| h["score"].as_f64().unwrap()).collect();
+    assert!(
+        scores.windows(2).all(|w| w[0] >= w[1]),
+        "best first: {scores:?}"
+    );
+
+    for mode in ["vector", "text"] {
+        let out = hearth(
+            &data,
+            &[
+                "search",
+                "sourdough starter feeding ratio",
+                "--mode",
+                mode,
+                "--json",
+            ],
+        );
+        let hits: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            hits[0]["path"].as_str().unwrap().ends_with("sourdough.md"),
+            "{mode}"
+        );
+        assert!(hits[0]["page"].is_null());
+    }
+
+    let out = hearth(&data, &["status", "--json"]);
+    assert!(out.status.success());
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["documents"], 6);
+    assert!(status["index_bytes"].as_u64().unwrap() > 0);
+
+    // Unchanged re-ingest embeds nothing.
+    let out = hearth(&data, &["ingest", &corpus(), "--json"]);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (
+            report["indexed"].as_u64(),
+            report["skipped"].as_u64(),
+            report["chunks"].as_u64()
+        ),
+        (Some(0), Some(6), Some(0))
+    );
+}
+
+#[test]
+fn commands_that_cannot_work_exit_non_zero_with_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    // No index yet.
+    let out = hearth(&tmp.path().join("data"), &["search", "anything"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("hearth ingest"), "{err}");
+    // Bad mode.
+    let out = hearth(
+        &tmp.path().join("data"),
+        &["search", "x", "--mode", "fuzzy"],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown search mode"));
+    // No model.
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .args([
+            "--data-dir",
+            tmp.path().join("d2").to_str().unwrap(),
+            "--models-dir",
+            "/nonexistent",
+            "ingest",
+            &corpus(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("models fetch"), "{err}");
+    // Unusable data dir (a file where the folder should be).
+    let file = tmp.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let out = hearth(&file, &["ingest", &corpus()]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).starts_with("error: "));
+}
+
+#[test]
+fn models_list_shows_the_catalog() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = hearth(tmp.path(), &["models", "list", "--json"]);
+    assert!(out.status.success());
+    let models: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let embedder = models
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "all-minilm-l6-v2-int8")
+        .unwrap();
+    assert_eq!(embedder["installed"], true);
+    assert!(embedder["licence"].as_str().unwrap().contains("Apache-2.0"));
+}
