@@ -33,8 +33,11 @@ pub struct Config {
 pub struct IngestConfig {
     /// Files larger than this are refused with a clear reason instead of being read.
     pub max_file_mb: u64,
-    /// Files extracted and committed together (one atomic store write per batch).
+    /// Most files extracted and committed together (one atomic store write per batch).
     pub files_per_batch: usize,
+    /// A batch is also closed once it holds this many chunks (bounds memory and the work a
+    /// cancellation can discard).
+    pub chunks_per_batch: usize,
     /// Row count from which a vector (ANN) index is built; below it search is exact.
     pub vector_index_min_rows: usize,
 }
@@ -43,7 +46,8 @@ impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
             max_file_mb: 64,
-            files_per_batch: 16,
+            files_per_batch: 256,
+            chunks_per_batch: 512,
             vector_index_min_rows: 50_000,
         }
     }
@@ -146,9 +150,12 @@ impl Config {
                 "chunking.overlap_tokens must be at most half of chunk_tokens".into(),
             ));
         }
-        if self.ingest.files_per_batch == 0 || self.ingest.max_file_mb == 0 {
+        if self.ingest.files_per_batch == 0
+            || self.ingest.chunks_per_batch == 0
+            || self.ingest.max_file_mb == 0
+        {
             return Err(Error::Config(
-                "ingest.files_per_batch and ingest.max_file_mb must be positive".into(),
+                "ingest.files_per_batch, chunks_per_batch and max_file_mb must be positive".into(),
             ));
         }
         Ok(())

@@ -132,13 +132,24 @@ impl OnnxEmbedder {
         let onnx = read_model_file(&cfg.onnx, "ONNX embedding model")?;
         let dir = &cfg.tokenizer_dir;
         let tokenizer_json = read_model_file(&dir.join("tokenizer.json"), "tokenizer.json")?;
-        let optional =
-            |name: &str| std::fs::read(dir.join(name)).unwrap_or_else(|_| b"{}".to_vec());
+        let invalid = |reason: String| Error::ModelInvalid {
+            name: cfg.id.clone(),
+            reason,
+        };
+        let mut tokenizer = tokenizers::Tokenizer::from_bytes(&tokenizer_json)
+            .map_err(|e| invalid(format!("bad tokenizer.json: {e}")))?;
+        let optional = |name: &str| std::fs::read(dir.join(name)).ok();
         let files = fastembed::TokenizerFiles {
             tokenizer_file: tokenizer_json.clone(),
-            config_file: optional("config.json"),
-            special_tokens_map_file: optional("special_tokens_map.json"),
-            tokenizer_config_file: optional("tokenizer_config.json"),
+            config_file: optional("config.json").unwrap_or_else(|| b"{}".to_vec()),
+            special_tokens_map_file: optional("special_tokens_map.json")
+                .unwrap_or_else(|| b"{}".to_vec()),
+            tokenizer_config_file: complete_tokenizer_config(
+                optional("tokenizer_config.json"),
+                &tokenizer,
+                cfg.max_tokens,
+            )
+            .map_err(invalid)?,
         };
         let pooling = match cfg.pooling {
             Pooling::Mean => fastembed::Pooling::Mean,
@@ -151,10 +162,6 @@ impl OnnxEmbedder {
         if cfg.threads > 0 {
             options = options.with_intra_threads(cfg.threads);
         }
-        let invalid = |reason: String| Error::ModelInvalid {
-            name: cfg.id.clone(),
-            reason,
-        };
         let mut model = fastembed::TextEmbedding::try_new_from_user_defined(model, options)
             .map_err(|e| invalid(e.to_string()))?;
         let probe = model
@@ -164,8 +171,6 @@ impl OnnxEmbedder {
         if dim == 0 {
             return Err(invalid("model returned an empty vector".into()));
         }
-        let mut tokenizer = tokenizers::Tokenizer::from_bytes(&tokenizer_json)
-            .map_err(|e| invalid(format!("bad tokenizer.json: {e}")))?;
         tokenizer
             .with_truncation(None)
             .map_err(|e| invalid(e.to_string()))?;
@@ -179,6 +184,39 @@ impl OnnxEmbedder {
             tokenizer,
         })
     }
+}
+
+/// fastembed wants `model_max_length` and `pad_token` in `tokenizer_config.json`; many models
+/// ship only `tokenizer.json`. Fill what is missing from the model's own tokenizer.
+fn complete_tokenizer_config(
+    file: Option<Vec<u8>>,
+    tokenizer: &tokenizers::Tokenizer,
+    max_tokens: usize,
+) -> std::result::Result<Vec<u8>, String> {
+    let mut config: serde_json::Value = match file {
+        Some(bytes) => serde_json::from_slice(&bytes)
+            .map_err(|e| format!("tokenizer_config.json is not valid JSON: {e}"))?,
+        None => serde_json::json!({}),
+    };
+    let map = config
+        .as_object_mut()
+        .ok_or("tokenizer_config.json is not a JSON object")?;
+    if !map.get("model_max_length").is_some_and(|v| v.is_number()) {
+        map.insert("model_max_length".into(), max_tokens.into());
+    }
+    let has_pad = map
+        .get("pad_token")
+        .is_some_and(|v| v.is_string() || v["content"].is_string());
+    if !has_pad {
+        let from_padding = tokenizer.get_padding().map(|p| p.pad_token.clone());
+        let pad = from_padding
+            .into_iter()
+            .chain(["[PAD]", "<pad>", "<|endoftext|>", "</s>"].map(String::from))
+            .find(|t| tokenizer.token_to_id(t).is_some())
+            .ok_or("the tokenizer has no padding token ([PAD], <pad>, ...)")?;
+        map.insert("pad_token".into(), pad.into());
+    }
+    serde_json::to_vec(&config).map_err(|e| e.to_string())
 }
 
 impl Embedder for OnnxEmbedder {

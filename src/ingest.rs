@@ -457,11 +457,14 @@ pub(crate) async fn run(
     let mut bytes_done = 0u64;
     let mut todo = todo.into_iter().peekable();
     'batches: while todo.peek().is_some() {
-        let batch: Vec<Candidate> = todo.by_ref().take(cfg.files_per_batch).collect();
-        // Extract and chunk the batch off the async threads, one file at a time.
-        let mut prepared = Vec::new();
+        // Extract and chunk files off the async threads, one at a time, until the batch is full.
+        let mut prepared: Vec<Prepared> = Vec::new();
         let mut unchanged = Vec::new();
-        for c in batch {
+        let mut batch_files = 0usize;
+        let mut batch_chunks = 0usize;
+        while batch_files < cfg.files_per_batch && batch_chunks < cfg.chunks_per_batch {
+            let Some(c) = todo.next() else { break };
+            batch_files += 1;
             if cancel.is_cancelled() {
                 report.cancelled = true;
                 break 'batches;
@@ -495,7 +498,10 @@ pub(crate) async fn run(
             files_done += 1;
             bytes_done += c.size;
             match outcome {
-                Outcome::Prepared(p) => prepared.push(p),
+                Outcome::Prepared(p) => {
+                    batch_chunks += p.chunks.len();
+                    prepared.push(p)
+                }
                 Outcome::Unchanged(d) => {
                     report.skipped += 1;
                     unchanged.push(d)

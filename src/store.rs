@@ -360,9 +360,12 @@ impl Store {
         Ok((fts, vector))
     }
 
-    /// Build missing indexes and fold new rows into existing ones. The vector index is only
-    /// built from `vector_min_rows` rows on; below that, exact search is fast enough.
+    /// Compact what the last writes left (many small fragments make every scan slower), fold new
+    /// rows into existing indexes, and build missing ones. The vector index is only built from
+    /// `vector_min_rows` rows on; below that, exact search is fast enough.
     pub async fn maintain_indexes(&self, vector_min_rows: usize) -> Result<()> {
+        self.chunks.optimize(OptimizeAction::All).await?;
+        self.docs.optimize(OptimizeAction::All).await?;
         let rows = self.chunks.count_rows(None).await?;
         if rows == 0 {
             return Ok(());
@@ -374,10 +377,6 @@ impl Store {
         if !vector && rows >= vector_min_rows.max(256) {
             self.create_vector_index(rows).await?;
         }
-        if fts || vector {
-            self.chunks.optimize(OptimizeAction::All).await?;
-        }
-        self.docs.optimize(OptimizeAction::All).await?;
         Ok(())
     }
 

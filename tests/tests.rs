@@ -270,7 +270,9 @@ async fn cancelled_ingest_keeps_a_consistent_index() {
         )
         .unwrap();
     }
-    let lib = library(tmp.path()).await;
+    let mut config = hearth::Config::load(&tmp.path().join("data"), &models_dir()).unwrap();
+    config.ingest.files_per_batch = 16;
+    let lib = hearth::Library::open(config).await.unwrap();
     let cancel = Cancel::new();
     let trigger = cancel.clone();
     // Cancel as soon as the first batch has been committed.
@@ -407,4 +409,39 @@ fn embedder_tokenizer_counts_real_tokens_and_vectors_are_unit_length() {
     }
     let cos = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
     assert!(cos(&v[0], &v[1]) > cos(&v[0], &v[2]) + 0.2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_onnx_model_can_be_configured_instead_of_the_catalog_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Bring-your-own model: copy the ONNX file and tokenizer somewhere else and point the
+    // data dir's config.toml at them under a new id.
+    let own = tmp.path().join("my-model");
+    std::fs::create_dir_all(&own).unwrap();
+    let src = models_dir().join("all-minilm-l6-v2-int8");
+    for f in ["model.onnx", "tokenizer.json"] {
+        std::fs::copy(src.join(f), own.join(f)).unwrap();
+    }
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("config.toml"),
+        format!(
+            "[embedder]\nid = \"my-minilm\"\nonnx = \"{}\"\ntokenizer_dir = \"{}\"\nmax_tokens = 128\npooling = \"mean\"\n\n[chunking]\nchunk_tokens = 100\noverlap_tokens = 16\n",
+            own.join("model.onnx").display(),
+            own.display()
+        ),
+    )
+    .unwrap();
+    let lib = library(tmp.path()).await;
+    assert_eq!(lib.embedder().id(), "my-minilm");
+    let corpus = copy_corpus(tmp.path());
+    let report = ingest(&lib, std::slice::from_ref(&corpus)).await;
+    assert_eq!(report.indexed, 6);
+    let hits = search(&lib, "how many solar panels", SearchMode::Vector).await;
+    assert_eq!(hits[0].page, Some(4));
+    assert_eq!(
+        lib.status().await.unwrap().embedder.as_deref(),
+        Some("my-minilm")
+    );
 }
