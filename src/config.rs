@@ -48,7 +48,7 @@ impl Default for IngestConfig {
             max_file_mb: 64,
             files_per_batch: 256,
             chunks_per_batch: 512,
-            vector_index_min_rows: 50_000,
+            vector_index_min_rows: 10_000,
         }
     }
 }

@@ -148,7 +148,7 @@ impl Library {
         };
         let started = Instant::now();
         // Each retriever fetches more than asked so that fusion has candidates to agree on.
-        let depth = (req.limit * 4).max(20);
+        let depth = (req.limit * 2).max(20);
         let hits = match (req.mode, query_vector) {
             (SearchMode::Vector, Some(v)) => self.store.vector_search(&v, req.limit).await?,
             (SearchMode::Text, _) => self.store.text_search(&req.query, req.limit).await?,

@@ -445,3 +445,59 @@ async fn a_local_onnx_model_can_be_configured_instead_of_the_catalog_one() {
         Some("my-minilm")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_vector_index_is_built_once_the_table_is_large_enough() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("notes");
+    std::fs::create_dir_all(&docs).unwrap();
+    let topics = [
+        "gardening",
+        "astronomy",
+        "cooking",
+        "cycling",
+        "taxes",
+        "chess",
+    ];
+    for i in 0..300 {
+        let topic = topics[i % topics.len()];
+        std::fs::write(
+            docs.join(format!("n{i:03}.txt")),
+            format!("Note {i} about {topic}: entry {i} of the {topic} journal, code K{i:03}."),
+        )
+        .unwrap();
+    }
+    std::fs::write(
+        docs.join("special.txt"),
+        "The spare key to the allotment shed is hidden under the blue flowerpot.",
+    )
+    .unwrap();
+    let mut config = hearth::Config::load(&tmp.path().join("data"), &models_dir()).unwrap();
+    config.ingest.vector_index_min_rows = 256;
+    let lib = hearth::Library::open(config).await.unwrap();
+    ingest(&lib, std::slice::from_ref(&docs)).await;
+    let status = lib.status().await.unwrap();
+    assert_eq!(status.chunks, 301);
+    assert!(status.vector_index, "{status:?}");
+    let hits = search(
+        &lib,
+        "where is the spare key for the garden shed",
+        SearchMode::Vector,
+    )
+    .await;
+    assert_eq!(file_name(&hits[0].path), "special.txt");
+    // Rows added after the index was built are found too.
+    std::fs::write(
+        docs.join("late.txt"),
+        "The passport renewal appointment is on the ninth of May.",
+    )
+    .unwrap();
+    ingest(&lib, std::slice::from_ref(&docs)).await;
+    let hits = search(
+        &lib,
+        "when is my passport renewal appointment",
+        SearchMode::Vector,
+    )
+    .await;
+    assert_eq!(file_name(&hits[0].path), "late.txt");
+}
