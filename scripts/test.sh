@@ -10,5 +10,10 @@ cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 log "cargo test"
-cargo test --workspace -- --test-threads=2
+results="$(mktemp)"
+cargo test --workspace --all-targets -- --test-threads=2 2>&1 | tee "$results"
+passed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^passed;?$/) s += $(i-1)} END {print s + 0}' "$results")
+failed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^failed;?$/) s += $(i-1)} END {print s + 0}' "$results")
+rm -f "$results"
 log "all checks passed in $(( $(date +%s) - start )) s"
+echo "tests: $passed passed, $failed failed"
