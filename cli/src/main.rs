@@ -147,7 +147,8 @@ async fn run(cli: Cli) -> Result<i32> {
             if json {
                 println!("{}", serde_json::to_string(&json_report(&report))?);
             } else {
-                print_report(&report);
+                // On a terminal each failure was already printed as it happened.
+                print_report(&report, !std::io::stderr().is_terminal());
             }
             Ok(if report.cancelled { 130 } else { 0 })
         }
@@ -250,7 +251,7 @@ async fn run(cli: Cli) -> Result<i32> {
 fn print_models(models: &[hearth::InstalledModel]) {
     for m in models {
         println!(
-            "  {:<24} {:<9} {:>9}  {}  {}",
+            "  {:<34} {:<9} {:>9}  {}  {}",
             m.model.id,
             m.model.kind,
             human_bytes(m.size),
@@ -367,7 +368,7 @@ fn json_report(r: &IngestReport) -> serde_json::Value {
     })
 }
 
-fn print_report(r: &IngestReport) {
+fn print_report(r: &IngestReport, list_failures: bool) {
     if r.cancelled {
         println!("Stopped early; everything committed so far is kept.");
     }
@@ -379,8 +380,10 @@ fn print_report(r: &IngestReport) {
         r.removed,
         r.failed.len()
     );
-    for f in &r.failed {
-        println!("  failed: {}: {}", f.path, f.error);
+    if list_failures {
+        for f in &r.failed {
+            println!("  failed: {}: {}", f.path, f.error);
+        }
     }
 }
 
