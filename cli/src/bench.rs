@@ -8,16 +8,15 @@
 //!   tables repeat the real HaluEval passage vectors with small noise (re-normalised) so that
 //!   latency is measured at size without embedding 100k passages first.
 
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use hearth::store::{ChunkRow, DocRecord};
 use hearth::{Config, Embedder, Library, OnnxEmbedder, SearchMode, SearchRequest};
 
-use crate::eval::percentile;
+use crate::eval::{default_dataset, load_halueval, percentile};
 
 /// Arguments of `hearth bench`.
 #[derive(clap::Args)]
@@ -40,20 +39,7 @@ pub struct BenchArgs {
 }
 
 fn halueval(config: &Config, n: usize) -> Result<Vec<(String, String)>> {
-    let path = config
-        .models_dir
-        .join("halueval-qa/dataset_halueval_qa.jsonl");
-    let file = std::fs::File::open(&path)
-        .with_context(|| format!("{} (run `hearth models fetch halueval-qa`)", path.display()))?;
-    let mut out = Vec::new();
-    for line in std::io::BufReader::new(file).lines().take(n) {
-        let v: serde_json::Value = serde_json::from_str(&line?)?;
-        out.push((
-            v["knowledge"].as_str().unwrap_or_default().to_string(),
-            v["question"].as_str().unwrap_or_default().to_string(),
-        ));
-    }
-    Ok(out)
+    load_halueval(&default_dataset(&config.models_dir), n)
 }
 
 pub async fn run(

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::io::BufRead;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -58,24 +58,11 @@ pub async fn run(models_dir: &Option<PathBuf>, args: EvalArgs) -> Result<i32> {
     let corpus = work.join("corpus");
     let data_dir = work.join("data");
     let config = crate::config_from(&Some(data_dir.clone()), models_dir)?;
-    let dataset = args.dataset.clone().unwrap_or_else(|| {
-        config
-            .models_dir
-            .join("halueval-qa/dataset_halueval_qa.jsonl")
-    });
-    let file = std::fs::File::open(&dataset).with_context(|| {
-        format!(
-            "{} (fetch it with `hearth models fetch halueval-qa`)",
-            dataset.display()
-        )
-    })?;
-    let mut rows = Vec::new();
-    for line in std::io::BufReader::new(file).lines().take(args.passages) {
-        let v: serde_json::Value = serde_json::from_str(&line?)?;
-        let knowledge = v["knowledge"].as_str().unwrap_or_default().to_string();
-        let question = v["question"].as_str().unwrap_or_default().to_string();
-        rows.push((knowledge, question));
-    }
+    let dataset = args
+        .dataset
+        .clone()
+        .unwrap_or_else(|| default_dataset(&config.models_dir));
+    let rows = load_halueval(&dataset, args.passages)?;
     if rows.is_empty() {
         bail!("{} has no rows", dataset.display());
     }
@@ -168,6 +155,30 @@ pub async fn run(models_dir: &Option<PathBuf>, args: EvalArgs) -> Result<i32> {
         println!("{}", serde_json::to_string_pretty(&all)?);
     }
     Ok(0)
+}
+
+/// Where `hearth models fetch halueval-qa` puts the HaluEval QA set.
+pub(crate) fn default_dataset(models_dir: &Path) -> PathBuf {
+    models_dir.join("halueval-qa/dataset_halueval_qa.jsonl")
+}
+
+/// The first `n` rows of HaluEval QA as (passage, question).
+pub(crate) fn load_halueval(path: &Path, n: usize) -> Result<Vec<(String, String)>> {
+    let file = std::fs::File::open(path).with_context(|| {
+        format!(
+            "{} (fetch it with `hearth models fetch halueval-qa`)",
+            path.display()
+        )
+    })?;
+    let mut rows = Vec::new();
+    for line in std::io::BufReader::new(file).lines().take(n) {
+        let v: serde_json::Value = serde_json::from_str(&line?)?;
+        rows.push((
+            v["knowledge"].as_str().unwrap_or_default().to_string(),
+            v["question"].as_str().unwrap_or_default().to_string(),
+        ));
+    }
+    Ok(rows)
 }
 
 pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {

@@ -263,7 +263,7 @@ fn print_models(models: &[hearth::InstalledModel]) {
             m.model.description
         );
         println!(
-            "  {:<24} licence: {}; source: {}",
+            "  {:<34} licence: {}; source: {}",
             "", m.model.licence, m.model.source
         );
     }

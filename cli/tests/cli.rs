@@ -1,24 +1,13 @@
 //! The `hearth` command-line contract: JSON shapes, exit codes, one-line errors.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-fn models_dir() -> PathBuf {
-    if let Some(d) = std::env::var_os("HEARTH_MODELS_DIR") {
-        return PathBuf::from(d);
-    }
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".local/share"));
-    base.join("hearth/models")
-}
-
+/// Runs the binary with its own default models dir (or `HEARTH_MODELS_DIR`), as a user would.
 fn hearth(data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hearth"))
         .arg("--data-dir")
         .arg(data)
-        .arg("--models-dir")
-        .arg(models_dir())
         .args(args)
         .output()
         .expect("run hearth")
