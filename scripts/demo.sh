@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up everything, index a folder (default: the sample corpus) and search it.
-#   scripts/demo.sh [FOLDER] [QUERY]
+# Set up everything, index a folder (default: the sample corpus), search it and ask a question
+# answered on this machine by the default language model, with citations.
+#   scripts/demo.sh [FOLDER] [QUESTION]
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup.sh"
@@ -15,6 +16,9 @@ log "indexing $FOLDER into $HEARTH_DATA_DIR"
 "$HEARTH" ingest "$FOLDER"
 log "searching: $QUERY"
 "$HEARTH" search "$QUERY" --limit 3
+log "asking: $QUERY"
+"$HEARTH" ask "$QUERY"
 "$HEARTH" status
 echo
-echo "Try more:  $HEARTH search \"your question\"   (HEARTH_DATA_DIR=$HEARTH_DATA_DIR)"
+echo "Try more:  $HEARTH ask \"your question\"  |  $HEARTH chat  |  $HEARTH summarize FILE"
+echo "           (HEARTH_DATA_DIR=$HEARTH_DATA_DIR)"

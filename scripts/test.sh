@@ -3,6 +3,8 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup.sh"
+# The generation tests run the small SmolLM2-135M (98 MB) besides the default models.
+python3 "$ROOT/models/fetch.py" ${HEARTH_MODELS_DIR:+--models-dir "$HEARTH_MODELS_DIR"} smollm2-135m-instruct-q4_1
 cd "$ROOT"
 start=$(date +%s)
 log "cargo fmt --check"

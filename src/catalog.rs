@@ -129,6 +129,27 @@ impl Catalog {
         })
     }
 
+    /// Name and GGUF path of the catalog language model `id` under `models_dir`.
+    pub fn llm_path(&self, id: &str, models_dir: &Path) -> Result<(String, PathBuf)> {
+        let m = self
+            .get(id)
+            .filter(|m| m.kind == "llm")
+            .ok_or_else(|| Error::Config(format!("no language model '{id}' in the catalog")))?;
+        let file = m
+            .files
+            .iter()
+            .find(|f| f.name.ends_with(".gguf"))
+            .ok_or_else(|| Error::Internal(format!("catalog entry {id} has no .gguf file")))?;
+        let path = models_dir.join(&m.id).join(&file.name);
+        if !path.is_file() {
+            return Err(Error::ModelMissing {
+                path,
+                hint: format!("run `hearth models fetch {id}`"),
+            });
+        }
+        Ok((m.id.clone(), path))
+    }
+
     /// Path of the default ONNX Runtime library under `models_dir`.
     pub fn runtime_library(&self, models_dir: &Path) -> Result<PathBuf> {
         let m = self
@@ -140,6 +161,25 @@ impl Catalog {
             .ok_or_else(|| Error::Internal("runtime entry has no file".into()))?;
         Ok(models_dir.join(&m.id).join(&file.name))
     }
+}
+
+/// Where an imported GGUF named `name` lives.
+pub fn imported_path(models_dir: &Path, name: &str) -> PathBuf {
+    models_dir.join("imported").join(format!("{name}.gguf"))
+}
+
+/// Imported GGUF models: (name, path), sorted by name.
+pub fn imported(models_dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut out: Vec<(String, PathBuf)> = std::fs::read_dir(models_dir.join("imported"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "gguf"))
+        .filter_map(|p| Some((p.file_stem()?.to_string_lossy().into_owned(), p)))
+        .collect();
+    out.sort();
+    out
 }
 
 #[cfg(test)]

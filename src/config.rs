@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::answer::AnswerConfig;
 use crate::catalog::Catalog;
 use crate::chunk::ChunkingConfig;
 use crate::embed::EmbedderConfig;
@@ -25,6 +26,30 @@ pub struct Config {
     pub chunking: ChunkingConfig,
     /// Ingest limits.
     pub ingest: IngestConfig,
+    /// The language model.
+    pub llm: LlmConfig,
+    /// Answering (ask, chat).
+    pub answer: AnswerConfig,
+}
+
+/// Which language model answers, and how much context it gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    /// A catalog id, the name of an imported model (`hearth models import`), or a path to a
+    /// `.gguf` file. Empty: the catalog's default.
+    pub model: String,
+    /// Context window (prompt + answer) in tokens; capped by what the model was trained for.
+    pub context_window: usize,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            model: String::new(),
+            context_window: 4096,
+        }
+    }
 }
 
 /// Ingest settings.
@@ -65,6 +90,10 @@ pub struct ConfigFile {
     pub ingest: Option<IngestConfig>,
     /// Path of another ONNX Runtime library.
     pub runtime_library: Option<PathBuf>,
+    /// The language model.
+    pub llm: Option<LlmConfig>,
+    /// Answering.
+    pub answer: Option<AnswerConfig>,
 }
 
 /// `[embedder]` in `config.toml`: a catalog id, or the files of any local ONNX model of the same
@@ -98,6 +127,8 @@ impl Config {
             runtime_library: catalog.runtime_library(models_dir)?,
             chunking: ChunkingConfig::default(),
             ingest: IngestConfig::default(),
+            llm: LlmConfig::default(),
+            answer: AnswerConfig::default(),
         };
         let path = data_dir.join(Self::FILE_NAME);
         let text = match std::fs::read_to_string(&path) {
@@ -130,6 +161,12 @@ impl Config {
         if let Some(i) = file.ingest {
             self.ingest = i;
         }
+        if let Some(l) = file.llm {
+            self.llm = l;
+        }
+        if let Some(a) = file.answer {
+            self.answer = a;
+        }
         if let Some(lib) = file.runtime_library {
             self.runtime_library = lib;
         }
@@ -158,7 +195,64 @@ impl Config {
                 "ingest.files_per_batch, chunks_per_batch and max_file_mb must be positive".into(),
             ));
         }
+        if self.llm.context_window < 512 {
+            return Err(Error::Config(
+                "llm.context_window must be at least 512".into(),
+            ));
+        }
+        if self.answer.passages == 0 || self.answer.source_tokens < 64 {
+            return Err(Error::Config(
+                "answer.passages must be positive and answer.source_tokens at least 64".into(),
+            ));
+        }
         Ok(())
+    }
+
+    /// The language model to load: its display name and GGUF path (`choice` overrides the
+    /// configured one). Resolves catalog ids, imported names and file paths.
+    pub fn llm_model(&self, choice: Option<&str>) -> Result<(String, PathBuf)> {
+        let catalog = Catalog::builtin();
+        let want = choice.unwrap_or(&self.llm.model);
+        if want.is_empty() {
+            let m = catalog
+                .default_of("llm")
+                .ok_or_else(|| Error::Internal("catalog has no default llm".into()))?;
+            return catalog.llm_path(&m.id, &self.models_dir);
+        }
+        if let Some(m) = catalog.get(want).filter(|m| m.kind == "llm") {
+            return catalog.llm_path(&m.id, &self.models_dir);
+        }
+        let imported = crate::catalog::imported_path(&self.models_dir, want);
+        if imported.is_file() {
+            return Ok((want.to_string(), imported));
+        }
+        let path = PathBuf::from(want);
+        if path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("gguf"))
+            || path.is_file()
+        {
+            let name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| want.to_string());
+            return Ok((name, path));
+        }
+        let known: Vec<String> = catalog
+            .models
+            .iter()
+            .filter(|m| m.kind == "llm")
+            .map(|m| m.id.clone())
+            .chain(
+                crate::catalog::imported(&self.models_dir)
+                    .into_iter()
+                    .map(|(n, _)| n),
+            )
+            .collect();
+        Err(Error::Config(format!(
+            "unknown model '{want}' (known: {}; or give a path to a .gguf file)",
+            known.join(", ")
+        )))
     }
 }
 

@@ -78,6 +78,9 @@ pub enum Error {
     /// The embedding model failed while running.
     #[error("embedding failed: {0}")]
     Embedding(String),
+    /// The language model failed while generating.
+    #[error("generation failed: {0}")]
+    Generation(String),
     /// The vector store failed.
     #[error("store error: {0}")]
     Store(String),
@@ -104,6 +107,7 @@ impl Error {
             Error::Cancelled => "cancelled",
             Error::Io(_) => "io",
             Error::Embedding(_) => "embedding",
+            Error::Generation(_) => "generation",
             Error::Store(_) => "store",
             Error::Internal(_) => "internal",
         }
@@ -113,7 +117,7 @@ impl Error {
     pub fn is_user_error(&self) -> bool {
         !matches!(
             self,
-            Error::Embedding(_) | Error::Store(_) | Error::Internal(_)
+            Error::Embedding(_) | Error::Generation(_) | Error::Store(_) | Error::Internal(_)
         )
     }
 

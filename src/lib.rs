@@ -11,6 +11,7 @@
 //! See `ARCHITECTURE.md` at the repository root for the data flow.
 #![deny(missing_docs)]
 
+pub mod answer;
 pub mod catalog;
 pub mod chunk;
 pub mod config;
@@ -19,13 +20,16 @@ pub mod error;
 pub mod extract;
 pub mod ingest;
 mod library;
+pub mod llm;
 pub mod retrieve;
 pub mod store;
 
+pub use answer::{Answer, AnswerConfig, AnswerEvent, Citation, Summary, SummaryEvent};
 pub use catalog::{Catalog, InstalledModel};
 pub use config::Config;
 pub use embed::{Embedder, EmbedderConfig, OnnxEmbedder};
 pub use error::{Error, Result};
 pub use ingest::{Cancel, FailedFile, IngestEvent, IngestReport};
 pub use library::{status, Library, SearchTimings, Status};
+pub use llm::{GenerateParams, Generation, Llm, LlmInfo, Message, Role};
 pub use retrieve::{Hit, SearchMode, SearchRequest};

@@ -165,6 +165,43 @@ impl Library {
         Ok((hits, timings))
     }
 
+    /// Hybrid search for `query` that also reports how close the nearest chunk is by meaning:
+    /// the best cosine similarity among the vector candidates (the signal `ask` uses to decide
+    /// that the documents do not hold an answer). One query embedding serves both.
+    pub async fn search_with_similarity(
+        &self,
+        query: &str,
+        limit: usize,
+    ) -> Result<(Vec<Hit>, f32, SearchTimings)> {
+        let req = SearchRequest {
+            query: query.to_string(),
+            limit,
+            mode: SearchMode::Hybrid,
+        };
+        req.validate()?;
+        let mut timings = SearchTimings::default();
+        let started = Instant::now();
+        let embedder = self.embedder.clone();
+        let text = vec![req.query.clone()];
+        let v = tokio::task::spawn_blocking(move || embedder.embed(&text))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??
+            .pop()
+            .ok_or_else(|| Error::Internal("no query vector".into()))?;
+        timings.embed_ms = started.elapsed().as_secs_f64() * 1e3;
+        let started = Instant::now();
+        let depth = (limit * 2).max(20);
+        let (vector, text) = tokio::join!(
+            self.store.vector_search(&v, depth),
+            self.store.text_search(&req.query, depth)
+        );
+        let vector = vector?;
+        let best = vector.iter().map(|h| h.score).fold(f32::MIN, f32::max);
+        let hits = reciprocal_rank_fusion(vec![vector, text?], limit);
+        timings.search_ms = started.elapsed().as_secs_f64() * 1e3;
+        Ok((hits, best, timings))
+    }
+
     /// Counts, sizes, indexes and models.
     pub async fn status(&self) -> Result<Status> {
         status_of(&self.config, Some(&self.store)).await

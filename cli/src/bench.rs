@@ -16,7 +16,7 @@ use anyhow::{bail, Result};
 use hearth::store::{ChunkRow, DocRecord};
 use hearth::{Config, Embedder, Library, OnnxEmbedder, SearchMode, SearchRequest};
 
-use crate::eval::{default_dataset, load_halueval, percentile};
+use crate::eval::{default_dataset, load_halueval, percentile, QaRow};
 
 /// Arguments of `hearth bench`.
 #[derive(clap::Args)]
@@ -36,9 +36,21 @@ pub struct BenchArgs {
     /// Queries per measurement.
     #[arg(long, default_value_t = 200)]
     queries: usize,
+    /// Language model for `llm` (catalog id, imported name or .gguf path).
+    #[arg(long)]
+    model: Option<String>,
+    /// Prompt tokens for `llm`.
+    #[arg(long, default_value_t = 512)]
+    prompt_tokens: usize,
+    /// Decode steps for `llm`.
+    #[arg(long, default_value_t = 32)]
+    gen_tokens: usize,
+    /// Repetitions for `llm` (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    repeat: usize,
 }
 
-fn halueval(config: &Config, n: usize) -> Result<Vec<(String, String)>> {
+fn halueval(config: &Config, n: usize) -> Result<Vec<QaRow>> {
     load_halueval(&default_dataset(&config.models_dir), n)
 }
 
@@ -50,9 +62,12 @@ pub async fn run(
     let work = tempfile::tempdir()?;
     let config = crate::config_from(&Some(work.path().join("base")), models_dir)?;
     let all = args.what == "all";
-    if !matches!(args.what.as_str(), "all" | "ingest" | "embed" | "search") {
+    if !matches!(
+        args.what.as_str(),
+        "all" | "ingest" | "embed" | "search" | "llm"
+    ) {
         bail!(
-            "unknown benchmark '{}' (ingest, embed, search or all)",
+            "unknown benchmark '{}' (ingest, embed, search, llm or all)",
             args.what
         );
     }
@@ -71,11 +86,93 @@ pub async fn run(
     if all || args.what == "search" {
         bench_search(&config, work.path(), &args.rows, args.queries).await?;
     }
+    if all || args.what == "llm" {
+        bench_llm(&config, &args).await?;
+    }
     Ok(0)
 }
 
+/// The text the prompt is cut from (the same one `bench/llama_cpp_bench.py` uses).
+pub const BENCH_TEXT: &str = "The history of the lighthouse is a story of light, stone and \
+patience. Early keepers burned wood and coal in open fires; later, oil lamps and mirrors threw \
+a steadier beam across the water. Each tower had its own pattern of flashes so that sailors \
+could tell one coast from another at night. ";
+
+/// Prefill and decode tokens/s of the language model on a fixed prompt, plus peak memory.
+async fn bench_llm(config: &Config, args: &BenchArgs) -> Result<()> {
+    let t = Instant::now();
+    let llm = crate::answer::load_llm(config, args.model.as_deref()).await?;
+    let load_s = t.elapsed().as_secs_f64();
+    let info = llm.info().clone();
+    let mut ids = Vec::new();
+    while ids.len() < args.prompt_tokens {
+        let enc = llm
+            .tokenizer()
+            .encode(BENCH_TEXT, false)
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        ids.extend_from_slice(enc.get_ids());
+    }
+    ids.truncate(args.prompt_tokens);
+    let (gen, repeat) = (args.gen_tokens, args.repeat.max(1));
+    let runs = tokio::task::spawn_blocking(move || -> hearth::Result<Vec<(f64, f64)>> {
+        (0..repeat).map(|_| llm.forward_fresh(&ids, gen)).collect()
+    })
+    .await??;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let prefill = median(runs.iter().map(|r| r.0).collect());
+    let decode = median(runs.iter().map(|r| r.1).collect());
+    println!(
+        "llm {} ({}): load {:.2} s; prompt {} tokens: prefill {:.1} tok/s (first run {:.1}), \
+         decode {:.1} tok/s over {} tokens (first run {:.1}); {} threads; peak RSS {}",
+        info.name,
+        info.architecture,
+        load_s,
+        args.prompt_tokens,
+        prefill,
+        runs[0].0,
+        decode,
+        args.gen_tokens,
+        runs[0].1,
+        rayon_threads(),
+        crate::human_bytes(peak_rss_bytes())
+    );
+    println!(
+        "{}",
+        serde_json::json!({"engine": "hearth", "model": info.name, "prompt_tokens": args.prompt_tokens,
+            "gen_tokens": args.gen_tokens, "threads": rayon_threads(),
+            "prefill_tok_s": prefill, "decode_tok_s": decode, "peak_rss_bytes": peak_rss_bytes()})
+    );
+    Ok(())
+}
+
+fn rayon_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// Peak resident memory of this process (VmHWM), bytes; 0 where /proc is not available.
+pub(crate) fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
 fn bench_embed(config: &Config, n: usize) -> Result<()> {
-    let texts: Vec<String> = halueval(config, n)?.into_iter().map(|(k, _)| k).collect();
+    let texts: Vec<String> = halueval(config, n)?
+        .into_iter()
+        .map(|r| r.knowledge)
+        .collect();
     let embedder = OnnxEmbedder::load(&config.embedder, &config.runtime_library)?;
     let batch = config.embedder.batch_size;
     // Warm up both paths once.
@@ -188,8 +285,8 @@ async fn bench_ingest(config: &Config, work: &Path, corpus: Option<&Path>) -> Re
         None => {
             let dir = work.join("ingest-corpus");
             std::fs::create_dir_all(&dir)?;
-            for (i, (k, _)) in halueval(config, 2000)?.iter().enumerate() {
-                std::fs::write(dir.join(format!("p{i:05}.txt")), k)?;
+            for (i, r) in halueval(config, 2000)?.iter().enumerate() {
+                std::fs::write(dir.join(format!("p{i:05}.txt")), &r.knowledge)?;
             }
             dir
         }
@@ -224,7 +321,7 @@ async fn bench_search(config: &Config, work: &Path, sizes: &[usize], queries: us
         &config.embedder,
         &config.runtime_library,
     )?);
-    let passages: Vec<String> = rows.iter().map(|(k, _)| k.clone()).collect();
+    let passages: Vec<String> = rows.iter().map(|r| r.knowledge.clone()).collect();
     let t = Instant::now();
     let base_vectors = {
         let e = embedder.clone();
@@ -236,7 +333,11 @@ async fn bench_search(config: &Config, work: &Path, sizes: &[usize], queries: us
         passages.len(),
         t.elapsed().as_secs_f64()
     );
-    let questions: Vec<String> = rows.iter().map(|(_, q)| q.clone()).take(queries).collect();
+    let questions: Vec<String> = rows
+        .iter()
+        .map(|r| r.question.clone())
+        .take(queries)
+        .collect();
     let mut rng = 0x9E3779B97F4A7C15u64;
     let mut noise = move || {
         // xorshift + Box-Muller-free approximation: sum of uniforms.

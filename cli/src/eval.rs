@@ -32,6 +32,13 @@ pub struct EvalArgs {
     /// Print the metrics as JSON.
     #[arg(long)]
     json: bool,
+    /// Instead of retrieval metrics, ask this many questions with the language model (and as
+    /// many whose passage is not indexed) and score the answers.
+    #[arg(long, default_value_t = 0)]
+    answers: usize,
+    /// Language model for --answers.
+    #[arg(long)]
+    model: Option<String>,
 }
 
 #[derive(Default, Clone, serde::Serialize)]
@@ -69,13 +76,13 @@ pub async fn run(models_dir: &Option<PathBuf>, args: EvalArgs) -> Result<i32> {
     // One file per distinct passage; a question's gold file is the one holding its passage.
     std::fs::create_dir_all(&corpus)?;
     let mut file_of: HashMap<String, PathBuf> = HashMap::new();
-    for (i, (knowledge, _)) in rows.iter().enumerate() {
-        if !file_of.contains_key(knowledge) {
+    for (i, row) in rows.iter().enumerate() {
+        if !file_of.contains_key(&row.knowledge) {
             let path = corpus.join(format!("passage-{i:05}.txt"));
             if !path.exists() {
-                std::fs::write(&path, knowledge)?;
+                std::fs::write(&path, &row.knowledge)?;
             }
-            file_of.insert(knowledge.clone(), std::fs::canonicalize(&path)?);
+            file_of.insert(row.knowledge.clone(), std::fs::canonicalize(&path)?);
         }
     }
     eprintln!(
@@ -83,7 +90,7 @@ pub async fn run(models_dir: &Option<PathBuf>, args: EvalArgs) -> Result<i32> {
         file_of.len(),
         dataset.display()
     );
-    let library = crate::open_library(config).await?;
+    let library = crate::open_library(config.clone()).await?;
     let started = Instant::now();
     let report = crate::ingest_with_progress(&library, std::slice::from_ref(&corpus), true).await?;
     eprintln!(
@@ -94,10 +101,18 @@ pub async fn run(models_dir: &Option<PathBuf>, args: EvalArgs) -> Result<i32> {
         report.failed.len(),
         started.elapsed().as_secs_f64()
     );
+    if args.answers > 0 {
+        return eval_answers(&library, &config, &dataset, &rows, &file_of, &args).await;
+    }
     let questions: Vec<(&str, String)> = rows
         .iter()
         .take(args.questions)
-        .map(|(k, q)| (q.as_str(), file_of[k].to_string_lossy().into_owned()))
+        .map(|r| {
+            (
+                r.question.as_str(),
+                file_of[&r.knowledge].to_string_lossy().into_owned(),
+            )
+        })
         .collect();
     let mut all = Vec::new();
     for mode in [SearchMode::Vector, SearchMode::Text, SearchMode::Hybrid] {
@@ -157,13 +172,127 @@ pub async fn run(models_dir: &Option<PathBuf>, args: EvalArgs) -> Result<i32> {
     Ok(0)
 }
 
+fn normalize(s: &str) -> String {
+    s.to_lowercase()
+        .chars()
+        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
+        .collect::<String>()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Answer quality: the first `--answers` questions (their passages are indexed) and as many
+/// questions from rows after `--passages` whose passages are not (the right reply is "not in
+/// your documents"). An answer is correct when it contains the gold answer string
+/// (case and punctuation ignored); it is grounded when a citation points at the gold file.
+async fn eval_answers(
+    library: &hearth::Library,
+    config: &hearth::Config,
+    dataset: &Path,
+    rows: &[QaRow],
+    file_of: &HashMap<String, PathBuf>,
+    args: &EvalArgs,
+) -> Result<i32> {
+    let llm = crate::answer::load_llm(config, args.model.as_deref()).await?;
+    let extra = load_halueval(dataset, args.passages + args.answers)?;
+    let unanswerable: Vec<&QaRow> = extra
+        .iter()
+        .skip(args.passages)
+        .filter(|r| !file_of.contains_key(&r.knowledge))
+        .collect();
+    let cancel = hearth::Cancel::new();
+    let cfg = config.answer.clone();
+    let (mut correct, mut cited_gold, mut gold_in_sources, mut cited_any, mut refused_wrongly) =
+        (0usize, 0usize, 0usize, 0usize, 0usize);
+    let (mut ttft, mut tps) = (Vec::new(), Vec::new());
+    let n = args.answers.min(rows.len());
+    for (i, row) in rows.iter().take(n).enumerate() {
+        let gold = file_of[&row.knowledge].to_string_lossy().into_owned();
+        let a = hearth::answer::ask(
+            library,
+            llm.clone(),
+            &row.question,
+            &[],
+            &cfg,
+            &cancel,
+            Box::new(|_| {}),
+        )
+        .await?;
+        let ok = !row.answer.is_empty() && normalize(&a.answer).contains(&normalize(&row.answer));
+        correct += ok as usize;
+        cited_gold += a.citations.iter().any(|c| c.path == gold) as usize;
+        cited_any += (!a.citations.is_empty()) as usize;
+        gold_in_sources += a.sources.iter().any(|c| c.path == gold) as usize;
+        refused_wrongly += a.not_found as usize;
+        if !a.not_found {
+            ttft.push(a.timings.first_token_ms);
+            tps.push(a.timings.tokens_per_s);
+        }
+        if !args.json {
+            eprintln!(
+                "[{}/{n}] {} | gold: {} | answer: {}",
+                i + 1,
+                if ok { "OK " } else { "-- " },
+                row.answer,
+                crate::snippet(&a.answer, 120)
+            );
+        }
+    }
+    let mut refused = 0usize;
+    let m = unanswerable.len().min(n);
+    for row in unanswerable.iter().take(m) {
+        let a = hearth::answer::ask(
+            library,
+            llm.clone(),
+            &row.question,
+            &[],
+            &cfg,
+            &cancel,
+            Box::new(|_| {}),
+        )
+        .await?;
+        refused += (a.not_found || normalize(&a.answer).contains("couldn t find")) as usize;
+    }
+    ttft.sort_by(|a, b| a.total_cmp(b));
+    tps.sort_by(|a, b| a.total_cmp(b));
+    let nf = n.max(1) as f64;
+    let out = serde_json::json!({
+        "model": llm.info().name,
+        "answerable": n,
+        "answer_contains_gold": correct as f64 / nf,
+        "cites_gold_passage": cited_gold as f64 / nf,
+        "cites_something": cited_any as f64 / nf,
+        "gold_passage_in_prompt": gold_in_sources as f64 / nf,
+        "refused_answerable": refused_wrongly as f64 / nf,
+        "unanswerable": m,
+        "refused_unanswerable": refused as f64 / m.max(1) as f64,
+        "first_token_ms_p50": percentile(&ttft, 0.5),
+        "first_token_ms_p95": percentile(&ttft, 0.95),
+        "tokens_per_s_p50": percentile(&tps, 0.5),
+        "peak_rss_bytes": crate::bench::peak_rss_bytes(),
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(0)
+}
+
 /// Where `hearth models fetch halueval-qa` puts the HaluEval QA set.
 pub(crate) fn default_dataset(models_dir: &Path) -> PathBuf {
     models_dir.join("halueval-qa/dataset_halueval_qa.jsonl")
 }
 
-/// The first `n` rows of HaluEval QA as (passage, question).
-pub(crate) fn load_halueval(path: &Path, n: usize) -> Result<Vec<(String, String)>> {
+/// One HaluEval QA row.
+pub(crate) struct QaRow {
+    /// The passage that answers the question.
+    pub knowledge: String,
+    /// The question.
+    pub question: String,
+    /// The gold answer.
+    pub answer: String,
+}
+
+/// The first `n` rows of HaluEval QA.
+pub(crate) fn load_halueval(path: &Path, n: usize) -> Result<Vec<QaRow>> {
     let file = std::fs::File::open(path).with_context(|| {
         format!(
             "{} (fetch it with `hearth models fetch halueval-qa`)",
@@ -173,10 +302,12 @@ pub(crate) fn load_halueval(path: &Path, n: usize) -> Result<Vec<(String, String
     let mut rows = Vec::new();
     for line in std::io::BufReader::new(file).lines().take(n) {
         let v: serde_json::Value = serde_json::from_str(&line?)?;
-        rows.push((
-            v["knowledge"].as_str().unwrap_or_default().to_string(),
-            v["question"].as_str().unwrap_or_default().to_string(),
-        ));
+        let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+        rows.push(QaRow {
+            knowledge: field("knowledge"),
+            question: field("question"),
+            answer: field("right_answer"),
+        });
     }
     Ok(rows)
 }

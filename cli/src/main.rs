@@ -1,5 +1,6 @@
 //! `hearth`: the command-line shell over the Hearth engine.
 
+mod answer;
 mod bench;
 mod eval;
 
@@ -54,6 +55,37 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Answer a question from your documents, citing file and page.
+    Ask {
+        /// The question.
+        question: String,
+        /// Language model: catalog id, imported name or .gguf path [default: config / catalog]
+        #[arg(long)]
+        model: Option<String>,
+        /// Print the answer, citations and timings as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A conversation over your documents: one question per line on stdin; follow-ups work.
+    Chat {
+        /// Language model: catalog id, imported name or .gguf path.
+        #[arg(long)]
+        model: Option<String>,
+        /// One JSON answer per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Summarize a document of any length.
+    Summarize {
+        /// The document.
+        path: PathBuf,
+        /// Language model: catalog id, imported name or .gguf path.
+        #[arg(long)]
+        model: Option<String>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Documents, chunks, models and index size.
     Status {
         /// Print as JSON.
@@ -86,6 +118,14 @@ enum ModelsCommand {
         all: bool,
         /// Catalog ids (default: the default models).
         ids: Vec<String>,
+    },
+    /// Check a GGUF file you have and add it to your models (then use it with --model NAME).
+    Import {
+        /// The .gguf file.
+        file: PathBuf,
+        /// Name to use it by [default: the file name without .gguf]
+        #[arg(long)]
+        name: Option<String>,
     },
 }
 
@@ -229,11 +269,39 @@ async fn run(cli: Cli) -> Result<i32> {
         } => {
             let config = config_from(&cli.data_dir, &cli.models_dir)?;
             let models = Catalog::builtin().installed(&config.models_dir);
+            let imported = hearth::catalog::imported(&config.models_dir);
             if json {
-                println!("{}", serde_json::to_string_pretty(&models)?);
+                let mut list = serde_json::to_value(&models)?;
+                if let Some(list) = list.as_array_mut() {
+                    for (n, p) in &imported {
+                        list.push(serde_json::json!({
+                            "model": {"id": n, "kind": "llm", "default": false,
+                                      "description": "imported GGUF", "licence": "as stated by its source",
+                                      "source": "imported", "files": []},
+                            "path": p, "installed": true,
+                            "size": std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
+                        }));
+                    }
+                }
+                println!("{}", serde_json::to_string_pretty(&list)?);
             } else {
                 println!("models dir: {}", config.models_dir.display());
                 print_models(&models);
+                for (n, p) in &imported {
+                    let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+                    println!(
+                        "  {:<34} {:<9} {:>9}  imported   {}",
+                        n,
+                        "llm",
+                        human_bytes(size),
+                        p.display()
+                    );
+                }
+                let active = config
+                    .llm_model(None)
+                    .map(|(n, _)| n)
+                    .unwrap_or_else(|_| "(not installed)".into());
+                println!("active language model: {active}");
             }
             Ok(0)
         }
@@ -242,6 +310,31 @@ async fn run(cli: Cli) -> Result<i32> {
         } => {
             let config = config_from(&cli.data_dir, &cli.models_dir)?;
             fetch_models(&config.models_dir, all, &ids)
+        }
+        Command::Ask {
+            question,
+            model,
+            json,
+        } => {
+            let config = config_from(&cli.data_dir, &cli.models_dir)?;
+            answer::ask(config, model.as_deref(), &question, json).await
+        }
+        Command::Chat { model, json } => {
+            let config = config_from(&cli.data_dir, &cli.models_dir)?;
+            answer::chat(config, model.as_deref(), json).await
+        }
+        Command::Summarize { path, model, json } => {
+            let config = config_from(&cli.data_dir, &cli.models_dir)?;
+            answer::summarize(config, model.as_deref(), &path, json).await
+        }
+        Command::Models {
+            command: ModelsCommand::Import { file, name },
+        } => {
+            let config = config_from(&cli.data_dir, &cli.models_dir)?;
+            let (name, path) = hearth::llm::import(&config.models_dir, &file, name.as_deref())?;
+            println!("imported {name} -> {}", path.display());
+            println!("use it with: hearth ask --model {name} \"...\"  (or [llm] model = \"{name}\" in config.toml)");
+            Ok(0)
         }
         Command::Bench(args) => bench::run(&cli.data_dir, &cli.models_dir, args).await,
         Command::Eval(args) => eval::run(&cli.models_dir, args).await,

@@ -167,3 +167,84 @@ fn models_list_shows_the_catalog() {
     assert_eq!(embedder["installed"], true);
     assert!(embedder["licence"].as_str().unwrap().contains("Apache-2.0"));
 }
+
+#[test]
+fn ask_summarize_json_contract_and_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let smol = ["--model", "smollm2-135m-instruct-q4_1"];
+
+    // no index yet: one actionable line
+    let out = hearth(&data, &["ask", "anything", smol[0], smol[1]]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("error: ") && err.contains("hearth ingest"),
+        "{err}"
+    );
+    assert_eq!(err.trim_end().lines().count(), 1, "{err}");
+
+    assert!(hearth(&data, &["ingest", &corpus(), "--json"])
+        .status
+        .success());
+    let out = hearth(
+        &data,
+        &[
+            "ask",
+            "How thick did the lake ice get in February 2019?",
+            smol[0],
+            smol[1],
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(a["answer"].as_str().is_some_and(|s| !s.is_empty()), "{a}");
+    assert_eq!(a["model"], "smollm2-135m-instruct-q4_1");
+    for c in a["citations"].as_array().unwrap() {
+        assert!(c["n"].as_u64().unwrap() >= 1);
+        assert!(c["path"].as_str().unwrap().ends_with(".pdf") || c["path"].is_string());
+        assert!(c.get("page").is_some() && c["text"].is_string());
+    }
+    for key in [
+        "retrieve_ms",
+        "prompt_tokens",
+        "first_token_ms",
+        "tokens_per_s",
+    ] {
+        assert!(a["timings"][key].is_number(), "timings.{key}: {a}");
+    }
+
+    // a 20,000-character question
+    let long = "why ".repeat(5_000);
+    let out = hearth(&data, &["ask", &long, smol[0], smol[1]]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("limit is 4000"), "{err}");
+
+    // an unknown model
+    let out = hearth(&data, &["ask", "x", "--model", "no-such-model"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model"));
+
+    // summarize --json
+    let md = format!("{}/notes/sourdough.md", corpus());
+    let out = hearth(&data, &["summarize", &md, smol[0], smol[1], "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        s["summary"]
+            .as_str()
+            .is_some_and(|t| t.split_whitespace().count() > 5),
+        "{s}"
+    );
+    assert_eq!(s["pages"], 1);
+}

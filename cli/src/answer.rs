@@ -1,0 +1,228 @@
+//! `hearth ask`, `hearth chat` and `hearth summarize`: streaming answers on the terminal.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use hearth::answer::{self, AnswerEvent, SummaryEvent};
+use hearth::{Answer, Cancel, Config, Library, Llm, Message};
+
+/// Load the configured (or chosen) language model, off the async threads.
+pub(crate) async fn load_llm(config: &Config, choice: Option<&str>) -> Result<Arc<Llm>> {
+    let (name, path) = config.llm_model(choice)?;
+    let window = config.llm.context_window;
+    let llm = tokio::task::spawn_blocking(move || Llm::load(&path, &name, window))
+        .await
+        .context("model loading thread")??;
+    Ok(Arc::new(llm))
+}
+
+/// A cancel token that Ctrl-C trips (a second Ctrl-C quits at once).
+fn ctrl_c_cancel() -> Cancel {
+    let cancel = Cancel::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            c.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    cancel
+}
+
+async fn open(config: Config) -> Result<Library> {
+    if hearth::store::read_meta(&config.data_dir)?.is_none() {
+        bail!(
+            "no index in {}; run `hearth ingest PATH` first",
+            config.data_dir.display()
+        );
+    }
+    crate::open_library(config).await
+}
+
+fn stream_printer(show: bool) -> answer::OnEvent {
+    Box::new(move |ev| {
+        if let AnswerEvent::Token(t) = ev {
+            if show {
+                print!("{t}");
+                let _ = std::io::stdout().flush();
+            }
+        }
+    })
+}
+
+fn print_sources(a: &Answer) {
+    println!();
+    if a.not_found {
+        return;
+    }
+    let list = if a.citations.is_empty() {
+        println!("\nSources given to the model (the answer cites none of them):");
+        &a.sources
+    } else {
+        println!("\nSources:");
+        &a.citations
+    };
+    for c in list {
+        let page = c.page.map(|p| format!(", page {p}")).unwrap_or_default();
+        println!("  [{}] {}{}", c.n, c.path, page);
+        println!("      {}", crate::snippet(&c.text, 160));
+    }
+    if !a.dropped_citations.is_empty() {
+        println!(
+            "  (removed citation(s) {:?}: they matched no source)",
+            a.dropped_citations
+        );
+    }
+}
+
+fn answer_json(a: &Answer) -> serde_json::Value {
+    serde_json::json!({
+        "answer": a.answer,
+        "citations": a.citations.iter().map(|c| serde_json::json!({
+            "n": c.n, "path": c.path, "page": c.page, "text": c.text,
+        })).collect::<Vec<_>>(),
+        "model": a.model,
+        "not_found": a.not_found,
+        "query": a.query,
+        "dropped_citations": a.dropped_citations,
+        "cancelled": a.cancelled,
+        "timings": {
+            "retrieve_ms": a.timings.retrieve_ms,
+            "rewrite_ms": a.timings.rewrite_ms,
+            "prompt_tokens": a.timings.prompt_tokens,
+            "first_token_ms": a.timings.first_token_ms,
+            "tokens_per_s": a.timings.tokens_per_s,
+            "completion_tokens": a.timings.completion_tokens,
+            "total_ms": a.timings.total_ms,
+        },
+    })
+}
+
+/// `hearth ask QUESTION`
+pub(crate) async fn ask(
+    config: Config,
+    model: Option<&str>,
+    question: &str,
+    json: bool,
+) -> Result<i32> {
+    let cfg = config.answer.clone();
+    let library = open(config.clone()).await?;
+    let llm = load_llm(&config, model).await?;
+    let cancel = ctrl_c_cancel();
+    let a = answer::ask(
+        &library,
+        llm,
+        question,
+        &[],
+        &cfg,
+        &cancel,
+        stream_printer(!json),
+    )
+    .await?;
+    if json {
+        println!("{}", serde_json::to_string(&answer_json(&a))?);
+    } else {
+        print_sources(&a);
+    }
+    Ok(if a.cancelled { 130 } else { 0 })
+}
+
+/// `hearth chat`: questions from stdin, one per line; follow-ups see the conversation.
+pub(crate) async fn chat(config: Config, model: Option<&str>, json: bool) -> Result<i32> {
+    let cfg = config.answer.clone();
+    let library = open(config.clone()).await?;
+    let llm = load_llm(&config, model).await?;
+    let interactive = std::io::stdin().is_terminal();
+    if interactive && !json {
+        eprintln!(
+            "Chatting with {} over your documents. Ask away; an empty line or Ctrl-D ends.",
+            llm.info().name
+        );
+    }
+    let mut history: Vec<Message> = Vec::new();
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock().lines();
+    loop {
+        if interactive && !json {
+            print!("\n> ");
+            std::io::stdout().flush()?;
+        }
+        let Some(line) = lines.next() else { break };
+        let question = line?;
+        if question.trim().is_empty() {
+            if interactive {
+                break;
+            }
+            continue;
+        }
+        let cancel = ctrl_c_cancel();
+        let a = match answer::ask(
+            &library,
+            llm.clone(),
+            &question,
+            &history,
+            &cfg,
+            &cancel,
+            stream_printer(!json),
+        )
+        .await
+        {
+            Ok(a) => a,
+            Err(e) if e.is_user_error() => {
+                eprintln!("error: {e}");
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if json {
+            println!("{}", serde_json::to_string(&answer_json(&a))?);
+        } else {
+            print_sources(&a);
+        }
+        history.push(Message::user(question));
+        history.push(Message::assistant(a.answer.clone()));
+        if a.cancelled {
+            eprintln!("(stopped)");
+        }
+    }
+    Ok(0)
+}
+
+/// `hearth summarize PATH`
+pub(crate) async fn summarize(
+    config: Config,
+    model: Option<&str>,
+    path: &Path,
+    json: bool,
+) -> Result<i32> {
+    let path: PathBuf =
+        std::fs::canonicalize(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let llm = load_llm(&config, model).await?;
+    let cancel = ctrl_c_cancel();
+    let show = !json;
+    let progress = show && std::io::stderr().is_terminal();
+    let on_event: Box<dyn FnMut(SummaryEvent) + Send> = Box::new(move |ev| match ev {
+        SummaryEvent::Part { done, total } if progress => {
+            eprint!("\rreading part {done}/{total}…");
+            if done == total {
+                eprintln!();
+            }
+        }
+        SummaryEvent::Token(t) if show => {
+            print!("{t}");
+            let _ = std::io::stdout().flush();
+        }
+        _ => {}
+    });
+    let s = answer::summarize(llm, &path, config.ingest.max_file_mb, &cancel, on_event).await?;
+    if json {
+        println!("{}", serde_json::to_string(&s)?);
+    } else {
+        println!();
+    }
+    Ok(if s.cancelled { 130 } else { 0 })
+}

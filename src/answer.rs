@@ -1,0 +1,792 @@
+//! Answers from the user's documents: [`ask`] (retrieve → compact numbered sources → streamed,
+//! cited answer), follow-ups in a conversation ([`ask`] with history: the question is first
+//! rewritten into a standalone query), and [`summarize`] (map-reduce over a document's pages and
+//! sections, streaming the final pass).
+//!
+//! All of it runs the model on a blocking thread and streams through a callback; a [`Cancel`]
+//! stops generation at the next token.
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::ingest::Cancel;
+use crate::library::Library;
+use crate::llm::{GenerateParams, Generation, Llm, Message, Role};
+use crate::retrieve::Hit;
+
+/// What a person sees when the documents do not hold the answer.
+pub const NOT_FOUND: &str = "I couldn't find this in your documents.";
+
+/// Longest question accepted, in characters.
+pub const MAX_QUESTION_CHARS: usize = 4_000;
+
+/// Settings for answering (the `[answer]` table of config.toml).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnswerConfig {
+    /// Passages put in the prompt.
+    pub passages: usize,
+    /// Model tokens allowed for all passages together (keeps time to first token low).
+    pub source_tokens: usize,
+    /// Below this cosine similarity between the question and its nearest chunk, the documents
+    /// are taken not to hold the answer and the model is not asked.
+    pub min_similarity: f32,
+    /// Most tokens in an answer.
+    pub max_answer_tokens: usize,
+    /// Model tokens of earlier turns kept in a conversation.
+    pub history_tokens: usize,
+}
+
+impl Default for AnswerConfig {
+    fn default() -> Self {
+        Self {
+            passages: 3,
+            source_tokens: 360,
+            min_similarity: 0.25,
+            max_answer_tokens: 256,
+            history_tokens: 400,
+        }
+    }
+}
+
+/// A source given to the model, numbered as the model sees it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Citation {
+    /// The number used in the prompt (`[n]`).
+    pub n: usize,
+    /// Document path.
+    pub path: String,
+    /// 1-based PDF page, if any.
+    pub page: Option<u32>,
+    /// The passage text the model was shown.
+    pub text: String,
+    /// Heading path of the chunk.
+    pub heading: String,
+    /// Chunk id in the index.
+    pub chunk_id: String,
+    /// Char offsets of the chunk within its page (or document).
+    pub char_start: u64,
+    /// End char offset.
+    pub char_end: u64,
+}
+
+/// Where the time of an answer went.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AnswerTimings {
+    /// Query rewriting (follow-ups only), ms.
+    pub rewrite_ms: f64,
+    /// Retrieval, ms.
+    pub retrieve_ms: f64,
+    /// Tokens in the answer prompt.
+    pub prompt_tokens: usize,
+    /// From the request to the first answer token, ms.
+    pub first_token_ms: f64,
+    /// Decode speed, tokens/s.
+    pub tokens_per_s: f64,
+    /// Tokens generated.
+    pub completion_tokens: usize,
+    /// Whole request, ms.
+    pub total_ms: f64,
+}
+
+/// An answer with its sources.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Answer {
+    /// The answer text (citations that point nowhere removed).
+    pub answer: String,
+    /// Sources the answer cites, by number.
+    pub citations: Vec<Citation>,
+    /// Every source that was in the prompt.
+    pub sources: Vec<Citation>,
+    /// True when the documents were judged not to hold the answer.
+    pub not_found: bool,
+    /// Citation numbers the model wrote that matched no source (removed from `answer`).
+    pub dropped_citations: Vec<usize>,
+    /// The query retrieval ran (differs from the question for rewritten follow-ups).
+    pub query: String,
+    /// Model name.
+    pub model: String,
+    /// True when the caller cancelled.
+    pub cancelled: bool,
+    /// Timings.
+    pub timings: AnswerTimings,
+}
+
+/// What a streaming answer reports as it goes.
+#[derive(Debug, Clone)]
+pub enum AnswerEvent {
+    /// Retrieval finished: these sources go to the model.
+    Sources(Vec<Citation>),
+    /// A piece of answer text.
+    Token(String),
+}
+
+/// Callback for [`AnswerEvent`]s.
+pub type OnEvent = Box<dyn FnMut(AnswerEvent) + Send>;
+
+const ASK_SYSTEM: &str = "Answer the question using only the numbered sources. Write one or \
+two complete sentences and put the number of the source you used in brackets after the fact, \
+for example: The meeting moved to Monday [2]. If the sources do not contain the answer, reply \
+exactly: I couldn't find this in your documents.";
+
+const REWRITE_SYSTEM: &str = "Rewrite the user's last question as one standalone search \
+question that makes sense without the conversation. Reply with the question only.";
+
+fn check_question(q: &str) -> Result<&str> {
+    let q = q.trim();
+    if q.is_empty() {
+        return Err(Error::InvalidRequest("the question is empty".into()));
+    }
+    let chars = q.chars().count();
+    if chars > MAX_QUESTION_CHARS {
+        return Err(Error::InvalidRequest(format!(
+            "the question is {chars} characters long; the limit is {MAX_QUESTION_CHARS} \
+             (to condense a long text, save it to a file and use summarize)"
+        )));
+    }
+    Ok(q)
+}
+
+/// Run `f` with the model on a blocking thread.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Error::Internal(format!("generation thread: {e}")))?
+}
+
+/// Answer `question` from `library`, continuing the conversation `history` (oldest first,
+/// user/assistant turns; may be empty). Sources and tokens stream to `on_event`.
+pub async fn ask(
+    library: &Library,
+    llm: Arc<Llm>,
+    question: &str,
+    history: &[Message],
+    cfg: &AnswerConfig,
+    cancel: &Cancel,
+    mut on_event: OnEvent,
+) -> Result<Answer> {
+    let started = Instant::now();
+    let question = check_question(question)?.to_string();
+    let status = library.status().await?;
+    if status.chunks == 0 {
+        return Err(Error::InvalidRequest(
+            "no documents are indexed yet: add some with `hearth ingest PATH` first".into(),
+        ));
+    }
+    let mut timings = AnswerTimings::default();
+    let history = trim_history(&llm, history, cfg.history_tokens)?;
+
+    // 1. A follow-up becomes a standalone query.
+    let query = if history.is_empty() {
+        question.clone()
+    } else {
+        let t = Instant::now();
+        let q = rewrite_query(llm.clone(), &history, &question, cancel).await?;
+        timings.rewrite_ms = ms(t);
+        q
+    };
+    if cancel.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
+
+    // 2. Retrieve; decide whether the documents can answer at all.
+    let t = Instant::now();
+    let (hits, best, _) = library
+        .search_with_similarity(&query, cfg.passages.max(1))
+        .await?;
+    timings.retrieve_ms = ms(t);
+    let model = llm.info().name.clone();
+    if hits.is_empty() || best < cfg.min_similarity {
+        on_event(AnswerEvent::Token(NOT_FOUND.into()));
+        timings.total_ms = ms(started);
+        return Ok(Answer {
+            answer: NOT_FOUND.into(),
+            citations: Vec::new(),
+            sources: Vec::new(),
+            not_found: true,
+            dropped_citations: Vec::new(),
+            query,
+            model,
+            cancelled: false,
+            timings,
+        });
+    }
+    let per_passage = cfg.source_tokens / hits.len().max(1);
+    let mut sources = Vec::with_capacity(hits.len());
+    for (i, hit) in hits.iter().enumerate() {
+        sources.push(to_citation(i + 1, hit, &query, per_passage, &llm)?);
+    }
+    on_event(AnswerEvent::Sources(sources.clone()));
+
+    // 3. Prompt: instructions, earlier turns, then the sources with the question.
+    let mut messages = vec![Message::system(ASK_SYSTEM)];
+    messages.extend(history.iter().cloned());
+    messages.push(Message::user(format!(
+        "Sources:\n{}\nQuestion: {question}\n\nAnswer in one or two sentences and cite the \
+         source number in brackets, like [1].",
+        sources
+            .iter()
+            .map(|s| format!("[{}] ({}) {}\n", s.n, source_label(s), s.text))
+            .collect::<String>()
+    )));
+    let before_generation_ms = ms(started);
+    let params = GenerateParams {
+        max_tokens: cfg.max_answer_tokens,
+        stop: vec!["\nQuestion:".into(), "\nSources:".into()],
+        ..GenerateParams::default()
+    };
+    let gen = run_chat(llm, messages, params, cancel.clone(), move |piece| {
+        on_event(AnswerEvent::Token(piece.to_string()))
+    })
+    .await?;
+
+    // 4. Keep only citations that point at a source.
+    let (answer, cited, dropped) = resolve_citations(&gen.text, sources.len());
+    let citations = sources
+        .iter()
+        .filter(|s| cited.contains(&s.n))
+        .cloned()
+        .collect();
+    fill_timings(&mut timings, &gen, started, before_generation_ms);
+    Ok(Answer {
+        answer: answer.trim().to_string(),
+        citations,
+        sources,
+        not_found: false,
+        dropped_citations: dropped,
+        query,
+        model,
+        cancelled: gen.stop_reason == crate::llm::StopReason::Cancelled,
+        timings,
+    })
+}
+
+fn fill_timings(t: &mut AnswerTimings, gen: &Generation, started: Instant, before_ms: f64) {
+    t.prompt_tokens = gen.prompt_tokens;
+    t.first_token_ms = before_ms + gen.first_token_ms;
+    t.tokens_per_s = gen.tokens_per_s;
+    t.completion_tokens = gen.completion_tokens;
+    t.total_ms = ms(started);
+}
+
+fn source_label(s: &Citation) -> String {
+    let name = Path::new(&s.path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| s.path.clone());
+    match s.page {
+        Some(p) => format!("{name}, page {p}"),
+        None => name,
+    }
+}
+
+async fn run_chat(
+    llm: Arc<Llm>,
+    messages: Vec<Message>,
+    params: GenerateParams,
+    cancel: Cancel,
+    mut on_text: impl FnMut(&str) + Send + 'static,
+) -> Result<Generation> {
+    blocking(move || llm.chat(&messages, &params, &cancel, &mut on_text)).await
+}
+
+/// Keep the most recent turns of `history` that fit `budget` model tokens.
+fn trim_history(llm: &Llm, history: &[Message], budget: usize) -> Result<Vec<Message>> {
+    let mut kept = Vec::new();
+    let mut used = 0;
+    for m in history.iter().rev().filter(|m| m.role != Role::System) {
+        let n = llm.count_tokens(&m.content)? + 4;
+        if used + n > budget {
+            break;
+        }
+        used += n;
+        kept.push(m.clone());
+    }
+    kept.reverse();
+    // a conversation excerpt starts with the user
+    while kept.first().is_some_and(|m| m.role != Role::User) {
+        kept.remove(0);
+    }
+    Ok(kept)
+}
+
+async fn rewrite_query(
+    llm: Arc<Llm>,
+    history: &[Message],
+    question: &str,
+    cancel: &Cancel,
+) -> Result<String> {
+    let transcript: String = history
+        .iter()
+        .map(|m| {
+            let who = if m.role == Role::User {
+                "User"
+            } else {
+                "Assistant"
+            };
+            format!("{who}: {}\n", first_line_block(&m.content, 400))
+        })
+        .collect();
+    let messages = vec![
+        Message::system(REWRITE_SYSTEM),
+        Message::user(format!(
+            "Conversation:\n{transcript}\nLast question: {question}\n\nStandalone question:"
+        )),
+    ];
+    let params = GenerateParams {
+        max_tokens: 48,
+        stop: vec!["\n".into()],
+        ..GenerateParams::default()
+    };
+    let gen = run_chat(llm, messages, params, cancel.clone(), |_| {}).await?;
+    let q = gen.text.trim().trim_matches('"').trim().to_string();
+    // A rewrite that lost the question's own words is not trusted alone.
+    Ok(if q.is_empty() {
+        question.to_string()
+    } else if words(&q).is_disjoint(&words(question)) {
+        format!("{q} {question}")
+    } else {
+        q
+    })
+}
+
+fn first_line_block(text: &str, max_chars: usize) -> String {
+    let t: String = text.chars().take(max_chars).collect();
+    t.replace('\n', " ")
+}
+
+const STOPWORDS: &[&str] = &[
+    "the", "and", "for", "are", "was", "what", "which", "who", "how", "does", "did", "with",
+    "that", "this", "from", "about", "into", "when", "where", "why", "you", "your", "can", "its",
+    "his", "her", "their", "there", "have", "has", "had", "not", "but", "all", "any", "one",
+];
+
+fn words(text: &str) -> HashSet<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() >= 3)
+        .map(|w| w.to_lowercase())
+        .filter(|w| !STOPWORDS.contains(&w.as_str()))
+        .collect()
+}
+
+/// The passage the model sees: the chunk, or if it is longer than `budget` model tokens, its
+/// sentences that share the most words with the query, in their original order.
+fn to_citation(n: usize, hit: &Hit, query: &str, budget: usize, llm: &Llm) -> Result<Citation> {
+    let text = compact_passage(&hit.text, query, budget, &|s| llm.count_tokens(s))?;
+    Ok(Citation {
+        n,
+        path: hit.path.clone(),
+        page: hit.page,
+        text,
+        heading: hit.heading.clone(),
+        chunk_id: hit.chunk_id.clone(),
+        char_start: hit.char_start,
+        char_end: hit.char_end,
+    })
+}
+
+fn sentences(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    let bytes = text.as_bytes();
+    for (i, c) in text.char_indices() {
+        let end = i + c.len_utf8();
+        let boundary = matches!(c, '.' | '!' | '?')
+            && bytes.get(end).is_none_or(|b| b.is_ascii_whitespace())
+            || c == '\n';
+        if boundary {
+            let s = text[start..end].trim();
+            if !s.is_empty() {
+                out.push(s);
+            }
+            start = end;
+        }
+    }
+    let s = text[start..].trim();
+    if !s.is_empty() {
+        out.push(s);
+    }
+    out
+}
+
+fn compact_passage(
+    text: &str,
+    query: &str,
+    budget: usize,
+    count: &dyn Fn(&str) -> Result<usize>,
+) -> Result<String> {
+    let text = text.trim();
+    if count(text)? <= budget {
+        return Ok(text.to_string());
+    }
+    let qw = words(query);
+    let sents = sentences(text);
+    let sent_words: Vec<HashSet<String>> = sents.iter().map(|s| words(s)).collect();
+    // A query word found in few sentences says more than one found in all (the passage's topic).
+    let weight = |w: &String| 1.0 / sent_words.iter().filter(|s| s.contains(w)).count() as f64;
+    let scores: Vec<f64> = sent_words
+        .iter()
+        .map(|s| s.intersection(&qw).map(weight).sum())
+        .collect();
+    let score = |i: usize| scores[i];
+    let mut order: Vec<usize> = (0..sents.len()).collect();
+    // best overlap first; ties keep document order
+    order.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then(a.cmp(&b)));
+    let mut chosen = BTreeSet::new();
+    let mut used = 0;
+    for i in order {
+        if score(i) == 0.0 && !chosen.is_empty() {
+            break; // only sentences that share words with the query, once one fits
+        }
+        let n = count(sents[i])?;
+        if used + n > budget {
+            if chosen.is_empty() {
+                // one long sentence: cut it by words
+                let mut cut = String::new();
+                for w in sents[i].split_whitespace() {
+                    if count(&format!("{cut} {w}"))? > budget {
+                        break;
+                    }
+                    cut = format!("{cut} {w}");
+                }
+                return Ok(format!("{} …", cut.trim()));
+            }
+            continue;
+        }
+        used += n;
+        chosen.insert(i);
+    }
+    let mut out = String::new();
+    let mut prev: Option<usize> = None;
+    for i in chosen {
+        if let Some(p) = prev {
+            out.push_str(if i == p + 1 { " " } else { " … " });
+        }
+        out.push_str(sents[i]);
+        prev = Some(i);
+    }
+    Ok(out)
+}
+
+/// Find `[n]`, `[n, m]` citation markers; returns the text without markers that point
+/// outside `1..=sources`, the valid numbers cited, and the dropped ones.
+pub fn resolve_citations(text: &str, sources: usize) -> (String, BTreeSet<usize>, Vec<usize>) {
+    let mut out = String::with_capacity(text.len());
+    let mut cited = BTreeSet::new();
+    let mut dropped = Vec::new();
+    let mut rest = text;
+    while let Some(open) = rest.find('[') {
+        out.push_str(&rest[..open]);
+        let after = &rest[open + 1..];
+        let Some(close) = after.find(']') else {
+            out.push_str(&rest[open..]);
+            rest = "";
+            break;
+        };
+        let inner = &after[..close];
+        let nums: Option<Vec<usize>> = inner
+            .split(',')
+            .map(|p| {
+                p.trim()
+                    .trim_start_matches("Source")
+                    .trim()
+                    .parse::<usize>()
+                    .ok()
+            })
+            .collect();
+        match nums {
+            Some(nums) if !nums.is_empty() => {
+                let valid: Vec<usize> = nums
+                    .iter()
+                    .copied()
+                    .filter(|&n| n >= 1 && n <= sources)
+                    .collect();
+                dropped.extend(nums.iter().copied().filter(|&n| n < 1 || n > sources));
+                if !valid.is_empty() {
+                    out.push('[');
+                    out.push_str(
+                        &valid
+                            .iter()
+                            .map(|n| n.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                    );
+                    out.push(']');
+                }
+                cited.extend(valid);
+            }
+            _ => {
+                out.push('[');
+                out.push_str(inner);
+                out.push(']');
+            }
+        }
+        rest = &after[close + 1..];
+    }
+    out.push_str(rest);
+    // removing a marker can leave "word ." or double spaces
+    let out = out.replace(" .", ".").replace("  ", " ");
+    (out, cited, dropped)
+}
+
+/// A summary of one document.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Summary {
+    /// The document.
+    pub path: String,
+    /// The summary.
+    pub summary: String,
+    /// Pages (PDF) or 1.
+    pub pages: usize,
+    /// Parts summarized separately before the final pass (0: the document fit in one pass).
+    pub parts: usize,
+    /// Model name.
+    pub model: String,
+    /// True when the caller cancelled.
+    pub cancelled: bool,
+    /// Timings of the final pass (total_ms covers everything).
+    pub timings: AnswerTimings,
+}
+
+/// Progress of a summary.
+#[derive(Debug, Clone)]
+pub enum SummaryEvent {
+    /// Part `done` of `total` summarized (map step).
+    Part {
+        /// Parts done.
+        done: usize,
+        /// Parts in all.
+        total: usize,
+    },
+    /// A piece of the final summary.
+    Token(String),
+}
+
+const SUMMARY_SYSTEM: &str = "You summarize documents faithfully and concisely. Use only what \
+the text says.";
+
+/// Summarize the document at `path` of any length: the text is cut into parts that fit the
+/// model's context, each part is summarized, and the part summaries are summarized again until
+/// one pass is left, which streams to `on_event`.
+pub async fn summarize(
+    llm: Arc<Llm>,
+    path: &Path,
+    max_file_mb: u64,
+    cancel: &Cancel,
+    mut on_event: Box<dyn FnMut(SummaryEvent) + Send>,
+) -> Result<Summary> {
+    let started = Instant::now();
+    let p = path.to_path_buf();
+    let extracted = blocking(move || {
+        let meta = std::fs::metadata(&p).map_err(|e| Error::BadPath {
+            path: p.clone(),
+            reason: e.to_string(),
+        })?;
+        if !meta.is_file() {
+            return Err(Error::BadPath {
+                path: p.clone(),
+                reason: "not a file".into(),
+            });
+        }
+        if meta.len() > max_file_mb * 1_000_000 {
+            return Err(Error::unsupported(format!(
+                "file too large ({:.1} MB; the limit is {max_file_mb} MB)",
+                meta.len() as f64 / 1e6
+            )));
+        }
+        let bytes = std::fs::read(&p)?;
+        crate::extract::extract(&p, &bytes)
+    })
+    .await
+    .map_err(|e| match e {
+        e @ (Error::BadPath { .. } | Error::Io(_)) => e,
+        e => Error::InvalidRequest(format!("{}: cannot be summarized: {e}", path.display())),
+    })?;
+    let pages = extracted.pages.len();
+    let text: Vec<String> = extracted
+        .pages
+        .iter()
+        .map(|p| p.text.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if text.is_empty() {
+        return Err(Error::InvalidRequest(format!(
+            "{}: cannot be summarized: no text",
+            path.display()
+        )));
+    }
+    let window = llm.info().context_window;
+    // room for instructions and the summary itself
+    let part_tokens = (window.saturating_sub(400) / 2).clamp(256, 1500);
+    let mut parts = split_parts(&llm, &text, part_tokens)?;
+    let mut n_parts = 0;
+    // map-reduce until the parts fit one pass
+    while parts.len() > 1 {
+        let total = parts.len();
+        n_parts += total;
+        let mut next = Vec::with_capacity(total);
+        for (i, part) in parts.into_iter().enumerate() {
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            let messages = vec![
+                Message::system(SUMMARY_SYSTEM),
+                Message::user(format!(
+                    "Summarize this part of a document in 3 to 5 sentences.\n\n{part}"
+                )),
+            ];
+            let params = GenerateParams {
+                max_tokens: 160,
+                ..GenerateParams::default()
+            };
+            let g = run_chat(llm.clone(), messages, params, cancel.clone(), |_| {}).await?;
+            next.push(g.text.trim().to_string());
+            on_event(SummaryEvent::Part { done: i + 1, total });
+        }
+        parts = split_parts(&llm, &next, part_tokens)?;
+        if parts.len() >= total {
+            // summaries did not shrink (tiny window): merge pairwise by force
+            parts = parts.chunks(2).map(|c| c.join("\n")).collect();
+        }
+    }
+    let body = parts.pop().unwrap_or_default();
+    let instruction = if n_parts == 0 {
+        "Summarize this document in a short paragraph, then list its key points."
+    } else {
+        "These are summaries of consecutive parts of one document. Write one summary of the \
+         whole document: a short paragraph, then its key points."
+    };
+    let messages = vec![
+        Message::system(SUMMARY_SYSTEM),
+        Message::user(format!("{instruction}\n\n{body}")),
+    ];
+    let params = GenerateParams {
+        max_tokens: 320,
+        ..GenerateParams::default()
+    };
+    let gen = run_chat(
+        llm.clone(),
+        messages,
+        params,
+        cancel.clone(),
+        move |piece| on_event(SummaryEvent::Token(piece.to_string())),
+    )
+    .await?;
+    let mut timings = AnswerTimings::default();
+    fill_timings(&mut timings, &gen, started, 0.0);
+    timings.first_token_ms = gen.first_token_ms;
+    Ok(Summary {
+        path: path.display().to_string(),
+        summary: gen.text.trim().to_string(),
+        pages,
+        parts: n_parts,
+        model: llm.info().name.clone(),
+        cancelled: gen.stop_reason == crate::llm::StopReason::Cancelled,
+        timings,
+    })
+}
+
+/// Greedily pack `texts` (pages, or summaries) into parts of at most `budget` model tokens;
+/// a text longer than the budget is cut at paragraph, then sentence boundaries.
+fn split_parts(llm: &Llm, texts: &[String], budget: usize) -> Result<Vec<String>> {
+    let mut pieces: Vec<(String, usize)> = Vec::new();
+    for t in texts {
+        let n = llm.count_tokens(t)?;
+        if n <= budget {
+            pieces.push((t.clone(), n));
+            continue;
+        }
+        for para in t.split("\n\n").flat_map(|p| {
+            if p.len() > budget * 3 {
+                sentences(p)
+            } else {
+                vec![p]
+            }
+        }) {
+            let para = para.trim();
+            if para.is_empty() {
+                continue;
+            }
+            let n = llm.count_tokens(para)?;
+            if n <= budget {
+                pieces.push((para.to_string(), n));
+            } else {
+                // a giant run-on: hard cut by characters
+                let chars: Vec<char> = para.chars().collect();
+                let step = (chars.len() * budget / n).max(1);
+                for c in chars.chunks(step) {
+                    let s: String = c.iter().collect();
+                    let n = llm.count_tokens(&s)?;
+                    pieces.push((s, n));
+                }
+            }
+        }
+    }
+    let mut parts: Vec<String> = Vec::new();
+    let mut current = String::new();
+    let mut used = 0;
+    for (p, n) in pieces {
+        if used + n > budget && !current.is_empty() {
+            parts.push(std::mem::take(&mut current));
+            used = 0;
+        }
+        if !current.is_empty() {
+            current.push_str("\n\n");
+        }
+        current.push_str(&p);
+        used += n + 1;
+    }
+    if !current.is_empty() {
+        parts.push(current);
+    }
+    Ok(parts)
+}
+
+fn ms(since: Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn citations_pointing_nowhere_are_dropped() {
+        let (text, cited, dropped) = resolve_citations(
+            "Basil needs sun [1]. It hates frost [2, 7]. See [x] and [9].",
+            3,
+        );
+        assert_eq!(
+            text,
+            "Basil needs sun [1]. It hates frost [2]. See [x] and."
+        );
+        assert_eq!(cited.into_iter().collect::<Vec<_>>(), vec![1, 2]);
+        assert_eq!(dropped, vec![7, 9]);
+    }
+
+    #[test]
+    fn long_passages_keep_the_sentences_about_the_query() {
+        let text = "Intro words here. The heron nests in reeds near water. Unrelated filler text. \
+                    Herons eat fish and frogs. More filler.";
+        let count = |s: &str| Ok(s.split_whitespace().count());
+        let out = compact_passage(text, "what do herons eat", 8, &count).unwrap();
+        assert_eq!(out, "Herons eat fish and frogs.");
+        let out = compact_passage(text, "where does the heron nest", 12, &count).unwrap();
+        assert!(out.starts_with("The heron nests in reeds"), "{out}");
+        assert_eq!(compact_passage("Short.", "x", 8, &count).unwrap(), "Short.");
+    }
+
+    #[test]
+    fn very_long_questions_are_refused_with_the_limit() {
+        let q = "why ".repeat(5_000);
+        let e = check_question(&q).unwrap_err();
+        assert_eq!(e.code(), "invalid_request");
+        assert!(e.to_string().contains("4000"), "{e}");
+        assert!(check_question("  ").is_err());
+    }
+}

@@ -1,0 +1,112 @@
+//! Opening a GGUF file: checks that turn a missing, truncated or foreign file into a one-line
+//! error before any weight is read, and the metadata the rest of [`crate::llm`] needs.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use candle_core::quantized::gguf_file::{Content, Value};
+
+use crate::error::{Error, Result};
+
+/// Architectures this engine runs (`general.architecture`).
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &["qwen2", "qwen3", "llama", "gemma3"];
+
+/// A GGUF file whose header and tensor table were read and checked against the file size.
+pub struct GgufFile {
+    /// Header, metadata and tensor table.
+    pub content: Content,
+    /// The open file, for reading tensors.
+    pub reader: BufReader<File>,
+    /// `general.architecture`.
+    pub architecture: String,
+}
+
+impl GgufFile {
+    /// Open and validate `path`.
+    pub fn open(path: &Path) -> Result<GgufFile> {
+        let name = path.display().to_string();
+        let invalid = |reason: String| Error::ModelInvalid {
+            name: name.clone(),
+            reason,
+        };
+        let file = File::open(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::ModelMissing {
+                path: path.to_path_buf(),
+                hint: "run `hearth models fetch`, or `hearth models import FILE` for your own GGUF"
+                    .into(),
+            },
+            _ => invalid(format!("cannot open: {e}")),
+        })?;
+        let len = file.metadata().map_err(|e| invalid(e.to_string()))?.len();
+        let mut reader = BufReader::new(file);
+        let mut magic = [0u8; 4];
+        use std::io::{Read, Seek};
+        if reader.read_exact(&mut magic).is_err() || &magic != b"GGUF" {
+            return Err(invalid("not a GGUF file (no GGUF header)".into()));
+        }
+        reader
+            .seek(std::io::SeekFrom::Start(0))
+            .map_err(|e| invalid(e.to_string()))?;
+        let content = Content::read(&mut reader)
+            .map_err(|e| invalid(format!("unreadable GGUF header (truncated?): {e}")))?;
+        // A truncated download keeps a valid header: check every tensor lies inside the file.
+        for (tname, info) in &content.tensor_infos {
+            let dtype = info.ggml_dtype;
+            let elems = info.shape.elem_count();
+            let bytes = elems / dtype.block_size() * dtype.type_size();
+            let end = content.tensor_data_offset + info.offset + bytes as u64;
+            if end > len {
+                return Err(invalid(format!(
+                    "file is truncated: tensor {tname} ends at byte {end} but the file has {len} \
+                     bytes; fetch or copy it again"
+                )));
+            }
+        }
+        let architecture = match content.metadata.get("general.architecture") {
+            Some(Value::String(s)) => s.clone(),
+            _ => return Err(invalid("no general.architecture in GGUF metadata".into())),
+        };
+        if !SUPPORTED_ARCHITECTURES.contains(&architecture.as_str()) {
+            return Err(invalid(format!(
+                "unsupported architecture `{architecture}` (supported: {})",
+                SUPPORTED_ARCHITECTURES.join(", ")
+            )));
+        }
+        Ok(GgufFile {
+            content,
+            reader,
+            architecture,
+        })
+    }
+
+    /// A metadata value, if present.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.content.metadata.get(key)
+    }
+
+    /// `<arch>.<key>` as an unsigned integer.
+    pub fn arch_u32(&self, key: &str) -> Result<u32> {
+        let full = format!("{}.{key}", self.architecture);
+        self.get(&full)
+            .and_then(|v| v.to_u32().ok())
+            .ok_or_else(|| Error::ModelInvalid {
+                name: self.architecture.clone(),
+                reason: format!("missing or non-integer GGUF metadata `{full}`"),
+            })
+    }
+
+    /// `<arch>.<key>` as a float, if present.
+    pub fn arch_f32(&self, key: &str) -> Option<f32> {
+        self.get(&format!("{}.{key}", self.architecture))
+            .and_then(|v| v.to_f32().ok())
+    }
+
+    /// A string metadata value, if present.
+    pub fn string(&self, key: &str) -> Option<String> {
+        match self.get(key) {
+            Some(Value::String(s)) => Some(s.clone()),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,313 @@
+//! One decoder-only transformer for the Llama family as stored in GGUF: `llama` (SmolLM2,
+//! Llama 2/3), `qwen2` (q/k/v biases) and `qwen3` (per-head q/k RMS norms). Weights stay
+//! quantized ([`QLinear`], [`QEmbedding`]); activations, norms, RoPE and attention are f32
+//! candle tensors; the KV cache grows by concatenation.
+
+use candle_core::{DType, Device, Module, Result, Tensor};
+use candle_transformers::quantized_nn::RmsNorm;
+
+use super::gguf::GgufFile;
+use super::qmat::{QEmbedding, QLinear};
+
+/// Shape of the network, read from GGUF metadata.
+#[derive(Debug, Clone)]
+pub struct Hyper {
+    /// Transformer blocks.
+    pub n_layer: usize,
+    /// Query heads.
+    pub n_head: usize,
+    /// Key/value heads (grouped-query attention when fewer than `n_head`).
+    pub n_kv_head: usize,
+    /// Size of one head.
+    pub head_dim: usize,
+    /// Residual width.
+    pub hidden: usize,
+    /// RMS norm epsilon.
+    pub eps: f64,
+    /// RoPE base.
+    pub rope_theta: f32,
+    /// NeoX (split halves) RoPE; GGUF `llama` files use the interleaved form.
+    pub rope_neox: bool,
+    /// Trained context length.
+    pub context_length: usize,
+}
+
+struct Layer {
+    attn_norm: RmsNorm,
+    wq: QLinear,
+    wk: QLinear,
+    wv: QLinear,
+    wo: QLinear,
+    q_norm: Option<RmsNorm>,
+    k_norm: Option<RmsNorm>,
+    ffn_norm: RmsNorm,
+    gate: QLinear,
+    up: QLinear,
+    down: QLinear,
+    kv: Option<(Tensor, Tensor)>,
+}
+
+/// The loaded network with its KV cache.
+pub struct Transformer {
+    hyper: Hyper,
+    embed: QEmbedding,
+    layers: Vec<Layer>,
+    norm: RmsNorm,
+    lm_head: QLinear,
+    cos: Tensor,
+    sin: Tensor,
+    max_positions: usize,
+    /// Tokens in the KV cache.
+    pub cached: usize,
+}
+
+impl Transformer {
+    /// Read the weights of `gguf`; RoPE tables are made for `max_positions` positions.
+    pub fn load(gguf: &mut GgufFile, max_positions: usize) -> crate::Result<Transformer> {
+        let arch = gguf.architecture.clone();
+        let n_head = gguf.arch_u32("attention.head_count")? as usize;
+        let hidden = gguf.arch_u32("embedding_length")? as usize;
+        let head_dim = gguf
+            .arch_u32("attention.key_length")
+            .map(|v| v as usize)
+            .unwrap_or(hidden / n_head);
+        let hyper = Hyper {
+            n_layer: gguf.arch_u32("block_count")? as usize,
+            n_head,
+            n_kv_head: gguf.arch_u32("attention.head_count_kv")? as usize,
+            head_dim,
+            hidden,
+            eps: gguf
+                .arch_f32("attention.layer_norm_rms_epsilon")
+                .unwrap_or(1e-6) as f64,
+            rope_theta: gguf.arch_f32("rope.freq_base").unwrap_or(10_000.0),
+            rope_neox: arch != "llama",
+            context_length: gguf.arch_u32("context_length")? as usize,
+        };
+        let max_positions = max_positions.min(hyper.context_length);
+        Self::load_weights(gguf, hyper, max_positions).map_err(|e| crate::Error::ModelInvalid {
+            name: arch,
+            reason: format!("cannot load weights: {e}"),
+        })
+    }
+
+    fn load_weights(
+        gguf: &mut GgufFile,
+        hyper: Hyper,
+        max_positions: usize,
+    ) -> Result<Transformer> {
+        let dev = Device::Cpu;
+        let GgufFile {
+            content, reader, ..
+        } = gguf;
+        let mut tensor = |name: &str| content.tensor(reader, name, &dev);
+        let has = |name: &str| content.tensor_infos.contains_key(name);
+        let has_q_norm = has("blk.0.attn_q_norm.weight");
+        let has_bias = has("blk.0.attn_q.bias");
+        let mut layers = Vec::with_capacity(hyper.n_layer);
+        for i in 0..hyper.n_layer {
+            let p = format!("blk.{i}");
+            let mut lin = |w: &str, b: &str| -> Result<QLinear> {
+                let weight = tensor(&format!("{p}.{w}.weight"))?;
+                let bias = if has_bias && b == "bias" {
+                    Some(tensor(&format!("{p}.{w}.bias"))?.dequantize(&dev)?)
+                } else {
+                    None
+                };
+                QLinear::new(weight, bias)
+            };
+            let wq = lin("attn_q", "bias")?;
+            let wk = lin("attn_k", "bias")?;
+            let wv = lin("attn_v", "bias")?;
+            let wo = lin("attn_output", "")?;
+            let gate = lin("ffn_gate", "")?;
+            let up = lin("ffn_up", "")?;
+            let down = lin("ffn_down", "")?;
+            let mut norm = |name: &str| {
+                RmsNorm::from_qtensor(tensor(&format!("{p}.{name}.weight"))?, hyper.eps)
+            };
+            let (q_norm, k_norm) = if has_q_norm {
+                (Some(norm("attn_q_norm")?), Some(norm("attn_k_norm")?))
+            } else {
+                (None, None)
+            };
+            layers.push(Layer {
+                attn_norm: norm("attn_norm")?,
+                ffn_norm: norm("ffn_norm")?,
+                wq,
+                wk,
+                wv,
+                wo,
+                q_norm,
+                k_norm,
+                gate,
+                up,
+                down,
+                kv: None,
+            });
+        }
+        let embed_q = std::sync::Arc::new(tensor("token_embd.weight")?);
+        let lm_head = if has("output.weight") {
+            QLinear::new(tensor("output.weight")?, None)?
+        } else {
+            // tied embeddings
+            QLinear::new(tensor("token_embd.weight")?, None)?
+        };
+        let embed = QEmbedding::new(embed_q)?;
+        let norm = RmsNorm::from_qtensor(tensor("output_norm.weight")?, hyper.eps)?;
+        let half = hyper.head_dim / 2;
+        let inv: Vec<f32> = (0..half)
+            .map(|i| {
+                1.0 / hyper
+                    .rope_theta
+                    .powf(2.0 * i as f32 / hyper.head_dim as f32)
+            })
+            .collect();
+        let inv = Tensor::from_vec(inv, (1, half), &dev)?;
+        let t = Tensor::arange(0u32, max_positions as u32, &dev)?
+            .to_dtype(DType::F32)?
+            .reshape((max_positions, 1))?;
+        let freqs = t.matmul(&inv)?;
+        Ok(Transformer {
+            cos: freqs.cos()?,
+            sin: freqs.sin()?,
+            hyper,
+            embed,
+            layers,
+            norm,
+            lm_head,
+            max_positions,
+            cached: 0,
+        })
+    }
+
+    /// The network's shape.
+    pub fn hyper(&self) -> &Hyper {
+        &self.hyper
+    }
+
+    /// Positions the RoPE tables (and so the KV cache) allow.
+    pub fn max_positions(&self) -> usize {
+        self.max_positions
+    }
+
+    /// Vocabulary size of the output layer.
+    pub fn vocab(&self) -> usize {
+        self.lm_head.out_features()
+    }
+
+    /// Forget the KV cache.
+    pub fn clear(&mut self) {
+        for l in &mut self.layers {
+            l.kv = None;
+        }
+        self.cached = 0;
+    }
+
+    /// Drop cached positions from `keep` on (to reuse a common prompt prefix).
+    pub fn truncate(&mut self, keep: usize) -> Result<()> {
+        if keep >= self.cached {
+            return Ok(());
+        }
+        if keep == 0 {
+            self.clear();
+            return Ok(());
+        }
+        for l in &mut self.layers {
+            if let Some((k, v)) = &l.kv {
+                l.kv = Some((k.narrow(2, 0, keep)?, v.narrow(2, 0, keep)?));
+            }
+        }
+        self.cached = keep;
+        Ok(())
+    }
+
+    /// Run `ids` at the end of the cache; returns the logits of the last one (`[vocab]`).
+    pub fn forward(&mut self, ids: &[u32]) -> Result<Tensor> {
+        let pos = self.cached;
+        let l = ids.len();
+        if l == 0 || pos + l > self.max_positions {
+            candle_core::bail!(
+                "{} positions requested, room for {}",
+                pos + l,
+                self.max_positions
+            );
+        }
+        let h = &self.hyper;
+        let mask = if l > 1 {
+            let mut m = vec![0f32; l * (pos + l)];
+            for i in 0..l {
+                for j in (pos + i + 1)..(pos + l) {
+                    m[i * (pos + l) + j] = f32::NEG_INFINITY;
+                }
+            }
+            Some(Tensor::from_vec(m, (l, pos + l), &Device::Cpu)?)
+        } else {
+            None
+        };
+        let cos = self.cos.narrow(0, pos, l)?;
+        let sin = self.sin.narrow(0, pos, l)?;
+        let mut x = self.embed.forward(ids)?;
+        for layer in &mut self.layers {
+            let residual = x.clone();
+            let a = layer.attn_norm.forward(&x)?;
+            let heads = |t: Tensor, n: usize| -> Result<Tensor> {
+                t.reshape((1, l, n, h.head_dim))?
+                    .transpose(1, 2)?
+                    .contiguous()
+            };
+            let mut q = heads(layer.wq.forward(&a)?, h.n_head)?;
+            let mut k = heads(layer.wk.forward(&a)?, h.n_kv_head)?;
+            let v = heads(layer.wv.forward(&a)?, h.n_kv_head)?;
+            if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
+                q = qn.forward(&q)?;
+                k = kn.forward(&k)?;
+            }
+            let (q, k) = if h.rope_neox {
+                (
+                    candle_nn::rotary_emb::rope(&q, &cos, &sin)?,
+                    candle_nn::rotary_emb::rope(&k, &cos, &sin)?,
+                )
+            } else {
+                (
+                    candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?,
+                    candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?,
+                )
+            };
+            let (k, v) = match layer.kv.take() {
+                Some((kc, vc)) => (Tensor::cat(&[&kc, &k], 2)?, Tensor::cat(&[&vc, &v], 2)?),
+                None => (k, v),
+            };
+            layer.kv = Some((k.clone(), v.clone()));
+            // grouped-query attention: fold the query heads of a group into the row dimension
+            let group = h.n_head / h.n_kv_head;
+            let kv_len = pos + l;
+            let q = q.reshape((h.n_kv_head, group * l, h.head_dim))?;
+            let k = k.squeeze(0)?;
+            let v = v.squeeze(0)?;
+            let scale = 1.0 / (h.head_dim as f64).sqrt();
+            let mut att = (q.matmul(&k.t()?)? * scale)?;
+            if let Some(m) = &mask {
+                att = att
+                    .reshape((h.n_kv_head, group, l, kv_len))?
+                    .broadcast_add(m)?
+                    .reshape((h.n_kv_head, group * l, kv_len))?;
+            }
+            let att = candle_nn::ops::softmax_last_dim(&att)?;
+            let y = att.matmul(&v)?; // [kv_head, group*l, d]
+            let y = y
+                .reshape((h.n_head, l, h.head_dim))?
+                .transpose(0, 1)?
+                .reshape((1, l, h.n_head * h.head_dim))?;
+            let x1 = (residual + layer.wo.forward(&y)?)?;
+            let f = layer.ffn_norm.forward(&x1)?;
+            let g = candle_nn::ops::silu(&layer.gate.forward(&f)?)?;
+            let u = layer.up.forward(&f)?;
+            x = (&x1 + layer.down.forward(&(g * u)?)?)?;
+        }
+        self.cached = pos + l;
+        let last = x.narrow(1, l - 1, 1)?;
+        let last = self.norm.forward(&last)?;
+        self.lm_head.forward(&last)?.flatten_all()
+    }
+}

@@ -1,0 +1,452 @@
+//! Answers, follow-ups, summaries and the language model itself, with the real SmolLM2-135M
+//! GGUF (fetched by `scripts/test.sh`) over the real test corpus in a real LanceDB.
+
+#[allow(dead_code)]
+mod util;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use hearth::answer::{self, AnswerEvent, SummaryEvent};
+use hearth::llm::{self, GenerateParams, Message, StopReason};
+use hearth::{AnswerConfig, Cancel, Config, Library, Llm};
+use util::{copy_corpus, file_name, ingest, models_dir};
+
+const SMOL: &str = "smollm2-135m-instruct-q4_1";
+
+fn config(dir: &Path) -> Config {
+    let mut c = Config::load(&dir.join("data"), &models_dir()).expect("config");
+    c.llm.model = SMOL.into();
+    c
+}
+
+fn smol(window: usize) -> Arc<Llm> {
+    let c = Config::load(Path::new("/nonexistent"), &models_dir()).unwrap();
+    let (name, path) = c
+        .llm_model(Some(SMOL))
+        .expect("SmolLM2 is fetched (scripts/test.sh fetches it)");
+    Arc::new(Llm::load(&path, &name, window).expect("load SmolLM2"))
+}
+
+async fn indexed_library(dir: &Path) -> Library {
+    let lib = Library::open(config(dir)).await.expect("open library");
+    let corpus = copy_corpus(dir);
+    let report = ingest(&lib, &[corpus]).await;
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    lib
+}
+
+/// Collects streamed answer text.
+fn collector() -> (Arc<Mutex<String>>, answer::OnEvent) {
+    let buf = Arc::new(Mutex::new(String::new()));
+    let b = buf.clone();
+    (
+        buf,
+        Box::new(move |ev| {
+            if let AnswerEvent::Token(t) = ev {
+                b.lock().unwrap().push_str(&t)
+            }
+        }),
+    )
+}
+
+const HERON: &str = "After how many days do the eggs of the silver-throated heron hatch?";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ask_streams_an_answer_over_the_right_sources_and_cites_only_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = indexed_library(dir.path()).await;
+    let llm = smol(2048);
+    let (streamed, on_event) = collector();
+    let a = answer::ask(
+        &lib,
+        llm,
+        HERON,
+        &[],
+        &AnswerConfig::default(),
+        &Cancel::new(),
+        on_event,
+    )
+    .await
+    .expect("ask");
+    assert!(!a.not_found, "{a:?}");
+    // The passage that holds the fact went to the model, with its file and page.
+    assert!(
+        a.sources
+            .iter()
+            .any(|s| file_name(&s.path) == "field-guide.pdf"
+                && s.page == Some(2)
+                && s.text.contains("The eggs hatch after 26 days")),
+        "{:?}",
+        a.sources
+    );
+    // Every citation kept is one of the numbered sources.
+    for c in &a.citations {
+        assert!(
+            a.sources.contains(c),
+            "citation {} is not a prompt source",
+            c.n
+        );
+    }
+    // What streamed is what came back (before invalid citations were cleaned).
+    let streamed = streamed.lock().unwrap().clone();
+    assert!(!a.answer.is_empty());
+    if a.dropped_citations.is_empty() {
+        assert_eq!(streamed.trim(), a.answer);
+    }
+    assert!(a.timings.prompt_tokens > 50);
+    assert!(a.timings.first_token_ms > 0.0);
+    assert_eq!(a.model, SMOL);
+}
+
+/// The default answerer (Qwen2.5-0.5B) gets the fact right and cites the page it is on.
+#[tokio::test(flavor = "multi_thread")]
+async fn default_model_answers_correctly_with_a_citation_to_the_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path());
+    c.llm.model = String::new(); // the catalog default
+    let lib = Library::open(c.clone()).await.unwrap();
+    let report = ingest(&lib, &[copy_corpus(dir.path())]).await;
+    assert!(report.failed.is_empty());
+    let (name, path) = c.llm_model(None).expect("default model fetched");
+    let llm = Arc::new(Llm::load(&path, &name, 4096).unwrap());
+    let a = answer::ask(
+        &lib,
+        llm,
+        HERON,
+        &[],
+        &c.answer,
+        &Cancel::new(),
+        Box::new(|_| {}),
+    )
+    .await
+    .unwrap();
+    assert!(a.answer.contains("26"), "{}", a.answer);
+    assert!(!a.citations.is_empty(), "no citation: {}", a.answer);
+    for c in &a.citations {
+        assert_eq!(
+            (file_name(&c.path), c.page),
+            ("field-guide.pdf", Some(2)),
+            "{c:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unrelated_question_is_declined_without_inventing() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = indexed_library(dir.path()).await;
+    let a = answer::ask(
+        &lib,
+        smol(2048),
+        "Which team won the 1966 football World Cup final at Wembley?",
+        &[],
+        &AnswerConfig::default(),
+        &Cancel::new(),
+        Box::new(|_| {}),
+    )
+    .await
+    .expect("ask");
+    assert!(a.not_found, "should decline, answered: {}", a.answer);
+    assert_eq!(a.answer, answer::NOT_FOUND);
+    assert!(a.citations.is_empty() && a.sources.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn follow_up_is_rewritten_into_a_standalone_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = indexed_library(dir.path()).await;
+    let history = vec![
+        Message::user("What is the Lake Varnen Field Station?"),
+        Message::assistant(
+            "It is a research station on Lake Varnen with sleeping quarters for eleven \
+             visiting researchers [1].",
+        ),
+    ];
+    let a = answer::ask(
+        &lib,
+        smol(2048),
+        "When was it founded?",
+        &history,
+        &AnswerConfig::default(),
+        &Cancel::new(),
+        Box::new(|_| {}),
+    )
+    .await
+    .expect("ask");
+    assert_ne!(
+        a.query, "When was it founded?",
+        "the follow-up was not rewritten"
+    );
+    let q = a.query.to_lowercase();
+    assert!(
+        q.contains("varnen") || q.contains("station"),
+        "the rewrite lost the subject: {}",
+        a.query
+    );
+    assert!(
+        q.contains("found"),
+        "the rewrite lost the question: {}",
+        a.query
+    );
+    // With the subject back, retrieval finds the page that has the founding year.
+    assert!(
+        a.sources
+            .iter()
+            .any(|s| file_name(&s.path) == "field-guide.pdf" && s.page == Some(1)),
+        "{:?}",
+        a.sources
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn summarize_reads_every_page_of_a_pdf_in_parts() {
+    // A small window forces the map-reduce path: each page becomes a part.
+    let llm = smol(1024);
+    let pdf = util::data("corpus/field-guide.pdf");
+    let streamed = Arc::new(Mutex::new(String::new()));
+    let parts_seen = Arc::new(Mutex::new(Vec::new()));
+    let (s2, p2) = (streamed.clone(), parts_seen.clone());
+    let s = answer::summarize(
+        llm,
+        &pdf,
+        64,
+        &Cancel::new(),
+        Box::new(move |ev| match ev {
+            SummaryEvent::Token(t) => s2.lock().unwrap().push_str(&t),
+            SummaryEvent::Part { done, total } => p2.lock().unwrap().push((done, total)),
+        }),
+    )
+    .await
+    .expect("summarize");
+    assert_eq!(s.pages, 4);
+    assert!(s.parts >= 2, "expected a map step, got {} parts", s.parts);
+    let parts = parts_seen.lock().unwrap().clone();
+    assert_eq!(
+        parts.last().map(|p| p.0),
+        parts.last().map(|p| p.1),
+        "{parts:?}"
+    );
+    assert!(s.summary.split_whitespace().count() >= 10, "{}", s.summary);
+    assert_eq!(streamed.lock().unwrap().trim(), s.summary);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn summarize_refuses_what_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let llm = smol(1024);
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "  \n").unwrap();
+    for (path, want) in [
+        (empty, "invalid_request"),
+        (util::data("bad/encrypted.pdf"), "invalid_request"),
+        (dir.path().join("gone.md"), "bad_path"),
+    ] {
+        let e = answer::summarize(llm.clone(), &path, 64, &Cancel::new(), Box::new(|_| {}))
+            .await
+            .unwrap_err();
+        assert_eq!(e.code(), want, "{}: {e}", path.display());
+        assert!(!e.to_string().contains('\n'), "one line: {e}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ask_on_an_empty_index_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = Library::open(config(dir.path())).await.unwrap();
+    let e = answer::ask(
+        &lib,
+        smol(1024),
+        "anything?",
+        &[],
+        &AnswerConfig::default(),
+        &Cancel::new(),
+        Box::new(|_| {}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(e.code(), "invalid_request");
+    assert!(e.to_string().contains("hearth ingest"), "{e}");
+}
+
+#[test]
+fn generation_streams_stops_and_cancels() {
+    let llm = smol(1024);
+    let prompt = llm
+        .render(&[Message::user(
+            "Write a long story about a lighthouse keeper.",
+        )])
+        .unwrap();
+    let params = GenerateParams {
+        max_tokens: 24,
+        ..GenerateParams::default()
+    };
+    let mut pieces = String::new();
+    let g = llm
+        .generate(&prompt, &params, &Cancel::new(), &mut |t| {
+            pieces.push_str(t)
+        })
+        .unwrap();
+    assert_eq!(pieces, g.text);
+    assert_eq!(g.completion_tokens, 24);
+    assert_eq!(g.stop_reason, StopReason::Length);
+    // Same prompt again: the KV cache is reused up to the last prompt token. (The text may
+    // differ in a near-tie: the last prompt token now runs through the single-token path.)
+    let again = llm
+        .generate(&prompt, &params, &Cancel::new(), &mut |_| {})
+        .unwrap();
+    assert_eq!(again.cached_tokens, again.prompt_tokens - 1);
+    assert_eq!(again.completion_tokens, 24);
+    assert!(
+        again.text.starts_with(g.text.split(',').next().unwrap()),
+        "{:?}",
+        again.text
+    );
+
+    // Cancel from inside the stream: generation stops at the next token.
+    let cancel = Cancel::new();
+    let c = cancel.clone();
+    let long = GenerateParams {
+        max_tokens: 200,
+        ..GenerateParams::default()
+    };
+    let g = llm
+        .generate(&prompt, &long, &cancel, &mut |_| c.cancel())
+        .unwrap();
+    assert_eq!(g.stop_reason, StopReason::Cancelled);
+    assert!(g.completion_tokens <= 3, "{}", g.completion_tokens);
+
+    // Stop strings end the answer and are not part of it.
+    let first_word = g.text.split_whitespace().next().unwrap_or("").to_string();
+    if !first_word.is_empty() {
+        let stop = GenerateParams {
+            max_tokens: 24,
+            stop: vec![first_word.clone()],
+            ..GenerateParams::default()
+        };
+        let g = llm
+            .generate(&prompt, &stop, &Cancel::new(), &mut |_| {})
+            .unwrap();
+        assert_eq!(g.stop_reason, StopReason::StopString);
+        assert!(!g.text.contains(&first_word), "{:?}", g.text);
+    }
+}
+
+#[test]
+fn prompt_longer_than_the_context_is_refused() {
+    let llm = smol(512);
+    let prompt = "lighthouse ".repeat(2000);
+    let e = llm
+        .generate(
+            &prompt,
+            &GenerateParams::default(),
+            &Cancel::new(),
+            &mut |_| {},
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), "invalid_request");
+    assert!(e.to_string().contains("context window is 512"), "{e}");
+}
+
+#[test]
+fn tokenizer_from_gguf_round_trips() {
+    let llm = smol(512);
+    let tok = llm.tokenizer();
+    for text in [
+        "Hello world",
+        "  two leading spaces and trailing  ",
+        "Numbers 12345 and 3.14159, dates 2024-03-14.",
+        "Café naïve façade — “quotes” 東京 🚀",
+        "fn main() {\n\tprintln!(\"hi\");\n}\n",
+        "line one\n\nline three\r\n",
+    ] {
+        let ids = tok.encode(text, false).unwrap().get_ids().to_vec();
+        assert!(!ids.is_empty());
+        let back = tok.decode(&ids, false).unwrap();
+        assert_eq!(back, text, "ids {ids:?}");
+    }
+    // Special tokens are single ids, as in the chat template.
+    let ids = tok.encode("<|im_start|>user\nhi<|im_end|>", false).unwrap();
+    assert_eq!(ids.get_ids()[0], 1);
+    assert_eq!(*ids.get_ids().last().unwrap(), 2);
+}
+
+#[test]
+fn chat_template_from_the_gguf_renders_as_the_model_expects() {
+    let llm = smol(512);
+    let out = llm
+        .render(&[Message::system("Be brief."), Message::user("Hi there")])
+        .unwrap();
+    assert_eq!(
+        out,
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi there<|im_end|>\n<|im_start|>assistant\n"
+    );
+    // Without a system message SmolLM2's own template adds its default one.
+    let out = llm.render(&[Message::user("Hi")]).unwrap();
+    assert_eq!(
+        out,
+        "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    );
+    assert!(llm.info().chat_template);
+    assert_eq!(llm.info().architecture, "llama");
+}
+
+fn write_gguf_header(path: &Path, arch: &str) {
+    // GGUF v3: magic, version, tensor count, kv count, then general.architecture (string).
+    let mut b = Vec::new();
+    b.extend_from_slice(b"GGUF");
+    b.extend_from_slice(&3u32.to_le_bytes());
+    b.extend_from_slice(&0u64.to_le_bytes());
+    b.extend_from_slice(&1u64.to_le_bytes());
+    let key = b"general.architecture";
+    b.extend_from_slice(&(key.len() as u64).to_le_bytes());
+    b.extend_from_slice(key);
+    b.extend_from_slice(&8u32.to_le_bytes());
+    b.extend_from_slice(&(arch.len() as u64).to_le_bytes());
+    b.extend_from_slice(arch.as_bytes());
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn bad_model_files_give_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (_, real) = Config::load(d, &models_dir())
+        .unwrap()
+        .llm_model(Some(SMOL))
+        .unwrap();
+    // truncated: the header survives, the weights do not
+    let truncated = d.join("truncated.gguf");
+    let bytes = std::fs::read(&real).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() / 3]).unwrap();
+    let text = d.join("notes.gguf");
+    std::fs::write(&text, "just some text, not a model").unwrap();
+    let mamba = d.join("mamba.gguf");
+    write_gguf_header(&mamba, "mamba");
+    let cases: Vec<(PathBuf, &str, &str)> = vec![
+        (d.join("missing.gguf"), "model_missing", "models fetch"),
+        (truncated, "model_invalid", "truncated"),
+        (text, "model_invalid", "not a GGUF"),
+        (mamba, "model_invalid", "unsupported architecture `mamba`"),
+    ];
+    for (path, code, words) in cases {
+        let e = Llm::load(&path, "x", 1024).unwrap_err();
+        assert_eq!(e.code(), code, "{}: {e}", path.display());
+        assert!(e.to_string().contains(words), "{}: {e}", path.display());
+        assert!(!e.to_string().contains('\n'));
+        // import checks the same way and copies nothing
+        assert!(llm::import(&d.join("models"), &path, None).is_err());
+    }
+    assert!(hearth::catalog::imported(&d.join("models")).is_empty());
+    // A good file imports and is then found by name.
+    let (name, dest) = llm::import(&d.join("models"), &real, Some("tiny")).unwrap();
+    assert_eq!(name, "tiny");
+    assert_eq!(std::fs::metadata(&dest).unwrap().len(), bytes.len() as u64);
+    let mut c = Config::load(d, &d.join("models")).unwrap();
+    c.llm.model = "tiny".into();
+    assert_eq!(c.llm_model(None).unwrap(), ("tiny".to_string(), dest));
+    assert!(
+        llm::import(&d.join("models"), &real, Some("tiny")).is_err(),
+        "no overwrite"
+    );
+}
