@@ -8,6 +8,7 @@
 //! (the KV cache is the model's); a new prompt that shares a prefix with the cached one reuses it.
 
 pub mod gguf;
+pub mod kernels;
 pub mod qmat;
 pub mod template;
 pub mod tokenizer;

@@ -5,12 +5,13 @@
 //! the unpacking of every weight block once per token and runs at a tenth of the FLOPs the cores
 //! have. [`QLinear`] therefore takes two paths:
 //!
-//! * **prefill** (`rows >= PREFILL_MIN_ROWS`): weight rows are dequantized tile by tile into a
-//!   cache-sized f32 buffer and multiplied with `gemm`'s packed SIMD kernels; tiles are spread
-//!   over the thread pool. Nothing is kept: memory stays at the quantized size.
-//! * **decode**: candle's quantized mat-vec. Types candle has no SIMD dot product for (Q4_1,
-//!   Q5_0, Q5_1 on x86) are re-quantized to Q8_0 at load time, which has one; Q8_0 holds every
-//!   Q5 value exactly up to the block scale and costs 3 bits per weight more.
+//! * **prefill** (`rows >= PREFILL_MIN_ROWS`): the weight is dequantized (in parallel) into a
+//!   reused per-thread f32 buffer and multiplied with `gemm`'s packed, cache-blocked SIMD
+//!   kernels over the thread pool. Only the buffer of the largest layer is kept (17 MB for the
+//!   0.5B Qwen's MLP); the model stays at its quantized size.
+//! * **decode**: candle's quantized mat-vec, except for Q5_0 and Q4_1, for which candle 0.11 has
+//!   only a scalar dot product on x86: those go through our AVX2 kernels ([`super::kernels`]).
+//!   Q5_1 (rare) is re-quantized to Q8_0 at load.
 
 use std::sync::Arc;
 
@@ -23,10 +24,12 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use half::{bf16, f16};
 use rayon::prelude::*;
 
+use super::kernels::{self, Kind};
+
 /// From this many rows (tokens) on, a matmul takes the dequantize + gemm path.
 pub const PREFILL_MIN_ROWS: usize = 16;
 
-/// Bytes of f32 weights per tile (fits the L2 cache of the small cores this runs on).
+/// Bytes of f32 weights dequantized per task.
 const TILE_BYTES: usize = 256 * 1024;
 
 /// Dequantize `n_rows` rows starting at `row0` of a 2-D quantized tensor with `k` columns.
@@ -81,33 +84,43 @@ pub fn dequantize_rows(
     Ok(())
 }
 
-/// Whether candle has a SIMD dot product for `dtype` on this target.
-fn has_fast_vec_dot(dtype: GgmlDType) -> bool {
-    !matches!(dtype, GgmlDType::Q4_1 | GgmlDType::Q5_0 | GgmlDType::Q5_1)
+/// How a few rows (decoding) are multiplied.
+#[derive(Debug, Clone)]
+enum Decode {
+    /// candle's quantized mat-vec.
+    Candle(QMatMul),
+    /// Our AVX2 kernels for types candle has no SIMD dot product for.
+    Kernel(Kind),
 }
 
 /// A linear layer `y = x W^T (+ b)` over a quantized weight `W` of shape `[out, in]`.
 #[derive(Debug, Clone)]
 pub struct QLinear {
     weight: Arc<QTensor>,
-    decode: QMatMul,
+    decode: Decode,
     bias: Option<Tensor>,
     out_features: usize,
     in_features: usize,
 }
 
 impl QLinear {
-    /// Wrap `weight` (`[out, in]`), re-quantizing types without a fast dot product.
+    /// Wrap `weight` (`[out, in]`). Q5_0 and Q4_1 decode with our kernels; Q5_1 (no SIMD
+    /// dot product anywhere here) is re-quantized to Q8_0.
     pub fn new(weight: QTensor, bias: Option<Tensor>) -> Result<Self> {
         let (out_features, in_features) = weight.shape().dims2()?;
-        let weight = if has_fast_vec_dot(weight.dtype()) {
-            weight
-        } else {
+        let on_cpu = weight.device().is_cpu() && in_features % kernels::QK == 0;
+        let weight = if weight.dtype() == GgmlDType::Q5_1 {
             let f = weight.dequantize(&Device::Cpu)?;
             QTensor::quantize(&f, GgmlDType::Q8_0)?
+        } else {
+            weight
         };
         let weight = Arc::new(weight);
-        let decode = QMatMul::from_arc(weight.clone())?;
+        let decode = match weight.dtype() {
+            GgmlDType::Q5_0 if on_cpu => Decode::Kernel(Kind::Q5_0),
+            GgmlDType::Q4_1 if on_cpu => Decode::Kernel(Kind::Q4_1),
+            _ => Decode::Candle(QMatMul::from_arc(weight.clone())?),
+        };
         Ok(Self {
             weight,
             decode,
@@ -122,6 +135,19 @@ impl QLinear {
         self.out_features
     }
 
+    fn forward_kernel(&self, kind: Kind, x: &Tensor) -> Result<Tensor> {
+        let (k, n) = (self.in_features, self.out_features);
+        let mut out_dims = x.dims().to_vec();
+        *out_dims.last_mut().expect("non-scalar") = n;
+        let xs = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let raw = self.weight.data()?;
+        let mut y = vec![0f32; xs.len() / k * n];
+        for (xr, yr) in xs.chunks(k).zip(y.chunks_mut(n)) {
+            kernels::matvec(kind, &raw, n, k, xr, yr);
+        }
+        Tensor::from_vec(y, out_dims, &Device::Cpu)
+    }
+
     fn forward_prefill(&self, x: &Tensor) -> Result<Tensor> {
         let k = self.in_features;
         let n = self.out_features;
@@ -130,55 +156,73 @@ impl QLinear {
         *out_dims.last_mut().expect("non-scalar") = n;
         let x = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
         let mut y = vec![0f32; m * n];
-        let tile_rows = (TILE_BYTES / (4 * k)).clamp(8, 256).min(n);
-        let n_tiles = n.div_ceil(tile_rows);
-        let y_ptr = y.as_mut_ptr() as usize;
-        (0..n_tiles).into_par_iter().try_for_each_init(
-            || vec![0f32; tile_rows * k],
-            |tile, t| -> Result<()> {
-                let r0 = t * tile_rows;
-                let rows = tile_rows.min(n - r0);
-                dequantize_rows(&self.weight, k, r0, rows, tile)?;
-                // SAFETY: each tile writes the disjoint columns r0..r0+rows of y (m x n, row
-                // major); x is m x k row major; the tile is rows x k row major, read as its
-                // transpose (k x rows).
-                unsafe {
-                    gemm::gemm(
-                        m,
-                        rows,
-                        k,
-                        (y_ptr as *mut f32).add(r0),
-                        1,
-                        n as isize,
-                        false,
-                        x.as_ptr(),
-                        1,
-                        k as isize,
-                        tile.as_ptr(),
-                        k as isize,
-                        1,
-                        0.0,
-                        1.0,
-                        false,
-                        false,
-                        false,
-                        gemm::Parallelism::None,
-                    );
-                }
-                Ok(())
-            },
-        )?;
+        let threads = rayon::current_num_threads();
+        DEQUANTIZED.with(|buf| -> Result<()> {
+            let mut w = buf.borrow_mut();
+            if w.len() < n * k {
+                w.resize(n * k, 0.0);
+            }
+            // Dequantize all rows, spread over the pool (cheap next to the multiply).
+            let rows_per_task = (TILE_BYTES / (4 * k)).max(1);
+            w[..n * k]
+                .par_chunks_mut(rows_per_task * k)
+                .enumerate()
+                .try_for_each(|(t, tile)| {
+                    let r0 = t * rows_per_task;
+                    dequantize_rows(&self.weight, k, r0, tile.len() / k, tile)
+                })?;
+            // SAFETY: y is m x n row major, x is m x k row major, w is n x k row major and is
+            // read as its transpose (k x n); all three buffers are large enough.
+            unsafe {
+                gemm::gemm(
+                    m,
+                    n,
+                    k,
+                    y.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    false,
+                    x.as_ptr(),
+                    1,
+                    k as isize,
+                    w.as_ptr(),
+                    k as isize,
+                    1,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    if threads > 1 {
+                        gemm::Parallelism::Rayon(threads)
+                    } else {
+                        gemm::Parallelism::None
+                    },
+                );
+            }
+            Ok(())
+        })?;
         Tensor::from_vec(y, out_dims, &Device::Cpu)
     }
+}
+
+thread_local! {
+    /// The dequantized weight of the matmul running on this thread (reused between layers).
+    static DEQUANTIZED: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl Module for QLinear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let rows = x.elem_count() / self.in_features;
-        let y = if rows >= PREFILL_MIN_ROWS && x.device().is_cpu() && x.dtype() == DType::F32 {
-            self.forward_prefill(x)?
-        } else {
-            self.decode.forward(x)?
+        let cpu_f32 = x.device().is_cpu() && x.dtype() == DType::F32;
+        let y = match &self.decode {
+            _ if rows >= PREFILL_MIN_ROWS && cpu_f32 => self.forward_prefill(x)?,
+            Decode::Kernel(kind) if cpu_f32 => self.forward_kernel(*kind, x)?,
+            Decode::Kernel(_) => {
+                let w = self.weight.dequantize(x.device())?;
+                x.broadcast_matmul(&w.t()?)?
+            }
+            Decode::Candle(mm) => mm.forward(x)?,
         };
         match &self.bias {
             Some(b) => y.broadcast_add(b),
