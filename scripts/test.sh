@@ -3,8 +3,10 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$ROOT/scripts/setup.sh"
-# The generation tests run the small SmolLM2-135M (98 MB) besides the default models.
-python3 "$ROOT/models/fetch.py" ${HEARTH_MODELS_DIR:+--models-dir "$HEARTH_MODELS_DIR"} smollm2-135m-instruct-q4_1
+# The generation tests also run SmolLM2-135M (98 MB, fast) and Gemma 3 270M (253 MB, the gemma3
+# architecture and a SentencePiece vocabulary).
+python3 "$ROOT/models/fetch.py" ${HEARTH_MODELS_DIR:+--models-dir "$HEARTH_MODELS_DIR"} \
+  smollm2-135m-instruct-q4_1 gemma3-270m-q4km
 cd "$ROOT"
 start=$(date +%s)
 log "cargo fmt --check"

@@ -47,7 +47,7 @@ impl Default for AnswerConfig {
         Self {
             passages: 3,
             source_tokens: 360,
-            min_similarity: 0.25,
+            min_similarity: 0.35,
             max_answer_tokens: 256,
             history_tokens: 400,
         }
@@ -73,6 +73,10 @@ pub struct Citation {
     pub char_start: u64,
     /// End char offset.
     pub char_end: u64,
+    /// True when the model wrote no citation and Hearth attributed the answer to this source
+    /// because the answer's words come from it (its `[n]` was appended to the answer).
+    #[serde(default)]
+    pub attributed: bool,
 }
 
 /// Where the time of an answer went.
@@ -109,6 +113,8 @@ pub struct Answer {
     pub dropped_citations: Vec<usize>,
     /// The query retrieval ran (differs from the question for rewritten follow-ups).
     pub query: String,
+    /// Cosine similarity between the query and the nearest chunk (what `min_similarity` gates).
+    pub best_similarity: f32,
     /// Model name.
     pub model: String,
     /// True when the caller cancelled.
@@ -130,9 +136,8 @@ pub enum AnswerEvent {
 pub type OnEvent = Box<dyn FnMut(AnswerEvent) + Send>;
 
 const ASK_SYSTEM: &str = "Answer the question using only the numbered sources. Write one or \
-two complete sentences and put the number of the source you used in brackets after the fact, \
-for example: The meeting moved to Monday [2]. If the sources do not contain the answer, reply \
-exactly: I couldn't find this in your documents.";
+two complete sentences and put the number of the source you used in brackets after the fact. \
+If the sources do not contain the answer, reply exactly: I couldn't find this in your documents.";
 
 const REWRITE_SYSTEM: &str = "Rewrite the user's last question as one standalone search \
 question that makes sense without the conversation. Reply with the question only.";
@@ -211,6 +216,7 @@ pub async fn ask(
             not_found: true,
             dropped_citations: Vec::new(),
             query,
+            best_similarity: best,
             model,
             cancelled: false,
             timings,
@@ -245,13 +251,23 @@ pub async fn ask(
     })
     .await?;
 
-    // 4. Keep only citations that point at a source.
-    let (answer, cited, dropped) = resolve_citations(&gen.text, sources.len());
-    let citations = sources
+    // 4. Keep only citations that point at a source; an uncited answer built from a source's
+    //    words is attributed to it (and says so).
+    let (mut answer, cited, dropped) = resolve_citations(&gen.text, sources.len());
+    let mut citations: Vec<Citation> = sources
         .iter()
         .filter(|s| cited.contains(&s.n))
         .cloned()
         .collect();
+    if citations.is_empty() && !answer.contains("couldn't find") {
+        if let Some(src) = attribute(&answer, &sources) {
+            answer = format!("{} [{}]", answer.trim_end(), src.n);
+            citations.push(Citation {
+                attributed: true,
+                ..src.clone()
+            });
+        }
+    }
     fill_timings(&mut timings, &gen, started, before_generation_ms);
     Ok(Answer {
         answer: answer.trim().to_string(),
@@ -260,6 +276,7 @@ pub async fn ask(
         not_found: false,
         dropped_citations: dropped,
         query,
+        best_similarity: best,
         model,
         cancelled: gen.stop_reason == crate::llm::StopReason::Cancelled,
         timings,
@@ -387,6 +404,7 @@ fn to_citation(n: usize, hit: &Hit, query: &str, budget: usize, llm: &Llm) -> Re
         chunk_id: hit.chunk_id.clone(),
         char_start: hit.char_start,
         char_end: hit.char_end,
+        attributed: false,
     })
 }
 
@@ -471,6 +489,25 @@ fn compact_passage(
         prev = Some(i);
     }
     Ok(out)
+}
+
+/// The source whose words make up most of `answer` (at least 60% of its content words), if any.
+fn attribute<'a>(answer: &str, sources: &'a [Citation]) -> Option<&'a Citation> {
+    let aw = words(answer);
+    if aw.len() < 2 {
+        return None;
+    }
+    sources
+        .iter()
+        .map(|s| {
+            (
+                s,
+                words(&s.text).intersection(&aw).count() as f64 / aw.len() as f64,
+            )
+        })
+        .filter(|(_, share)| *share >= 0.6)
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(s, _)| s)
 }
 
 /// Find `[n]`, `[n, m]` citation markers; returns the text without markers that point
@@ -767,6 +804,31 @@ mod tests {
         );
         assert_eq!(cited.into_iter().collect::<Vec<_>>(), vec![1, 2]);
         assert_eq!(dropped, vec![7, 9]);
+    }
+
+    #[test]
+    fn uncited_answers_are_attributed_only_to_a_source_they_come_from() {
+        let src = |n: usize, text: &str| Citation {
+            n,
+            path: format!("/d/{n}.md"),
+            page: None,
+            text: text.into(),
+            heading: String::new(),
+            chunk_id: String::new(),
+            char_start: 0,
+            char_end: 0,
+            attributed: false,
+        };
+        let sources = vec![
+            src(1, "Basil needs full sun and warm nights."),
+            src(
+                2,
+                "The eggs hatch after 26 days, almost always in the early morning.",
+            ),
+        ];
+        let got = attribute("The eggs hatch after 26 days.", &sources);
+        assert_eq!(got.map(|s| s.n), Some(2));
+        assert!(attribute("Tomatoes like compost and regular watering.", &sources).is_none());
     }
 
     #[test]

@@ -450,3 +450,46 @@ fn bad_model_files_give_one_line_errors() {
         "no overwrite"
     );
 }
+
+/// Gemma 3 (base model, SentencePiece vocabulary, no chat template) loads, tokenizes
+/// reversibly and continues a sentence sensibly.
+#[test]
+fn gemma3_gguf_runs_with_its_sentencepiece_vocabulary() {
+    let c = Config::load(Path::new("/nonexistent"), &models_dir()).unwrap();
+    let (name, path) = c
+        .llm_model(Some("gemma3-270m-q4km"))
+        .expect("Gemma 3 270M is fetched (scripts/test.sh fetches it)");
+    let llm = Llm::load(&path, &name, 1024).expect("load gemma3");
+    assert_eq!(llm.info().architecture, "gemma3");
+    assert!(!llm.info().chat_template);
+    let tok = llm.tokenizer();
+    for text in [
+        "Hello world",
+        "Café — 東京, 12345.",
+        " two  spaces\nnew line",
+    ] {
+        let ids = tok.encode(text, false).unwrap().get_ids().to_vec();
+        assert_eq!(tok.decode(&ids, false).unwrap(), text, "{ids:?}");
+    }
+    let bos = tok.token_to_id("<bos>").unwrap();
+    // whole words, as the original tokenizer splits them
+    let pieces = tok.encode("<bos>Paris is the capital of", false).unwrap();
+    assert_eq!(
+        pieces.get_tokens(),
+        ["<bos>", "Paris", "▁is", "▁the", "▁capital", "▁of"]
+    );
+    let prompt = "<bos>Paris is the capital of";
+    assert_eq!(tok.encode(prompt, false).unwrap().get_ids()[0], bos);
+    let params = GenerateParams {
+        max_tokens: 8,
+        ..GenerateParams::default()
+    };
+    let g = llm
+        .generate(prompt, &params, &Cancel::new(), &mut |_| {})
+        .unwrap();
+    assert!(
+        g.text.contains("French") || g.text.contains("France"),
+        "{:?}",
+        g.text
+    );
+}

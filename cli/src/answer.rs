@@ -83,7 +83,7 @@ fn answer_json(a: &Answer) -> serde_json::Value {
     serde_json::json!({
         "answer": a.answer,
         "citations": a.citations.iter().map(|c| serde_json::json!({
-            "n": c.n, "path": c.path, "page": c.page, "text": c.text,
+            "n": c.n, "path": c.path, "page": c.page, "text": c.text, "attributed": c.attributed,
         })).collect::<Vec<_>>(),
         "model": a.model,
         "not_found": a.not_found,

@@ -93,10 +93,10 @@ pub async fn run(
 }
 
 /// The text the prompt is cut from (the same one `bench/llama_cpp_bench.py` uses).
-pub const BENCH_TEXT: &str = "The history of the lighthouse is a story of light, stone and \
-patience. Early keepers burned wood and coal in open fires; later, oil lamps and mirrors threw \
-a steadier beam across the water. Each tower had its own pattern of flashes so that sailors \
-could tell one coast from another at night. ";
+pub const BENCH_TEXT: &str = "The quick brown fox jumps over the lazy dog. A journey of a \
+thousand miles begins with a single step. In the middle of difficulty lies opportunity. The \
+library was quiet except for the rustle of pages and the distant hum of the old radiator by the \
+window. ";
 
 /// Prefill and decode tokens/s of the language model on a fixed prompt, plus peak memory.
 async fn bench_llm(config: &Config, args: &BenchArgs) -> Result<()> {

@@ -206,6 +206,7 @@ async fn eval_answers(
     let (mut correct, mut cited_gold, mut gold_in_sources, mut cited_any, mut refused_wrongly) =
         (0usize, 0usize, 0usize, 0usize, 0usize);
     let (mut ttft, mut tps) = (Vec::new(), Vec::new());
+    let (mut sim_answerable, mut sim_unanswerable) = (Vec::new(), Vec::new());
     let n = args.answers.min(rows.len());
     for (i, row) in rows.iter().take(n).enumerate() {
         let gold = file_of[&row.knowledge].to_string_lossy().into_owned();
@@ -225,6 +226,7 @@ async fn eval_answers(
         cited_any += (!a.citations.is_empty()) as usize;
         gold_in_sources += a.sources.iter().any(|c| c.path == gold) as usize;
         refused_wrongly += a.not_found as usize;
+        sim_answerable.push(a.best_similarity);
         if !a.not_found {
             ttft.push(a.timings.first_token_ms);
             tps.push(a.timings.tokens_per_s);
@@ -253,10 +255,22 @@ async fn eval_answers(
         )
         .await?;
         refused += (a.not_found || normalize(&a.answer).contains("couldn t find")) as usize;
+        sim_unanswerable.push(a.best_similarity);
     }
     ttft.sort_by(|a, b| a.total_cmp(b));
     tps.sort_by(|a, b| a.total_cmp(b));
     let nf = n.max(1) as f64;
+    // what answer.min_similarity would do: share of each set declined before generation
+    let gate: Vec<serde_json::Value> = [0.2f32, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5]
+        .iter()
+        .map(|&t| {
+            serde_json::json!({
+                "min_similarity": t,
+                "declines_answerable": sim_answerable.iter().filter(|&&s| s < t).count() as f64 / nf,
+                "declines_unanswerable": sim_unanswerable.iter().filter(|&&s| s < t).count() as f64 / m.max(1) as f64,
+            })
+        })
+        .collect();
     let out = serde_json::json!({
         "model": llm.info().name,
         "answerable": n,
@@ -271,6 +285,7 @@ async fn eval_answers(
         "first_token_ms_p95": percentile(&ttft, 0.95),
         "tokens_per_s_p50": percentile(&tps, 0.5),
         "peak_rss_bytes": crate::bench::peak_rss_bytes(),
+        "gate": gate,
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(0)

@@ -119,8 +119,71 @@ pub struct Generation {
     pub tokens_per_s: f64,
 }
 
+/// The network: ours for the Llama family, candle's stock model for Gemma 3.
+enum Net {
+    Native(Box<Transformer>),
+    Gemma3 {
+        model: Box<candle_transformers::models::quantized_gemma3::ModelWeights>,
+        pos: usize,
+        max: usize,
+        trained: usize,
+    },
+}
+
+impl Net {
+    fn forward(&mut self, ids: &[u32]) -> candle_core::Result<Tensor> {
+        match self {
+            Net::Native(t) => t.forward(ids),
+            Net::Gemma3 {
+                model, pos, max, ..
+            } => {
+                if *pos + ids.len() > *max {
+                    candle_core::bail!("{} positions requested, room for {max}", *pos + ids.len());
+                }
+                let x = Tensor::new(ids, &candle_core::Device::Cpu)?.unsqueeze(0)?;
+                let logits = model.forward(&x, *pos)?;
+                *pos += ids.len();
+                logits.flatten_all()
+            }
+        }
+    }
+
+    /// Keep the first `keep` cached positions if the network can; returns how many it kept.
+    fn truncate(&mut self, keep: usize) -> candle_core::Result<usize> {
+        match self {
+            Net::Native(t) => t.truncate(keep).map(|_| keep.min(t.cached)),
+            // candle's Gemma 3 restarts its cache when called at position 0
+            Net::Gemma3 { pos, .. } => {
+                *pos = 0;
+                Ok(0)
+            }
+        }
+    }
+
+    fn clear(&mut self) {
+        match self {
+            Net::Native(t) => t.clear(),
+            Net::Gemma3 { pos, .. } => *pos = 0,
+        }
+    }
+
+    fn max_positions(&self) -> usize {
+        match self {
+            Net::Native(t) => t.max_positions(),
+            Net::Gemma3 { max, .. } => *max,
+        }
+    }
+
+    fn trained_context(&self) -> usize {
+        match self {
+            Net::Native(t) => t.hyper().context_length,
+            Net::Gemma3 { trained, .. } => *trained,
+        }
+    }
+}
+
 struct State {
-    model: Transformer,
+    model: Net,
     /// Tokens whose keys/values are in the cache.
     cached: Vec<u32>,
 }
@@ -164,7 +227,11 @@ impl Llm {
         let bos = token("tokenizer.ggml.bos_token_id");
         let eos = token("tokenizer.ggml.eos_token_id");
         let source = gguf.string("tokenizer.chat_template");
-        let template = ChatTemplate::new(source.as_deref(), &bos, &eos)?;
+        let add_bos = gguf
+            .get("tokenizer.ggml.add_bos_token")
+            .and_then(|v| v.to_bool().ok())
+            .unwrap_or(false);
+        let template = ChatTemplate::new(source.as_deref(), &bos, &eos, add_bos)?;
         let mut end_ids: Vec<u32> = END_OF_TURN
             .iter()
             .filter_map(|t| tokenizer.token_to_id(t))
@@ -176,20 +243,42 @@ impl Llm {
             end_ids.push(id);
         }
         let architecture = gguf.architecture.clone();
-        if architecture == "gemma3" {
-            return Err(Error::ModelInvalid {
+        let vocab = tokenizer.get_vocab_size(true);
+        let model = if architecture == "gemma3" {
+            let trained = gguf.arch_u32("context_length")? as usize;
+            let gguf::GgufFile {
+                content,
+                mut reader,
+                ..
+            } = gguf;
+            let m = candle_transformers::models::quantized_gemma3::ModelWeights::from_gguf(
+                content,
+                &mut reader,
+                &candle_core::Device::Cpu,
+            )
+            .map_err(|e| Error::ModelInvalid {
                 name: name.into(),
-                reason: "gemma3 is recognised but not supported yet".into(),
-            });
-        }
-        let model = Transformer::load(&mut gguf, context_window.max(64))?;
+                reason: format!("cannot load gemma3 weights: {e}"),
+            })?;
+            Net::Gemma3 {
+                model: Box::new(m),
+                pos: 0,
+                max: context_window.max(64).min(trained),
+                trained,
+            }
+        } else {
+            Net::Native(Box::new(Transformer::load(
+                &mut gguf,
+                context_window.max(64),
+            )?))
+        };
         let info = LlmInfo {
             name: name.into(),
             path: path.to_path_buf(),
             architecture,
-            trained_context: model.hyper().context_length,
+            trained_context: model.trained_context(),
             context_window: model.max_positions(),
-            vocab: model.vocab(),
+            vocab,
             chat_template: !template.is_fallback,
         };
         Ok(Llm {
@@ -273,7 +362,7 @@ impl Llm {
             .take_while(|(a, b)| a == b)
             .count()
             .min(ids.len() - 1);
-        state.model.truncate(common).map_err(gen_err)?;
+        let common = state.model.truncate(common).map_err(gen_err)?;
         state.cached.truncate(common);
 
         let mut logits: Option<Tensor> = None;

@@ -77,13 +77,23 @@ fn raise_exception(msg: String) -> std::result::Result<String, minijinja::Error>
 }
 
 impl ChatTemplate {
-    /// Compile `source` (or the fallback when `None`).
-    pub fn new(source: Option<&str>, bos_token: &str, eos_token: &str) -> Result<Self> {
+    /// Compile `source` (or the fallback when `None`, which starts with the BOS token when
+    /// `fallback_bos` — models whose tokenizer expects one).
+    pub fn new(
+        source: Option<&str>,
+        bos_token: &str,
+        eos_token: &str,
+        fallback_bos: bool,
+    ) -> Result<Self> {
         let mut env = Environment::new();
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         env.add_function("raise_exception", raise_exception);
         let is_fallback = source.is_none();
-        let source = source.unwrap_or(FALLBACK_TEMPLATE).to_string();
+        let source = match source {
+            Some(s) => s.to_string(),
+            None if fallback_bos => format!("{{{{ bos_token }}}}{FALLBACK_TEMPLATE}"),
+            None => FALLBACK_TEMPLATE.to_string(),
+        };
         env.add_template_owned("chat", source)
             .map_err(|e| Error::ModelInvalid {
                 name: "chat template".into(),
@@ -119,7 +129,7 @@ mod tests {
 
     #[test]
     fn fallback_is_chatml() {
-        let t = ChatTemplate::new(None, "", "").unwrap();
+        let t = ChatTemplate::new(None, "", "", false).unwrap();
         let out = t
             .render(&[Message::system("Be brief."), Message::user("Hi")])
             .unwrap();
@@ -133,7 +143,7 @@ mod tests {
     fn python_methods_and_exceptions_work() {
         let src = "{% if messages[0].role != 'user' %}{{ raise_exception('first must be user') }}{% endif %}\
                    {{ bos_token }}{{ messages[0].content.strip() }}";
-        let t = ChatTemplate::new(Some(src), "<s>", "</s>").unwrap();
+        let t = ChatTemplate::new(Some(src), "<s>", "</s>", false).unwrap();
         assert_eq!(t.render(&[Message::user("  hi  ")]).unwrap(), "<s>hi");
         let err = t.render(&[Message::assistant("x")]).unwrap_err();
         assert!(err.to_string().contains("first must be user"), "{err}");

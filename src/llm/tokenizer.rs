@@ -23,6 +23,9 @@ pub fn load(gguf: &GgufFile, model_path: &Path) -> Result<Tokenizer> {
         return Tokenizer::from_file(&beside)
             .map_err(|e| invalid(format!("{}: {e}", beside.display())));
     }
+    if gguf.string("tokenizer.ggml.model").as_deref() == Some("llama") {
+        return sentencepiece(gguf).map_err(invalid);
+    }
     let mut tokenizer = Tokenizer::from_gguf(&gguf.content).map_err(|e| {
         invalid(format!(
             "cannot build the tokenizer from GGUF metadata: {e}"
@@ -37,6 +40,114 @@ pub fn load(gguf: &GgufFile, model_path: &Path) -> Result<Tokenizer> {
         tokenizer.with_pre_tokenizer(Some(pre));
     }
     Ok(tokenizer)
+}
+
+/// A SentencePiece BPE vocabulary (`tokenizer.ggml.model = "llama"`: Gemma, Llama 2) from the
+/// GGUF's pieces and scores: merges recovered from the scores, byte fallback, `▁` for spaces.
+fn sentencepiece(gguf: &GgufFile) -> std::result::Result<Tokenizer, String> {
+    use candle_core::quantized::gguf_file::Value;
+    use tokenizers::decoders::{
+        byte_fallback::ByteFallback, fuse::Fuse, sequence::Sequence as DecSeq,
+    };
+    use tokenizers::models::bpe::BPE;
+    use tokenizers::normalizers::{Prepend, Replace, Sequence as NormSeq};
+    use tokenizers::AddedToken;
+
+    let array = |key: &str| match gguf.get(key) {
+        Some(Value::Array(a)) => Ok(a),
+        _ => Err(format!("GGUF has no {key}")),
+    };
+    let tokens: Vec<String> = array("tokenizer.ggml.tokens")?
+        .iter()
+        .map(|v| v.to_string().cloned().map_err(|e| e.to_string()))
+        .collect::<std::result::Result<_, _>>()?;
+    let scores: Vec<f64> = array("tokenizer.ggml.scores")?
+        .iter()
+        .map(|v| v.to_f32().map(|f| f as f64).unwrap_or(0.0))
+        .collect();
+    let types: Vec<u32> = array("tokenizer.ggml.token_type")
+        .map(|a| {
+            a.iter()
+                .map(|v| {
+                    v.to_i32()
+                        .map(|t| t as u32)
+                        .or_else(|_| v.to_u32())
+                        .unwrap_or(1)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let unk = gguf
+        .get("tokenizer.ggml.unknown_token_id")
+        .and_then(|v| v.to_u32().ok())
+        .map(|u| u as usize);
+    // SentencePiece BPE merges the adjacent pair whose result scores highest. Recover that as a
+    // merge list (as Hugging Face's converter does): every split of a piece into two pieces of
+    // the vocabulary, ordered by the merged piece's score.
+    let index: std::collections::HashMap<&str, u32> = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.as_str(), i as u32))
+        .collect();
+    let mut merges: Vec<(f64, u32, u32, String, String)> = Vec::new();
+    for (i, piece) in tokens.iter().enumerate() {
+        if types.get(i).is_some_and(|t| *t != 1) {
+            continue; // only normal pieces are merge results
+        }
+        for (at, _) in piece.char_indices().skip(1) {
+            let (l, r) = piece.split_at(at);
+            if let (Some(&li), Some(&ri)) = (index.get(l), index.get(r)) {
+                merges.push((scores[i], li, ri, l.to_string(), r.to_string()));
+            }
+        }
+    }
+    merges.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let merges: Vec<(String, String)> = merges.into_iter().map(|m| (m.3, m.4)).collect();
+    let vocab: tokenizers::models::bpe::Vocab = tokens
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.clone(), i as u32))
+        .collect();
+    let mut builder = BPE::builder()
+        .vocab_and_merges(vocab, merges)
+        .byte_fallback(true);
+    if let Some(u) = unk.and_then(|u| tokens.get(u)) {
+        builder = builder.unk_token(u.clone());
+    }
+    let model = builder.build().map_err(|e| e.to_string())?;
+    let mut tk = Tokenizer::new(model);
+    let space_prefix = gguf
+        .get("tokenizer.ggml.add_space_prefix")
+        .and_then(|v| v.to_bool().ok())
+        .unwrap_or(true);
+    let mut norms = Vec::new();
+    if space_prefix {
+        norms.push(Prepend::new("▁".into()).into());
+    }
+    norms.push(Replace::new(" ", "▁").map_err(|e| e.to_string())?.into());
+    tk.with_normalizer(Some(NormSeq::new(norms)))
+        .map_err(|e| e.to_string())?;
+    let mut decoders = vec![
+        tokenizers::decoders::DecoderWrapper::Replace(
+            Replace::new("▁", " ").map_err(|e| e.to_string())?,
+        ),
+        ByteFallback::new().into(),
+        Fuse::new().into(),
+    ];
+    if space_prefix {
+        decoders.push(tokenizers::decoders::strip::Strip::new(' ', 1, 0).into());
+    }
+    tk.with_decoder(Some(DecSeq::new(decoders)));
+    // control (3) and user-defined (4) tokens are matched whole
+    let specials: Vec<AddedToken> = types
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| matches!(t, 3 | 4))
+        .filter_map(|(i, _)| tokens.get(i))
+        .map(|t| AddedToken::from(t.clone(), true))
+        .collect();
+    tk.add_special_tokens(specials).map_err(|e| e.to_string())?;
+    Ok(tk)
 }
 
 /// Encode `text` as it appears (special tokens in it are matched, no BOS/EOS added).
