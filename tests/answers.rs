@@ -493,3 +493,45 @@ fn gemma3_gguf_runs_with_its_sentencepiece_vocabulary() {
         g.text
     );
 }
+
+/// The single-token decode path (plain slices, quantized activations) computes what the
+/// prompt path (dequantized weights, tensors) computes for the same sequence.
+#[test]
+fn decode_step_matches_the_prompt_path() {
+    use hearth::llm::{gguf::GgufFile, transformer::Transformer};
+    for id in [SMOL, "qwen2.5-coder-0.5b-instruct-q4km"] {
+        let c = Config::load(Path::new("/nonexistent"), &models_dir()).unwrap();
+        let (_, path) = c.llm_model(Some(id)).unwrap();
+        let llm = Llm::load(&path, id, 512).unwrap();
+        let ids = llm
+            .tokenizer()
+            .encode("The lighthouse keeper climbed the narrow stone stairs every single evening, just before sunset, to light the great lamp for the fishing boats, and", false)
+            .unwrap()
+            .get_ids()
+            .to_vec();
+        assert!(ids.len() > 19, "{}", ids.len());
+        let mut t = Transformer::load(&mut GgufFile::open(&path).unwrap(), 512).unwrap();
+        let n = ids.len();
+        // prompt path for all but the last three tokens, then three decode steps
+        t.forward(&ids[..n - 3]).unwrap();
+        let mut decoded = Vec::new();
+        for &tok in &ids[n - 3..] {
+            decoded.push(t.forward(&[tok]).unwrap().to_vec1::<f32>().unwrap());
+        }
+        // the prompt path over the whole sequence at once
+        t.clear();
+        let full = t.forward(&ids).unwrap().to_vec1::<f32>().unwrap();
+        let last = decoded.last().unwrap();
+        let argmax = |v: &[f32]| (0..v.len()).max_by(|&a, &b| v[a].total_cmp(&v[b])).unwrap();
+        assert_eq!(argmax(last), argmax(&full), "{id}");
+        let spread = full.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let diff = full
+            .iter()
+            .zip(last)
+            .fold(0f32, |m, (a, b)| m.max((a - b).abs()));
+        assert!(
+            diff < 0.05 * spread,
+            "{id}: max diff {diff} vs logit scale {spread}"
+        );
+    }
+}

@@ -99,6 +99,7 @@ pub struct QLinear {
     weight: Arc<QTensor>,
     decode: Decode,
     bias: Option<Tensor>,
+    bias_vec: Option<Vec<f32>>,
     out_features: usize,
     in_features: usize,
 }
@@ -121,13 +122,41 @@ impl QLinear {
             GgmlDType::Q4_1 if on_cpu => Decode::Kernel(Kind::Q4_1),
             _ => Decode::Candle(QMatMul::from_arc(weight.clone())?),
         };
+        let bias_vec = match &bias {
+            Some(b) => Some(b.flatten_all()?.to_vec1::<f32>()?),
+            None => None,
+        };
         Ok(Self {
             weight,
             decode,
             bias,
+            bias_vec,
             out_features,
             in_features,
         })
+    }
+
+    /// `W x (+ b)` for one vector (the decode step, without tensor bookkeeping).
+    pub fn matvec(&self, x: &[f32]) -> Result<Vec<f32>> {
+        let (k, n) = (self.in_features, self.out_features);
+        let mut y = match &self.decode {
+            Decode::Kernel(kind) => {
+                let raw = self.weight.data()?;
+                let mut y = vec![0f32; n];
+                kernels::matvec(*kind, &raw, n, k, x, &mut y);
+                y
+            }
+            Decode::Candle(mm) => mm
+                .forward(&Tensor::from_slice(x, (1, k), &Device::Cpu)?)?
+                .flatten_all()?
+                .to_vec1::<f32>()?,
+        };
+        if let Some(b) = &self.bias_vec {
+            for (v, b) in y.iter_mut().zip(b) {
+                *v += b;
+            }
+        }
+        Ok(y)
     }
 
     /// Output features.
@@ -248,6 +277,16 @@ impl QEmbedding {
     /// Vocabulary size.
     pub fn vocab(&self) -> usize {
         self.weight.shape().dims()[0]
+    }
+
+    /// The embedding of one token.
+    pub fn row(&self, id: u32) -> Result<Vec<f32>> {
+        if id as usize >= self.vocab() {
+            candle_core::bail!("token id {id} out of range (vocab {})", self.vocab());
+        }
+        let mut out = vec![0f32; self.dim];
+        dequantize_rows(&self.weight, self.dim, id as usize, 1, &mut out)?;
+        Ok(out)
     }
 
     /// Embeddings of `ids` as a `[1, ids.len(), dim]` tensor.

@@ -3,8 +3,8 @@
 //! quantized ([`QLinear`], [`QEmbedding`]); activations, norms, RoPE and attention are f32
 //! candle tensors; the KV cache grows by concatenation.
 
+use candle_core::quantized::QTensor;
 use candle_core::{DType, Device, Module, Result, Tensor};
-use candle_transformers::quantized_nn::RmsNorm;
 
 use super::gguf::GgufFile;
 use super::qmat::{QEmbedding, QLinear};
@@ -32,19 +32,55 @@ pub struct Hyper {
     pub context_length: usize,
 }
 
+/// RMS norm with its weight both as a tensor (prompt path) and as a slice (decode path).
+struct Norm {
+    t: Tensor,
+    w: Vec<f32>,
+    eps: f32,
+}
+
+impl Norm {
+    fn new(q: QTensor, eps: f64) -> Result<Norm> {
+        let t = q.dequantize(&Device::Cpu)?;
+        let w = t.flatten_all()?.to_vec1::<f32>()?;
+        Ok(Norm {
+            t,
+            w,
+            eps: eps as f32,
+        })
+    }
+
+    fn forward(&self, x: &Tensor) -> Result<Tensor> {
+        candle_nn::ops::rms_norm(x, &self.t, self.eps)
+    }
+
+    /// Normalize each `w.len()`-long piece of `x` in place.
+    fn apply(&self, x: &mut [f32]) {
+        for piece in x.chunks_mut(self.w.len()) {
+            let ms = piece.iter().map(|v| v * v).sum::<f32>() / piece.len() as f32;
+            let scale = 1.0 / (ms + self.eps).sqrt();
+            for (v, w) in piece.iter_mut().zip(&self.w) {
+                *v *= scale * w;
+            }
+        }
+    }
+}
+
 struct Layer {
-    attn_norm: RmsNorm,
+    attn_norm: Norm,
     wq: QLinear,
     wk: QLinear,
     wv: QLinear,
     wo: QLinear,
-    q_norm: Option<RmsNorm>,
-    k_norm: Option<RmsNorm>,
-    ffn_norm: RmsNorm,
+    q_norm: Option<Norm>,
+    k_norm: Option<Norm>,
+    ffn_norm: Norm,
     gate: QLinear,
     up: QLinear,
     down: QLinear,
-    kv: Option<(Tensor, Tensor)>,
+    /// Keys and values of past positions, `[position][kv_head][head_dim]`, appended in place.
+    k: Vec<f32>,
+    v: Vec<f32>,
 }
 
 /// The loaded network with its KV cache.
@@ -52,10 +88,12 @@ pub struct Transformer {
     hyper: Hyper,
     embed: QEmbedding,
     layers: Vec<Layer>,
-    norm: RmsNorm,
+    norm: Norm,
     lm_head: QLinear,
     cos: Tensor,
     sin: Tensor,
+    cos_v: Vec<f32>,
+    sin_v: Vec<f32>,
     max_positions: usize,
     /// Tokens in the KV cache.
     pub cached: usize,
@@ -123,9 +161,8 @@ impl Transformer {
             let gate = lin("ffn_gate", "")?;
             let up = lin("ffn_up", "")?;
             let down = lin("ffn_down", "")?;
-            let mut norm = |name: &str| {
-                RmsNorm::from_qtensor(tensor(&format!("{p}.{name}.weight"))?, hyper.eps)
-            };
+            let mut norm =
+                |name: &str| Norm::new(tensor(&format!("{p}.{name}.weight"))?, hyper.eps);
             let (q_norm, k_norm) = if has_q_norm {
                 (Some(norm("attn_q_norm")?), Some(norm("attn_k_norm")?))
             } else {
@@ -143,7 +180,8 @@ impl Transformer {
                 gate,
                 up,
                 down,
-                kv: None,
+                k: Vec::new(),
+                v: Vec::new(),
             });
         }
         let embed_q = std::sync::Arc::new(tensor("token_embd.weight")?);
@@ -154,7 +192,7 @@ impl Transformer {
             QLinear::new(tensor("token_embd.weight")?, None)?
         };
         let embed = QEmbedding::new(embed_q)?;
-        let norm = RmsNorm::from_qtensor(tensor("output_norm.weight")?, hyper.eps)?;
+        let norm = Norm::new(tensor("output_norm.weight")?, hyper.eps)?;
         let half = hyper.head_dim / 2;
         let inv: Vec<f32> = (0..half)
             .map(|i| {
@@ -168,9 +206,12 @@ impl Transformer {
             .to_dtype(DType::F32)?
             .reshape((max_positions, 1))?;
         let freqs = t.matmul(&inv)?;
+        let (cos, sin) = (freqs.cos()?, freqs.sin()?);
         Ok(Transformer {
-            cos: freqs.cos()?,
-            sin: freqs.sin()?,
+            cos_v: cos.flatten_all()?.to_vec1::<f32>()?,
+            sin_v: sin.flatten_all()?.to_vec1::<f32>()?,
+            cos,
+            sin,
             hyper,
             embed,
             layers,
@@ -199,7 +240,8 @@ impl Transformer {
     /// Forget the KV cache.
     pub fn clear(&mut self) {
         for l in &mut self.layers {
-            l.kv = None;
+            l.k.clear();
+            l.v.clear();
         }
         self.cached = 0;
     }
@@ -213,10 +255,10 @@ impl Transformer {
             self.clear();
             return Ok(());
         }
+        let row = self.hyper.n_kv_head * self.hyper.head_dim;
         for l in &mut self.layers {
-            if let Some((k, v)) = &l.kv {
-                l.kv = Some((k.narrow(2, 0, keep)?, v.narrow(2, 0, keep)?));
-            }
+            l.k.truncate(keep * row);
+            l.v.truncate(keep * row);
         }
         self.cached = keep;
         Ok(())
@@ -232,6 +274,9 @@ impl Transformer {
                 pos + l,
                 self.max_positions
             );
+        }
+        if l == 1 {
+            return self.decode_one(ids[0]);
         }
         let h = &self.hyper;
         let mask = if l > 1 {
@@ -274,17 +319,30 @@ impl Transformer {
                     candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?,
                 )
             };
-            let (k, v) = match layer.kv.take() {
-                Some((kc, vc)) => (Tensor::cat(&[&kc, &k], 2)?, Tensor::cat(&[&vc, &v], 2)?),
-                None => (k, v),
-            };
-            layer.kv = Some((k.clone(), v.clone()));
+            // append to the cache ([position][kv_head][dim]), then view it as [kv_head, T, dim]
+            let kv_len = pos + l;
+            let (kvh, d) = (h.n_kv_head, h.head_dim);
+            layer.k.extend(
+                k.squeeze(0)?
+                    .transpose(0, 1)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?,
+            );
+            layer.v.extend(
+                v.squeeze(0)?
+                    .transpose(0, 1)?
+                    .flatten_all()?
+                    .to_vec1::<f32>()?,
+            );
+            let k = Tensor::from_slice(&layer.k, (kv_len, kvh, d), &Device::Cpu)?
+                .transpose(0, 1)?
+                .contiguous()?;
+            let v = Tensor::from_slice(&layer.v, (kv_len, kvh, d), &Device::Cpu)?
+                .transpose(0, 1)?
+                .contiguous()?;
             // grouped-query attention: fold the query heads of a group into the row dimension
             let group = h.n_head / h.n_kv_head;
-            let kv_len = pos + l;
             let q = q.reshape((h.n_kv_head, group * l, h.head_dim))?;
-            let k = k.squeeze(0)?;
-            let v = v.squeeze(0)?;
             let scale = 1.0 / (h.head_dim as f64).sqrt();
             let mut att = (q.matmul(&k.t()?)? * scale)?;
             if let Some(m) = &mask {
@@ -309,5 +367,96 @@ impl Transformer {
         let last = x.narrow(1, l - 1, 1)?;
         let last = self.norm.forward(&last)?;
         self.lm_head.forward(&last)?.flatten_all()
+    }
+
+    /// One token through the network on plain slices: no tensor ops besides candle's quantized
+    /// mat-vec for the weight types it handles, so the per-token overhead stays small.
+    fn decode_one(&mut self, id: u32) -> Result<Tensor> {
+        let pos = self.cached;
+        let h = self.hyper.clone();
+        let (d, half) = (h.head_dim, h.head_dim / 2);
+        let group = h.n_head / h.n_kv_head;
+        let scale = 1.0 / (d as f32).sqrt();
+        let cos = &self.cos_v[pos * half..(pos + 1) * half];
+        let sin = &self.sin_v[pos * half..(pos + 1) * half];
+        let rope = |x: &mut [f32]| {
+            for head in x.chunks_mut(d) {
+                for i in 0..half {
+                    let (a, b) = if h.rope_neox {
+                        (i, i + half)
+                    } else {
+                        (2 * i, 2 * i + 1)
+                    };
+                    let (x0, x1) = (head[a], head[b]);
+                    head[a] = x0 * cos[i] - x1 * sin[i];
+                    head[b] = x0 * sin[i] + x1 * cos[i];
+                }
+            }
+        };
+        let mut x = self.embed.row(id)?;
+        let kv_len = pos + 1;
+        let mut scores = vec![0f32; kv_len];
+        for layer in &mut self.layers {
+            let mut a = x.clone();
+            layer.attn_norm.apply(&mut a);
+            let mut q = layer.wq.matvec(&a)?;
+            let mut k = layer.wk.matvec(&a)?;
+            let v = layer.wv.matvec(&a)?;
+            if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
+                qn.apply(&mut q);
+                kn.apply(&mut k);
+            }
+            rope(&mut q);
+            rope(&mut k);
+            layer.k.extend_from_slice(&k);
+            layer.v.extend_from_slice(&v);
+            let row = h.n_kv_head * d;
+            let mut y = vec![0f32; h.n_head * d];
+            for head in 0..h.n_head {
+                let g = head / group;
+                let qh = &q[head * d..(head + 1) * d];
+                let mut max = f32::NEG_INFINITY;
+                for (t, s) in scores.iter_mut().enumerate() {
+                    let kt = &layer.k[t * row + g * d..t * row + (g + 1) * d];
+                    *s = qh.iter().zip(kt).map(|(a, b)| a * b).sum::<f32>() * scale;
+                    max = max.max(*s);
+                }
+                let mut sum = 0f32;
+                for s in scores.iter_mut() {
+                    *s = (*s - max).exp();
+                    sum += *s;
+                }
+                let yh = &mut y[head * d..(head + 1) * d];
+                for (t, s) in scores.iter().enumerate() {
+                    let p = s / sum;
+                    let vt = &layer.v[t * row + g * d..t * row + (g + 1) * d];
+                    for (o, vv) in yh.iter_mut().zip(vt) {
+                        *o += p * vv;
+                    }
+                }
+            }
+            let o = layer.wo.matvec(&y)?;
+            for (xv, ov) in x.iter_mut().zip(&o) {
+                *xv += ov;
+            }
+            let mut f = x.clone();
+            layer.ffn_norm.apply(&mut f);
+            let g = layer.gate.matvec(&f)?;
+            let u = layer.up.matvec(&f)?;
+            let gu: Vec<f32> = g
+                .iter()
+                .zip(&u)
+                .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
+                .collect();
+            let dn = layer.down.matvec(&gu)?;
+            for (xv, dv) in x.iter_mut().zip(&dn) {
+                *xv += dv;
+            }
+        }
+        self.cached = kv_len;
+        self.norm.apply(&mut x);
+        let logits = self.lm_head.matvec(&x)?;
+        let n = logits.len();
+        Tensor::from_vec(logits, n, &Device::Cpu)
     }
 }
