@@ -47,7 +47,7 @@ impl Default for AnswerConfig {
         Self {
             passages: 3,
             source_tokens: 360,
-            min_similarity: 0.35,
+            min_similarity: 0.25,
             max_answer_tokens: 256,
             history_tokens: 400,
         }

@@ -55,6 +55,10 @@ fn stream_printer(show: bool) -> answer::OnEvent {
 }
 
 fn print_sources(a: &Answer) {
+    // an attributed citation was appended after the stream: show it where it belongs
+    for c in a.citations.iter().filter(|c| c.attributed) {
+        print!(" [{}]", c.n);
+    }
     println!();
     if a.not_found {
         return;
@@ -88,6 +92,7 @@ fn answer_json(a: &Answer) -> serde_json::Value {
         "model": a.model,
         "not_found": a.not_found,
         "query": a.query,
+        "best_similarity": a.best_similarity,
         "dropped_citations": a.dropped_citations,
         "cancelled": a.cancelled,
         "timings": {
