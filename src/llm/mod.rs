@@ -493,7 +493,8 @@ impl Llm {
         }
     }
 
-    /// Run the network on `ids` from an empty cache and return the last logits (benchmarks).
+    /// Benchmark: prefill `ids` from an empty cache, then `decode_steps` greedy steps; returns
+    /// (prefill tokens/s, decode tokens/s).
     pub fn forward_fresh(&self, ids: &[u32], decode_steps: usize) -> Result<(f64, f64)> {
         let mut state = self
             .state

@@ -1,7 +1,8 @@
 //! One decoder-only transformer for the Llama family as stored in GGUF: `llama` (SmolLM2,
 //! Llama 2/3), `qwen2` (q/k/v biases) and `qwen3` (per-head q/k RMS norms). Weights stay
 //! quantized ([`QLinear`], [`QEmbedding`]); activations, norms, RoPE and attention are f32
-//! candle tensors; the KV cache grows by concatenation.
+//! candle tensors for prompt chunks and plain slices for single tokens; the KV cache is an
+//! append-only buffer per layer.
 
 use candle_core::quantized::QTensor;
 use candle_core::{DType, Device, Module, Result, Tensor};
