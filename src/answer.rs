@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ingest::Cancel;
 use crate::library::Library;
-use crate::llm::{GenerateParams, Generation, Llm, Message, Role};
+use crate::llm::{ms, GenerateParams, Generation, Llm, Message, Role};
 use crate::retrieve::Hit;
 
 /// What a person sees when the documents do not hold the answer.
@@ -782,10 +782,6 @@ fn split_parts(llm: &Llm, texts: &[String], budget: usize) -> Result<Vec<String>
         parts.push(current);
     }
     Ok(parts)
-}
-
-fn ms(since: Instant) -> f64 {
-    since.elapsed().as_secs_f64() * 1000.0
 }
 
 #[cfg(test)]

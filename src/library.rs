@@ -132,36 +132,7 @@ impl Library {
 
     /// Search, also returning where the time went.
     pub async fn search_timed(&self, req: &SearchRequest) -> Result<(Vec<Hit>, SearchTimings)> {
-        req.validate()?;
-        let mut timings = SearchTimings::default();
-        let query_vector = if req.mode == SearchMode::Text {
-            None
-        } else {
-            let started = Instant::now();
-            let embedder = self.embedder.clone();
-            let text = vec![req.query.clone()];
-            let mut v = tokio::task::spawn_blocking(move || embedder.embed(&text))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))??;
-            timings.embed_ms = started.elapsed().as_secs_f64() * 1e3;
-            v.pop()
-        };
-        let started = Instant::now();
-        // Each retriever fetches more than asked so that fusion has candidates to agree on.
-        let depth = (req.limit * 2).max(20);
-        let hits = match (req.mode, query_vector) {
-            (SearchMode::Vector, Some(v)) => self.store.vector_search(&v, req.limit).await?,
-            (SearchMode::Text, _) => self.store.text_search(&req.query, req.limit).await?,
-            (SearchMode::Hybrid, Some(v)) => {
-                let (vector, text) = tokio::join!(
-                    self.store.vector_search(&v, depth),
-                    self.store.text_search(&req.query, depth)
-                );
-                reciprocal_rank_fusion(vec![vector?, text?], req.limit)
-            }
-            (_, None) => return Err(Error::Internal("no query vector".into())),
-        };
-        timings.search_ms = started.elapsed().as_secs_f64() * 1e3;
+        let (hits, _, timings) = self.search_scored(req).await?;
         Ok((hits, timings))
     }
 
@@ -178,26 +149,54 @@ impl Library {
             limit,
             mode: SearchMode::Hybrid,
         };
+        let (hits, best, timings) = self.search_scored(&req).await?;
+        Ok((hits, best.unwrap_or(f32::MIN), timings))
+    }
+
+    /// Search; also returns the best vector similarity when vector candidates were fetched.
+    async fn search_scored(
+        &self,
+        req: &SearchRequest,
+    ) -> Result<(Vec<Hit>, Option<f32>, SearchTimings)> {
         req.validate()?;
         let mut timings = SearchTimings::default();
+        let query_vector = if req.mode == SearchMode::Text {
+            None
+        } else {
+            let started = Instant::now();
+            let embedder = self.embedder.clone();
+            let text = vec![req.query.clone()];
+            let mut v = tokio::task::spawn_blocking(move || embedder.embed(&text))
+                .await
+                .map_err(|e| Error::Internal(e.to_string()))??;
+            timings.embed_ms = started.elapsed().as_secs_f64() * 1e3;
+            v.pop()
+        };
+        let best = |hits: &[Hit]| hits.iter().map(|h| h.score).fold(f32::MIN, f32::max);
         let started = Instant::now();
-        let embedder = self.embedder.clone();
-        let text = vec![req.query.clone()];
-        let v = tokio::task::spawn_blocking(move || embedder.embed(&text))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??
-            .pop()
-            .ok_or_else(|| Error::Internal("no query vector".into()))?;
-        timings.embed_ms = started.elapsed().as_secs_f64() * 1e3;
-        let started = Instant::now();
-        let depth = (limit * 2).max(20);
-        let (vector, text) = tokio::join!(
-            self.store.vector_search(&v, depth),
-            self.store.text_search(&req.query, depth)
-        );
-        let vector = vector?;
-        let best = vector.iter().map(|h| h.score).fold(f32::MIN, f32::max);
-        let hits = reciprocal_rank_fusion(vec![vector, text?], limit);
+        // Each retriever fetches more than asked so that fusion has candidates to agree on.
+        let depth = (req.limit * 2).max(20);
+        let (hits, best) = match (req.mode, query_vector) {
+            (SearchMode::Vector, Some(v)) => {
+                let hits = self.store.vector_search(&v, req.limit).await?;
+                let b = best(&hits);
+                (hits, Some(b))
+            }
+            (SearchMode::Text, _) => (self.store.text_search(&req.query, req.limit).await?, None),
+            (SearchMode::Hybrid, Some(v)) => {
+                let (vector, text) = tokio::join!(
+                    self.store.vector_search(&v, depth),
+                    self.store.text_search(&req.query, depth)
+                );
+                let vector = vector?;
+                let b = best(&vector);
+                (
+                    reciprocal_rank_fusion(vec![vector, text?], req.limit),
+                    Some(b),
+                )
+            }
+            (_, None) => return Err(Error::Internal("no query vector".into())),
+        };
         timings.search_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok((hits, best, timings))
     }

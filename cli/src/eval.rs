@@ -203,6 +203,10 @@ async fn eval_answers(
         .collect();
     let cancel = hearth::Cancel::new();
     let cfg = config.answer.clone();
+    let ask = |q: String| {
+        let (llm, cfg, cancel) = (llm.clone(), &cfg, &cancel);
+        async move { hearth::answer::ask(library, llm, &q, &[], cfg, cancel, Box::new(|_| {})).await }
+    };
     let (mut correct, mut cited_gold, mut gold_in_sources, mut cited_any, mut refused_wrongly) =
         (0usize, 0usize, 0usize, 0usize, 0usize);
     let (mut ttft, mut tps) = (Vec::new(), Vec::new());
@@ -210,16 +214,7 @@ async fn eval_answers(
     let n = args.answers.min(rows.len());
     for (i, row) in rows.iter().take(n).enumerate() {
         let gold = file_of[&row.knowledge].to_string_lossy().into_owned();
-        let a = hearth::answer::ask(
-            library,
-            llm.clone(),
-            &row.question,
-            &[],
-            &cfg,
-            &cancel,
-            Box::new(|_| {}),
-        )
-        .await?;
+        let a = ask(row.question.clone()).await?;
         let ok = !row.answer.is_empty() && normalize(&a.answer).contains(&normalize(&row.answer));
         correct += ok as usize;
         cited_gold += a.citations.iter().any(|c| c.path == gold) as usize;
@@ -244,16 +239,7 @@ async fn eval_answers(
     let mut refused = 0usize;
     let m = unanswerable.len().min(n);
     for row in unanswerable.iter().take(m) {
-        let a = hearth::answer::ask(
-            library,
-            llm.clone(),
-            &row.question,
-            &[],
-            &cfg,
-            &cancel,
-            Box::new(|_| {}),
-        )
-        .await?;
+        let a = ask(row.question.clone()).await?;
         refused += (a.not_found || normalize(&a.answer).contains("couldn t find")) as usize;
         sim_unanswerable.push(a.best_similarity);
     }

@@ -188,6 +188,24 @@ struct State {
     cached: Vec<u32>,
 }
 
+impl State {
+    /// Run `ids` after the cached tokens and record them; on failure the cache is dropped
+    /// (a half-written cache must not be reused).
+    fn advance(&mut self, ids: &[u32]) -> Result<Tensor> {
+        match self.model.forward(ids) {
+            Ok(logits) => {
+                self.cached.extend_from_slice(ids);
+                Ok(logits)
+            }
+            Err(e) => {
+                self.model.clear();
+                self.cached.clear();
+                Err(Error::Generation(e.to_string()))
+            }
+        }
+    }
+}
+
 /// A loaded GGUF model.
 pub struct Llm {
     info: LlmInfo,
@@ -371,17 +389,7 @@ impl Llm {
                 // the cache holds part of the prompt: keep it consistent
                 return Ok(self.cancelled(ids.len(), common, start));
             }
-            let out = state.model.forward(chunk);
-            let out = match out {
-                Ok(o) => o,
-                Err(e) => {
-                    state.model.clear();
-                    state.cached.clear();
-                    return Err(gen_err(e));
-                }
-            };
-            state.cached.extend_from_slice(chunk);
-            logits = Some(out);
+            logits = Some(state.advance(chunk)?);
         }
         let prefill_ms = ms(start);
         let mut logits = logits.expect("at least one prompt token");
@@ -444,15 +452,7 @@ impl Llm {
             if generated.len() >= max_new {
                 break;
             }
-            logits = match state.model.forward(&[next]) {
-                Ok(l) => l,
-                Err(e) => {
-                    state.model.clear();
-                    state.cached.clear();
-                    return Err(gen_err(e));
-                }
-            };
-            state.cached.push(next);
+            logits = state.advance(&[next])?;
         }
         if stop_reason == StopReason::Length || stop_reason == StopReason::Cancelled {
             if let Some(rest) = stream.rest()? {
@@ -531,7 +531,8 @@ impl Llm {
     }
 }
 
-fn ms(since: Instant) -> f64 {
+/// Milliseconds since `since`.
+pub(crate) fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
