@@ -9,7 +9,7 @@ FOLDER="${1:-$ROOT/tests/data/corpus}"
 QUERY="${2:-How thick did the ice get in February 2019?}"
 cd "$ROOT"
 log "building hearth"
-cargo build -p hearth-cli
+cargo build --workspace  # the same feature resolution as the tests and the app
 HEARTH="${CARGO_TARGET_DIR:-$ROOT/target}/debug/hearth"
 export HEARTH_DATA_DIR="${HEARTH_DATA_DIR:-$ROOT/.hearth-demo}"
 log "indexing $FOLDER into $HEARTH_DATA_DIR"

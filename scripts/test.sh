@@ -1,7 +1,13 @@
 #!/usr/bin/env bash
-# Set up everything and run the checks and the tests (what CI runs).
+# Set up everything and run the checks and the tests (what CI runs): the engine and CLI tests,
+# the UI's unit tests, and end-to-end tests of the real desktop window under Xvfb.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Test tools: a virtual display, WebKit's WebDriver (driven through tauri-driver), a font, and
+# Node.js for the UI's unit tests.
+EXTRA_PACKAGES="xvfb xauth webkit2gtk-driver fonts-dejavu-core"
+command -v node >/dev/null || EXTRA_PACKAGES+=" nodejs"
+export EXTRA_PACKAGES
 source "$ROOT/scripts/setup.sh"
 # The generation tests also run SmolLM2-135M (98 MB, fast) and Gemma 3 270M (253 MB, the gemma3
 # architecture and a SentencePiece vocabulary).
@@ -9,15 +15,32 @@ python3 "$ROOT/models/fetch.py" ${HEARTH_MODELS_DIR:+--models-dir "$HEARTH_MODEL
   smollm2-135m-instruct-q4_1 gemma3-270m-q4km
 cd "$ROOT"
 start=$(date +%s)
+
+# tauri-driver bridges WebDriver to WebKitWebDriver for the desktop tests.
+export PATH="$HOME/.cargo/bin:$PATH"
+if ! command -v tauri-driver >/dev/null; then
+  log "installing tauri-driver"
+  cargo install tauri-driver --locked ${CARGO_TARGET_DIR:+--target-dir "$CARGO_TARGET_DIR/tools"}
+fi
+
 log "cargo fmt --check"
 cargo fmt --all -- --check
 log "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
-log "cargo test"
+log "UI unit tests"
 results="$(mktemp)"
-cargo test --workspace --all-targets -- --test-threads=2 2>&1 | tee "$results"
+node --test ui/tests 2>&1 | tee "$results" | grep -E '^(not ok|# (pass|fail))' || true
+ui_passed=$(awk '/^# pass/ {print $3}' "$results")
+ui_failed=$(awk '/^# fail/ {print $3}' "$results")
+[ "${ui_failed:-1}" = "0" ] || { cat "$results"; echo "UI unit tests failed" >&2; exit 1; }
+log "cargo build (the desktop app is started by the end-to-end tests)"
+# --workspace everywhere: one feature resolution, so the build, clippy and the tests share artifacts.
+cargo build --workspace
+log "cargo test (desktop tests in a virtual X display)"
+xvfb-run -a -s "-screen 0 1280x800x24" \
+  cargo test --workspace --all-targets -- --test-threads=2 2>&1 | tee "$results"
 passed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^passed;?$/) s += $(i-1)} END {print s + 0}' "$results")
 failed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^failed;?$/) s += $(i-1)} END {print s + 0}' "$results")
 rm -f "$results"
-log "all checks passed in $(( $(date +%s) - start )) s"
-echo "tests: $passed passed, $failed failed"
+log "all checks passed in $(( $(date +%s) - start )) s (screenshots: ${CARGO_TARGET_DIR:-$ROOT/target}/e2e-screenshots)"
+echo "tests: $((passed + ui_passed)) passed, $failed failed ($ui_passed of them UI unit tests)"

@@ -110,6 +110,17 @@ pub enum EmbedderChoice {
     Custom(EmbedderConfig),
 }
 
+/// Settings a UI may change; they are written into `<data dir>/config.toml`, keeping every other
+/// key of that file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SettingsUpdate {
+    /// New chunk sizes (used for files indexed from now on).
+    pub chunking: Option<ChunkingConfig>,
+    /// The language model: a catalog id, an imported model's name or a `.gguf` path; empty
+    /// means the catalog default.
+    pub llm_model: Option<String>,
+}
+
 impl Config {
     /// The name of the optional settings file inside the data dir.
     pub const FILE_NAME: &'static str = "config.toml";
@@ -117,19 +128,7 @@ impl Config {
     /// Defaults for a data dir and models dir, then `data_dir/config.toml` applied on top.
     pub fn load(data_dir: &Path, models_dir: &Path) -> Result<Config> {
         let catalog = Catalog::builtin();
-        let default_embedder = catalog
-            .default_of("embedder")
-            .ok_or_else(|| Error::Internal("catalog has no default embedder".into()))?;
-        let mut config = Config {
-            data_dir: data_dir.to_path_buf(),
-            models_dir: models_dir.to_path_buf(),
-            embedder: catalog.embedder_config(&default_embedder.id, models_dir)?,
-            runtime_library: catalog.runtime_library(models_dir)?,
-            chunking: ChunkingConfig::default(),
-            ingest: IngestConfig::default(),
-            llm: LlmConfig::default(),
-            answer: AnswerConfig::default(),
-        };
+        let mut config = Self::load_defaults(data_dir, models_dir)?;
         let path = data_dir.join(Self::FILE_NAME);
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
@@ -145,6 +144,88 @@ impl Config {
             toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         config.apply(file, &catalog)?;
         Ok(config)
+    }
+
+    /// The defaults for a data dir and models dir, without `config.toml`.
+    fn load_defaults(data_dir: &Path, models_dir: &Path) -> Result<Config> {
+        let catalog = Catalog::builtin();
+        let default_embedder = catalog
+            .default_of("embedder")
+            .ok_or_else(|| Error::Internal("catalog has no default embedder".into()))?;
+        let config = Config {
+            data_dir: data_dir.to_path_buf(),
+            models_dir: models_dir.to_path_buf(),
+            embedder: catalog.embedder_config(&default_embedder.id, models_dir)?,
+            runtime_library: catalog.runtime_library(models_dir)?,
+            chunking: ChunkingConfig::default(),
+            ingest: IngestConfig::default(),
+            llm: LlmConfig::default(),
+            answer: AnswerConfig::default(),
+        };
+        Ok(config)
+    }
+
+    /// Write `update` into this data dir's `config.toml` and return the configuration it gives.
+    /// The new file is checked before it replaces the old one; a bad value is refused and the
+    /// old file is kept.
+    pub fn save_settings(&self, update: &SettingsUpdate) -> Result<Config> {
+        let path = self.data_dir.join(Self::FILE_NAME);
+        let old = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                return Err(Error::Config(format!(
+                    "cannot read {}: {e}",
+                    path.display()
+                )))
+            }
+        };
+        let mut table: toml::Table =
+            toml::from_str(&old).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        if let Some(c) = update.chunking {
+            let mut t = toml::Table::new();
+            t.insert(
+                "chunk_tokens".into(),
+                toml::Value::Integer(c.chunk_tokens as i64),
+            );
+            t.insert(
+                "overlap_tokens".into(),
+                toml::Value::Integer(c.overlap_tokens as i64),
+            );
+            table.insert("chunking".into(), toml::Value::Table(t));
+        }
+        if let Some(model) = &update.llm_model {
+            let llm = table
+                .entry("llm")
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            match llm {
+                toml::Value::Table(t) => {
+                    t.insert("model".into(), toml::Value::String(model.clone()));
+                }
+                _ => {
+                    return Err(Error::Config(format!(
+                        "{}: [llm] is not a table",
+                        path.display()
+                    )))
+                }
+            }
+        }
+        let text = toml::to_string(&table).map_err(|e| Error::Config(e.to_string()))?;
+        // check the result before writing it
+        let file: ConfigFile = toml::from_str(&text).map_err(|e| Error::Config(e.to_string()))?;
+        let mut checked = Config::load_defaults(&self.data_dir, &self.models_dir)?;
+        checked.apply(file, &Catalog::builtin())?;
+        if !update.llm_model.as_deref().unwrap_or("").is_empty() {
+            checked.llm_model(None)?;
+        }
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| Error::DataDir {
+            path: self.data_dir.clone(),
+            reason: e.to_string(),
+        })?;
+        let tmp = path.with_extension("toml.tmp");
+        std::fs::write(&tmp, text)?;
+        std::fs::rename(&tmp, &path)?;
+        Ok(checked)
     }
 
     fn apply(&mut self, file: ConfigFile, catalog: &Catalog) -> Result<()> {
@@ -259,6 +340,44 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_are_saved_into_config_toml_keeping_other_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, "[ingest]\nmax_file_mb = 7\n").unwrap();
+        let c = Config::load(dir.path(), Path::new("/models")).unwrap();
+        let update = SettingsUpdate {
+            chunking: Some(ChunkingConfig {
+                chunk_tokens: 120,
+                overlap_tokens: 20,
+            }),
+            llm_model: None,
+        };
+        let saved = c.save_settings(&update).unwrap();
+        assert_eq!(saved.chunking.chunk_tokens, 120);
+        let reloaded = Config::load(dir.path(), Path::new("/models")).unwrap();
+        assert_eq!(reloaded.chunking.overlap_tokens, 20);
+        assert_eq!(reloaded.ingest.max_file_mb, 7, "other keys are kept");
+
+        // a bad value is refused and the file is left as it was
+        let before = std::fs::read_to_string(&file).unwrap();
+        let bad = SettingsUpdate {
+            chunking: Some(ChunkingConfig {
+                chunk_tokens: 100,
+                overlap_tokens: 90,
+            }),
+            llm_model: None,
+        };
+        let err = reloaded.save_settings(&bad).unwrap_err();
+        assert!(err.to_string().contains("overlap_tokens"), "{err}");
+        let unknown = SettingsUpdate {
+            chunking: None,
+            llm_model: Some("no-such-model".into()),
+        };
+        assert!(reloaded.save_settings(&unknown).is_err());
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), before);
+    }
 
     #[test]
     fn config_file_overrides_defaults_and_custom_embedder() {

@@ -12,7 +12,7 @@ use crate::embed::{Embedder, OnnxEmbedder};
 use crate::error::{Error, Result};
 use crate::ingest::{self, Cancel, IngestReport, ProgressSink};
 use crate::retrieve::{reciprocal_rank_fusion, Hit, SearchMode, SearchRequest};
-use crate::store::{read_meta, Store};
+use crate::store::{read_meta, DocRecord, Store};
 
 /// A user's indexed documents: the store plus the embedding model that feeds and queries it.
 pub struct Library {
@@ -60,6 +60,20 @@ pub struct Status {
     pub vector_index: bool,
     /// Catalog models and whether they are installed.
     pub models: Vec<InstalledModel>,
+}
+
+/// One page of a document (or a whole text document) as it is indexed, pieced back together
+/// from its chunks: what a reader view shows when a citation or a search hit is opened.
+#[derive(Debug, Clone, Serialize)]
+pub struct PageText {
+    /// The document.
+    pub path: String,
+    /// 1-based page for PDFs, `None` for text documents.
+    pub page: Option<u32>,
+    /// Pages in the document (PDFs).
+    pub pages: Option<u32>,
+    /// The text.
+    pub text: String,
 }
 
 impl Library {
@@ -123,6 +137,67 @@ impl Library {
             cancel,
         )
         .await
+    }
+
+    /// Every indexed document, by path.
+    pub async fn documents(&self) -> Result<Vec<DocRecord>> {
+        let mut docs = self.store.documents().await?;
+        docs.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(docs)
+    }
+
+    /// Remove a document, or every document under a folder, from the index (the files on disk
+    /// are not touched). Returns the paths removed; a path that matches nothing is an error.
+    pub async fn remove(&self, path: &str) -> Result<Vec<String>> {
+        let folder = format!("{}/", path.trim_end_matches('/'));
+        let paths: Vec<String> = self
+            .store
+            .documents()
+            .await?
+            .into_iter()
+            .map(|d| d.path)
+            .filter(|p| p == path || p.starts_with(&folder))
+            .collect();
+        if paths.is_empty() {
+            return Err(Error::BadPath {
+                path: path.into(),
+                reason: "not in the index".into(),
+            });
+        }
+        self.store.remove(&paths).await?;
+        Ok(paths)
+    }
+
+    /// The indexed text of `path` at `page` (PDFs) or the whole document (`page` = `None`).
+    /// Only indexed documents can be read this way.
+    pub async fn page_text(&self, path: &str, page: Option<u32>) -> Result<PageText> {
+        let doc = self
+            .store
+            .documents()
+            .await?
+            .into_iter()
+            .find(|d| d.path == path)
+            .ok_or_else(|| Error::BadPath {
+                path: path.into(),
+                reason: "not in the index".into(),
+            })?;
+        let pages = doc.pages.map(|p| p.max(0) as u32);
+        let page = match (page, pages) {
+            (Some(p), Some(n)) if p == 0 || p > n => {
+                return Err(Error::InvalidRequest(format!(
+                    "page {p} is out of range: the document has {n} pages"
+                )))
+            }
+            (p, Some(_)) => Some(p.unwrap_or(1)),
+            (_, None) => None,
+        };
+        let chunks = self.store.document_chunks(path, page).await?;
+        Ok(PageText {
+            path: path.into(),
+            page,
+            pages,
+            text: piece_together(&chunks),
+        })
     }
 
     /// Search the library.
@@ -207,6 +282,31 @@ impl Library {
     }
 }
 
+/// Rebuild a page's text from its chunks (exact slices of the page with char offsets, possibly
+/// overlapping): overlaps are skipped, gaps (blank lines between blocks) become a blank line.
+fn piece_together(chunks: &[Hit]) -> String {
+    let mut sorted: Vec<&Hit> = chunks.iter().collect();
+    sorted.sort_by_key(|h| (h.char_start, h.char_end));
+    let mut out = String::new();
+    let mut end = 0u64;
+    for h in sorted {
+        if h.char_end <= end && !out.is_empty() {
+            continue;
+        }
+        if h.char_start >= end || out.is_empty() {
+            if !out.is_empty() {
+                out.push_str("\n\n");
+            }
+            out.push_str(&h.text);
+        } else {
+            let skip = (end - h.char_start) as usize;
+            out.extend(h.text.chars().skip(skip));
+        }
+        end = h.char_end;
+    }
+    out
+}
+
 /// Status of a data dir without loading any model (works when the model is missing).
 pub async fn status(config: &Config) -> Result<Status> {
     status_of(config, None).await
@@ -242,4 +342,34 @@ async fn status_of(config: &Config, store: Option<&Store>) -> Result<Status> {
         vector_index,
         models,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(start: u64, text: &str) -> Hit {
+        Hit {
+            path: "/d".into(),
+            page: None,
+            score: 0.0,
+            text: text.into(),
+            heading: String::new(),
+            char_start: start,
+            char_end: start + text.chars().count() as u64,
+            chunk_id: start.to_string(),
+        }
+    }
+
+    #[test]
+    fn pages_are_pieced_together_without_repeating_overlaps() {
+        // "alpha beta gamma" windowed with overlap, then a separate block after a gap
+        let chunks = vec![
+            chunk(30, "Second block."),
+            chunk(6, "beta gamma"),
+            chunk(0, "alpha beta"),
+        ];
+        assert_eq!(piece_together(&chunks), "alpha beta gamma\n\nSecond block.");
+        assert_eq!(piece_together(&[]), "");
+    }
 }

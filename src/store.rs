@@ -333,6 +333,43 @@ impl Store {
         Ok(())
     }
 
+    /// The chunks of one document (one page of it when `page` is given), in document order,
+    /// as search hits with a score of 0.
+    pub async fn document_chunks(&self, path: &str, page: Option<u32>) -> Result<Vec<Hit>> {
+        let mut filter = format!("doc_path = {}", sql_string(path));
+        if let Some(p) = page {
+            filter.push_str(&format!(" AND page = {p}"));
+        }
+        let batches: Vec<RecordBatch> = self
+            .chunks
+            .query()
+            .only_if(filter)
+            .select(Select::columns(&[
+                "id",
+                "doc_path",
+                "page",
+                "heading",
+                "text",
+                "char_start",
+                "char_end",
+                "ordinal",
+            ]))
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
+        let mut rows = Vec::new();
+        for b in &batches {
+            let ordinal = i32s(b, "ordinal")?;
+            let decoded = hits(std::slice::from_ref(b), None, |s| s)?;
+            for (i, h) in decoded.into_iter().enumerate() {
+                rows.push((h.page, ordinal.value(i), h));
+            }
+        }
+        rows.sort_by_key(|(page, ordinal, _)| (*page, *ordinal));
+        Ok(rows.into_iter().map(|(_, _, h)| h).collect())
+    }
+
     /// Number of document and chunk rows.
     pub async fn counts(&self) -> Result<(usize, usize)> {
         Ok((
@@ -429,7 +466,7 @@ impl Store {
             .await?
             .try_collect()
             .await?;
-        hits(&batches, "_distance", |d| 1.0 - d)
+        hits(&batches, Some("_distance"), |d| 1.0 - d)
     }
 
     /// BM25 full-text search over chunk text.
@@ -453,7 +490,7 @@ impl Store {
             .await?
             .try_collect()
             .await?;
-        let mut out = hits(&batches, "_score", |s| s)?;
+        let mut out = hits(&batches, Some("_score"), |s| s)?;
         out.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(out)
     }
@@ -557,7 +594,12 @@ fn i32s<'a>(b: &'a RecordBatch, name: &str) -> Result<&'a Int32Array> {
     column::<Int32Array>(b, name)
 }
 
-fn hits(batches: &[RecordBatch], score_col: &str, score: impl Fn(f32) -> f32) -> Result<Vec<Hit>> {
+/// Decode hit columns; without a score column every score is 0.
+fn hits(
+    batches: &[RecordBatch],
+    score_col: Option<&str>,
+    score: impl Fn(f32) -> f32,
+) -> Result<Vec<Hit>> {
     let mut out = Vec::new();
     for b in batches {
         let id = strings(b, "id")?;
@@ -567,12 +609,14 @@ fn hits(batches: &[RecordBatch], score_col: &str, score: impl Fn(f32) -> f32) ->
         let text = strings(b, "text")?;
         let start = i64s(b, "char_start")?;
         let end = i64s(b, "char_end")?;
-        let s = column::<Float32Array>(b, score_col)?;
+        let s = score_col
+            .map(|c| column::<Float32Array>(b, c))
+            .transpose()?;
         for i in 0..b.num_rows() {
             out.push(Hit {
                 path: path.value(i).to_string(),
                 page: (!page.is_null(i)).then(|| page.value(i) as u32),
-                score: score(s.value(i)),
+                score: s.map_or(0.0, |s| score(s.value(i))),
                 text: text.value(i).to_string(),
                 heading: heading.value(i).to_string(),
                 char_start: start.value(i) as u64,

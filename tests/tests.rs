@@ -501,3 +501,66 @@ async fn a_vector_index_is_built_once_the_table_is_large_enough() {
     .await;
     assert_eq!(file_name(&hits[0].path), "late.txt");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn documents_are_listed_read_back_by_page_and_removed_by_file_or_folder() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = copy_corpus(tmp.path());
+    let lib = library(tmp.path()).await;
+    ingest(&lib, std::slice::from_ref(&corpus)).await;
+    let docs = lib.documents().await.unwrap();
+    assert_eq!(docs.len(), 6);
+    assert!(docs.windows(2).all(|w| w[0].path < w[1].path), "sorted");
+
+    // A PDF page comes back whole, and only that page.
+    let pdf = corpus
+        .join("field-guide.pdf")
+        .to_string_lossy()
+        .into_owned();
+    let p2 = lib.page_text(&pdf, Some(2)).await.unwrap();
+    assert_eq!((p2.page, p2.pages), (Some(2), Some(4)));
+    assert!(
+        p2.text.contains("The eggs hatch after 26 days"),
+        "{}",
+        p2.text
+    );
+    assert!(p2.text.contains("alder twigs"));
+    assert!(!p2.text.contains("71 centimetres"));
+    assert_eq!(lib.page_text(&pdf, None).await.unwrap().page, Some(1));
+    let err = lib.page_text(&pdf, Some(9)).await.unwrap_err();
+    assert_eq!(err.code(), "invalid_request", "{err}");
+    // A text document comes back as the text that was indexed, in order.
+    let md = corpus.join("notes/sourdough.md");
+    let whole = lib.page_text(&md.to_string_lossy(), None).await.unwrap();
+    assert_eq!(whole.page, None);
+    let source = std::fs::read_to_string(&md).unwrap();
+    let first = whole.text.find("Bertha").expect("the starter's name");
+    assert!(source.contains("Bertha"));
+    assert!(
+        whole.text.find("250").is_some_and(|i| i > first),
+        "document order"
+    );
+    // Nothing outside the index can be read this way.
+    let err = lib.page_text("/etc/passwd", None).await.unwrap_err();
+    assert_eq!(err.code(), "bad_path");
+
+    // Remove one file, then a folder; the files on disk stay.
+    let removed = lib.remove(&pdf).await.unwrap();
+    assert_eq!(removed, vec![pdf.clone()]);
+    let notes = corpus.join("notes").to_string_lossy().into_owned();
+    let removed = lib.remove(&format!("{notes}/")).await.unwrap();
+    assert_eq!(removed.len(), 3, "{removed:?}");
+    assert!(md.is_file());
+    assert_eq!(lib.documents().await.unwrap().len(), 2);
+    let hits = search(&lib, "sourdough starter Bertha", SearchMode::Text).await;
+    assert!(hits.iter().all(|h| !h.path.contains("/notes/")), "{hits:?}");
+    assert_eq!(lib.remove(&notes).await.unwrap_err().code(), "bad_path");
+    // A folder name that is only a prefix of another name does not match it.
+    assert_eq!(
+        lib.remove(&corpus.join("cod").to_string_lossy())
+            .await
+            .unwrap_err()
+            .code(),
+        "bad_path"
+    );
+}

@@ -1,0 +1,557 @@
+//! The commands the UI calls. Each one translates its arguments to an engine call and the
+//! engine's errors to `{code, message}`; progress and streamed text go out on a `Channel`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use hearth::answer::{self, AnswerEvent, SummaryEvent};
+use hearth::config::SettingsUpdate;
+use hearth::{
+    Answer, Catalog, Citation, IngestEvent, IngestReport, Message, PageText, Role, SearchMode,
+    SearchRequest, Summary,
+};
+use serde::{Deserialize, Serialize};
+use tauri::ipc::Channel;
+use tauri::State;
+
+use crate::error::ErrorDto;
+use crate::state::{DesktopSettings, Shell};
+
+type Res<T> = Result<T, ErrorDto>;
+
+/// What the UI needs at start: where things are and what is indexed.
+#[derive(Debug, Serialize)]
+pub struct AppInfo {
+    version: &'static str,
+    data_dir: PathBuf,
+    data_dir_fixed: bool,
+    models_dir: PathBuf,
+    documents: usize,
+    chunks: usize,
+    index_bytes: u64,
+    /// Set when the library cannot be opened (models missing, bad config...).
+    problem: Option<ErrorDto>,
+}
+
+/// Startup information; opens the library (loads the embedder) if it is not open yet.
+#[tauri::command]
+pub async fn app_info(shell: State<'_, Shell>) -> Res<AppInfo> {
+    let mut info = AppInfo {
+        version: env!("CARGO_PKG_VERSION"),
+        data_dir: shell.data_dir(),
+        data_dir_fixed: shell.data_dir_fixed(),
+        models_dir: shell.models_dir().to_path_buf(),
+        documents: 0,
+        chunks: 0,
+        index_bytes: 0,
+        problem: None,
+    };
+    match shell.library().await {
+        Ok(lib) => {
+            let s = lib.status().await?;
+            info.documents = s.documents;
+            info.chunks = s.chunks;
+            info.index_bytes = s.index_bytes;
+        }
+        Err(e) => info.problem = Some(e),
+    }
+    Ok(info)
+}
+
+/// An indexed document, or a file that failed, for the library view.
+#[derive(Debug, Serialize)]
+pub struct LibraryEntry {
+    path: String,
+    /// `indexed` or `failed`.
+    status: &'static str,
+    kind: String,
+    pages: Option<i32>,
+    chunks: i32,
+    size: i64,
+    /// Why it failed (failed entries).
+    error: Option<String>,
+    code: Option<String>,
+}
+
+/// Every indexed document and every file that failed, by path.
+#[tauri::command]
+pub async fn library_entries(shell: State<'_, Shell>) -> Res<Vec<LibraryEntry>> {
+    let lib = shell.library().await?;
+    let mut out: Vec<LibraryEntry> = lib
+        .documents()
+        .await?
+        .into_iter()
+        .map(|d| LibraryEntry {
+            path: d.path,
+            status: "indexed",
+            kind: d.kind,
+            pages: d.pages,
+            chunks: d.chunks,
+            size: d.size,
+            error: None,
+            code: None,
+        })
+        .collect();
+    out.extend(shell.failures().into_iter().map(|f| LibraryEntry {
+        path: f.path,
+        status: "failed",
+        kind: String::new(),
+        pages: None,
+        chunks: 0,
+        size: 0,
+        error: Some(f.error),
+        code: Some(f.code),
+    }));
+    out.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(out)
+}
+
+/// Index files and folders. Progress goes to `on_event` (the engine's events, tagged by
+/// `phase`); `job` names the run for `cancel`.
+#[tauri::command]
+pub async fn ingest(
+    shell: State<'_, Shell>,
+    paths: Vec<String>,
+    job: String,
+    on_event: Channel<IngestEvent>,
+) -> Res<IngestReport> {
+    let lib = shell.library().await?;
+    let paths: Vec<PathBuf> = paths
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    if let Some(rel) = paths.iter().find(|p| !p.is_absolute()) {
+        return Err(ErrorDto::new(
+            "bad_path",
+            format!(
+                "{}: give the full path of the file or folder",
+                rel.display()
+            ),
+        ));
+    }
+    let cancel = shell.start_job(&job);
+    let sink = move |ev: IngestEvent| {
+        let _ = on_event.send(ev);
+    };
+    let result = lib.ingest(&paths, &sink, &cancel).await;
+    shell.end_job(&job);
+    let report = result?;
+    let indexed: Vec<String> = lib.documents().await?.into_iter().map(|d| d.path).collect();
+    shell.record_failures(&report.failed, &indexed)?;
+    Ok(report)
+}
+
+/// Stop a running job (ingest, answer, summary). Returns false when it already ended.
+#[tauri::command]
+pub fn cancel(shell: State<'_, Shell>, job: String) -> bool {
+    shell.cancel_job(&job)
+}
+
+/// Remove a document or a folder's documents from the index (files on disk are untouched).
+#[tauri::command]
+pub async fn remove(shell: State<'_, Shell>, path: String) -> Res<Vec<String>> {
+    let lib = shell.library().await?;
+    let removed = match lib.remove(&path).await {
+        Ok(r) => r,
+        // a failed file is not in the index, but the user may still dismiss it
+        Err(e) if e.code() == "bad_path" && shell.clear_failures(&path)? > 0 => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    shell.clear_failures(&path)?;
+    Ok(removed)
+}
+
+/// Search results with the time they took.
+#[derive(Debug, Serialize)]
+pub struct SearchResults {
+    hits: Vec<hearth::Hit>,
+    took_ms: f64,
+    mode: SearchMode,
+}
+
+/// Search the library (`mode`: hybrid, vector or text; default from settings).
+#[tauri::command]
+pub async fn search(
+    shell: State<'_, Shell>,
+    query: String,
+    mode: Option<String>,
+    limit: Option<usize>,
+) -> Res<SearchResults> {
+    let started = Instant::now();
+    let lib = shell.library().await?;
+    let mode: SearchMode = mode
+        .unwrap_or_else(|| shell.settings().search_mode)
+        .parse()?;
+    let req = SearchRequest {
+        query,
+        limit: limit.unwrap_or(10),
+        mode,
+    };
+    let hits = lib.search(&req).await?;
+    Ok(SearchResults {
+        hits,
+        took_ms: started.elapsed().as_secs_f64() * 1e3,
+        mode,
+    })
+}
+
+/// The indexed text of a page (PDF) or of a whole document: the reader view behind every
+/// search hit and citation. Only documents in the index can be read.
+#[tauri::command]
+pub async fn page_text(shell: State<'_, Shell>, path: String, page: Option<u32>) -> Res<PageText> {
+    Ok(shell.library().await?.page_text(&path, page).await?)
+}
+
+/// Open an indexed document in the system's viewer (PDFs at `page` when the viewer supports
+/// it). Paths that are not in the index are refused.
+#[tauri::command]
+pub async fn open_document(shell: State<'_, Shell>, path: String, page: Option<u32>) -> Res<()> {
+    let lib = shell.library().await?;
+    let known = lib.documents().await?.into_iter().any(|d| d.path == path);
+    if !known {
+        return Err(ErrorDto::new(
+            "bad_path",
+            format!("{path}: only documents in the index can be opened"),
+        ));
+    }
+    if !Path::new(&path).is_file() {
+        return Err(ErrorDto::new(
+            "bad_path",
+            format!("{path}: the file is no longer there (re-index its folder to update)"),
+        ));
+    }
+    crate::open::open_file(Path::new(&path), page)
+        .map_err(|e| ErrorDto::new("io", format!("cannot open {path}: {e}")))
+}
+
+/// A conversation turn sent back by the UI.
+#[derive(Debug, Deserialize)]
+pub struct Turn {
+    role: String,
+    content: String,
+}
+
+/// What a streaming answer sends to the UI.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AskEvent {
+    /// Something is happening before the first token (loading the model, searching).
+    Status {
+        /// What.
+        text: String,
+    },
+    /// The sources given to the model.
+    Sources {
+        /// Numbered passages.
+        sources: Vec<Citation>,
+    },
+    /// A piece of the answer.
+    Token {
+        /// Text.
+        text: String,
+    },
+}
+
+/// Answer a question from the library, continuing `history`; streams on `on_event`.
+#[tauri::command]
+pub async fn ask(
+    shell: State<'_, Shell>,
+    question: String,
+    history: Vec<Turn>,
+    job: String,
+    on_event: Channel<AskEvent>,
+) -> Res<Answer> {
+    let lib = shell.library().await?;
+    let config = lib.config().clone();
+    let cancel = shell.start_job(&job);
+    let result = async {
+        if shell.loaded_llm().await.is_none() {
+            let _ = on_event.send(AskEvent::Status {
+                text: "Loading the language model…".into(),
+            });
+        }
+        let llm = shell.llm(&config).await?;
+        let history: Vec<Message> = history
+            .into_iter()
+            .map(|t| Message {
+                role: if t.role == "assistant" {
+                    Role::Assistant
+                } else {
+                    Role::User
+                },
+                content: t.content,
+            })
+            .collect();
+        let _ = on_event.send(AskEvent::Status {
+            text: "Searching your documents…".into(),
+        });
+        let channel = on_event.clone();
+        let sink: answer::OnEvent = Box::new(move |ev| {
+            let _ = channel.send(match ev {
+                AnswerEvent::Sources(sources) => AskEvent::Sources { sources },
+                AnswerEvent::Token(text) => AskEvent::Token { text },
+            });
+        });
+        Ok::<_, ErrorDto>(
+            answer::ask(
+                &lib,
+                llm,
+                &question,
+                &history,
+                &config.answer,
+                &cancel,
+                sink,
+            )
+            .await?,
+        )
+    }
+    .await;
+    shell.end_job(&job);
+    result
+}
+
+/// What a streaming summary sends to the UI.
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SummarizeEvent {
+    /// Before the first token.
+    Status {
+        /// What.
+        text: String,
+    },
+    /// Map step progress.
+    Part {
+        /// Parts done.
+        done: usize,
+        /// Parts in all.
+        total: usize,
+    },
+    /// A piece of the summary.
+    Token {
+        /// Text.
+        text: String,
+    },
+}
+
+/// Summarize an indexed document; streams on `on_event`.
+#[tauri::command]
+pub async fn summarize(
+    shell: State<'_, Shell>,
+    path: String,
+    job: String,
+    on_event: Channel<SummarizeEvent>,
+) -> Res<Summary> {
+    let lib = shell.library().await?;
+    if !lib.documents().await?.iter().any(|d| d.path == path) {
+        return Err(ErrorDto::new(
+            "bad_path",
+            format!("{path}: only documents in the index can be summarized"),
+        ));
+    }
+    let config = lib.config().clone();
+    let cancel = shell.start_job(&job);
+    let result = async {
+        if shell.loaded_llm().await.is_none() {
+            let _ = on_event.send(SummarizeEvent::Status {
+                text: "Loading the language model…".into(),
+            });
+        }
+        let llm = shell.llm(&config).await?;
+        let channel = on_event.clone();
+        let sink = Box::new(move |ev| {
+            let _ = channel.send(match ev {
+                SummaryEvent::Part { done, total } => SummarizeEvent::Part { done, total },
+                SummaryEvent::Token(text) => SummarizeEvent::Token { text },
+            });
+        });
+        Ok::<_, ErrorDto>(
+            answer::summarize(
+                llm,
+                Path::new(&path),
+                config.ingest.max_file_mb,
+                &cancel,
+                sink,
+            )
+            .await?,
+        )
+    }
+    .await;
+    shell.end_job(&job);
+    result
+}
+
+/// A model for the models view.
+#[derive(Debug, Serialize)]
+pub struct ModelEntry {
+    id: String,
+    kind: String,
+    description: String,
+    licence: String,
+    source: String,
+    size: u64,
+    installed: bool,
+    /// Imported by the user (not from the catalog).
+    imported: bool,
+    /// The language model answers come from.
+    active: bool,
+    /// Fetched by default.
+    default: bool,
+}
+
+fn model_entries(config: &hearth::Config) -> Vec<ModelEntry> {
+    let active = config.llm_model(None).ok().map(|(name, _)| name);
+    let mut out: Vec<ModelEntry> = Catalog::builtin()
+        .installed(&config.models_dir)
+        .into_iter()
+        .map(|m| ModelEntry {
+            active: m.model.kind == "llm" && active.as_deref() == Some(m.model.id.as_str()),
+            id: m.model.id,
+            kind: m.model.kind,
+            description: m.model.description,
+            licence: m.model.licence,
+            source: m.model.source,
+            size: m.size,
+            installed: m.installed,
+            imported: false,
+            default: m.model.default,
+        })
+        .collect();
+    for (name, path) in hearth::catalog::imported(&config.models_dir) {
+        out.push(ModelEntry {
+            active: active.as_deref() == Some(name.as_str()),
+            id: name,
+            kind: "llm".into(),
+            description: "Imported GGUF model".into(),
+            licence: "as given by its authors".into(),
+            source: path.display().to_string(),
+            size: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+            installed: true,
+            imported: true,
+            default: false,
+        });
+    }
+    out
+}
+
+/// Installed and available models, with sizes, licences and the active language model.
+#[tauri::command]
+pub async fn models(shell: State<'_, Shell>) -> Res<Vec<ModelEntry>> {
+    Ok(model_entries(&shell.config()?))
+}
+
+/// Import a GGUF file as a language model (validated, copied into the models dir).
+#[tauri::command]
+pub async fn import_model(
+    shell: State<'_, Shell>,
+    path: String,
+    name: Option<String>,
+) -> Res<Vec<ModelEntry>> {
+    let config = shell.config()?;
+    let models_dir = config.models_dir.clone();
+    let name = name.filter(|n| !n.trim().is_empty());
+    tokio::task::spawn_blocking(move || {
+        hearth::llm::import(&models_dir, Path::new(&path), name.as_deref())
+    })
+    .await
+    .map_err(|e| ErrorDto::new("internal", e.to_string()))??;
+    Ok(model_entries(&config))
+}
+
+/// Make a language model the active one (saved in the data dir's `config.toml`).
+#[tauri::command]
+pub async fn set_active_model(shell: State<'_, Shell>, id: String) -> Res<Vec<ModelEntry>> {
+    let config = shell.config()?.save_settings(&SettingsUpdate {
+        chunking: None,
+        llm_model: Some(id),
+    })?;
+    shell.reopen().await;
+    Ok(model_entries(&config))
+}
+
+/// Settings as the settings view shows them.
+#[derive(Debug, Serialize)]
+pub struct SettingsView {
+    data_dir: PathBuf,
+    data_dir_fixed: bool,
+    models_dir: PathBuf,
+    chunk_tokens: usize,
+    overlap_tokens: usize,
+    search_mode: String,
+}
+
+fn settings_view(shell: &Shell) -> Res<SettingsView> {
+    let config = shell.config()?;
+    Ok(SettingsView {
+        data_dir: shell.data_dir(),
+        data_dir_fixed: shell.data_dir_fixed(),
+        models_dir: shell.models_dir().to_path_buf(),
+        chunk_tokens: config.chunking.chunk_tokens,
+        overlap_tokens: config.chunking.overlap_tokens,
+        search_mode: shell.settings().search_mode,
+    })
+}
+
+/// Current settings.
+#[tauri::command]
+pub async fn get_settings(shell: State<'_, Shell>) -> Res<SettingsView> {
+    settings_view(&shell)
+}
+
+/// Settings sent by the settings view.
+#[derive(Debug, Deserialize)]
+pub struct SettingsInput {
+    data_dir: Option<String>,
+    chunk_tokens: usize,
+    overlap_tokens: usize,
+    search_mode: String,
+}
+
+/// Save settings. Chunk sizes apply to files indexed from now on; a new data dir switches
+/// the library.
+#[tauri::command]
+pub async fn save_settings(shell: State<'_, Shell>, settings: SettingsInput) -> Res<SettingsView> {
+    let mode: SearchMode = settings.search_mode.parse()?;
+    let data_dir = settings
+        .data_dir
+        .map(|d| d.trim().to_string())
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from);
+    if let Some(d) = &data_dir {
+        if !d.is_absolute() {
+            return Err(ErrorDto::new(
+                "bad_path",
+                format!("{}: the data folder must be a full path", d.display()),
+            ));
+        }
+        if shell.data_dir_fixed() && *d != shell.data_dir() {
+            return Err(ErrorDto::new(
+                "config",
+                "the data folder is set by HEARTH_DATA_DIR for this session",
+            ));
+        }
+    }
+    let mut desktop: DesktopSettings = shell.settings();
+    desktop.search_mode = serde_json::to_value(mode)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "hybrid".into());
+    if !shell.data_dir_fixed() {
+        desktop.data_dir = data_dir;
+    }
+    shell.update_settings(desktop).await?;
+    let chunking = hearth::chunk::ChunkingConfig {
+        chunk_tokens: settings.chunk_tokens,
+        overlap_tokens: settings.overlap_tokens,
+    };
+    let config = shell.config()?;
+    if config.chunking != chunking {
+        config.save_settings(&SettingsUpdate {
+            chunking: Some(chunking),
+            llm_model: None,
+        })?;
+        shell.reopen().await;
+    }
+    settings_view(&shell)
+}

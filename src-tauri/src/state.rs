@@ -1,0 +1,250 @@
+//! What the desktop shell keeps between commands: where the library lives, the opened engine,
+//! the loaded language model, running jobs and the files that failed to index.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use hearth::{Cancel, Config, FailedFile, Library, Llm};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ErrorDto;
+
+/// Desktop settings that are not engine settings (those live in `<data dir>/config.toml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DesktopSettings {
+    /// Chosen data dir; `None` = the default (shared with the CLI).
+    pub data_dir: Option<PathBuf>,
+    /// Retrieval mode for search and the chat's sources: hybrid, vector or text.
+    pub search_mode: String,
+}
+
+impl Default for DesktopSettings {
+    fn default() -> Self {
+        DesktopSettings {
+            data_dir: None,
+            search_mode: "hybrid".into(),
+        }
+    }
+}
+
+/// The shell's state, managed by Tauri and shared by every command.
+pub struct Shell {
+    settings_path: PathBuf,
+    settings: Mutex<DesktopSettings>,
+    /// Set when HEARTH_DATA_DIR fixes the data dir (as for the CLI).
+    env_data_dir: Option<PathBuf>,
+    models_dir: PathBuf,
+    default_data_dir: PathBuf,
+    library: tokio::sync::Mutex<Option<Arc<Library>>>,
+    llm: tokio::sync::Mutex<Option<(String, Arc<Llm>)>>,
+    jobs: Mutex<HashMap<String, Cancel>>,
+    failures: Mutex<BTreeMap<String, FailedFile>>,
+}
+
+fn read_json<T: for<'de> Deserialize<'de> + Default>(path: &Path) -> T {
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ErrorDto> {
+    let write = || -> std::io::Result<()> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, serde_json::to_vec_pretty(value)?)?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| ErrorDto::new("io", format!("cannot write {}: {e}", path.display())))
+}
+
+impl Shell {
+    /// Directories as the CLI resolves them: `HEARTH_DATA_DIR` / `HEARTH_MODELS_DIR`, else the
+    /// OS data dir. Desktop settings live in the OS config dir.
+    pub fn from_environment() -> Shell {
+        let base = dirs::data_dir()
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("hearth");
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        let settings_path = dirs::config_dir()
+            .unwrap_or_else(|| base.clone())
+            .join("hearth")
+            .join("desktop.json");
+        let settings: DesktopSettings = read_json(&settings_path);
+        let shell = Shell {
+            settings_path,
+            settings: Mutex::new(settings),
+            env_data_dir: env("HEARTH_DATA_DIR"),
+            models_dir: env("HEARTH_MODELS_DIR").unwrap_or_else(|| base.join("models")),
+            default_data_dir: base,
+            library: tokio::sync::Mutex::new(None),
+            llm: tokio::sync::Mutex::new(None),
+            jobs: Mutex::new(HashMap::new()),
+            failures: Mutex::new(BTreeMap::new()),
+        };
+        *shell.failures.lock().unwrap() = read_json(&shell.failures_path());
+        shell
+    }
+
+    /// The data dir in use.
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(d) = &self.env_data_dir {
+            return d.clone();
+        }
+        self.settings
+            .lock()
+            .unwrap()
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| self.default_data_dir.clone())
+    }
+
+    /// True when the environment fixes the data dir.
+    pub fn data_dir_fixed(&self) -> bool {
+        self.env_data_dir.is_some()
+    }
+
+    /// Where models are installed.
+    pub fn models_dir(&self) -> &Path {
+        &self.models_dir
+    }
+
+    /// Current desktop settings.
+    pub fn settings(&self) -> DesktopSettings {
+        self.settings.lock().unwrap().clone()
+    }
+
+    /// Engine configuration for the current data dir.
+    pub fn config(&self) -> Result<Config, ErrorDto> {
+        Ok(Config::load(&self.data_dir(), &self.models_dir)?)
+    }
+
+    /// The library, opened on first use and shared afterwards.
+    pub async fn library(&self) -> Result<Arc<Library>, ErrorDto> {
+        let mut slot = self.library.lock().await;
+        if let Some(lib) = slot.as_ref() {
+            return Ok(lib.clone());
+        }
+        let lib = Arc::new(Library::open(self.config()?).await?);
+        *slot = Some(lib.clone());
+        Ok(lib)
+    }
+
+    /// The language model named by the configuration, loaded on first use.
+    pub async fn llm(&self, config: &Config) -> Result<Arc<Llm>, ErrorDto> {
+        let (name, path) = config.llm_model(None)?;
+        let mut slot = self.llm.lock().await;
+        if let Some((loaded, llm)) = slot.as_ref() {
+            if *loaded == name {
+                return Ok(llm.clone());
+            }
+        }
+        *slot = None; // free the old model before loading another
+        let window = config.llm.context_window;
+        let n = name.clone();
+        let llm = tokio::task::spawn_blocking(move || Llm::load(&path, &n, window))
+            .await
+            .map_err(|e| ErrorDto::new("internal", format!("model loading thread: {e}")))??;
+        let llm = Arc::new(llm);
+        *slot = Some((name, llm.clone()));
+        Ok(llm)
+    }
+
+    /// Whether a language model is loaded (and which).
+    pub async fn loaded_llm(&self) -> Option<String> {
+        self.llm.lock().await.as_ref().map(|(n, _)| n.clone())
+    }
+
+    /// Change desktop settings; a new data dir closes the open library.
+    pub async fn update_settings(&self, new: DesktopSettings) -> Result<(), ErrorDto> {
+        let old_dir = self.data_dir();
+        write_json(&self.settings_path, &new)?;
+        *self.settings.lock().unwrap() = new;
+        if self.data_dir() != old_dir {
+            *self.library.lock().await = None;
+            *self.failures.lock().unwrap() = read_json(&self.failures_path());
+        }
+        Ok(())
+    }
+
+    /// Forget the open library (its configuration changed).
+    pub async fn reopen(&self) {
+        *self.library.lock().await = None;
+    }
+
+    /// Register a cancellable job.
+    pub fn start_job(&self, id: &str) -> Cancel {
+        let cancel = Cancel::new();
+        self.jobs
+            .lock()
+            .unwrap()
+            .insert(id.to_string(), cancel.clone());
+        cancel
+    }
+
+    /// Forget a finished job.
+    pub fn end_job(&self, id: &str) {
+        self.jobs.lock().unwrap().remove(id);
+    }
+
+    /// Cancel a job; false when no such job runs.
+    pub fn cancel_job(&self, id: &str) -> bool {
+        match self.jobs.lock().unwrap().get(id) {
+            Some(c) => {
+                c.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn failures_path(&self) -> PathBuf {
+        self.data_dir().join("desktop").join("failures.json")
+    }
+
+    /// Files that failed to index, with their reasons (kept across restarts until the file is
+    /// indexed or removed).
+    pub fn failures(&self) -> Vec<FailedFile> {
+        self.failures.lock().unwrap().values().cloned().collect()
+    }
+
+    /// Record an ingest run: new failures are added, files now indexed are cleared.
+    pub fn record_failures(
+        &self,
+        failed: &[FailedFile],
+        indexed: &[String],
+    ) -> Result<(), ErrorDto> {
+        let snapshot = {
+            let mut map = self.failures.lock().unwrap();
+            for p in indexed {
+                map.remove(p);
+            }
+            for f in failed {
+                map.insert(f.path.clone(), f.clone());
+            }
+            map.clone()
+        };
+        write_json(&self.failures_path(), &snapshot)
+    }
+
+    /// Forget failures of a file or of everything under a folder.
+    pub fn clear_failures(&self, path: &str) -> Result<usize, ErrorDto> {
+        let folder = format!("{}/", path.trim_end_matches('/'));
+        let (n, snapshot) = {
+            let mut map = self.failures.lock().unwrap();
+            let before = map.len();
+            map.retain(|p, _| p != path && !p.starts_with(&folder));
+            (before - map.len(), map.clone())
+        };
+        write_json(&self.failures_path(), &snapshot)?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,412 @@
+//! End-to-end tests of the real desktop app: the Tauri binary in a real WebKitGTK window under
+//! Xvfb, driven through tauri-driver + WebKitWebDriver, with the real engine, a real LanceDB in
+//! a temp dir and the real default models. Screenshots go to `<target>/e2e-screenshots/`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use fantoccini::key::Key;
+use hearth_desktop_tests::{copy_dir, models_dir, repo_root, AppEnv, Desktop};
+use serde_json::Value;
+
+const SHORT: Duration = Duration::from_secs(20);
+const MODEL: Duration = Duration::from_secs(240);
+
+fn env(root: &Path) -> AppEnv {
+    AppEnv {
+        data_dir: root.join("data"),
+        config_home: root.join("config"),
+        models_dir: models_dir(),
+    }
+}
+
+/// A folder like a user's: the sample corpus plus one encrypted PDF that must fail with its
+/// reason while the rest is indexed.
+fn user_folder(root: &Path) -> std::path::PathBuf {
+    let docs = root.join("My Documents");
+    copy_dir(&repo_root().join("tests/data/corpus"), &docs);
+    std::fs::copy(
+        repo_root().join("tests/data/bad/encrypted.pdf"),
+        docs.join("locked.pdf"),
+    )
+    .unwrap();
+    docs
+}
+
+fn str_of(v: &Value) -> String {
+    v.as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| v.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = user_folder(tmp.path());
+    let app = Desktop::launch(&env(tmp.path()), "main-flow").await;
+
+    // 1. A new user sees the empty library telling them what to do.
+    app.wait_until(
+        "the UI to be ready",
+        "document.body.dataset.ready === '1'",
+        SHORT,
+    )
+    .await;
+    assert_eq!(
+        app.eval("document.querySelector('#library-empty').hidden")
+            .await,
+        false
+    );
+    let empty = str_of(
+        &app.eval("document.querySelector('#library-empty').innerText")
+            .await,
+    );
+    assert!(empty.contains("Add a folder"), "{empty}");
+    app.screenshot("01-empty-library").await;
+
+    // 2. Add the folder through the UI; indexing reports progress and ends with a summary.
+    app.type_into("#add-path", &docs.to_string_lossy()).await;
+    app.click("#add-submit").await;
+    app.wait_until(
+        "indexing to finish",
+        "document.body.dataset.ingest === 'idle' && document.querySelectorAll('#library-list .doc').length >= 7",
+        Duration::from_secs(120),
+    )
+    .await;
+    let line = str_of(
+        &app.eval("document.querySelector('#ingest-line').textContent")
+            .await,
+    );
+    assert!(
+        line.starts_with("Done: 6 indexed, 0 unchanged, 1 failed"),
+        "progress line: {line}"
+    );
+    assert_eq!(
+        app.eval("document.querySelector('#ingest-bar').value")
+            .await,
+        Value::from(1)
+    );
+    let indexed = app
+        .eval("[...document.querySelectorAll('.doc[data-status=indexed] .name')].map(e => e.textContent).sort()")
+        .await;
+    assert_eq!(
+        indexed,
+        serde_json::json!([
+            "bike-maintenance.md",
+            "field-guide.pdf",
+            "meeting-2024-03-14.txt",
+            "pasta-recipe.html",
+            "retry.rs",
+            "sourdough.md"
+        ])
+    );
+    // 3. The failed file is listed with its reason.
+    let failed = app
+        .eval("[...document.querySelectorAll('.doc[data-status=failed]')].map(e => [e.dataset.path, e.querySelector('.reason').textContent])")
+        .await;
+    let failed = failed.as_array().unwrap();
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert!(str_of(&failed[0][0]).ends_with("locked.pdf"));
+    assert!(str_of(&failed[0][1]).contains("encrypted"), "{failed:?}");
+    let counts = str_of(
+        &app.eval("document.querySelector('#index-summary').textContent")
+            .await,
+    );
+    assert!(counts.starts_with("6 documents"), "{counts}");
+    app.screenshot("02-indexed-with-a-failure").await;
+
+    // 4. Ctrl+K focuses search; results come as you type, with file, page and highlights.
+    app.find("body")
+        .await
+        .send_keys(&format!(
+            "{}k{}",
+            char::from(Key::Control),
+            char::from(Key::Null)
+        ))
+        .await
+        .unwrap();
+    app.wait_until(
+        "Ctrl+K to focus search",
+        "document.activeElement && document.activeElement.id === 'search-input'",
+        SHORT,
+    )
+    .await;
+    app.type_into("#search-input", "silver-throated heron nest")
+        .await;
+    app.wait_until(
+        "search results",
+        "document.body.dataset.search === 'done' && document.querySelector('#search-results .result')",
+        SHORT,
+    )
+    .await;
+    let first = app
+        .eval("(() => { const r = document.querySelector('#search-results .result'); return [r.querySelector('.file').textContent, r.querySelector('.page') && r.querySelector('.page').textContent, [...r.querySelectorAll('.snippet mark')].map(m => m.textContent.toLowerCase())]; })()")
+        .await;
+    assert_eq!(str_of(&first[0]), "field-guide.pdf", "{first}");
+    assert_eq!(str_of(&first[1]), "page 2", "{first}");
+    assert!(
+        first[2]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| str_of(m) == "heron"),
+        "highlighted: {first}"
+    );
+    app.screenshot("03-search").await;
+
+    // 5. Opening the hit shows that page with the passage marked.
+    app.click("#search-results .result").await;
+    app.wait_until(
+        "the reader",
+        "document.querySelector('#reader-passage')",
+        SHORT,
+    )
+    .await;
+    let where_ = str_of(
+        &app.eval("document.querySelector('#reader-where').textContent")
+            .await,
+    );
+    assert!(where_.starts_with("page 2 of 4"), "{where_}");
+    let passage = str_of(
+        &app.eval("document.querySelector('#reader-passage').textContent")
+            .await,
+    );
+    assert!(passage.contains("heron"), "{passage}");
+    app.screenshot("04-reader").await;
+    app.click("#reader-next").await;
+    app.wait_until(
+        "page 3",
+        "document.querySelector('#reader').dataset.page === '3' && document.querySelector('#reader-text').textContent.includes('71 centimetres')",
+        SHORT,
+    )
+    .await;
+    app.click("#reader-close").await;
+
+    // 6. Ask: the answer streams, is right, and its citation reveals the passage on page 2.
+    app.click("#nav-chat").await;
+    app.type_into(
+        "#chat-input",
+        "After how many days do the eggs of the silver-throated heron hatch?",
+    )
+    .await;
+    app.type_into("#chat-input", &char::from(Key::Enter).to_string())
+        .await;
+    app.wait_until(
+        "the answer to stream",
+        "(() => { const m = document.querySelector('.msg.assistant'); return m && m.dataset.state === 'streaming' && m.querySelector('.text').textContent.length > 0; })()",
+        MODEL,
+    )
+    .await;
+    app.screenshot("05-chat-streaming").await;
+    app.wait_until(
+        "the answer to finish",
+        "document.querySelector('.msg.assistant').dataset.state !== 'streaming'",
+        MODEL,
+    )
+    .await;
+    let msg = app
+        .eval("(() => { const m = document.querySelector('.msg.assistant'); return [m.dataset.state, Number(m.dataset.tokens), m.querySelector('.text').textContent]; })()")
+        .await;
+    assert_eq!(str_of(&msg[0]), "done", "{msg}");
+    assert!(
+        msg[1].as_f64().unwrap() > 1.0,
+        "answer was not streamed: {msg}"
+    );
+    assert!(str_of(&msg[2]).contains("26"), "{msg}");
+    app.click(".msg.assistant .cite").await;
+    app.wait_until(
+        "the cited passage",
+        "document.querySelector('.msg.assistant .passage')",
+        SHORT,
+    )
+    .await;
+    let cited = app
+        .eval("(() => { const p = document.querySelector('.msg.assistant .passage'); return [p.querySelector('strong').textContent, p.querySelector('.page') && p.querySelector('.page').textContent, p.querySelector('.body').textContent]; })()")
+        .await;
+    assert!(str_of(&cited[0]).ends_with("field-guide.pdf"), "{cited}");
+    assert_eq!(str_of(&cited[1]), "page 2", "{cited}");
+    assert!(
+        str_of(&cited[2]).contains("The eggs hatch after 26 days"),
+        "{cited}"
+    );
+    app.screenshot("06-citation").await;
+    app.click(".msg.assistant .open-source").await;
+    app.wait_until(
+        "the cited page",
+        "document.querySelector('#reader-passage') && document.querySelector('#reader').dataset.page === '2'",
+        SHORT,
+    )
+    .await;
+    app.click("#reader-close").await;
+
+    // 7. A question the documents cannot answer is shown as such (new conversation).
+    app.click("#chat-new").await;
+    app.type_into("#chat-input", "Who won the 1998 football World Cup?")
+        .await;
+    app.click("#chat-send").await;
+    app.wait_until(
+        "the not-found answer",
+        "document.querySelector('.msg.assistant') && document.querySelector('.msg.assistant').dataset.state !== 'streaming'",
+        MODEL,
+    )
+    .await;
+    let nf = app
+        .eval("(() => { const m = document.querySelector('.msg.assistant'); return [m.dataset.state, m.innerText]; })()")
+        .await;
+    assert_eq!(str_of(&nf[0]), "not-found", "{nf}");
+    assert!(str_of(&nf[1]).contains("Not in your documents"), "{nf}");
+    app.screenshot("07-not-found").await;
+
+    // 8. Esc stops an answer while it streams.
+    app.click("#chat-new").await;
+    app.type_into(
+        "#chat-input",
+        "Describe the solar power system of the field station in detail.",
+    )
+    .await;
+    app.click("#chat-send").await;
+    app.wait_until(
+        "the answer to start",
+        "(() => { const m = document.querySelector('.msg.assistant'); return m && Number(m.dataset.tokens) > 0; })()",
+        MODEL,
+    )
+    .await;
+    app.find("body")
+        .await
+        .send_keys(&char::from(Key::Escape).to_string())
+        .await
+        .unwrap();
+    app.wait_until(
+        "the answer to stop",
+        "document.querySelector('.msg.assistant').dataset.state !== 'streaming'",
+        MODEL,
+    )
+    .await;
+    assert_eq!(
+        str_of(
+            &app.eval("document.querySelector('.msg.assistant').dataset.state")
+                .await
+        ),
+        "cancelled"
+    );
+    assert_eq!(
+        app.eval("document.querySelector('#chat-stop').hidden")
+            .await,
+        true
+    );
+
+    // 9. Summarize a document from the library; the summary streams into its card.
+    app.click("#nav-library").await;
+    app.click(".doc[data-path$='sourdough.md'] .summarize")
+        .await;
+    app.wait_until(
+        "the summary",
+        "['done', 'error'].includes(document.querySelector('#summary-card').dataset.state)",
+        MODEL,
+    )
+    .await;
+    let summary = app
+        .eval("[document.querySelector('#summary-card').dataset.state, document.querySelector('#summary-text').textContent, document.querySelector('#summary-title').textContent]")
+        .await;
+    assert_eq!(str_of(&summary[0]), "done", "{summary}");
+    assert_eq!(str_of(&summary[2]), "Summary of sourdough.md");
+    let text = str_of(&summary[1]).to_lowercase();
+    assert!(
+        ["sourdough", "starter", "bread", "dough", "bertha"]
+            .iter()
+            .any(|w| text.contains(w)),
+        "summary does not talk about the note: {text}"
+    );
+    app.screenshot("08-summary").await;
+
+    // 10. Files are reachable only through the index: anything else is refused.
+    for (cmd, args) in [
+        ("page_text", r#"{"path": "/etc/passwd", "page": null}"#),
+        ("open_document", r#"{"path": "/etc/passwd", "page": null}"#),
+        (
+            "summarize",
+            r#"{"path": "/etc/passwd", "job": "x", "onEvent": new window.__TAURI__.core.Channel()}"#,
+        ),
+    ] {
+        let body = format!(
+            "const done = arguments[arguments.length - 1]; window.__TAURI__.core.invoke('{cmd}', {args}).then(v => done(['ok', v]), e => done(['err', e]));"
+        );
+        let r = app.eval_async(&body).await;
+        assert_eq!(
+            str_of(&r[0]),
+            "err",
+            "{cmd} read a file outside the index: {r}"
+        );
+        assert_eq!(str_of(&r[1]["code"]), "bad_path", "{cmd}: {r}");
+    }
+
+    // 11. Removing a document takes it out of the index (the file stays on disk).
+    app.click(".doc[data-path$='bike-maintenance.md'] .remove")
+        .await;
+    app.wait_until(
+        "the document to leave the list",
+        "!document.querySelector(\".doc[data-path$='bike-maintenance.md']\") && document.querySelectorAll('.doc[data-status=indexed]').length === 5",
+        SHORT,
+    )
+    .await;
+    assert!(docs.join("notes/bike-maintenance.md").is_file());
+    app.click("#nav-search").await;
+    app.find("#search-input").await.clear().await.unwrap();
+    app.type_into("#search-input", "lubricate the chain tyre pressure")
+        .await;
+    app.wait_until(
+        "search after removal",
+        "document.body.dataset.search === 'done'",
+        SHORT,
+    )
+    .await;
+    let files = app
+        .eval("[...document.querySelectorAll('#search-results .file')].map(e => e.textContent)")
+        .await;
+    assert!(
+        !files
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| str_of(f) == "bike-maintenance.md"),
+        "{files}"
+    );
+    app.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn missing_models_are_explained_in_the_window() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut e = env(tmp.path());
+    e.models_dir = tmp.path().join("no-models-here");
+    let app = Desktop::launch(&e, "missing-models").await;
+    app.wait_until(
+        "the UI to be ready",
+        "document.body.dataset.ready === '1'",
+        SHORT,
+    )
+    .await;
+    app.wait_until(
+        "the problem banner",
+        "!document.querySelector('#problem').hidden",
+        SHORT,
+    )
+    .await;
+    let text = str_of(
+        &app.eval("document.querySelector('#problem').textContent")
+            .await,
+    );
+    assert!(text.contains("(model_missing)"), "{text}");
+    assert!(text.contains("scripts/setup.sh"), "{text}");
+    // Adding a folder now fails with the same clear reason and nothing else breaks.
+    app.type_into("#add-path", "/tmp").await;
+    app.click("#add-submit").await;
+    app.wait_until(
+        "the ingest error",
+        "document.querySelector('#ingest-line').textContent.startsWith('Could not index')",
+        SHORT,
+    )
+    .await;
+    app.screenshot("01-missing-models").await;
+    app.close().await;
+}

@@ -1,0 +1,248 @@
+// Pure logic of the UI (no DOM, no Tauri): tested with `node --test ui/tests`.
+
+const STOPWORDS = new Set(
+  "a an and are as at be but by did do does for from had has have how i in is it its of on or that the their there this to was were what when where which who why will with you your".split(" "),
+);
+
+/** Words of a query worth highlighting: lower-cased, 2+ letters, no stop words. */
+export function queryTerms(query) {
+  const words = (query || "").toLowerCase().match(/[\p{L}\p{N}]+/gu) || [];
+  return [...new Set(words.filter((w) => w.length >= 2 && !STOPWORDS.has(w)))];
+}
+
+function escapeRegex(s) {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+/**
+ * Split `text` into segments, marking words that start with one of `terms`
+ * (so "glacier" marks "glaciers"). Returns [{text, match}], concatenating to `text`.
+ */
+export function highlightSegments(text, terms) {
+  if (!text) return [];
+  if (!terms || terms.length === 0) return [{ text, match: false }];
+  const alternatives = [...terms].sort((a, b) => b.length - a.length).map(escapeRegex).join("|");
+  const re = new RegExp(`(?<![\\p{L}\\p{N}])(?:${alternatives})[\\p{L}\\p{N}]*`, "giu");
+  const out = [];
+  let last = 0;
+  for (const m of text.matchAll(re)) {
+    if (m.index > last) out.push({ text: text.slice(last, m.index), match: false });
+    out.push({ text: m[0], match: true });
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) out.push({ text: text.slice(last), match: false });
+  return out;
+}
+
+/** A window of about `max` characters of `text` around the first matching term, cut at spaces. */
+export function snippet(text, terms, max = 240) {
+  const flat = (text || "").replace(/\s+/g, " ").trim();
+  if (flat.length <= max) return flat;
+  const lower = flat.toLowerCase();
+  let at = -1;
+  for (const t of terms || []) {
+    const i = lower.indexOf(t);
+    if (i >= 0 && (at < 0 || i < at)) at = i;
+  }
+  let start = Math.max(0, (at < 0 ? 0 : at) - Math.floor(max / 3));
+  if (start > 0) {
+    const space = flat.indexOf(" ", start);
+    if (space >= 0 && space < start + 20) start = space + 1;
+  }
+  let end = Math.min(flat.length, start + max);
+  if (end < flat.length) {
+    const space = flat.lastIndexOf(" ", end);
+    if (space > start) end = space;
+  }
+  return (start > 0 ? "… " : "") + flat.slice(start, end) + (end < flat.length ? " …" : "");
+}
+
+/**
+ * Split an answer into text and citation markers: "A [1] and [2, 3]." →
+ * [{text:"A "}, {cite:1}, {text:" and "}, {cite:2}, {cite:3}, {text:"."}].
+ * Only numbers in `valid` (when given) become citations; others stay text.
+ */
+export function citationSegments(answer, valid) {
+  const out = [];
+  const re = /\[(\d+(?:\s*,\s*\d+)*)\]/g;
+  let last = 0;
+  for (const m of (answer || "").matchAll(re)) {
+    const nums = m[1].split(",").map((s) => parseInt(s.trim(), 10));
+    if (valid && !nums.every((n) => valid.has(n))) continue;
+    if (m.index > last) out.push({ text: answer.slice(last, m.index) });
+    for (const n of nums) out.push({ cite: n });
+    last = m.index + m[0].length;
+  }
+  if (last < (answer || "").length) out.push({ text: answer.slice(last) });
+  return out;
+}
+
+/** 1536 → "1.5 KB". */
+export function formatBytes(n) {
+  if (!Number.isFinite(n) || n < 0) return "–";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  while (n >= 1000 && i < units.length - 1) {
+    n /= 1000;
+    i += 1;
+  }
+  return `${i === 0 ? n : n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
+}
+
+/** Seconds → "42 s", "3 min 5 s". */
+export function formatDuration(s) {
+  if (!Number.isFinite(s) || s < 0) return "–";
+  if (s < 10) return `${s.toFixed(1)} s`;
+  if (s < 60) return `${Math.round(s)} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${Math.round(s - m * 60)} s`;
+}
+
+/** The last path component (handles / and \). */
+export function baseName(path) {
+  const parts = (path || "").split(/[\\/]/).filter(Boolean);
+  return parts.length ? parts[parts.length - 1] : path || "";
+}
+
+/** Everything before the last path component. */
+export function dirName(path) {
+  const i = Math.max((path || "").lastIndexOf("/"), (path || "").lastIndexOf("\\"));
+  return i > 0 ? path.slice(0, i) : "/";
+}
+
+/** "page 3" / "" */
+export function pageLabel(page, pages) {
+  if (!page) return "";
+  return pages ? `page ${page} of ${pages}` : `page ${page}`;
+}
+
+/** Any thrown value from invoke → {code, message}. */
+export function normalizeError(e) {
+  if (e && typeof e === "object" && typeof e.code === "string" && typeof e.message === "string") {
+    return { code: e.code, message: e.message };
+  }
+  if (typeof e === "string") return { code: "internal", message: e };
+  return { code: "internal", message: (e && e.message) || String(e) };
+}
+
+/** A fresh ingest progress state. */
+export function newIngest(now) {
+  return {
+    startedAt: now,
+    found: 0,
+    toIndex: 0,
+    bytes: 0,
+    filesDone: 0,
+    filesTotal: 0,
+    chunksDone: 0,
+    bytesDone: 0,
+    current: "",
+    failed: [],
+    indexing: false,
+    finished: false,
+    report: null,
+  };
+}
+
+/** Apply one engine ingest event (tagged by `phase`) at time `now` (ms). */
+export function reduceIngest(state, ev, now) {
+  const s = { ...state };
+  switch (ev.phase) {
+    case "scanned":
+      s.found = ev.found;
+      s.toIndex = ev.to_index;
+      s.filesTotal = ev.to_index;
+      s.bytes = ev.bytes;
+      break;
+    case "progress":
+      s.filesDone = ev.files_done;
+      s.filesTotal = ev.files_total;
+      s.chunksDone = ev.chunks_done;
+      s.bytesDone = ev.bytes_done;
+      if (ev.current) s.current = ev.current;
+      break;
+    case "failed":
+      s.failed = [...s.failed, { path: ev.path, error: ev.error, code: ev.code }];
+      break;
+    case "indexing":
+      s.indexing = true;
+      break;
+    case "finished":
+      s.finished = true;
+      s.report = ev;
+      break;
+    default:
+      break;
+  }
+  s.elapsed = Math.max(0, (now - s.startedAt) / 1000);
+  return s;
+}
+
+/** Fraction done (0..1) and a one-line description of an ingest state. */
+export function describeIngest(s) {
+  const fraction = s.filesTotal > 0 ? Math.min(1, s.filesDone / s.filesTotal) : s.finished ? 1 : 0;
+  const rate = s.elapsed > 0.5 ? s.filesDone / s.elapsed : 0;
+  const chunkRate = s.elapsed > 0.5 ? s.chunksDone / s.elapsed : 0;
+  let line;
+  if (s.finished && s.report) {
+    const r = s.report;
+    const parts = [`${r.indexed} indexed`, `${r.skipped} unchanged`];
+    if (r.removed) parts.push(`${r.removed} removed`);
+    parts.push(`${r.failed.length} failed`);
+    line = `${r.cancelled ? "Stopped" : "Done"}: ${parts.join(", ")} · ${r.chunks} chunks in ${formatDuration(s.elapsed)}`;
+  } else if (s.filesTotal === 0 && !s.indexing) {
+    line = s.found ? `Found ${s.found} files; checking for changes…` : "Looking for files…";
+  } else if (s.indexing) {
+    line = `Updating the search index… (${s.filesDone} files, ${s.chunksDone} chunks)`;
+  } else {
+    line =
+      `${s.filesDone} / ${s.filesTotal} files · ${s.chunksDone} chunks` +
+      (rate > 0 ? ` · ${rate.toFixed(1)} files/s, ${chunkRate.toFixed(0)} chunks/s` : "");
+    if (rate > 0 && s.filesTotal > s.filesDone) {
+      line += ` · about ${formatDuration((s.filesTotal - s.filesDone) / rate)} left`;
+    }
+  }
+  return { fraction, line };
+}
+
+/** Library entries grouped by folder: [{folder, entries}], folders sorted. */
+export function groupByFolder(entries) {
+  const groups = new Map();
+  for (const e of entries) {
+    const d = dirName(e.path);
+    if (!groups.has(d)) groups.set(d, []);
+    groups.get(d).push(e);
+  }
+  return [...groups.keys()].sort().map((folder) => ({ folder, entries: groups.get(folder) }));
+}
+
+/** Conversation turns to send with a follow-up: answered turns only, newest `max` messages. */
+export function historyForAsk(messages, max = 6) {
+  const turns = [];
+  for (const m of messages) {
+    if (m.role === "user" && m.question) turns.push({ role: "user", content: m.question });
+    if (m.role === "assistant" && m.done && !m.error && !m.cancelled) {
+      turns.push({ role: "assistant", content: m.text });
+    }
+  }
+  // keep pairs aligned: drop a user turn whose answer is missing
+  const aligned = [];
+  for (let i = 0; i < turns.length; i++) {
+    if (turns[i].role === "user" && turns[i + 1] && turns[i + 1].role === "assistant") {
+      aligned.push(turns[i], turns[i + 1]);
+      i += 1;
+    }
+  }
+  return aligned.slice(-max);
+}
+
+/** Locate a passage inside a page's text (whitespace-insensitive). Returns [start, end) or null. */
+export function findPassage(pageText, passage) {
+  if (!pageText || !passage) return null;
+  const direct = pageText.indexOf(passage);
+  if (direct >= 0) return [direct, direct + passage.length];
+  const words = passage.trim().split(/\s+/).map(escapeRegex);
+  if (words.length === 0) return null;
+  const m = new RegExp(words.join("\\s+")).exec(pageText);
+  return m ? [m.index, m.index + m[0].length] : null;
+}

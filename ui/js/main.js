@@ -1,0 +1,738 @@
+// Hearth's window: library, search, chat, models, settings. Plain ES modules, no build step.
+import { call, channel, jobId, pickPaths, listen } from "./api.js";
+import { h, marked, $, replace } from "./dom.js";
+import {
+  queryTerms,
+  highlightSegments,
+  snippet,
+  citationSegments,
+  formatBytes,
+  baseName,
+  pageLabel,
+  newIngest,
+  reduceIngest,
+  describeIngest,
+  groupByFolder,
+  historyForAsk,
+  findPassage,
+} from "./logic.js";
+
+const state = {
+  info: null,
+  entries: [],
+  ingest: null, // {job, progress}
+  summary: null, // {job}
+  chat: { messages: [], job: null },
+  searchSeq: 0,
+  reader: null, // {path, page, pages, passage}
+};
+
+// ---------- small UI pieces ----------
+
+let toastTimer = null;
+function toast(message, ms = 4000) {
+  const t = $("#toast");
+  t.textContent = message;
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (t.hidden = true), ms);
+}
+
+function errorLine(e) {
+  return `${e.message}${e.code ? ` (${e.code})` : ""}`;
+}
+
+function showView(name) {
+  for (const v of document.querySelectorAll(".view")) v.hidden = v.id !== `view-${name}`;
+  for (const b of document.querySelectorAll(".nav")) b.classList.toggle("active", b.dataset.view === name);
+  document.body.dataset.view = name;
+  if (name === "models") loadModels();
+  if (name === "settings") loadSettings();
+  if (name === "search") updateSearchEmpty();
+  if (name === "chat") $("#chat-input").focus();
+}
+
+// ---------- startup, status ----------
+
+async function refreshInfo() {
+  try {
+    state.info = await call("app_info");
+  } catch (e) {
+    state.info = { problem: e, documents: 0, chunks: 0, index_bytes: 0 };
+  }
+  const i = state.info;
+  const problem = $("#problem");
+  if (i.problem) {
+    problem.textContent = errorLine(i.problem);
+    problem.hidden = false;
+  } else {
+    problem.hidden = true;
+  }
+  $("#index-summary").textContent = i.problem
+    ? ""
+    : `${i.documents} documents · ${i.chunks} chunks · ${formatBytes(i.index_bytes)}`;
+  $("#library-counts").textContent = i.problem ? "" : `${i.documents} documents, ${i.chunks} chunks`;
+  updateSearchEmpty();
+}
+
+// ---------- library ----------
+
+async function refreshLibrary() {
+  try {
+    state.entries = await call("library_entries");
+  } catch (e) {
+    state.entries = [];
+    if (e.code !== "model_missing") toast(errorLine(e));
+  }
+  renderLibrary();
+}
+
+function renderLibrary() {
+  const list = $("#library-list");
+  $("#library-empty").hidden = state.entries.length > 0;
+  const groups = groupByFolder(state.entries);
+  replace(
+    list,
+    groups.map(({ folder, entries }) =>
+      h(
+        "div",
+        { class: "folder", dataset: { folder } },
+        h(
+          "div",
+          { class: "folder-head" },
+          h("span", { class: "path grow ellipsis", title: folder }, folder),
+          h("span", { class: "muted small" }, `${entries.length} file${entries.length === 1 ? "" : "s"}`),
+          h("button", { class: "link remove-folder", onclick: () => removePath(folder, true) }, "Remove folder"),
+        ),
+        entries.map(renderEntry),
+      ),
+    ),
+  );
+}
+
+function renderEntry(e) {
+  const details =
+    e.status === "indexed"
+      ? h(
+          "span",
+          { class: "muted small" },
+          [e.pages ? `${e.pages} pages` : e.kind, `${e.chunks} chunks`, formatBytes(e.size)].join(" · "),
+        )
+      : h("span", { class: "reason" }, e.error);
+  return h(
+    "div",
+    { class: "doc", dataset: { path: e.path, status: e.status } },
+    h("span", { class: `badge ${e.status}` }, e.status),
+    h(
+      "div",
+      { class: "grow" },
+      h("div", { class: "name ellipsis", title: e.path }, baseName(e.path)),
+      details,
+    ),
+    e.status === "indexed"
+      ? [
+          h("button", { class: "link read", onclick: () => openReader({ path: e.path, page: e.pages ? 1 : null }) }, "Read"),
+          h("button", { class: "link summarize", onclick: () => summarize(e.path) }, "Summarize"),
+        ]
+      : null,
+    h("button", { class: "link remove", onclick: () => removePath(e.path, false) }, e.status === "failed" ? "Dismiss" : "Remove"),
+  );
+}
+
+async function addPaths(paths) {
+  paths = paths.map((p) => p.trim()).filter(Boolean);
+  if (paths.length === 0) {
+    toast("Type or choose a folder or file to add.");
+    return;
+  }
+  if (state.ingest) {
+    toast("Indexing is already running; wait for it or cancel it.");
+    return;
+  }
+  showView("library");
+  const job = jobId();
+  state.ingest = { job, progress: newIngest(Date.now()) };
+  $("#ingest-card").hidden = false;
+  $("#ingest-cancel").disabled = false;
+  renderIngest();
+  const onEvent = channel((ev) => {
+    if (!state.ingest || state.ingest.job !== job) return;
+    state.ingest.progress = reduceIngest(state.ingest.progress, ev, Date.now());
+    renderIngest();
+  });
+  try {
+    const report = await call("ingest", { paths, job, onEvent });
+    state.ingest.progress = reduceIngest(state.ingest.progress, { phase: "finished", ...report }, Date.now());
+    renderIngest();
+    $("#add-path").value = "";
+  } catch (e) {
+    $("#ingest-line").textContent = `Could not index: ${errorLine(e)}`;
+    $("#ingest-line").classList.add("error-text");
+  } finally {
+    state.ingest = null;
+    $("#ingest-cancel").disabled = true;
+    document.body.dataset.ingest = "idle";
+    await refreshInfo();
+    await refreshLibrary();
+  }
+}
+
+function renderIngest() {
+  if (!state.ingest) return;
+  const p = state.ingest.progress;
+  const { fraction, line } = describeIngest(p);
+  document.body.dataset.ingest = p.finished ? "finished" : "running";
+  $("#ingest-bar").value = fraction;
+  $("#ingest-line").classList.remove("error-text");
+  $("#ingest-line").textContent = line;
+  $("#ingest-current").textContent = p.finished ? "" : p.current ? `Reading ${p.current}` : "";
+}
+
+async function removePath(path, folder) {
+  const what = folder ? `every document under ${path}` : baseName(path);
+  try {
+    const removed = await call("remove", { path });
+    toast(removed.length ? `Removed ${removed.length === 1 ? what : `${removed.length} documents`} from the index.` : `Dismissed ${what}.`);
+  } catch (e) {
+    toast(errorLine(e));
+  }
+  await refreshInfo();
+  await refreshLibrary();
+}
+
+// ---------- summaries ----------
+
+async function summarize(path) {
+  if (state.summary) {
+    toast("A summary is already being written; stop it first.");
+    return;
+  }
+  const job = jobId();
+  state.summary = { job };
+  const card = $("#summary-card");
+  card.hidden = false;
+  card.dataset.state = "running";
+  $("#summary-title").textContent = `Summary of ${baseName(path)}`;
+  $("#summary-status").textContent = "Reading the document…";
+  $("#summary-text").textContent = "";
+  $("#summary-stop").hidden = false;
+  const onEvent = channel((ev) => {
+    if (ev.kind === "status") $("#summary-status").textContent = ev.text;
+    if (ev.kind === "part") $("#summary-status").textContent = `Summarizing part ${ev.done} of ${ev.total}…`;
+    if (ev.kind === "token") {
+      $("#summary-status").textContent = "Writing…";
+      $("#summary-text").append(ev.text);
+    }
+  });
+  try {
+    const s = await call("summarize", { path, job, onEvent });
+    $("#summary-text").textContent = s.summary;
+    $("#summary-status").textContent = s.cancelled
+      ? "Stopped."
+      : `${s.pages} page${s.pages === 1 ? "" : "s"}${s.parts ? `, ${s.parts} parts` : ""} · ${s.model} · ${(s.timings.total_ms / 1000).toFixed(1)} s`;
+    card.dataset.state = s.cancelled ? "cancelled" : "done";
+  } catch (e) {
+    $("#summary-status").textContent = e.code === "cancelled" ? "Stopped." : `Could not summarize: ${errorLine(e)}`;
+    card.dataset.state = "error";
+  } finally {
+    state.summary = null;
+    $("#summary-stop").hidden = true;
+  }
+}
+
+// ---------- search ----------
+
+function updateSearchEmpty() {
+  const empty = $("#search-empty");
+  const none = !state.info || state.info.problem || state.info.documents === 0;
+  if (none && !$("#search-input").value) {
+    empty.textContent = state.info && state.info.problem
+      ? "Search is unavailable until the problem above is fixed."
+      : "Nothing is indexed yet. Add a folder in the Library, then search it here by meaning or by exact words.";
+    empty.hidden = false;
+  } else {
+    empty.hidden = true;
+  }
+}
+
+let searchTimer = null;
+function scheduleSearch() {
+  clearTimeout(searchTimer);
+  document.body.dataset.search = "pending";
+  searchTimer = setTimeout(runSearch, 120);
+}
+
+async function runSearch() {
+  const query = $("#search-input").value;
+  const seq = ++state.searchSeq;
+  updateSearchEmpty();
+  if (!query.trim()) {
+    replace($("#search-results"));
+    $("#search-meta").textContent = "";
+    document.body.dataset.search = "idle";
+    return;
+  }
+  document.body.dataset.search = "running";
+  try {
+    const r = await call("search", { query, mode: $("#search-mode").value, limit: 20 });
+    if (seq !== state.searchSeq) return; // a newer query is on its way
+    const terms = queryTerms(query);
+    $("#search-meta").textContent = `${r.hits.length} result${r.hits.length === 1 ? "" : "s"} in ${r.took_ms.toFixed(0)} ms`;
+    replace(
+      $("#search-results"),
+      r.hits.map((hit) =>
+        h(
+          "li",
+          {
+            class: "result",
+            tabindex: 0,
+            dataset: { path: hit.path, page: hit.page || "" },
+            onclick: () => openReader({ path: hit.path, page: hit.page, passage: hit.text }),
+            onkeydown: (ev) => ev.key === "Enter" && openReader({ path: hit.path, page: hit.page, passage: hit.text }),
+          },
+          h(
+            "div",
+            { class: "where" },
+            h("strong", { class: "file" }, baseName(hit.path)),
+            hit.page ? h("span", { class: "page" }, pageLabel(hit.page)) : null,
+            hit.heading ? h("span", { class: "muted small ellipsis" }, hit.heading) : null,
+          ),
+          h("div", { class: "snippet" }, marked(highlightSegments(snippet(hit.text, terms), terms))),
+          h("div", { class: "muted small ellipsis" }, hit.path),
+        ),
+      ),
+    );
+    if (r.hits.length === 0) $("#search-meta").textContent = "No matches. Try other words, or the Meaning mode.";
+    document.body.dataset.search = "done";
+  } catch (e) {
+    if (seq !== state.searchSeq) return;
+    replace($("#search-results"));
+    $("#search-meta").textContent = errorLine(e);
+    document.body.dataset.search = "error";
+  }
+}
+
+// ---------- reader ----------
+
+async function openReader({ path, page, passage }) {
+  state.reader = { path, page: page || null, pages: null, passage: passage || null };
+  $("#reader").hidden = false;
+  $("#reader-title").textContent = baseName(path);
+  await renderReader();
+  $("#reader-close").focus();
+}
+
+async function renderReader() {
+  const r = state.reader;
+  if (!r) return;
+  const text = $("#reader-text");
+  text.textContent = "Loading…";
+  try {
+    const p = await call("page_text", { path: r.path, page: r.page });
+    r.pages = p.pages;
+    r.page = p.page;
+    $("#reader-where").textContent = [p.page ? pageLabel(p.page, p.pages) : "", r.path].filter(Boolean).join(" · ");
+    const span = r.passage ? findPassage(p.text, r.passage) : null;
+    if (span) {
+      replace(
+        text,
+        p.text.slice(0, span[0]),
+        h("mark", { id: "reader-passage" }, p.text.slice(span[0], span[1])),
+        p.text.slice(span[1]),
+      );
+      $("#reader-passage").scrollIntoView({ block: "center" });
+    } else {
+      text.textContent = p.text || "(This page has no text.)";
+    }
+    $("#reader-prev").disabled = !p.page || p.page <= 1;
+    $("#reader-next").disabled = !p.page || p.page >= (p.pages || 1);
+    $("#reader").dataset.page = p.page || "";
+  } catch (e) {
+    text.textContent = errorLine(e);
+  }
+}
+
+function closeReader() {
+  state.reader = null;
+  $("#reader").hidden = true;
+}
+
+function turnPage(delta) {
+  const r = state.reader;
+  if (!r || !r.page) return;
+  r.page = Math.min(Math.max(1, r.page + delta), r.pages || r.page);
+  r.passage = null;
+  renderReader();
+}
+
+// ---------- chat ----------
+
+function renderMessage(m) {
+  if (m.role === "user") return h("div", { class: "msg user" }, m.question);
+  const valid = new Set((m.sources || []).map((s) => s.n));
+  const body = h("div", { class: "text" });
+  for (const seg of citationSegments(m.text, m.done ? valid : null)) {
+    if (seg.text !== undefined) body.append(seg.text);
+    else {
+      const src = (m.sources || []).find((s) => s.n === seg.cite);
+      const attributed = (m.citations || []).some((c) => c.n === seg.cite && c.attributed);
+      body.append(
+        h(
+          "button",
+          {
+            class: `cite${attributed ? " attributed" : ""}`,
+            dataset: { n: seg.cite },
+            title: src ? `${baseName(src.path)}${src.page ? `, ${pageLabel(src.page)}` : ""}` : "",
+            onclick: () => togglePassage(m, seg.cite),
+          },
+          `[${seg.cite}]`,
+        ),
+      );
+    }
+  }
+  const el = h(
+    "div",
+    {
+      class: `msg assistant${m.notFound ? " not-found" : ""}`,
+      dataset: {
+        state: m.done ? (m.error ? "error" : m.cancelled ? "cancelled" : m.notFound ? "not-found" : "done") : "streaming",
+        tokens: m.tokens || 0, // streamed pieces received
+      },
+    },
+    m.status && !m.done ? h("div", { class: "status" }, m.status) : null,
+    m.notFound ? h("div", { class: "status" }, "Not in your documents") : null,
+    body,
+    m.error ? h("div", { class: "error-text small" }, errorLine(m.error)) : null,
+    m.cancelled ? h("div", { class: "status" }, "Stopped.") : null,
+  );
+  if (m.open) {
+    const src = (m.sources || []).find((s) => s.n === m.open);
+    if (src) {
+      el.append(
+        h(
+          "div",
+          { class: "passage", dataset: { n: src.n } },
+          h(
+            "div",
+            { class: "where" },
+            h("strong", {}, `[${src.n}] ${baseName(src.path)}`),
+            src.page ? h("span", { class: "page" }, pageLabel(src.page)) : null,
+            h("button", { class: "link open-source", onclick: () => openReader({ path: src.path, page: src.page, passage: src.text }) }, "Open page"),
+          ),
+          h("div", { class: "body" }, src.text),
+        ),
+      );
+    }
+  }
+  if (m.done && !m.notFound && m.citations && m.citations.length === 0 && (m.sources || []).length && !m.error && !m.cancelled) {
+    el.append(h("div", { class: "sources" }, `The answer cites no source. Sources given: ${m.sources.map((s) => `[${s.n}] ${baseName(s.path)}`).join(", ")}`));
+  }
+  return el;
+}
+
+function togglePassage(m, n) {
+  m.open = m.open === n ? null : n;
+  renderChat();
+}
+
+function renderChat() {
+  const log = $("#chat-log");
+  $("#chat-empty").hidden = state.chat.messages.length > 0;
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  replace(log, state.chat.messages.map(renderMessage));
+  if (atBottom) log.scrollTop = log.scrollHeight;
+}
+
+async function ask() {
+  const input = $("#chat-input");
+  const question = input.value.trim();
+  if (!question || state.chat.job) return;
+  input.value = "";
+  const history = historyForAsk(state.chat.messages);
+  const user = { role: "user", question };
+  const m = { role: "assistant", text: "", sources: [], citations: [], done: false, status: "Starting…" };
+  state.chat.messages.push(user, m);
+  const job = jobId();
+  state.chat.job = job;
+  $("#chat-send").hidden = true;
+  $("#chat-stop").hidden = false;
+  document.body.dataset.chat = "running";
+  renderChat();
+  const onEvent = channel((ev) => {
+    if (ev.kind === "status") m.status = ev.text;
+    if (ev.kind === "sources") {
+      m.sources = ev.sources;
+      m.status = `Reading ${ev.sources.length} passage${ev.sources.length === 1 ? "" : "s"}…`;
+    }
+    if (ev.kind === "token") {
+      m.text += ev.text;
+      m.tokens = (m.tokens || 0) + 1;
+    }
+    renderChat();
+  });
+  try {
+    const a = await call("ask", { question, history, job, onEvent });
+    m.text = a.answer;
+    m.sources = a.sources;
+    m.citations = a.citations;
+    m.notFound = a.not_found;
+    m.cancelled = a.cancelled;
+  } catch (e) {
+    if (e.code === "cancelled") m.cancelled = true;
+    else m.error = e;
+  } finally {
+    m.done = true;
+    state.chat.job = null;
+    $("#chat-send").hidden = false;
+    $("#chat-stop").hidden = true;
+    document.body.dataset.chat = "idle";
+    renderChat();
+  }
+}
+
+function stopRunning() {
+  const jobs = [state.chat.job, state.summary && state.summary.job].filter(Boolean);
+  for (const job of jobs) call("cancel", { job }).catch(() => {});
+  return jobs.length > 0;
+}
+
+// ---------- models ----------
+
+async function loadModels() {
+  try {
+    const models = await call("models");
+    $("#models-dir").textContent = state.info && state.info.models_dir ? `Installed in ${state.info.models_dir}` : "";
+    replace(
+      $("#models-list"),
+      models.map((m) =>
+        h(
+          "tr",
+          { dataset: { id: m.id, kind: m.kind } },
+          h("td", {}, h("div", { class: "name" }, m.id), h("div", { class: "muted small" }, m.description)),
+          h("td", {}, m.kind),
+          h("td", {}, formatBytes(m.size)),
+          h("td", { class: "small" }, m.licence),
+          h(
+            "td",
+            {},
+            m.active ? h("span", { class: "badge active" }, "active") : null,
+            " ",
+            h("span", { class: `badge ${m.installed ? "indexed" : "failed"}` }, m.installed ? (m.imported ? "imported" : "installed") : "not installed"),
+          ),
+          h(
+            "td",
+            {},
+            m.kind === "llm" && m.installed && !m.active
+              ? h("button", { class: "link make-active", onclick: () => setActive(m.id) }, "Use for answers")
+              : null,
+          ),
+        ),
+      ),
+    );
+  } catch (e) {
+    replace($("#models-list"), h("tr", {}, h("td", { colspan: 6, class: "error-text" }, errorLine(e))));
+  }
+}
+
+async function setActive(id) {
+  try {
+    await call("set_active_model", { id });
+    toast(`Answers now come from ${id}.`);
+  } catch (e) {
+    toast(errorLine(e));
+  }
+  loadModels();
+}
+
+async function importModel() {
+  const path = $("#import-path").value.trim();
+  const name = $("#import-name").value.trim();
+  const status = $("#import-status");
+  if (!path) {
+    status.textContent = "Choose a .gguf file first.";
+    return;
+  }
+  status.classList.remove("error-text");
+  status.textContent = "Checking and copying the model…";
+  try {
+    await call("import_model", { path, name: name || null });
+    status.textContent = "Imported. Use it for answers from the list above.";
+    $("#import-path").value = "";
+    $("#import-name").value = "";
+  } catch (e) {
+    status.textContent = errorLine(e);
+    status.classList.add("error-text");
+  }
+  loadModels();
+}
+
+// ---------- settings ----------
+
+async function loadSettings() {
+  try {
+    const s = await call("get_settings");
+    $("#set-data-dir").value = s.data_dir;
+    $("#set-data-dir").disabled = s.data_dir_fixed;
+    $("#set-data-dir-note").textContent = s.data_dir_fixed
+      ? "Set by HEARTH_DATA_DIR for this session."
+      : `Models are in ${s.models_dir}.`;
+    $("#set-chunk").value = s.chunk_tokens;
+    $("#set-overlap").value = s.overlap_tokens;
+    $("#set-mode").value = s.search_mode;
+    $("#search-mode").value = s.search_mode;
+  } catch (e) {
+    $("#settings-status").textContent = errorLine(e);
+  }
+}
+
+async function saveSettings() {
+  const status = $("#settings-status");
+  status.classList.remove("error-text");
+  try {
+    const s = await call("save_settings", {
+      settings: {
+        data_dir: $("#set-data-dir").value,
+        chunk_tokens: parseInt($("#set-chunk").value, 10),
+        overlap_tokens: parseInt($("#set-overlap").value, 10),
+        search_mode: $("#set-mode").value,
+      },
+    });
+    $("#search-mode").value = s.search_mode;
+    status.textContent = "Saved.";
+    await refreshInfo();
+    await refreshLibrary();
+  } catch (e) {
+    status.textContent = errorLine(e);
+    status.classList.add("error-text");
+  }
+}
+
+// ---------- wiring ----------
+
+function wire() {
+  for (const b of document.querySelectorAll(".nav")) b.addEventListener("click", () => showView(b.dataset.view));
+
+  $("#add-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    addPaths($("#add-path").value.split("\n"));
+  });
+  $("#add-folder").addEventListener("click", async () => {
+    try {
+      addPaths(await pickPaths({ directory: true, multiple: true }));
+    } catch (e) {
+      toast(errorLine(e));
+    }
+  });
+  $("#add-files").addEventListener("click", async () => {
+    try {
+      addPaths(await pickPaths({ multiple: true }));
+    } catch (e) {
+      toast(errorLine(e));
+    }
+  });
+  $("#ingest-cancel").addEventListener("click", () => {
+    if (state.ingest) {
+      call("cancel", { job: state.ingest.job });
+      $("#ingest-cancel").disabled = true;
+      $("#ingest-line").textContent = "Stopping after the current batch…";
+    }
+  });
+  $("#summary-stop").addEventListener("click", stopRunning);
+  $("#summary-close").addEventListener("click", () => {
+    stopRunning();
+    $("#summary-card").hidden = true;
+  });
+
+  $("#search-input").addEventListener("input", scheduleSearch);
+  $("#search-mode").addEventListener("change", runSearch);
+
+  $("#chat-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    ask();
+  });
+  $("#chat-input").addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      ask();
+    }
+  });
+  $("#chat-stop").addEventListener("click", stopRunning);
+  $("#chat-new").addEventListener("click", () => {
+    stopRunning();
+    state.chat.messages = [];
+    renderChat();
+    $("#chat-input").focus();
+  });
+
+  $("#import-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    importModel();
+  });
+  $("#import-browse").addEventListener("click", async () => {
+    try {
+      const [p] = await pickPaths({ multiple: false, filters: [{ name: "GGUF model", extensions: ["gguf"] }] });
+      if (p) $("#import-path").value = p;
+    } catch (e) {
+      toast(errorLine(e));
+    }
+  });
+  $("#settings-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    saveSettings();
+  });
+
+  $("#reader-close").addEventListener("click", closeReader);
+  $("#reader-prev").addEventListener("click", () => turnPage(-1));
+  $("#reader-next").addEventListener("click", () => turnPage(1));
+  $("#reader-open").addEventListener("click", async () => {
+    const r = state.reader;
+    if (!r) return;
+    try {
+      await call("open_document", { path: r.path, page: r.page });
+    } catch (e) {
+      toast(errorLine(e));
+    }
+  });
+  $("#reader").addEventListener("click", (ev) => {
+    if (ev.target.id === "reader") closeReader();
+  });
+
+  document.addEventListener("keydown", (ev) => {
+    const mod = ev.ctrlKey || ev.metaKey;
+    if (mod && ev.key.toLowerCase() === "k") {
+      ev.preventDefault();
+      closeReader();
+      showView("search");
+      $("#search-input").focus();
+      $("#search-input").select();
+    } else if (ev.key === "Escape") {
+      if (!$("#reader").hidden) closeReader();
+      else if (stopRunning()) ev.preventDefault();
+    } else if (!$("#reader").hidden && (ev.key === "ArrowLeft" || ev.key === "ArrowRight")) {
+      turnPage(ev.key === "ArrowLeft" ? -1 : 1);
+    }
+  });
+
+  // Drag and drop of files and folders onto the window (Tauri gives real paths).
+  listen("tauri://drag-enter", () => ($("#drop-hint").hidden = false));
+  listen("tauri://drag-leave", () => ($("#drop-hint").hidden = true));
+  listen("tauri://drag-drop", (ev) => {
+    $("#drop-hint").hidden = true;
+    const paths = (ev.payload && ev.payload.paths) || [];
+    if (paths.length) addPaths(paths);
+  });
+}
+
+async function start() {
+  wire();
+  showView("library");
+  document.body.dataset.ready = "shell";
+  await refreshInfo();
+  await refreshLibrary();
+  await loadSettings();
+  document.body.dataset.ready = "1";
+  window.hearthReadyMs = performance.now();
+  if (state.entries.length === 0) $("#add-path").focus();
+}
+
+start();

@@ -1,0 +1,126 @@
+// Unit tests of the UI's pure logic: `node --test ui/tests`.
+import test from "node:test";
+import assert from "node:assert/strict";
+import {
+  queryTerms,
+  highlightSegments,
+  snippet,
+  citationSegments,
+  formatBytes,
+  formatDuration,
+  baseName,
+  dirName,
+  normalizeError,
+  newIngest,
+  reduceIngest,
+  describeIngest,
+  groupByFolder,
+  historyForAsk,
+  findPassage,
+} from "../js/logic.js";
+
+test("query terms drop stop words, short words and repeats", () => {
+  assert.deepEqual(queryTerms("How thick was the ICE in February, ice?"), ["thick", "ice", "february"]);
+  assert.deepEqual(queryTerms(""), []);
+});
+
+test("highlighting marks words starting with a term, case-insensitively, and keeps the text", () => {
+  const text = "Glaciers retreat; the glacier's ice. Nice icebergs.";
+  const segs = highlightSegments(text, ["glacier", "ice"]);
+  assert.equal(segs.map((s) => s.text).join(""), text);
+  assert.deepEqual(
+    segs.filter((s) => s.match).map((s) => s.text),
+    ["Glaciers", "glacier", "ice", "icebergs"],
+  );
+  // "Nice" contains "ice" but does not start with it
+  assert.ok(!segs.some((s) => s.match && s.text === "Nice"));
+  // terms are literal text, not regular expressions
+  assert.deepEqual(
+    highlightSegments("a (b) c.d", ["(b", "."]).filter((s) => s.match).map((s) => s.text),
+    ["(b"], // "." matches only a literal dot (here after a letter, so not at a word start)
+  );
+});
+
+test("snippets centre on the first match and stay short", () => {
+  const long = "filler ".repeat(100) + "the heron nests on the island " + "tail ".repeat(100);
+  const s = snippet(long, ["heron"], 120);
+  assert.ok(s.includes("heron"), s);
+  assert.ok(s.length <= 130, `${s.length}`);
+  assert.ok(s.startsWith("… ") && s.endsWith(" …"));
+  assert.equal(snippet("short text", ["x"]), "short text");
+});
+
+test("citations are split out of answers, only when they point at a source", () => {
+  assert.deepEqual(citationSegments("Ice was 40 cm [1] and snow [2, 3].", new Set([1, 2, 3])), [
+    { text: "Ice was 40 cm " },
+    { cite: 1 },
+    { text: " and snow " },
+    { cite: 2 },
+    { cite: 3 },
+    { text: "." },
+  ]);
+  assert.deepEqual(citationSegments("see [7]", new Set([1])), [{ text: "see [7]" }]);
+  assert.deepEqual(citationSegments("", new Set()), []);
+});
+
+test("numbers are formatted for people", () => {
+  assert.equal(formatBytes(512), "512 B");
+  assert.equal(formatBytes(1536), "1.5 KB");
+  assert.equal(formatBytes(491_000_000), "491 MB");
+  assert.equal(formatDuration(2.34), "2.3 s");
+  assert.equal(formatDuration(125), "2 min 5 s");
+  assert.equal(baseName("/a/b/notes.md"), "notes.md");
+  assert.equal(dirName("/a/b/notes.md"), "/a/b");
+});
+
+test("errors from invoke always become {code, message}", () => {
+  assert.deepEqual(normalizeError({ code: "bad_path", message: "x" }), { code: "bad_path", message: "x" });
+  assert.deepEqual(normalizeError("boom"), { code: "internal", message: "boom" });
+  assert.equal(normalizeError(new Error("e")).message, "e");
+});
+
+test("ingest events drive counts, rate and the final report", () => {
+  let s = newIngest(0);
+  s = reduceIngest(s, { phase: "scanned", found: 10, to_index: 4, bytes: 1000 }, 100);
+  assert.equal(describeIngest(s).fraction, 0);
+  s = reduceIngest(s, { phase: "progress", files_done: 2, files_total: 4, chunks_done: 20, bytes_done: 500, current: "/d/a.pdf" }, 2000);
+  s = reduceIngest(s, { phase: "failed", path: "/d/bad.pdf", error: "encrypted", code: "encrypted_pdf" }, 2100);
+  const mid = describeIngest(s);
+  assert.equal(mid.fraction, 0.5);
+  assert.match(mid.line, /2 \/ 4 files · 20 chunks · 1\.0 files\/s/);
+  assert.equal(s.current, "/d/a.pdf");
+  assert.equal(s.failed[0].code, "encrypted_pdf");
+  s = reduceIngest(s, { phase: "finished", indexed: 3, skipped: 6, removed: 0, failed: [{}], chunks: 31, cancelled: false }, 4000);
+  const end = describeIngest(s);
+  assert.equal(end.fraction, 0.5);
+  assert.match(end.line, /^Done: 3 indexed, 6 unchanged, 1 failed · 31 chunks in 4\.0 s$/);
+});
+
+test("library entries group by folder", () => {
+  const g = groupByFolder([{ path: "/b/x.md" }, { path: "/a/y.md" }, { path: "/b/z.md" }]);
+  assert.deepEqual(g.map((x) => [x.folder, x.entries.length]), [["/a", 1], ["/b", 2]]);
+});
+
+test("follow-up history keeps answered pairs only", () => {
+  const msgs = [
+    { role: "user", question: "q1" },
+    { role: "assistant", text: "a1", done: true },
+    { role: "user", question: "q2" },
+    { role: "assistant", text: "partial", done: true, cancelled: true },
+    { role: "user", question: "q3" },
+    { role: "assistant", text: "a3", done: true },
+  ];
+  assert.deepEqual(historyForAsk(msgs), [
+    { role: "user", content: "q1" },
+    { role: "assistant", content: "a1" },
+    { role: "user", content: "q3" },
+    { role: "assistant", content: "a3" },
+  ]);
+  assert.equal(historyForAsk(msgs, 2).length, 2);
+});
+
+test("a cited passage is found in its page even when whitespace differs", () => {
+  const page = "Intro.\n\nThe ice  was\n40 cm thick. End.";
+  assert.deepEqual(findPassage(page, "The ice was 40 cm thick."), [8, 33]);
+  assert.equal(findPassage(page, "not there"), null);
+});
