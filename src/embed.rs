@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock, TryLockError};
 
 use serde::{Deserialize, Serialize};
 
@@ -74,6 +74,17 @@ pub struct OnnxEmbedder {
     max_tokens: usize,
     batch_size: usize,
     model: Mutex<fastembed::TextEmbedding>,
+    /// A second session on the same weights for short requests (search queries) that arrive
+    /// while `model` is busy with a bulk batch, so a query never waits behind an ingest.
+    /// Created the first time it is needed.
+    query_model: OnceLock<Mutex<fastembed::TextEmbedding>>,
+    /// What the query session is made from (taken when it is created).
+    spare: Mutex<
+        Option<(
+            fastembed::UserDefinedEmbeddingModel,
+            fastembed::InitOptionsUserDefined,
+        )>,
+    >,
     tokenizer: tokenizers::Tokenizer,
 }
 
@@ -162,6 +173,7 @@ impl OnnxEmbedder {
         if cfg.threads > 0 {
             options = options.with_intra_threads(cfg.threads);
         }
+        let spare = (model.clone(), options.clone());
         let mut model = fastembed::TextEmbedding::try_new_from_user_defined(model, options)
             .map_err(|e| invalid(e.to_string()))?;
         let probe = model
@@ -181,6 +193,8 @@ impl OnnxEmbedder {
             max_tokens: cfg.max_tokens,
             batch_size: cfg.batch_size.max(1),
             model: Mutex::new(model),
+            query_model: OnceLock::new(),
+            spare: Mutex::new(Some(spare)),
             tokenizer,
         })
     }
@@ -251,7 +265,28 @@ impl Tokenize for OnnxEmbedder {
     }
 }
 
+/// Requests of at most this many texts may use the query session.
+const QUERY_LANE_MAX: usize = 4;
+
 impl OnnxEmbedder {
+    fn query_session(&self) -> Result<&Mutex<fastembed::TextEmbedding>> {
+        if let Some(q) = self.query_model.get() {
+            return Ok(q);
+        }
+        let mut spare = self
+            .spare
+            .lock()
+            .map_err(|_| Error::Internal("embedder lock poisoned".into()))?;
+        if let Some((model, options)) = spare.take() {
+            let session = fastembed::TextEmbedding::try_new_from_user_defined(model, options)
+                .map_err(|e| Error::Embedding(format!("query session: {e}")))?;
+            let _ = self.query_model.set(Mutex::new(session));
+        }
+        self.query_model
+            .get()
+            .ok_or_else(|| Error::Internal("query session unavailable".into()))
+    }
+
     fn embed_texts(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         if texts.is_empty() {
             return Ok(Vec::new());
@@ -260,14 +295,23 @@ impl OnnxEmbedder {
         let mut order: Vec<usize> = (0..texts.len()).collect();
         order.sort_by_key(|&i| texts[i].len());
         let sorted: Vec<&str> = order.iter().map(|&i| texts[i].as_str()).collect();
-        let vectors = {
-            let mut model = self
-                .model
-                .lock()
-                .map_err(|_| Error::Internal("embedder lock poisoned".into()))?;
+        let embed = |model: &mut fastembed::TextEmbedding| {
             model
                 .embed(&sorted, Some(self.batch_size))
-                .map_err(|e| Error::Embedding(e.to_string()))?
+                .map_err(|e| Error::Embedding(e.to_string()))
+        };
+        let poisoned = || Error::Internal("embedder lock poisoned".into());
+        let vectors = if texts.len() > QUERY_LANE_MAX {
+            embed(&mut *self.model.lock().map_err(|_| poisoned())?)?
+        } else {
+            match self.model.try_lock() {
+                Ok(mut model) => embed(&mut model)?,
+                Err(TryLockError::Poisoned(_)) => return Err(poisoned()),
+                // the bulk session is busy (an ingest batch): use the query session
+                Err(TryLockError::WouldBlock) => {
+                    embed(&mut *self.query_session()?.lock().map_err(|_| poisoned())?)?
+                }
+            }
         };
         let mut out = vec![Vec::new(); texts.len()];
         for (vector, &i) in vectors.into_iter().zip(&order) {

@@ -564,3 +564,28 @@ async fn documents_are_listed_read_back_by_page_and_removed_by_file_or_folder() 
         "bad_path"
     );
 }
+
+/// A query embedded while a bulk batch holds the main session goes through the second session
+/// and gets the same vector.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_embedded_during_a_bulk_batch_get_the_same_vectors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let lib = library(tmp.path()).await;
+    let embedder = lib.embedder().clone();
+    let query = vec!["when do heron eggs hatch".to_string()];
+    let idle = embedder.embed(&query).unwrap().remove(0);
+    let bulk: Vec<String> = (0..384)
+        .map(|i| format!("passage number {i} about lake ice, herons and solar panels"))
+        .collect();
+    let e = embedder.clone();
+    let worker = std::thread::spawn(move || e.embed(&bulk).unwrap().len());
+    let mut during = 0;
+    while !worker.is_finished() {
+        let v = embedder.embed(&query).unwrap().remove(0);
+        let cos: f32 = v.iter().zip(&idle).map(|(a, b)| a * b).sum();
+        assert!(cos > 0.9999, "cosine {cos}");
+        during += 1;
+    }
+    assert_eq!(worker.join().unwrap(), 384);
+    assert!(during > 0);
+}

@@ -17,13 +17,21 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// Port tauri-driver listens on.
 const DRIVER_PORT: u16 = 4444;
 
-/// The target dir this test binary was built into (`<target>/debug/deps/<test>` → `<target>`).
-pub fn target_dir() -> PathBuf {
+/// The profile dir (`<target>/debug`) holding this binary: tests run from `debug/deps/`,
+/// the bench binary from `debug/`.
+fn profile_dir() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    exe.ancestors()
-        .nth(3)
-        .expect("target dir above the test binary")
-        .to_path_buf()
+    let dir = exe.parent().expect("exe dir");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().expect("profile dir").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
+}
+
+/// The cargo target dir this binary was built into.
+pub fn target_dir() -> PathBuf {
+    profile_dir().parent().expect("target dir").to_path_buf()
 }
 
 /// The desktop binary (built by `cargo build -p hearth-desktop`).
@@ -31,9 +39,7 @@ pub fn app_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("HEARTH_DESKTOP_BIN") {
         return PathBuf::from(p);
     }
-    let exe = std::env::current_exe().expect("current exe");
-    let profile_dir = exe.parent().and_then(Path::parent).expect("profile dir");
-    profile_dir.join("hearth-desktop")
+    profile_dir().join("hearth-desktop")
 }
 
 /// Where models are installed (same rule as the engine tests and the CLI).

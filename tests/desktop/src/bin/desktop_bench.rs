@@ -216,7 +216,9 @@ async fn main() {
                 if state.as_str() != Some("running") {
                     break;
                 }
-                during.extend(searches(&app, &queries[..5]).await);
+                // a person typing: a search every ~200 ms
+                during.extend(searches(&app, &queries[during.len() % 35..][..1]).await);
+                tokio::time::sleep(Duration::from_millis(200)).await;
                 let r = rss();
                 peak.app_kb = peak.app_kb.max(r.app_kb);
                 peak.total_kb = peak.total_kb.max(r.total_kb);
