@@ -532,6 +532,14 @@ pub async fn save_settings(shell: State<'_, Shell>, settings: SettingsInput) -> 
             ));
         }
     }
+    let chunking = hearth::chunk::ChunkingConfig {
+        chunk_tokens: settings.chunk_tokens,
+        overlap_tokens: settings.overlap_tokens,
+    };
+    // check everything before writing anything
+    let mut check = shell.config()?;
+    check.chunking = chunking;
+    check.validate()?;
     let mut desktop: DesktopSettings = shell.settings();
     desktop.search_mode = serde_json::to_value(mode)
         .ok()
@@ -541,10 +549,6 @@ pub async fn save_settings(shell: State<'_, Shell>, settings: SettingsInput) -> 
         desktop.data_dir = data_dir;
     }
     shell.update_settings(desktop).await?;
-    let chunking = hearth::chunk::ChunkingConfig {
-        chunk_tokens: settings.chunk_tokens,
-        overlap_tokens: settings.overlap_tokens,
-    };
     let config = shell.config()?;
     if config.chunking != chunking {
         config.save_settings(&SettingsUpdate {

@@ -4,7 +4,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use fantoccini::elements::Element;
@@ -12,7 +11,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{json, Value};
 
 /// One desktop session at a time: tauri-driver and WebKitWebDriver use fixed ports.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Port tauri-driver listens on.
 const DRIVER_PORT: u16 = 4444;
@@ -80,7 +79,7 @@ pub struct Desktop {
     pub client: Client,
     driver: Child,
     shots: PathBuf,
-    _turn: std::sync::MutexGuard<'static, ()>,
+    _turn: tokio::sync::MutexGuard<'static, ()>,
 }
 
 /// Environment of one app run: its own data dir, config dir and the shared models.
@@ -97,7 +96,7 @@ impl Desktop {
     /// Start tauri-driver and open a session on the app. Fails with a clear message when a
     /// piece of the setup is missing (`scripts/test.sh` installs all of it).
     pub async fn launch(env: &AppEnv, name: &str) -> Desktop {
-        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = ONE_AT_A_TIME.lock().await;
         let app = app_binary();
         assert!(
             app.is_file(),

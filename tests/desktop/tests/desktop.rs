@@ -340,7 +340,62 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
         assert_eq!(str_of(&r[1]["code"]), "bad_path", "{cmd}: {r}");
     }
 
-    // 11. Removing a document takes it out of the index (the file stays on disk).
+    // 11. Cancel stops a long ingest; what was committed stays and the rest is not indexed.
+    let big = tmp.path().join("Big folder");
+    std::fs::create_dir_all(&big).unwrap();
+    for i in 0..600 {
+        std::fs::write(
+            big.join(format!("note-{i:04}.txt")),
+            format!(
+                "Note {i}. The reading of gauge {i} was {} millimetres on day {}.",
+                i * 7 % 101,
+                i % 28
+            ),
+        )
+        .unwrap();
+    }
+    app.type_into("#add-path", &big.to_string_lossy()).await;
+    app.click("#add-submit").await;
+    app.wait_until(
+        "the big ingest to make progress",
+        "document.body.dataset.ingest === 'running' && / files · /.test(document.querySelector('#ingest-line').textContent)",
+        Duration::from_secs(60),
+    )
+    .await;
+    app.screenshot("11-ingest-progress").await;
+    app.click("#ingest-cancel").await;
+    app.wait_until(
+        "the ingest to stop",
+        "document.body.dataset.ingest === 'idle'",
+        Duration::from_secs(120),
+    )
+    .await;
+    let line = str_of(
+        &app.eval("document.querySelector('#ingest-line').textContent")
+            .await,
+    );
+    assert!(line.starts_with("Stopped: "), "{line}");
+    let big_indexed = app
+        .eval("document.querySelectorAll(\"#library-list .doc[data-path*='/Big folder/']\").length")
+        .await
+        .as_u64()
+        .unwrap();
+    assert!(
+        big_indexed < 600,
+        "{big_indexed} of 600 indexed after cancel: {line}"
+    );
+    if big_indexed > 0 {
+        app.click(".folder[data-folder$='/Big folder'] .remove-folder")
+            .await;
+        app.wait_until(
+            "the big folder to be removed",
+            "!document.querySelector(\".folder[data-folder$='/Big folder']\")",
+            SHORT,
+        )
+        .await;
+    }
+
+    // 12. Removing a document takes it out of the index (the file stays on disk).
     app.click(".doc[data-path$='bike-maintenance.md'] .remove")
         .await;
     app.wait_until(
@@ -371,6 +426,85 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
             .any(|f| str_of(f) == "bike-maintenance.md"),
         "{files}"
     );
+
+    // 13. Models: the default answerer is installed and active, with size and licence; a file
+    //     that is not a GGUF model is refused with its reason.
+    app.click("#nav-models").await;
+    app.wait_until(
+        "the active model",
+        "document.querySelector(\"#models-list tr[data-id='qwen2.5-coder-0.5b-instruct-q4km'] .badge.active\")",
+        SHORT,
+    )
+    .await;
+    let row = app
+        .eval("[...document.querySelectorAll(\"#models-list tr[data-id='qwen2.5-coder-0.5b-instruct-q4km'] td\")].map(td => td.textContent)")
+        .await;
+    assert!(str_of(&row[2]).ends_with("MB"), "size: {row}");
+    assert!(!str_of(&row[3]).is_empty(), "licence: {row}");
+    let not_gguf = tmp.path().join("notes.gguf");
+    std::fs::write(&not_gguf, "this is not a model").unwrap();
+    app.type_into("#import-path", &not_gguf.to_string_lossy())
+        .await;
+    app.click("#import-submit").await;
+    app.wait_until(
+        "the import error",
+        "document.querySelector('#import-status').classList.contains('error-text')",
+        SHORT,
+    )
+    .await;
+    let status = str_of(
+        &app.eval("document.querySelector('#import-status').textContent")
+            .await,
+    );
+    assert!(
+        status.contains("GGUF") && status.contains("(model_invalid)"),
+        "{status}"
+    );
+    app.screenshot("09-models").await;
+
+    // 14. Settings: a bad chunking value is refused with its reason; the retrieval mode is
+    //     saved and used by search.
+    app.click("#nav-settings").await;
+    app.wait_until(
+        "settings",
+        "document.querySelector('#set-chunk').value === '200'",
+        SHORT,
+    )
+    .await;
+    app.eval("(() => { document.querySelector('#set-overlap').value = '150'; document.querySelector('#set-mode').value = 'text'; return 1; })()")
+        .await;
+    app.click("#settings-save").await;
+    app.wait_until(
+        "the settings error",
+        "document.querySelector('#settings-status').textContent.includes('overlap_tokens')",
+        SHORT,
+    )
+    .await;
+    let desktop_json = tmp.path().join("config/hearth/desktop.json");
+    let before = std::fs::read_to_string(&desktop_json).unwrap_or_default();
+    assert!(
+        !before.contains("text"),
+        "a refused save changed nothing: {before}"
+    );
+    app.eval("(() => { document.querySelector('#set-overlap').value = '32'; return 1; })()")
+        .await;
+    app.click("#settings-save").await;
+    app.wait_until(
+        "the settings to save",
+        "document.querySelector('#settings-status').textContent === 'Saved.'",
+        SHORT,
+    )
+    .await;
+    assert_eq!(
+        str_of(
+            &app.eval("document.querySelector('#search-mode').value")
+                .await
+        ),
+        "text"
+    );
+    let saved = std::fs::read_to_string(&desktop_json).unwrap();
+    assert!(saved.contains("\"search_mode\": \"text\""), "{saved}");
+    app.screenshot("10-settings").await;
     app.close().await;
 }
 
