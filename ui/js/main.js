@@ -430,6 +430,21 @@ function renderMessage(m) {
   return el;
 }
 
+/** Append streamed text to the answer being written without rebuilding the conversation
+ *  (citations become buttons when the answer is complete). False when a full render is needed. */
+function updateStreaming(m) {
+  const log = $("#chat-log");
+  const el = log.lastElementChild;
+  if (!el || el.dataset.state !== "streaming" || state.chat.messages[state.chat.messages.length - 1] !== m) return false;
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  const status = el.querySelector(".status");
+  if (status) status.remove();
+  el.querySelector(".text").textContent = m.text;
+  el.dataset.tokens = m.tokens;
+  if (atBottom) log.scrollTop = log.scrollHeight;
+  return true;
+}
+
 function togglePassage(m, n) {
   m.open = m.open === n ? null : n;
   renderChat();
@@ -467,6 +482,7 @@ async function ask() {
     if (ev.kind === "token") {
       m.text += ev.text;
       m.tokens = (m.tokens || 0) + 1;
+      if (updateStreaming(m)) return;
     }
     renderChat();
   });

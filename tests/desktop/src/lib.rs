@@ -33,7 +33,7 @@ pub fn target_dir() -> PathBuf {
     profile_dir().parent().expect("target dir").to_path_buf()
 }
 
-/// The desktop binary (built by `cargo build -p hearth-desktop`).
+/// The desktop binary (built by `cargo build --workspace`).
 pub fn app_binary() -> PathBuf {
     if let Some(p) = std::env::var_os("HEARTH_DESKTOP_BIN") {
         return PathBuf::from(p);
@@ -100,7 +100,7 @@ impl Desktop {
         let app = app_binary();
         assert!(
             app.is_file(),
-            "{} is missing: run `cargo build -p hearth-desktop` first (scripts/test.sh does)",
+            "{} is missing: run `cargo build --workspace` first (scripts/test.sh does)",
             app.display()
         );
         let tauri_driver = find_program("tauri-driver").expect(

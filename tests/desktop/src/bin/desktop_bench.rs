@@ -262,6 +262,19 @@ async fn main() {
                     ttft.push(f);
                 }
             }
+            // The same kind of question straight through IPC, nothing rendered: the engine's
+            // own time to first token inside the app.
+            for q in questions.iter().skip(110).take(2) {
+                let body = format!(
+                    "const done = arguments[arguments.length - 1];
+                     const ch = new window.__TAURI__.core.Channel(); ch.onmessage = () => {{}};
+                     window.__TAURI__.core.invoke('ask', {{ question: {q}, history: [], job: 'bench', onEvent: ch }})
+                       .then(a => done([a.timings.first_token_ms, a.timings.prompt_tokens, a.timings.retrieve_ms]), e => done(String(e.message || e)));",
+                    q = serde_json::to_string(q).unwrap()
+                );
+                let v = app.eval_async(&body).await;
+                println!("engine timings in the app (no rendering): first token {} ms, prompt {} tokens, retrieval {} ms", v[0], v[1], v[2]);
+            }
             println!(
                 "answering (3 questions, the first loads the model): first visible token {:?} s; peak memory app {:.0} MB, app + WebKit {:.0} MB",
                 ttft.iter().map(|t| (t * 100.0).round() / 100.0).collect::<Vec<_>>(),
