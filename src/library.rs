@@ -146,6 +146,11 @@ impl Library {
         Ok(docs)
     }
 
+    /// The index's row for one document (`None`: not indexed).
+    pub async fn document(&self, path: &str) -> Result<Option<DocRecord>> {
+        self.store.document(path).await
+    }
+
     /// Remove a document, or every document under a folder, from the index (the files on disk
     /// are not touched). Returns the paths removed; a path that matches nothing is an error.
     pub async fn remove(&self, path: &str) -> Result<Vec<String>> {
@@ -173,10 +178,8 @@ impl Library {
     pub async fn page_text(&self, path: &str, page: Option<u32>) -> Result<PageText> {
         let doc = self
             .store
-            .documents()
+            .document(path)
             .await?
-            .into_iter()
-            .find(|d| d.path == path)
             .ok_or_else(|| Error::BadPath {
                 path: path.into(),
                 reason: "not in the index".into(),

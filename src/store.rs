@@ -254,7 +254,21 @@ impl Store {
 
     /// Every document row.
     pub async fn documents(&self) -> Result<Vec<DocRecord>> {
-        let batches: Vec<RecordBatch> = self.docs.query().execute().await?.try_collect().await?;
+        self.query_documents(None).await
+    }
+
+    /// The row of one document, if it is indexed.
+    pub async fn document(&self, path: &str) -> Result<Option<DocRecord>> {
+        let filter = format!("path = {}", sql_string(path));
+        Ok(self.query_documents(Some(filter)).await?.pop())
+    }
+
+    async fn query_documents(&self, filter: Option<String>) -> Result<Vec<DocRecord>> {
+        let mut query = self.docs.query();
+        if let Some(f) = filter {
+            query = query.only_if(f);
+        }
+        let batches: Vec<RecordBatch> = query.execute().await?.try_collect().await?;
         let mut out = Vec::new();
         for b in &batches {
             let path = strings(b, "path")?;
@@ -344,30 +358,15 @@ impl Store {
             .chunks
             .query()
             .only_if(filter)
-            .select(Select::columns(&[
-                "id",
-                "doc_path",
-                "page",
-                "heading",
-                "text",
-                "char_start",
-                "char_end",
-                "ordinal",
-            ]))
+            .select(Select::columns(HIT_COLUMNS))
             .execute()
             .await?
             .try_collect()
             .await?;
-        let mut rows = Vec::new();
-        for b in &batches {
-            let ordinal = i32s(b, "ordinal")?;
-            let decoded = hits(std::slice::from_ref(b), None, |s| s)?;
-            for (i, h) in decoded.into_iter().enumerate() {
-                rows.push((h.page, ordinal.value(i), h));
-            }
-        }
-        rows.sort_by_key(|(page, ordinal, _)| (*page, *ordinal));
-        Ok(rows.into_iter().map(|(_, _, h)| h).collect())
+        // chunks are slices of their page in order: offsets give document order
+        let mut out = hits(&batches, None, |s| s)?;
+        out.sort_by_key(|h| (h.page, h.char_start, h.char_end));
+        Ok(out)
     }
 
     /// Number of document and chunk rows.
