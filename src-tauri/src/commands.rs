@@ -131,13 +131,10 @@ pub async fn ingest(
             ),
         ));
     }
-    let cancel = shell.start_job(&job);
     let sink = move |ev: IngestEvent| {
         let _ = on_event.send(ev);
     };
-    let result = lib.ingest(&paths, &sink, &cancel).await;
-    shell.end_job(&job);
-    let report = result?;
+    let report = lib.ingest(&paths, &sink, &shell.job(&job).cancel).await?;
     let indexed: Vec<String> = lib.documents().await?.into_iter().map(|d| d.path).collect();
     shell.record_failures(&report.failed, &indexed)?;
     Ok(report)
@@ -204,18 +201,23 @@ pub async fn page_text(shell: State<'_, Shell>, path: String, page: Option<u32>)
     Ok(shell.library().await?.page_text(&path, page).await?)
 }
 
+/// Files are reachable only through the index: refuse `path` unless it is indexed.
+async fn require_indexed(lib: &hearth::Library, path: &str, verb: &str) -> Res<()> {
+    match lib.document(path).await? {
+        Some(_) => Ok(()),
+        None => Err(ErrorDto::new(
+            "bad_path",
+            format!("{path}: only documents in the index can be {verb}"),
+        )),
+    }
+}
+
 /// Open an indexed document in the system's viewer (PDFs at `page` when the viewer supports
 /// it). Paths that are not in the index are refused.
 #[tauri::command]
 pub async fn open_document(shell: State<'_, Shell>, path: String, page: Option<u32>) -> Res<()> {
     let lib = shell.library().await?;
-    let known = lib.documents().await?.into_iter().any(|d| d.path == path);
-    if !known {
-        return Err(ErrorDto::new(
-            "bad_path",
-            format!("{path}: only documents in the index can be opened"),
-        ));
-    }
+    require_indexed(&lib, &path, "opened").await?;
     if !Path::new(&path).is_file() {
         return Err(ErrorDto::new(
             "bad_path",
@@ -265,51 +267,45 @@ pub async fn ask(
 ) -> Res<Answer> {
     let lib = shell.library().await?;
     let config = lib.config().clone();
-    let cancel = shell.start_job(&job);
-    let result = async {
-        if shell.loaded_llm().await.is_none() {
+    let job = shell.job(&job);
+    let llm = shell
+        .llm(&config, || {
             let _ = on_event.send(AskEvent::Status {
                 text: "Loading the language model…".into(),
             });
-        }
-        let llm = shell.llm(&config).await?;
-        let history: Vec<Message> = history
-            .into_iter()
-            .map(|t| Message {
-                role: if t.role == "assistant" {
-                    Role::Assistant
-                } else {
-                    Role::User
-                },
-                content: t.content,
-            })
-            .collect();
-        let _ = on_event.send(AskEvent::Status {
-            text: "Searching your documents…".into(),
+        })
+        .await?;
+    let history: Vec<Message> = history
+        .into_iter()
+        .map(|t| Message {
+            role: if t.role == "assistant" {
+                Role::Assistant
+            } else {
+                Role::User
+            },
+            content: t.content,
+        })
+        .collect();
+    let _ = on_event.send(AskEvent::Status {
+        text: "Searching your documents…".into(),
+    });
+    let channel = on_event.clone();
+    let sink: answer::OnEvent = Box::new(move |ev| {
+        let _ = channel.send(match ev {
+            AnswerEvent::Sources(sources) => AskEvent::Sources { sources },
+            AnswerEvent::Token(text) => AskEvent::Token { text },
         });
-        let channel = on_event.clone();
-        let sink: answer::OnEvent = Box::new(move |ev| {
-            let _ = channel.send(match ev {
-                AnswerEvent::Sources(sources) => AskEvent::Sources { sources },
-                AnswerEvent::Token(text) => AskEvent::Token { text },
-            });
-        });
-        Ok::<_, ErrorDto>(
-            answer::ask(
-                &lib,
-                llm,
-                &question,
-                &history,
-                &config.answer,
-                &cancel,
-                sink,
-            )
-            .await?,
-        )
-    }
-    .await;
-    shell.end_job(&job);
-    result
+    });
+    Ok(answer::ask(
+        &lib,
+        llm,
+        &question,
+        &history,
+        &config.answer,
+        &job.cancel,
+        sink,
+    )
+    .await?)
 }
 
 /// What a streaming summary sends to the UI.
@@ -344,42 +340,31 @@ pub async fn summarize(
     on_event: Channel<SummarizeEvent>,
 ) -> Res<Summary> {
     let lib = shell.library().await?;
-    if !lib.documents().await?.iter().any(|d| d.path == path) {
-        return Err(ErrorDto::new(
-            "bad_path",
-            format!("{path}: only documents in the index can be summarized"),
-        ));
-    }
+    require_indexed(&lib, &path, "summarized").await?;
     let config = lib.config().clone();
-    let cancel = shell.start_job(&job);
-    let result = async {
-        if shell.loaded_llm().await.is_none() {
+    let job = shell.job(&job);
+    let llm = shell
+        .llm(&config, || {
             let _ = on_event.send(SummarizeEvent::Status {
                 text: "Loading the language model…".into(),
             });
-        }
-        let llm = shell.llm(&config).await?;
-        let channel = on_event.clone();
-        let sink = Box::new(move |ev| {
-            let _ = channel.send(match ev {
-                SummaryEvent::Part { done, total } => SummarizeEvent::Part { done, total },
-                SummaryEvent::Token(text) => SummarizeEvent::Token { text },
-            });
+        })
+        .await?;
+    let channel = on_event.clone();
+    let sink = Box::new(move |ev| {
+        let _ = channel.send(match ev {
+            SummaryEvent::Part { done, total } => SummarizeEvent::Part { done, total },
+            SummaryEvent::Token(text) => SummarizeEvent::Token { text },
         });
-        Ok::<_, ErrorDto>(
-            answer::summarize(
-                llm,
-                Path::new(&path),
-                config.ingest.max_file_mb,
-                &cancel,
-                sink,
-            )
-            .await?,
-        )
-    }
-    .await;
-    shell.end_job(&job);
-    result
+    });
+    Ok(answer::summarize(
+        llm,
+        Path::new(&path),
+        config.ingest.max_file_mb,
+        &job.cancel,
+        sink,
+    )
+    .await?)
 }
 
 /// A model for the models view.

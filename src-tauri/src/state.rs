@@ -29,6 +29,22 @@ impl Default for DesktopSettings {
     }
 }
 
+/// A running job: its cancel token, registered under its id until dropped.
+pub struct Job<'a> {
+    shell: &'a Shell,
+    id: String,
+    /// Tripped by the `cancel` command.
+    pub cancel: Cancel,
+}
+
+impl Drop for Job<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut jobs) = self.shell.jobs.lock() {
+            jobs.remove(&self.id);
+        }
+    }
+}
+
 /// The shell's state, managed by Tauri and shared by every command.
 pub struct Shell {
     settings_path: PathBuf,
@@ -138,8 +154,9 @@ impl Shell {
         Ok(lib)
     }
 
-    /// The language model named by the configuration, loaded on first use.
-    pub async fn llm(&self, config: &Config) -> Result<Arc<Llm>, ErrorDto> {
+    /// The language model named by the configuration, loaded on first use. `on_load` is
+    /// called before a (slow) load, so the UI can say so.
+    pub async fn llm(&self, config: &Config, on_load: impl FnOnce()) -> Result<Arc<Llm>, ErrorDto> {
         let (name, path) = config.llm_model(None)?;
         let mut slot = self.llm.lock().await;
         if let Some((loaded, llm)) = slot.as_ref() {
@@ -148,6 +165,7 @@ impl Shell {
             }
         }
         *slot = None; // free the old model before loading another
+        on_load();
         let window = config.llm.context_window;
         let n = name.clone();
         let llm = tokio::task::spawn_blocking(move || Llm::load(&path, &n, window))
@@ -156,11 +174,6 @@ impl Shell {
         let llm = Arc::new(llm);
         *slot = Some((name, llm.clone()));
         Ok(llm)
-    }
-
-    /// Whether a language model is loaded (and which).
-    pub async fn loaded_llm(&self) -> Option<String> {
-        self.llm.lock().await.as_ref().map(|(n, _)| n.clone())
     }
 
     /// Change desktop settings; a new data dir closes the open library.
@@ -180,19 +193,18 @@ impl Shell {
         *self.library.lock().await = None;
     }
 
-    /// Register a cancellable job.
-    pub fn start_job(&self, id: &str) -> Cancel {
+    /// Register a cancellable job; it is forgotten when the returned guard is dropped.
+    pub fn job(&self, id: &str) -> Job<'_> {
         let cancel = Cancel::new();
         self.jobs
             .lock()
             .unwrap()
             .insert(id.to_string(), cancel.clone());
-        cancel
-    }
-
-    /// Forget a finished job.
-    pub fn end_job(&self, id: &str) {
-        self.jobs.lock().unwrap().remove(id);
+        Job {
+            shell: self,
+            id: id.to_string(),
+            cancel,
+        }
     }
 
     /// Cancel a job; false when no such job runs.
