@@ -277,10 +277,13 @@ impl OnnxEmbedder {
             .spare
             .lock()
             .map_err(|_| Error::Internal("embedder lock poisoned".into()))?;
-        if let Some((model, options)) = spare.take() {
-            let session = fastembed::TextEmbedding::try_new_from_user_defined(model, options)
-                .map_err(|e| Error::Embedding(format!("query session: {e}")))?;
+        // the ingredients are kept until a session is made, so a failure can be retried
+        if let Some((model, options)) = spare.as_ref() {
+            let session =
+                fastembed::TextEmbedding::try_new_from_user_defined(model.clone(), options.clone())
+                    .map_err(|e| Error::Embedding(format!("query session: {e}")))?;
             let _ = self.query_model.set(Mutex::new(session));
+            *spare = None;
         }
         self.query_model
             .get()
