@@ -191,6 +191,17 @@ impl Desktop {
             .unwrap_or_else(|e| panic!("script failed: {script}: {e}"))
     }
 
+    /// The text of the first element matching `css`.
+    pub async fn text(&self, css: &str) -> String {
+        let css = serde_json::to_string(css).unwrap();
+        let v = self
+            .eval(&format!("document.querySelector({css}).textContent"))
+            .await;
+        v.as_str()
+            .unwrap_or_else(|| panic!("no text at {css}: {v}"))
+            .to_string()
+    }
+
     /// Run an async JS function body; `done(value)` is the last argument (WebDriver's
     /// executeAsync).
     pub async fn eval_async(&self, body: &str) -> Value {

@@ -73,10 +73,7 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
         Duration::from_secs(120),
     )
     .await;
-    let line = str_of(
-        &app.eval("document.querySelector('#ingest-line').textContent")
-            .await,
-    );
+    let line = app.text("#ingest-line").await;
     assert!(
         line.starts_with("Done: 6 indexed, 0 unchanged, 1 failed"),
         "progress line: {line}"
@@ -108,10 +105,7 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
     assert_eq!(failed.len(), 1, "{failed:?}");
     assert!(str_of(&failed[0][0]).ends_with("locked.pdf"));
     assert!(str_of(&failed[0][1]).contains("encrypted"), "{failed:?}");
-    let counts = str_of(
-        &app.eval("document.querySelector('#index-summary').textContent")
-            .await,
-    );
+    let counts = app.text("#index-summary").await;
     assert!(counts.starts_with("6 documents"), "{counts}");
     app.screenshot("02-indexed-with-a-failure").await;
 
@@ -162,15 +156,9 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
         SHORT,
     )
     .await;
-    let where_ = str_of(
-        &app.eval("document.querySelector('#reader-where').textContent")
-            .await,
-    );
+    let where_ = app.text("#reader-where").await;
     assert!(where_.starts_with("page 2 of 4"), "{where_}");
-    let passage = str_of(
-        &app.eval("document.querySelector('#reader-passage').textContent")
-            .await,
-    );
+    let passage = app.text("#reader-passage").await;
     assert!(passage.contains("heron"), "{passage}");
     app.screenshot("04-reader").await;
     app.click("#reader-next").await;
@@ -370,10 +358,7 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
         Duration::from_secs(120),
     )
     .await;
-    let line = str_of(
-        &app.eval("document.querySelector('#ingest-line').textContent")
-            .await,
-    );
+    let line = app.text("#ingest-line").await;
     assert!(line.starts_with("Stopped: "), "{line}");
     let big_indexed = app
         .eval("document.querySelectorAll(\"#library-list .doc[data-path*='/Big folder/']\").length")
@@ -452,10 +437,7 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
         SHORT,
     )
     .await;
-    let status = str_of(
-        &app.eval("document.querySelector('#import-status').textContent")
-            .await,
-    );
+    let status = app.text("#import-status").await;
     assert!(
         status.contains("GGUF") && status.contains("(model_invalid)"),
         "{status}"
@@ -526,10 +508,7 @@ async fn missing_models_are_explained_in_the_window() {
         SHORT,
     )
     .await;
-    let text = str_of(
-        &app.eval("document.querySelector('#problem').textContent")
-            .await,
-    );
+    let text = app.text("#problem").await;
     assert!(text.contains("(model_missing)"), "{text}");
     assert!(text.contains("scripts/setup.sh"), "{text}");
     // Adding a folder now fails with the same clear reason and nothing else breaks.

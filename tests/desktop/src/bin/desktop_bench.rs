@@ -17,6 +17,15 @@ struct Rss {
     total_kb: u64,
 }
 
+impl Rss {
+    fn max(self, other: Rss) -> Rss {
+        Rss {
+            app_kb: self.app_kb.max(other.app_kb),
+            total_kb: self.total_kb.max(other.total_kb),
+        }
+    }
+}
+
 fn proc_stat(pid: u32) -> Option<(String, u32, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let mut name = String::new();
@@ -219,14 +228,10 @@ async fn main() {
                 // a person typing: a search every ~200 ms
                 during.extend(searches(&app, &queries[during.len() % 35..][..1]).await);
                 tokio::time::sleep(Duration::from_millis(200)).await;
-                let r = rss();
-                peak.app_kb = peak.app_kb.max(r.app_kb);
-                peak.total_kb = peak.total_kb.max(r.total_kb);
+                peak = peak.max(rss());
             }
             let secs = t_ingest.elapsed().as_secs_f64();
-            let line = app
-                .eval("document.querySelector('#ingest-line').textContent")
-                .await;
+            let line = app.text("#ingest-line").await;
             println!("ingest of {files} passages through the UI: {secs:.1} s ({line})");
             println!(
                 "memory while indexing (peak of samples): app {:.0} MB, app + WebKit {:.0} MB",
@@ -250,9 +255,7 @@ async fn main() {
                     if first.is_none() && v[1].as_f64().unwrap_or(0.0) > 0.0 {
                         first = Some(t.elapsed().as_secs_f64());
                     }
-                    let r = rss();
-                    peak.app_kb = peak.app_kb.max(r.app_kb);
-                    peak.total_kb = peak.total_kb.max(r.total_kb);
+                    peak = peak.max(rss());
                     if v[0].as_str() != Some("streaming") && v[0].as_str() != Some("none") {
                         break;
                     }
