@@ -13,6 +13,10 @@ source "$ROOT/scripts/setup.sh"
 # architecture and a SentencePiece vocabulary).
 python3 "$ROOT/models/fetch.py" ${HEARTH_MODELS_DIR:+--models-dir "$HEARTH_MODELS_DIR"} \
   smollm2-135m-instruct-q4_1 gemma3-270m-q4km
+# Real third-party documents (Debian doc packages) for the tests that read real HTML and PDFs.
+log "fetching the real-document corpus"
+bash "$ROOT/eval/fetch-corpus.sh" \
+  "${HEARTH_MODELS_DIR:-${XDG_DATA_HOME:-$HOME/.local/share}/hearth/models}/eval-real"
 cd "$ROOT"
 start=$(date +%s)
 

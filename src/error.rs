@@ -60,6 +60,10 @@ pub enum Error {
     /// A file or folder cannot be read (gone, permission denied, not a file...).
     #[error("{0}")]
     Unreadable(String),
+    /// A reader crashed on this file (a bug in a parser, contained): the file is reported, the
+    /// run goes on.
+    #[error("the reader crashed on this file ({0}); it was skipped")]
+    ReaderCrashed(String),
     /// A PDF is encrypted and cannot be read without a password.
     #[error("PDF is encrypted (password protected)")]
     EncryptedPdf,
@@ -101,6 +105,7 @@ impl Error {
             Error::BadPath { .. } => "bad_path",
             Error::Unsupported { .. } => "unsupported_file",
             Error::Unreadable(_) => "unreadable",
+            Error::ReaderCrashed(_) => "reader_crashed",
             Error::EncryptedPdf => "encrypted_pdf",
             Error::CorruptPdf(_) => "corrupt_pdf",
             Error::InvalidRequest(_) => "invalid_request",
@@ -126,6 +131,22 @@ impl Error {
             reason: reason.into(),
         }
     }
+}
+
+/// The message of a caught panic (`&str` and `String` payloads; anything else is "no message").
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "no message".to_string())
+}
+
+/// Run `f`, turning a panic inside it into [`Error::ReaderCrashed`]: one file's bad bytes must
+/// never take a whole run down, whichever reader they hit.
+pub(crate) fn contain<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+        .unwrap_or_else(|panic| Err(Error::ReaderCrashed(panic_message(panic.as_ref()))))
 }
 
 impl From<lancedb::Error> for Error {

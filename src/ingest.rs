@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::chunk::{chunk_document, Chunk, ChunkingConfig};
 use crate::config::IngestConfig;
 use crate::embed::Embedder;
-use crate::error::{Error, Result};
+use crate::error::{contain, Error, Result};
 use crate::extract::{extract, is_candidate};
 use crate::store::{ChunkRow, DocRecord, Store};
 
@@ -481,14 +481,18 @@ pub(crate) async fn run(
                 let known = known.clone();
                 tokio::task::spawn_blocking(move || {
                     let mut t = StageTimings::default();
-                    let outcome = prepare(
-                        &c,
-                        known.get(&c.key),
-                        embedder.as_ref(),
-                        &chunking,
-                        max_bytes,
-                        &mut t,
-                    );
+                    // A reader or the chunker crashing on this file fails this file only.
+                    let outcome = contain(|| {
+                        Ok(prepare(
+                            &c,
+                            known.get(&c.key),
+                            embedder.as_ref(),
+                            &chunking,
+                            max_bytes,
+                            &mut t,
+                        ))
+                    })
+                    .unwrap_or_else(|e| Outcome::Failed(failed(&c.path, &e)));
                     (outcome, t, c)
                 })
                 .await

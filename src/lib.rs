@@ -19,6 +19,7 @@ pub mod embed;
 pub mod error;
 pub mod extract;
 pub mod ingest;
+mod lexical;
 mod library;
 pub mod llm;
 pub mod retrieve;

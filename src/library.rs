@@ -11,8 +11,12 @@ use crate::config::Config;
 use crate::embed::{Embedder, OnnxEmbedder};
 use crate::error::{Error, Result};
 use crate::ingest::{self, Cancel, IngestReport, ProgressSink};
-use crate::retrieve::{reciprocal_rank_fusion, Hit, SearchMode, SearchRequest};
+use crate::llm::ms;
+use crate::retrieve::{fuse, Fusion, Hit, SearchMode, SearchRequest};
 use crate::store::{read_meta, DocRecord, Store};
+
+/// Candidates each retriever contributes to hybrid search (at least).
+const HYBRID_DEPTH: usize = 20;
 
 /// A user's indexed documents: the store plus the embedding model that feeds and queries it.
 pub struct Library {
@@ -238,45 +242,69 @@ impl Library {
     ) -> Result<(Vec<Hit>, Option<f32>, SearchTimings)> {
         req.validate()?;
         let mut timings = SearchTimings::default();
-        let query_vector = if req.mode == SearchMode::Text {
-            None
-        } else {
-            let started = Instant::now();
-            let embedder = self.embedder.clone();
-            let text = vec![req.query.clone()];
-            let mut v = tokio::task::spawn_blocking(move || embedder.embed(&text))
-                .await
-                .map_err(|e| Error::Internal(e.to_string()))??;
-            timings.embed_ms = started.elapsed().as_secs_f64() * 1e3;
-            v.pop()
-        };
         let best = |hits: &[Hit]| hits.iter().map(|h| h.score).fold(f32::MIN, f32::max);
-        let started = Instant::now();
-        // Each retriever fetches more than asked so that fusion has candidates to agree on.
-        let depth = (req.limit * 2).max(20);
-        let (hits, best) = match (req.mode, query_vector) {
-            (SearchMode::Vector, Some(v)) => {
+        let (hits, best) = match req.mode {
+            SearchMode::Vector => {
+                let v = self.embed_query(&req.query, &mut timings).await?;
+                let started = Instant::now();
                 let hits = self.store.vector_search(&v, req.limit).await?;
+                timings.search_ms = ms(started);
                 let b = best(&hits);
                 (hits, Some(b))
             }
-            (SearchMode::Text, _) => (self.store.text_search(&req.query, req.limit).await?, None),
-            (SearchMode::Hybrid, Some(v)) => {
-                let (vector, text) = tokio::join!(
-                    self.store.vector_search(&v, depth),
-                    self.store.text_search(&req.query, depth)
-                );
-                let vector = vector?;
-                let b = best(&vector);
-                (
-                    reciprocal_rank_fusion(vec![vector, text?], req.limit),
-                    Some(b),
-                )
+            SearchMode::Text => {
+                let started = Instant::now();
+                let hits = self.store.text_search(&req.query, req.limit).await?;
+                timings.search_ms = ms(started);
+                (hits, None)
             }
-            (_, None) => return Err(Error::Internal("no query vector".into())),
+            SearchMode::Hybrid => {
+                // Each retriever fetches more than asked so that fusion has candidates to weigh.
+                let depth = (req.limit * 2).max(HYBRID_DEPTH);
+                let (vector, text) = self
+                    .candidates_timed(&req.query, depth, &mut timings)
+                    .await?;
+                let b = best(&vector);
+                (fuse(vector, text, Fusion::default(), req.limit), Some(b))
+            }
         };
-        timings.search_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok((hits, best, timings))
+    }
+
+    /// The two first-stage lists hybrid search fuses: the `depth` nearest chunks by meaning
+    /// (score: cosine) and the `depth` best by BM25 (score: BM25), each best-first. For
+    /// evaluations and tools that try other fusions.
+    pub async fn candidates(&self, query: &str, depth: usize) -> Result<(Vec<Hit>, Vec<Hit>)> {
+        self.candidates_timed(query, depth, &mut SearchTimings::default())
+            .await
+    }
+
+    async fn candidates_timed(
+        &self,
+        query: &str,
+        depth: usize,
+        timings: &mut SearchTimings,
+    ) -> Result<(Vec<Hit>, Vec<Hit>)> {
+        let v = self.embed_query(query, timings).await?;
+        let started = Instant::now();
+        let (vector, text) = tokio::join!(
+            self.store.vector_search(&v, depth),
+            self.store.text_search(query, depth)
+        );
+        timings.search_ms = ms(started);
+        Ok((vector?, text?))
+    }
+
+    async fn embed_query(&self, query: &str, timings: &mut SearchTimings) -> Result<Vec<f32>> {
+        let started = Instant::now();
+        let embedder = self.embedder.clone();
+        let text = vec![query.to_string()];
+        let mut v = tokio::task::spawn_blocking(move || embedder.embed(&text))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        timings.embed_ms = ms(started);
+        v.pop()
+            .ok_or_else(|| Error::Internal("no query vector".into()))
     }
 
     /// Counts, sizes, indexes and models.

@@ -1,4 +1,4 @@
-//! Search: vector, full-text (BM25) and hybrid (reciprocal rank fusion of the two).
+//! Search: vector, full-text (BM25) and hybrid (the two fused, see [`Fusion`]).
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -15,7 +15,7 @@ pub enum SearchMode {
     Vector,
     /// BM25 over the chunk text.
     Text,
-    /// Both, fused by reciprocal rank (the default).
+    /// Both, fused (the default).
     #[default]
     Hybrid,
 }
@@ -76,7 +76,7 @@ pub struct Hit {
     pub path: String,
     /// 1-based page for PDFs, `null` otherwise.
     pub page: Option<u32>,
-    /// Higher is better. Vector: cosine similarity; text: BM25; hybrid: fused RRF score.
+    /// Higher is better. Vector: cosine similarity; text: BM25; hybrid: the fused score.
     pub score: f32,
     /// The chunk's text.
     pub text: String,
@@ -90,17 +90,80 @@ pub struct Hit {
     pub chunk_id: String,
 }
 
-/// The constant of reciprocal rank fusion (Cormack et al.): score = Σ 1 / (K + rank).
-pub const RRF_K: f32 = 60.0;
+/// How hybrid search combines its vector and full-text (BM25) candidate lists.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Fusion {
+    /// Weighted reciprocal rank fusion (Cormack et al.): Σ weight / (k + rank), rank from 1.
+    /// Scores are thrown away, so a list that is confidently right counts no more than one
+    /// that is guessing.
+    Rrf {
+        /// The rank constant (60 in the paper).
+        k: f32,
+        /// Weight of the vector list.
+        vector_weight: f32,
+        /// Weight of the full-text list.
+        text_weight: f32,
+    },
+    /// Convex combination of normalised scores (Bruch et al., "An Analysis of Fusion Functions
+    /// for Hybrid Retrieval"): `w · cos' + (1 − w) · bm25'`, where `cos'` is the cosine
+    /// min-max normalised over the vector candidates and `bm25'` the BM25 score over the best
+    /// BM25 score (BM25's least is 0). A chunk missing from one list scores 0 there.
+    Convex {
+        /// Weight `w` of the vector side, in 0..=1.
+        vector_weight: f32,
+    },
+}
 
-/// Fuse ranked lists by reciprocal rank. Each list is best-first; a hit's fused score is the sum
-/// over lists of `1 / (RRF_K + rank)` (rank from 1). Returns best-first, ties by first list.
-pub fn reciprocal_rank_fusion(lists: Vec<Vec<Hit>>, limit: usize) -> Vec<Hit> {
+impl Fusion {
+    /// Plain equal-weight RRF with k = 60 (what hybrid search used to do).
+    pub const RRF: Fusion = Fusion::Rrf {
+        k: 60.0,
+        vector_weight: 1.0,
+        text_weight: 1.0,
+    };
+}
+
+impl Default for Fusion {
+    fn default() -> Self {
+        Fusion::Convex { vector_weight: 0.6 }
+    }
+}
+
+/// Fuse the vector and full-text candidates (each best-first) into one best-first list of at
+/// most `limit` hits; a hit's `score` becomes its fused score. Ties keep first-seen order
+/// (vector list first).
+pub fn fuse(vector: Vec<Hit>, text: Vec<Hit>, fusion: Fusion, limit: usize) -> Vec<Hit> {
+    let (vector_part, text_part): (
+        Box<dyn Fn(usize, f32) -> f32>,
+        Box<dyn Fn(usize, f32) -> f32>,
+    ) = match fusion {
+        Fusion::Rrf {
+            k,
+            vector_weight,
+            text_weight,
+        } => (
+            Box::new(move |rank, _| vector_weight / (k + rank as f32 + 1.0)),
+            Box::new(move |rank, _| text_weight / (k + rank as f32 + 1.0)),
+        ),
+        Fusion::Convex { vector_weight } => {
+            let w = vector_weight.clamp(0.0, 1.0);
+            let hi = vector.iter().map(|h| h.score).fold(f32::MIN, f32::max);
+            let lo = vector.iter().map(|h| h.score).fold(f32::MAX, f32::min);
+            let span = if hi > lo { hi - lo } else { 1.0 };
+            let best_text = text.iter().map(|h| h.score).fold(0.0f32, f32::max);
+            let best_text = if best_text > 0.0 { best_text } else { 1.0 };
+            (
+                Box::new(move |_, s| w * ((s - lo) / span).clamp(0.0, 1.0)),
+                Box::new(move |_, s| (1.0 - w) * (s / best_text).clamp(0.0, 1.0)),
+            )
+        }
+    };
     let mut fused: HashMap<String, (f32, usize, Hit)> = HashMap::new();
     let mut order = 0usize;
-    for list in lists {
+    for (list, part) in [(vector, &vector_part), (text, &text_part)] {
         for (rank, hit) in list.into_iter().enumerate() {
-            let add = 1.0 / (RRF_K + rank as f32 + 1.0);
+            let add = part(rank, hit.score);
             fused
                 .entry(hit.chunk_id.clone())
                 .and_modify(|e| e.0 += add)
@@ -119,6 +182,34 @@ pub fn reciprocal_rank_fusion(lists: Vec<Vec<Hit>>, limit: usize) -> Vec<Hit> {
             hit
         })
         .collect()
+}
+
+/// Second stage: re-order `hits` (fused, best-first) by `score' + weight · coverage`, where
+/// `score'` is the hit's score over the best score and `coverage` the share of the query's
+/// words (weighted by rarity, see [`crate::lexical`]) that its best sentence holds: a chunk with
+/// one sentence about exactly what was asked moves up past one that only shares its topic.
+pub fn rerank(query: &str, hits: Vec<Hit>, weight: f32) -> Vec<Hit> {
+    if hits.len() < 2 || weight <= 0.0 {
+        return hits;
+    }
+    let texts: Vec<&str> = hits.iter().map(|h| h.text.as_str()).collect();
+    let best_sentence: Vec<f32> = crate::lexical::sentence_coverage(query, &texts)
+        .into_iter()
+        .map(|s| s.iter().map(|(_, c)| *c as f32).fold(0.0, f32::max))
+        .collect();
+    let top = hits.iter().map(|h| h.score).fold(f32::MIN, f32::max);
+    let top = if top > 0.0 { top } else { 1.0 };
+    let mut scored: Vec<(f32, usize, Hit)> = hits
+        .into_iter()
+        .zip(best_sentence)
+        .enumerate()
+        .map(|(i, (mut h, c))| {
+            h.score = h.score / top + weight * c;
+            (h.score, i, h)
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    scored.into_iter().map(|(_, _, h)| h).collect()
 }
 
 #[cfg(test)]
@@ -142,15 +233,52 @@ mod tests {
     fn rrf_rewards_agreement() {
         let vector = vec![hit("a"), hit("b"), hit("c")];
         let text = vec![hit("c"), hit("d"), hit("b")];
-        let fused = reciprocal_rank_fusion(vec![vector, text], 10);
+        let fused = fuse(vector, text, Fusion::RRF, 10);
         let ids: Vec<_> = fused.iter().map(|h| h.chunk_id.as_str()).collect();
         // b: 1/62 + 1/63, c: 1/63 + 1/61 -> c first, then b, then a (1/61), d (1/62)
         assert_eq!(ids, vec!["c", "b", "a", "d"]);
         assert!((fused[0].score - (1.0 / 63.0 + 1.0 / 61.0)).abs() < 1e-6);
-        assert_eq!(
-            reciprocal_rank_fusion(vec![vec![hit("x")], vec![]], 1).len(),
-            1
+        assert_eq!(fuse(vec![hit("x")], vec![], Fusion::RRF, 1).len(), 1);
+    }
+
+    fn scored(id: &str, score: f32) -> Hit {
+        Hit { score, ..hit(id) }
+    }
+
+    #[test]
+    fn convex_fusion_weighs_scores_not_just_ranks() {
+        // BM25 is sure of "t" (far ahead of its runner-up); the vector list barely prefers "v".
+        let vector = vec![scored("v", 0.52), scored("t", 0.51), scored("x", 0.30)];
+        let text = vec![scored("t", 20.0), scored("v", 2.0)];
+        let convex = fuse(
+            vector.clone(),
+            text.clone(),
+            Fusion::Convex { vector_weight: 0.6 },
+            3,
         );
+        let ids: Vec<_> = convex.iter().map(|h| h.chunk_id.as_str()).collect();
+        assert_eq!(ids, vec!["t", "v", "x"]);
+        // t: 0.6 * (0.21 / 0.22) + 0.4 * 1.0
+        assert!((convex[0].score - (0.6 * 0.21 / 0.22 + 0.4)).abs() < 1e-4);
+        // All weight on one side reproduces that side's order.
+        let only_vector = fuse(vector, text, Fusion::Convex { vector_weight: 1.0 }, 3);
+        let ids: Vec<_> = only_vector.iter().map(|h| h.chunk_id.as_str()).collect();
+        assert_eq!(ids, vec!["v", "t", "x"]);
+    }
+
+    #[test]
+    fn rerank_lifts_the_chunk_whose_sentence_covers_the_question() {
+        let mut a = scored("a", 1.0);
+        a.text = "Shell history basics. History is useful. History again.".into();
+        let mut b = scored("b", 0.9);
+        b.text = "Unrelated start. The history file name is set by HISTFILE.".into();
+        let ids = |hits: &[Hit]| hits.iter().map(|h| h.chunk_id.clone()).collect::<Vec<_>>();
+        let hits = vec![a, b];
+        assert_eq!(
+            ids(&rerank("history file name", hits.clone(), 0.0)),
+            ["a", "b"]
+        );
+        assert_eq!(ids(&rerank("history file name", hits, 0.5)), ["b", "a"]);
     }
 
     #[test]

@@ -589,3 +589,80 @@ async fn queries_embedded_during_a_bulk_batch_get_the_same_vectors() {
     assert_eq!(worker.join().unwrap(), 384);
     assert!(during > 0);
 }
+
+/// Real third-party HTML documentation (PostgreSQL 15 pages and Debian Reference chapters from
+/// Debian's doc packages, fetched by `eval/fetch-corpus.sh` into `<models dir>/eval-real`):
+/// every page is indexed (the hand-written HTML reader used to abort the whole run on one of
+/// them), headings become heading paths, navigation chrome stays out, and paraphrased
+/// questions find their page.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_html_documentation_is_indexed_whole_and_found() {
+    let corpus = models_dir().join("eval-real");
+    assert!(
+        corpus.join(".complete").exists(),
+        "no real-document corpus in {} (scripts/test.sh runs eval/fetch-corpus.sh)",
+        corpus.display()
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let html = tmp.path().join("html");
+    copy_dir(&corpus.join("postgresql"), &html.join("postgresql"));
+    copy_dir(
+        &corpus.join("debian-reference"),
+        &html.join("debian-reference"),
+    );
+    let files = std::fs::read_dir(html.join("postgresql")).unwrap().count()
+        + std::fs::read_dir(html.join("debian-reference"))
+            .unwrap()
+            .count();
+    let lib = library(tmp.path()).await;
+    let report = ingest(&lib, &[std::fs::canonicalize(&html).unwrap()]).await;
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.indexed, files, "{report:?}");
+
+    let vacuum = lib
+        .page_text(
+            &std::fs::canonicalize(html.join("postgresql/sql-vacuum.html"))
+                .unwrap()
+                .to_string_lossy(),
+            None,
+        )
+        .await
+        .unwrap()
+        .text;
+    // DocBook's navigation bars ("Prev Up Next") are not text.
+    assert!(
+        !vacuum.contains("Prev"),
+        "{}",
+        &vacuum[..vacuum.len().min(400)]
+    );
+    assert!(
+        vacuum.contains("VACUUM FULL"),
+        "{}",
+        &vacuum[..vacuum.len().min(400)]
+    );
+
+    let hits = search(
+        &lib,
+        "how do I give the disk space of a bloated table back to the operating system?",
+        SearchMode::Hybrid,
+    )
+    .await;
+    assert!(
+        hits.iter().any(|h| file_name(&h.path) == "sql-vacuum.html"
+            || file_name(&h.path) == "routine-vacuuming.html"),
+        "{:?}",
+        hits.iter()
+            .map(|h| (&h.path, &h.heading))
+            .collect::<Vec<_>>()
+    );
+    // Headings became heading paths: a hit in the VACUUM page names its section.
+    let hits = search(&lib, "VACUUM FULL exclusive lock", SearchMode::Text).await;
+    assert!(
+        hits.iter()
+            .any(|h| file_name(&h.path) == "sql-vacuum.html" && h.heading.contains("VACUUM")),
+        "{:?}",
+        hits.iter()
+            .map(|h| (&h.path, &h.heading))
+            .collect::<Vec<_>>()
+    );
+}

@@ -43,15 +43,32 @@ async fn open(config: Config) -> Result<Library> {
     crate::open_library(config).await
 }
 
+/// Streams an answer to the terminal: the evidence as soon as it is chosen, then the tokens.
 fn stream_printer(show: bool) -> answer::OnEvent {
     Box::new(move |ev| {
-        if let AnswerEvent::Token(t) = ev {
-            if show {
-                print!("{t}");
-                let _ = std::io::stdout().flush();
-            }
+        if !show {
+            return;
         }
+        match ev {
+            AnswerEvent::Sources(sources) => {
+                println!("Evidence:");
+                for s in &sources {
+                    println!("  [{}] {}", s.n, where_label(&s.path, s.page));
+                    println!("      {}", crate::snippet(&s.text, 240));
+                }
+                println!();
+            }
+            AnswerEvent::Token(t) => print!("{t}"),
+        }
+        let _ = std::io::stdout().flush();
     })
+}
+
+fn where_label(path: &str, page: Option<u32>) -> String {
+    match page {
+        Some(p) => format!("{path}, page {p}"),
+        None => path.to_string(),
+    }
 }
 
 fn print_sources(a: &Answer) {
@@ -71,9 +88,13 @@ fn print_sources(a: &Answer) {
         &a.citations
     };
     for c in list {
-        let page = c.page.map(|p| format!(", page {p}")).unwrap_or_default();
-        println!("  [{}] {}{}", c.n, c.path, page);
-        println!("      {}", crate::snippet(&c.text, 160));
+        println!("  [{}] {}", c.n, where_label(&c.path, c.page));
+    }
+    if !a.unsupported.is_empty() {
+        println!("\nNo source supports:");
+        for s in &a.unsupported {
+            println!("  \"{s}\"");
+        }
     }
     if !a.dropped_citations.is_empty() {
         println!(
@@ -89,6 +110,11 @@ fn answer_json(a: &Answer) -> serde_json::Value {
         "citations": a.citations.iter().map(|c| serde_json::json!({
             "n": c.n, "path": c.path, "page": c.page, "text": c.text, "attributed": c.attributed,
         })).collect::<Vec<_>>(),
+        "evidence": a.sources.iter().map(|c| serde_json::json!({
+            "n": c.n, "path": c.path, "page": c.page, "text": c.text,
+            "char_start": c.char_start, "char_end": c.char_end,
+        })).collect::<Vec<_>>(),
+        "unsupported": a.unsupported,
         "model": a.model,
         "not_found": a.not_found,
         "query": a.query,
@@ -97,6 +123,7 @@ fn answer_json(a: &Answer) -> serde_json::Value {
         "cancelled": a.cancelled,
         "timings": {
             "retrieve_ms": a.timings.retrieve_ms,
+            "evidence_ms": a.timings.evidence_ms,
             "rewrite_ms": a.timings.rewrite_ms,
             "prompt_tokens": a.timings.prompt_tokens,
             "first_token_ms": a.timings.first_token_ms,

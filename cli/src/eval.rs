@@ -1,4 +1,5 @@
-//! `hearth eval`: retrieval quality on HaluEval QA.
+//! `hearth eval`: retrieval and answer quality on HaluEval QA and on real documents
+//! ([`crate::eval_docs`]: manuals from Debian's doc packages with questions written for them).
 //!
 //! Each row of HaluEval QA has a question and the passage (`knowledge`) that answers it. The
 //! first `--passages` rows' passages become one text file each in a temporary corpus, which is
@@ -12,47 +13,237 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use hearth::{SearchMode, SearchRequest};
+use hearth::retrieve::{fuse, rerank, Fusion};
+use hearth::{Hit, Library, SearchRequest};
+
+/// Which evaluation sets `hearth eval` runs.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalSet {
+    /// HaluEval QA (short Wikipedia passages; its questions reuse their passages' words).
+    Halueval,
+    /// Real documents: PDF and HTML manuals nobody at Hearth wrote, paraphrased questions.
+    Docs,
+    /// Both.
+    All,
+}
 
 /// Arguments of `hearth eval`.
 #[derive(clap::Args)]
 pub struct EvalArgs {
+    /// Which set(s) to run.
+    #[arg(long, value_enum, default_value_t = EvalSet::All)]
+    pub set: EvalSet,
+    /// The real-document corpus [default: <models dir>/eval-real, made by eval/fetch-corpus.sh]
+    #[arg(long)]
+    pub docs_dir: Option<PathBuf>,
+    /// Questions for the real documents [default: the built-in eval/real-questions.jsonl]
+    #[arg(long)]
+    pub docs_questions: Option<PathBuf>,
+    /// Also score these rankings: fusions of the vector and BM25 lists (rrf[:TEXT_WEIGHT],
+    /// convex[:VECTOR_WEIGHT]) or the default fusion reranked (rerank:WEIGHT). Repeatable.
+    #[arg(long = "method", value_parser = parse_method)]
+    pub methods: Vec<Method>,
     /// HaluEval QA jsonl [default: <models dir>/halueval-qa/dataset_halueval_qa.jsonl]
     #[arg(long)]
-    dataset: Option<PathBuf>,
+    pub dataset: Option<PathBuf>,
     /// Questions to ask.
     #[arg(long, default_value_t = 2000)]
-    questions: usize,
+    pub questions: usize,
     /// Passages to index (questions are taken from these rows).
     #[arg(long, default_value_t = 10000)]
-    passages: usize,
+    pub passages: usize,
     /// Keep the index here (reused when it exists) instead of a temp dir.
     #[arg(long)]
-    work_dir: Option<PathBuf>,
+    pub work_dir: Option<PathBuf>,
     /// Print the metrics as JSON.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
     /// Instead of retrieval metrics, ask this many questions with the language model (and as
     /// many whose passage is not indexed) and score the answers.
     #[arg(long, default_value_t = 0)]
-    answers: usize,
+    pub answers: usize,
     /// Language model for --answers.
     #[arg(long)]
-    model: Option<String>,
+    pub model: Option<String>,
 }
 
+fn parse_method(s: &str) -> std::result::Result<Method, String> {
+    let (kind, weight) = match s.split_once(':') {
+        Some((k, w)) => (k, Some(w.parse::<f32>().map_err(|e| format!("{w}: {e}"))?)),
+        None => (s, None),
+    };
+    match kind {
+        "rrf" => Ok(Method::Fused(Fusion::Rrf {
+            k: 60.0,
+            vector_weight: 1.0,
+            text_weight: weight.unwrap_or(1.0),
+        })),
+        "convex" => Ok(Method::Fused(Fusion::Convex {
+            vector_weight: weight.unwrap_or(0.5),
+        })),
+        "rerank" => Ok(Method::Reranked(weight.unwrap_or(0.3))),
+        other => Err(format!(
+            "unknown method '{other}' (rrf[:TEXT_WEIGHT], convex[:VECTOR_WEIGHT], rerank[:WEIGHT])"
+        )),
+    }
+}
+
+/// A ranking method scored by the evaluation: one first-stage list, or a fusion of both.
+#[derive(Clone, Copy, Debug)]
+pub enum Method {
+    Vector,
+    Text,
+    Fused(Fusion),
+    /// The default fusion's top [`RERANK_DEPTH`], reranked with this weight.
+    Reranked(f32),
+}
+
+/// Fused candidates the rerank method re-orders.
+const RERANK_DEPTH: usize = 30;
+
+impl Method {
+    pub(crate) fn name(&self) -> String {
+        match self {
+            Method::Vector => "vector".into(),
+            Method::Text => "text".into(),
+            Method::Fused(f) if *f == Fusion::default() => "hybrid".into(),
+            Method::Fused(Fusion::Rrf { text_weight, .. }) => format!("rrf:{text_weight}"),
+            Method::Fused(Fusion::Convex { vector_weight }) => format!("convex:{vector_weight}"),
+            Method::Reranked(w) => format!("rerank:{w}"),
+        }
+    }
+
+    /// The methods an evaluation scores: vector, text, the default hybrid, then `extra` fusions.
+    pub(crate) fn all(extra: &[Method]) -> Vec<Method> {
+        let mut v = vec![
+            Method::Vector,
+            Method::Text,
+            Method::Fused(Fusion::default()),
+        ];
+        v.extend(extra.iter().copied());
+        v
+    }
+}
+
+/// Rank metrics of one method over a question set.
 #[derive(Default, Clone, serde::Serialize)]
-struct Metrics {
-    mode: String,
-    questions: usize,
-    recall_at_1: f64,
-    recall_at_5: f64,
-    mrr_at_10: f64,
-    ndcg_at_10: f64,
-    p50_ms: f64,
-    p95_ms: f64,
+pub(crate) struct Metrics {
+    pub mode: String,
+    pub questions: usize,
+    pub recall_at_1: f64,
+    pub recall_at_5: f64,
+    pub mrr_at_10: f64,
+    pub ndcg_at_10: f64,
 }
 
+/// Depth of each first-stage list that the scored methods rank from.
+const DEPTH: usize = 50;
+
+/// A question and how to recognise a right hit for it.
+pub(crate) struct Probe<'a> {
+    pub question: &'a str,
+    /// The unit a hit counts as (a document, or a document's page): ranks are over distinct units.
+    pub unit: Box<dyn Fn(&Hit) -> String + 'a>,
+    /// Whether a hit is (in) a gold unit.
+    pub gold: Box<dyn Fn(&Hit) -> bool + 'a>,
+}
+
+/// Score every method on `probes` from one candidates call per question (the same first-stage
+/// lists feed every fusion), and measure the default search's latency. Prints a line per method
+/// unless `json`; returns the metrics and the (p50, p95) latency in ms.
+pub(crate) async fn score_retrieval(
+    library: &Library,
+    probes: &[Probe<'_>],
+    methods: &[Method],
+    label: &str,
+    json: bool,
+) -> Result<(Vec<Metrics>, (f64, f64))> {
+    let mut all: Vec<Metrics> = methods
+        .iter()
+        .map(|m| Metrics {
+            mode: m.name(),
+            questions: probes.len(),
+            ..Default::default()
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(probes.len());
+    for p in probes {
+        let t = Instant::now();
+        library.search(&SearchRequest::new(p.question)).await?;
+        latencies.push(t.elapsed().as_secs_f64() * 1e3);
+        let (vector, text) = library.candidates(p.question, DEPTH).await?;
+        for (m, metrics) in methods.iter().zip(all.iter_mut()) {
+            let hits = match m {
+                Method::Vector => vector.clone(),
+                Method::Text => text.clone(),
+                Method::Fused(f) => fuse(vector.clone(), text.clone(), *f, DEPTH),
+                Method::Reranked(w) => rerank(
+                    p.question,
+                    fuse(
+                        vector.clone(),
+                        text.clone(),
+                        Fusion::default(),
+                        RERANK_DEPTH,
+                    ),
+                    *w,
+                ),
+            };
+            if let Some(rank) = gold_rank(&hits, &p.unit, &p.gold, 10) {
+                metrics.recall_at_1 += (rank == 1) as u8 as f64;
+                metrics.recall_at_5 += (rank <= 5) as u8 as f64;
+                metrics.mrr_at_10 += 1.0 / rank as f64;
+                metrics.ndcg_at_10 += 1.0 / ((rank + 1) as f64).log2();
+            }
+        }
+    }
+    let n = probes.len().max(1) as f64;
+    for m in &mut all {
+        m.recall_at_1 /= n;
+        m.recall_at_5 /= n;
+        m.mrr_at_10 /= n;
+        m.ndcg_at_10 /= n;
+    }
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let latency = (percentile(&latencies, 0.5), percentile(&latencies, 0.95));
+    if !json {
+        for m in &all {
+            println!(
+                "{label:<9} {:<11} n={:<5} hit@1 {:.3}  hit@5 {:.3}  MRR@10 {:.3}  nDCG@10 {:.3}",
+                m.mode, m.questions, m.recall_at_1, m.recall_at_5, m.mrr_at_10, m.ndcg_at_10
+            );
+        }
+        println!(
+            "{label:<9} search latency (default hybrid, 10 hits): p50 {:.1} ms  p95 {:.1} ms",
+            latency.0, latency.1
+        );
+    }
+    Ok((all, latency))
+}
+
+/// 1-based rank of the first gold unit among the first `within` distinct units of `hits`.
+pub(crate) fn gold_rank(
+    hits: &[Hit],
+    unit: &dyn Fn(&Hit) -> String,
+    gold: &dyn Fn(&Hit) -> bool,
+    within: usize,
+) -> Option<usize> {
+    let mut seen: Vec<String> = Vec::new();
+    for h in hits {
+        let u = unit(h);
+        if !seen.contains(&u) {
+            if seen.len() == within {
+                return None;
+            }
+            seen.push(u);
+        }
+        if gold(h) {
+            return Some(seen.len());
+        }
+    }
+    None
+}
+
+/// `hearth eval`: the chosen sets, one after the other.
 pub async fn run(models_dir: &Option<PathBuf>, args: EvalArgs) -> Result<i32> {
     let temp;
     let work = match &args.work_dir {
@@ -62,6 +253,16 @@ pub async fn run(models_dir: &Option<PathBuf>, args: EvalArgs) -> Result<i32> {
             temp.path().to_path_buf()
         }
     };
+    if matches!(args.set, EvalSet::Halueval | EvalSet::All) {
+        run_halueval(models_dir, &work, &args).await?;
+    }
+    if matches!(args.set, EvalSet::Docs | EvalSet::All) {
+        crate::eval_docs::run(models_dir, &work.join("docs"), &args).await?;
+    }
+    Ok(0)
+}
+
+async fn run_halueval(models_dir: &Option<PathBuf>, work: &Path, args: &EvalArgs) -> Result<()> {
     let corpus = work.join("corpus");
     let data_dir = work.join("data");
     let config = crate::config_from(&Some(data_dir.clone()), models_dir)?;
@@ -102,77 +303,42 @@ pub async fn run(models_dir: &Option<PathBuf>, args: EvalArgs) -> Result<i32> {
         started.elapsed().as_secs_f64()
     );
     if args.answers > 0 {
-        return eval_answers(&library, &config, &dataset, &rows, &file_of, &args).await;
+        return eval_answers(&library, &config, &dataset, &rows, &file_of, args).await;
     }
-    let questions: Vec<(&str, String)> = rows
+    let golds: Vec<String> = rows
         .iter()
         .take(args.questions)
-        .map(|r| {
-            (
-                r.question.as_str(),
-                file_of[&r.knowledge].to_string_lossy().into_owned(),
-            )
+        .map(|r| file_of[&r.knowledge].to_string_lossy().into_owned())
+        .collect();
+    let probes: Vec<Probe<'_>> = rows
+        .iter()
+        .zip(&golds)
+        .map(|(r, gold)| Probe {
+            question: &r.question,
+            unit: Box::new(|h: &Hit| h.path.clone()),
+            gold: Box::new(move |h: &Hit| &h.path == gold),
         })
         .collect();
-    let mut all = Vec::new();
-    for mode in [SearchMode::Vector, SearchMode::Text, SearchMode::Hybrid] {
-        let mut m = Metrics {
-            mode: format!("{mode:?}").to_lowercase(),
-            questions: questions.len(),
-            ..Default::default()
-        };
-        let mut latencies = Vec::with_capacity(questions.len());
-        for (question, gold) in &questions {
-            let req = SearchRequest {
-                query: question.to_string(),
-                limit: 10,
-                mode,
-            };
-            let t = Instant::now();
-            let hits = library.search(&req).await?;
-            latencies.push(t.elapsed().as_secs_f64() * 1e3);
-            // Rank of the gold document among distinct documents.
-            let mut seen = Vec::new();
-            for h in &hits {
-                if !seen.contains(&h.path) {
-                    seen.push(h.path.clone());
-                }
-            }
-            if let Some(pos) = seen.iter().position(|p| p == gold) {
-                let rank = pos + 1;
-                if rank == 1 {
-                    m.recall_at_1 += 1.0;
-                }
-                if rank <= 5 {
-                    m.recall_at_5 += 1.0;
-                }
-                m.mrr_at_10 += 1.0 / rank as f64;
-                m.ndcg_at_10 += 1.0 / ((rank + 1) as f64).log2();
-            }
-        }
-        let n = questions.len().max(1) as f64;
-        m.recall_at_1 /= n;
-        m.recall_at_5 /= n;
-        m.mrr_at_10 /= n;
-        m.ndcg_at_10 /= n;
-        latencies.sort_by(|a, b| a.total_cmp(b));
-        m.p50_ms = percentile(&latencies, 0.50);
-        m.p95_ms = percentile(&latencies, 0.95);
-        if !args.json {
-            println!(
-                "{:<7} n={:<5} recall@1 {:.3}  recall@5 {:.3}  MRR@10 {:.3}  nDCG@10 {:.3}  latency p50 {:.1} ms  p95 {:.1} ms",
-                m.mode, m.questions, m.recall_at_1, m.recall_at_5, m.mrr_at_10, m.ndcg_at_10, m.p50_ms, m.p95_ms
-            );
-        }
-        all.push(m);
-    }
+    let (metrics, latency) = score_retrieval(
+        &library,
+        &probes,
+        &Method::all(&args.methods),
+        "halueval",
+        args.json,
+    )
+    .await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&all)?);
+        let out = serde_json::json!({
+            "set": "halueval",
+            "retrieval": metrics,
+            "search_latency_ms": {"p50": latency.0, "p95": latency.1},
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
     }
-    Ok(0)
+    Ok(())
 }
 
-fn normalize(s: &str) -> String {
+pub(crate) fn normalize(s: &str) -> String {
     s.to_lowercase()
         .chars()
         .map(|c| if c.is_alphanumeric() { c } else { ' ' })
@@ -193,7 +359,7 @@ async fn eval_answers(
     rows: &[QaRow],
     file_of: &HashMap<String, PathBuf>,
     args: &EvalArgs,
-) -> Result<i32> {
+) -> Result<()> {
     let llm = crate::answer::load_llm(config, args.model.as_deref()).await?;
     let extra = load_halueval(dataset, args.passages + args.answers)?;
     let unanswerable: Vec<&QaRow> = extra
@@ -274,7 +440,7 @@ async fn eval_answers(
         "gate": gate,
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(0)
+    Ok(())
 }
 
 /// Where `hearth models fetch halueval-qa` puts the HaluEval QA set.

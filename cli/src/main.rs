@@ -3,6 +3,7 @@
 mod answer;
 mod bench;
 mod eval;
+mod eval_docs;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -99,7 +100,7 @@ enum Command {
     },
     /// Measure ingest throughput and search latency (prints numbers).
     Bench(bench::BenchArgs),
-    /// Retrieval quality on HaluEval QA: recall@1/@5, MRR, nDCG@10 per search mode.
+    /// Retrieval and answer quality on HaluEval QA and on real manuals (hit@1/@5, MRR, answers).
     Eval(eval::EvalArgs),
 }
 

@@ -210,8 +210,23 @@ fn ask_summarize_json_contract_and_errors() {
         assert!(c["path"].as_str().unwrap().ends_with(".pdf") || c["path"].is_string());
         assert!(c.get("page").is_some() && c["text"].is_string());
     }
+    // the evidence the model was given: numbered, with its file and page; the ice fact is in it
+    let evidence = a["evidence"].as_array().expect("evidence");
+    assert!(!evidence.is_empty(), "{a}");
+    for (i, e) in evidence.iter().enumerate() {
+        assert_eq!(e["n"].as_u64(), Some(i as u64 + 1), "{a}");
+        assert!(e["path"].is_string() && e.get("page").is_some() && e["text"].is_string());
+    }
+    assert!(
+        evidence
+            .iter()
+            .any(|e| e["text"].as_str().unwrap().contains("71 centimetres")),
+        "{a}"
+    );
+    assert!(a["unsupported"].is_array(), "{a}");
     for key in [
         "retrieve_ms",
+        "evidence_ms",
         "prompt_tokens",
         "first_token_ms",
         "tokens_per_s",

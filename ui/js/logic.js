@@ -236,13 +236,30 @@ export function historyForAsk(messages, max = 6) {
   return aligned.slice(-max);
 }
 
-/** Locate a passage inside a page's text (whitespace-insensitive). Returns [start, end) or null. */
+/** Locate a passage inside a page's text (whitespace-insensitive). A passage of several
+ *  pieces joined by " … " (evidence sentences with gaps between them) spans from its first
+ *  piece to its last. Returns [start, end) or null. */
 export function findPassage(pageText, passage) {
   if (!pageText || !passage) return null;
   const direct = pageText.indexOf(passage);
   if (direct >= 0) return [direct, direct + passage.length];
-  const words = passage.trim().split(/\s+/).map(escapeRegex);
+  const pieces = passage.split(/\s*…\s*/).filter((p) => p.trim());
+  let span = null;
+  let from = 0;
+  for (const piece of pieces) {
+    const found = findPiece(pageText, piece, from);
+    if (!found) break;
+    span = span ? [span[0], found[1]] : found;
+    from = found[1];
+  }
+  return span;
+}
+
+function findPiece(pageText, piece, from) {
+  const words = piece.trim().split(/\s+/).map(escapeRegex);
   if (words.length === 0) return null;
-  const m = new RegExp(words.join("\\s+")).exec(pageText);
+  const re = new RegExp(words.join("\\s+"), "g");
+  re.lastIndex = from;
+  const m = re.exec(pageText);
   return m ? [m.index, m.index + m[0].length] : null;
 }

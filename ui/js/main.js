@@ -401,7 +401,16 @@ function renderMessage(m) {
     },
     m.status && !m.done ? h("div", { class: "status" }, m.status) : null,
     m.notFound ? h("div", { class: "status" }, "Not in your documents") : null,
+    renderEvidence(m),
     body,
+    m.done && (m.unsupported || []).length
+      ? h(
+          "div",
+          { class: "unsupported" },
+          h("strong", {}, "No source supports: "),
+          ...m.unsupported.map((u) => h("q", {}, u)),
+        )
+      : null,
     m.error ? h("div", { class: "error-text small" }, errorLine(m.error)) : null,
     m.cancelled ? h("div", { class: "status" }, "Stopped.") : null,
   );
@@ -428,6 +437,48 @@ function renderMessage(m) {
     el.append(h("div", { class: "sources" }, `The answer cites no source. Sources given: ${m.sources.map((s) => `[${s.n}] ${baseName(s.path)}`).join(", ")}`));
   }
   return el;
+}
+
+/** The evidence chosen for an answer, shown as soon as it is chosen (before the model writes):
+ *  open while the answer streams, folded once it is done (a click unfolds it). */
+function renderEvidence(m) {
+  const sources = m.sources || [];
+  if (!sources.length || m.notFound) return null;
+  const open = m.showEvidence ?? !m.done;
+  const list = open
+    ? h(
+        "ol",
+        { class: "evidence-list" },
+        ...sources.map((src) =>
+          h(
+            "li",
+            { dataset: { n: src.n } },
+            h(
+              "button",
+              { class: "link where", title: "Open page", onclick: () => openReader({ path: src.path, page: src.page, passage: src.text }) },
+              `[${src.n}] ${baseName(src.path)}${src.page ? `, ${pageLabel(src.page)}` : ""}`,
+            ),
+            h("span", { class: "body" }, src.text),
+          ),
+        ),
+      )
+    : null;
+  return h(
+    "div",
+    { class: "evidence", dataset: { open: open ? "true" : "false" } },
+    h(
+      "button",
+      {
+        class: "link evidence-toggle",
+        onclick: () => {
+          m.showEvidence = !open;
+          renderChat();
+        },
+      },
+      `${open ? "▾" : "▸"} Evidence from ${sources.length} source${sources.length === 1 ? "" : "s"}`,
+    ),
+    list,
+  );
 }
 
 /** Append streamed text to the answer being written without rebuilding the conversation
@@ -477,7 +528,7 @@ async function ask() {
     if (ev.kind === "status") m.status = ev.text;
     if (ev.kind === "sources") {
       m.sources = ev.sources;
-      m.status = `Reading ${ev.sources.length} passage${ev.sources.length === 1 ? "" : "s"}…`;
+      m.status = "Writing the answer…";
     }
     if (ev.kind === "token") {
       m.text += ev.text;
@@ -491,6 +542,7 @@ async function ask() {
     m.text = a.answer;
     m.sources = a.sources;
     m.citations = a.citations;
+    m.unsupported = a.unsupported;
     m.notFound = a.not_found;
     m.cancelled = a.cancelled;
   } catch (e) {

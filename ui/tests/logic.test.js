@@ -123,4 +123,8 @@ test("a cited passage is found in its page even when whitespace differs", () => 
   const page = "Intro.\n\nThe ice  was\n40 cm thick. End.";
   assert.deepEqual(findPassage(page, "The ice was 40 cm thick."), [8, 33]);
   assert.equal(findPassage(page, "not there"), null);
+  // evidence: sentences with a gap between them, joined by " … "
+  const text = "One. Two is here. Three. Four is there. Five.";
+  assert.deepEqual(findPassage(text, "Two is here. … Four is there."), [5, 39]);
+  assert.deepEqual(findPassage(text, "Two is here. … Missing."), [5, 17]);
 });

@@ -185,6 +185,18 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
         MODEL,
     )
     .await;
+    // The evidence is shown while the answer is still being written: the sentence that holds
+    // the fact, with its file and page.
+    let evidence = app
+        .eval("(() => { const m = document.querySelector('.msg.assistant'); const e = m.querySelector('.evidence-list'); return [m.dataset.state, e ? e.textContent : '']; })()")
+        .await;
+    if str_of(&evidence[0]) == "streaming" {
+        assert!(
+            str_of(&evidence[1]).contains("field-guide.pdf, page 2")
+                && str_of(&evidence[1]).contains("The eggs hatch after 26 days"),
+            "{evidence}"
+        );
+    }
     app.screenshot("05-chat-streaming").await;
     app.wait_until(
         "the answer to finish",
@@ -201,6 +213,15 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
         "answer was not streamed: {msg}"
     );
     assert!(str_of(&msg[2]).contains("26"), "{msg}");
+    // Once the answer is done the evidence folds away; unfolded, it still names the page.
+    app.click(".msg.assistant .evidence-toggle").await;
+    let evidence = app.text(".msg.assistant .evidence-list").await;
+    assert!(
+        evidence.contains("field-guide.pdf, page 2")
+            && evidence.contains("The eggs hatch after 26 days"),
+        "{evidence}"
+    );
+    app.click(".msg.assistant .evidence-toggle").await;
     app.click(".msg.assistant .cite").await;
     app.wait_until(
         "the cited passage",

@@ -7,6 +7,8 @@
 //! stops generation at the next token.
 
 use std::collections::{BTreeSet, HashSet};
+
+mod evidence;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
@@ -17,7 +19,6 @@ use crate::error::{Error, Result};
 use crate::ingest::Cancel;
 use crate::library::Library;
 use crate::llm::{ms, GenerateParams, Generation, Llm, Message, Role};
-use crate::retrieve::Hit;
 
 /// What a person sees when the documents do not hold the answer.
 pub const NOT_FOUND: &str = "I couldn't find this in your documents.";
@@ -29,9 +30,11 @@ pub const MAX_QUESTION_CHARS: usize = 4_000;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AnswerConfig {
-    /// Passages put in the prompt.
+    /// Retrieved chunks whose sentences compete for the prompt.
     pub passages: usize,
-    /// Model tokens allowed for all passages together (keeps time to first token low).
+    /// Most sources (chunks, each cut down to its chosen sentences) in the prompt.
+    pub max_sources: usize,
+    /// Model tokens allowed for all sources together (keeps time to first token low).
     pub source_tokens: usize,
     /// Below this cosine similarity between the question and its nearest chunk, the documents
     /// are taken not to hold the answer and the model is not asked.
@@ -45,8 +48,9 @@ pub struct AnswerConfig {
 impl Default for AnswerConfig {
     fn default() -> Self {
         Self {
-            passages: 3,
-            source_tokens: 360,
+            passages: 8,
+            max_sources: 4,
+            source_tokens: 200,
             min_similarity: 0.25,
             max_answer_tokens: 256,
             history_tokens: 400,
@@ -86,6 +90,8 @@ pub struct AnswerTimings {
     pub rewrite_ms: f64,
     /// Retrieval, ms.
     pub retrieve_ms: f64,
+    /// From the request to the evidence being chosen (and sent as [`AnswerEvent::Sources`]), ms.
+    pub evidence_ms: f64,
     /// Tokens in the answer prompt.
     pub prompt_tokens: usize,
     /// From the request to the first answer token, ms.
@@ -107,8 +113,11 @@ pub struct Answer {
     pub citations: Vec<Citation>,
     /// Every source that was in the prompt.
     pub sources: Vec<Citation>,
-    /// True when the documents were judged not to hold the answer.
+    /// True when the documents were judged not to hold the answer (before asking the model, or
+    /// by the model itself).
     pub not_found: bool,
+    /// Sentences of the answer that no source supports (few of their words are in any source).
+    pub unsupported: Vec<String>,
     /// Citation numbers the model wrote that matched no source (removed from `answer`).
     pub dropped_citations: Vec<usize>,
     /// The query retrieval ran (differs from the question for rewritten follow-ups).
@@ -126,7 +135,7 @@ pub struct Answer {
 /// What a streaming answer reports as it goes.
 #[derive(Debug, Clone)]
 pub enum AnswerEvent {
-    /// Retrieval finished: these sources go to the model.
+    /// The evidence is chosen: these sources go to the model (sent before any answer token).
     Sources(Vec<Citation>),
     /// A piece of answer text.
     Token(String),
@@ -135,9 +144,51 @@ pub enum AnswerEvent {
 /// Callback for [`AnswerEvent`]s.
 pub type OnEvent = Box<dyn FnMut(AnswerEvent) + Send>;
 
-const ASK_SYSTEM: &str = "Answer the question using only the numbered sources. Write one or \
-two complete sentences and put the number of the source you used in brackets after the fact. \
-If the sources do not contain the answer, reply exactly: I couldn't find this in your documents.";
+const ASK_SYSTEM: &str = "You answer questions about the user's documents from numbered \
+excerpts of them. Give the answer the excerpts contain in one to three sentences, and put the \
+number of each excerpt you use in brackets, like [1]. Only when no excerpt is about the \
+question, reply: I couldn't find this in your documents.";
+
+/// The user turn of an answer: the evidence, numbered, then the question.
+fn ask_prompt(question: &str, sources: &[Citation]) -> String {
+    let excerpts: String = sources
+        .iter()
+        .map(|s| format!("[{}] ({}) {}\n", s.n, source_label(s), s.text))
+        .collect();
+    format!("Excerpts:\n{excerpts}\nQuestion: {question}")
+}
+
+/// Whether an answer is the model saying the documents do not hold it.
+fn is_decline(answer: &str) -> bool {
+    let a = answer.to_lowercase();
+    a.contains("couldn't find this") || a.contains("could not find this")
+}
+
+/// Answer sentences of at least three content words, less than half of which appear in any one
+/// source: what a reader should check before trusting.
+fn unsupported_sentences(answer: &str, sources: &[Citation]) -> Vec<String> {
+    let source_words: Vec<HashSet<String>> = sources
+        .iter()
+        .map(|s| crate::lexical::content_words(&s.text))
+        .collect();
+    crate::lexical::sentence_ranges(answer)
+        .into_iter()
+        .map(|r| answer[r].trim())
+        .filter(|sentence| {
+            let w = crate::lexical::content_words(&strip_markers(sentence));
+            w.len() >= 3
+                && source_words
+                    .iter()
+                    .all(|sw| w.intersection(sw).count() * 2 < w.len())
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// Text without its `[n]` citation markers.
+fn strip_markers(text: &str) -> String {
+    resolve_citations(text, 0).0
+}
 
 const REWRITE_SYSTEM: &str = "Rewrite the user's last question as one standalone search \
 question that makes sense without the conversation. Reply with the question only.";
@@ -214,6 +265,7 @@ pub async fn ask(
             citations: Vec::new(),
             sources: Vec::new(),
             not_found: true,
+            unsupported: Vec::new(),
             dropped_citations: Vec::new(),
             query,
             best_similarity: best,
@@ -222,24 +274,16 @@ pub async fn ask(
             timings,
         });
     }
-    let per_passage = cfg.source_tokens / hits.len().max(1);
-    let mut sources = Vec::with_capacity(hits.len());
-    for (i, hit) in hits.iter().enumerate() {
-        sources.push(to_citation(i + 1, hit, &query, per_passage, &llm)?);
-    }
+    let sources = evidence::select(&query, &hits, cfg.source_tokens, cfg.max_sources, &|s| {
+        llm.count_tokens(s)
+    })?;
+    timings.evidence_ms = ms(started);
     on_event(AnswerEvent::Sources(sources.clone()));
 
-    // 3. Prompt: instructions, earlier turns, then the sources with the question.
+    // 3. Prompt: instructions, earlier turns, then the evidence with the question.
     let mut messages = vec![Message::system(ASK_SYSTEM)];
     messages.extend(history.iter().cloned());
-    messages.push(Message::user(format!(
-        "Sources:\n{}\nQuestion: {question}\n\nAnswer in one or two sentences and cite the \
-         source number in brackets, like [1].",
-        sources
-            .iter()
-            .map(|s| format!("[{}] ({}) {}\n", s.n, source_label(s), s.text))
-            .collect::<String>()
-    )));
+    messages.push(Message::user(ask_prompt(&question, &sources)));
     let before_generation_ms = ms(started);
     let params = GenerateParams {
         max_tokens: cfg.max_answer_tokens,
@@ -259,7 +303,11 @@ pub async fn ask(
         .filter(|s| cited.contains(&s.n))
         .cloned()
         .collect();
-    if citations.is_empty() && !answer.contains("couldn't find") {
+    let declined = is_decline(&answer);
+    if declined {
+        citations.clear();
+    }
+    if citations.is_empty() && !declined {
         if let Some(src) = attribute(&answer, &sources) {
             answer = format!("{} [{}]", answer.trim_end(), src.n);
             citations.push(Citation {
@@ -269,11 +317,17 @@ pub async fn ask(
         }
     }
     fill_timings(&mut timings, &gen, started, before_generation_ms);
+    let unsupported = if declined {
+        Vec::new()
+    } else {
+        unsupported_sentences(&answer, &sources)
+    };
     Ok(Answer {
         answer: answer.trim().to_string(),
         citations,
         sources,
-        not_found: false,
+        not_found: declined,
+        unsupported,
         dropped_citations: dropped,
         query,
         best_similarity: best,
@@ -365,7 +419,9 @@ async fn rewrite_query(
     // A rewrite that lost the question's own words is not trusted alone.
     Ok(if q.is_empty() {
         question.to_string()
-    } else if words(&q).is_disjoint(&words(question)) {
+    } else if crate::lexical::content_words(&q)
+        .is_disjoint(&crate::lexical::content_words(question))
+    {
         format!("{q} {question}")
     } else {
         q
@@ -377,123 +433,9 @@ fn first_line_block(text: &str, max_chars: usize) -> String {
     t.replace('\n', " ")
 }
 
-const STOPWORDS: &[&str] = &[
-    "the", "and", "for", "are", "was", "what", "which", "who", "how", "does", "did", "with",
-    "that", "this", "from", "about", "into", "when", "where", "why", "you", "your", "can", "its",
-    "his", "her", "their", "there", "have", "has", "had", "not", "but", "all", "any", "one",
-];
-
-fn words(text: &str) -> HashSet<String> {
-    text.split(|c: char| !c.is_alphanumeric())
-        .filter(|w| w.len() >= 3)
-        .map(|w| w.to_lowercase())
-        .filter(|w| !STOPWORDS.contains(&w.as_str()))
-        .collect()
-}
-
-/// The passage the model sees: the chunk, or if it is longer than `budget` model tokens, its
-/// sentences that share the most words with the query, in their original order.
-fn to_citation(n: usize, hit: &Hit, query: &str, budget: usize, llm: &Llm) -> Result<Citation> {
-    let text = compact_passage(&hit.text, query, budget, &|s| llm.count_tokens(s))?;
-    Ok(Citation {
-        n,
-        path: hit.path.clone(),
-        page: hit.page,
-        text,
-        heading: hit.heading.clone(),
-        chunk_id: hit.chunk_id.clone(),
-        char_start: hit.char_start,
-        char_end: hit.char_end,
-        attributed: false,
-    })
-}
-
-fn sentences(text: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    let bytes = text.as_bytes();
-    for (i, c) in text.char_indices() {
-        let end = i + c.len_utf8();
-        let boundary = matches!(c, '.' | '!' | '?')
-            && bytes.get(end).is_none_or(|b| b.is_ascii_whitespace())
-            || c == '\n';
-        if boundary {
-            let s = text[start..end].trim();
-            if !s.is_empty() {
-                out.push(s);
-            }
-            start = end;
-        }
-    }
-    let s = text[start..].trim();
-    if !s.is_empty() {
-        out.push(s);
-    }
-    out
-}
-
-fn compact_passage(
-    text: &str,
-    query: &str,
-    budget: usize,
-    count: &dyn Fn(&str) -> Result<usize>,
-) -> Result<String> {
-    let text = text.trim();
-    if count(text)? <= budget {
-        return Ok(text.to_string());
-    }
-    let qw = words(query);
-    let sents = sentences(text);
-    let sent_words: Vec<HashSet<String>> = sents.iter().map(|s| words(s)).collect();
-    // A query word found in few sentences says more than one found in all (the passage's topic).
-    let weight = |w: &String| 1.0 / sent_words.iter().filter(|s| s.contains(w)).count() as f64;
-    let scores: Vec<f64> = sent_words
-        .iter()
-        .map(|s| s.intersection(&qw).map(weight).sum())
-        .collect();
-    let score = |i: usize| scores[i];
-    let mut order: Vec<usize> = (0..sents.len()).collect();
-    // best overlap first; ties keep document order
-    order.sort_by(|&a, &b| score(b).total_cmp(&score(a)).then(a.cmp(&b)));
-    let mut chosen = BTreeSet::new();
-    let mut used = 0;
-    for i in order {
-        if score(i) == 0.0 && !chosen.is_empty() {
-            break; // only sentences that share words with the query, once one fits
-        }
-        let n = count(sents[i])?;
-        if used + n > budget {
-            if chosen.is_empty() {
-                // one long sentence: cut it by words
-                let mut cut = String::new();
-                for w in sents[i].split_whitespace() {
-                    if count(&format!("{cut} {w}"))? > budget {
-                        break;
-                    }
-                    cut = format!("{cut} {w}");
-                }
-                return Ok(format!("{} …", cut.trim()));
-            }
-            continue;
-        }
-        used += n;
-        chosen.insert(i);
-    }
-    let mut out = String::new();
-    let mut prev: Option<usize> = None;
-    for i in chosen {
-        if let Some(p) = prev {
-            out.push_str(if i == p + 1 { " " } else { " … " });
-        }
-        out.push_str(sents[i]);
-        prev = Some(i);
-    }
-    Ok(out)
-}
-
 /// The source whose words make up most of `answer` (at least 60% of its content words), if any.
 fn attribute<'a>(answer: &str, sources: &'a [Citation]) -> Option<&'a Citation> {
-    let aw = words(answer);
+    let aw = crate::lexical::content_words(&strip_markers(answer));
     if aw.len() < 2 {
         return None;
     }
@@ -502,7 +444,10 @@ fn attribute<'a>(answer: &str, sources: &'a [Citation]) -> Option<&'a Citation> 
         .map(|s| {
             (
                 s,
-                words(&s.text).intersection(&aw).count() as f64 / aw.len() as f64,
+                crate::lexical::content_words(&s.text)
+                    .intersection(&aw)
+                    .count() as f64
+                    / aw.len() as f64,
             )
         })
         .filter(|(_, share)| *share >= 0.6)
@@ -740,7 +685,10 @@ fn split_parts(llm: &Llm, texts: &[String], budget: usize) -> Result<Vec<String>
         }
         for para in t.split("\n\n").flat_map(|p| {
             if p.len() > budget * 3 {
-                sentences(p)
+                crate::lexical::sentence_ranges(p)
+                    .into_iter()
+                    .map(|r| &p[r])
+                    .collect()
             } else {
                 vec![p]
             }
@@ -825,18 +773,6 @@ mod tests {
         let got = attribute("The eggs hatch after 26 days.", &sources);
         assert_eq!(got.map(|s| s.n), Some(2));
         assert!(attribute("Tomatoes like compost and regular watering.", &sources).is_none());
-    }
-
-    #[test]
-    fn long_passages_keep_the_sentences_about_the_query() {
-        let text = "Intro words here. The heron nests in reeds near water. Unrelated filler text. \
-                    Herons eat fish and frogs. More filler.";
-        let count = |s: &str| Ok(s.split_whitespace().count());
-        let out = compact_passage(text, "what do herons eat", 8, &count).unwrap();
-        assert_eq!(out, "Herons eat fish and frogs.");
-        let out = compact_passage(text, "where does the heron nest", 12, &count).unwrap();
-        assert!(out.starts_with("The heron nests in reeds"), "{out}");
-        assert_eq!(compact_passage("Short.", "x", 8, &count).unwrap(), "Short.");
     }
 
     #[test]

@@ -1,0 +1,323 @@
+//! `hearth eval --set docs`: quality on real documents nobody at Hearth wrote.
+//!
+//! The corpus is two PDF manuals (Bash, gnuplot) and HTML pages of the PostgreSQL 15
+//! documentation and the Debian Reference, taken from Debian's doc packages by
+//! `eval/fetch-corpus.sh`. The questions (`eval/real-questions.jsonl`, compiled in) were written
+//! for them the way a user asks, not copied from the text; each answerable one names its gold
+//! file (and PDF pages) and short strings a right answer contains, and the unanswerable ones are
+//! on-topic but answered nowhere in the corpus.
+//!
+//! Retrieval is scored on distinct pages (a PDF page, or an HTML file): hit@1, hit@5, MRR@10.
+//! With `--answers N`, up to N answerable and N unanswerable questions are asked of the
+//! language model, and the answers are scored: correct (a gold string in the answer), correct
+//! and cited (also a citation on a gold page), refusals on either side, and time to first token.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use hearth::Hit;
+use serde::Deserialize;
+
+use crate::eval::{normalize, percentile, score_retrieval, EvalArgs, Method, Probe};
+
+const QUESTIONS: &str = include_str!("../../eval/real-questions.jsonl");
+
+/// One question of the real-document set.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct DocQuestion {
+    pub id: String,
+    pub question: String,
+    /// Gold file, relative to the corpus dir (`None` for unanswerable questions).
+    pub file: Option<String>,
+    /// Other files that state the answer too.
+    #[serde(default)]
+    pub also_files: Vec<String>,
+    /// Gold pages of a PDF (physical, 1-based); `None` for HTML.
+    pub pages: Option<Vec<u32>>,
+    /// A right answer contains one of these (case and punctuation folded).
+    pub answers: Vec<String>,
+    pub answerable: bool,
+}
+
+impl DocQuestion {
+    /// Whether `path` (absolute) / `page` is a page that answers this question.
+    fn is_gold(&self, corpus: &Path, path: &str, page: Option<u32>) -> bool {
+        let in_file = self
+            .file
+            .iter()
+            .chain(&self.also_files)
+            .any(|f| Path::new(path) == corpus.join(f));
+        in_file
+            && match (&self.pages, page) {
+                (Some(pages), Some(p)) => pages.contains(&p),
+                (Some(_), None) => false,
+                (None, _) => true,
+            }
+    }
+
+    fn answered_right(&self, answer: &str) -> bool {
+        let a = normalize(answer);
+        self.answers.iter().any(|g| {
+            let g = normalize(g);
+            !g.is_empty() && a.contains(&g)
+        })
+    }
+}
+
+pub(crate) fn load_questions(path: Option<&Path>) -> Result<Vec<DocQuestion>> {
+    let text = match path {
+        Some(p) => std::fs::read_to_string(p).with_context(|| p.display().to_string())?,
+        None => QUESTIONS.to_string(),
+    };
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).with_context(|| format!("question line {}", i + 1)))
+        .collect()
+}
+
+/// Where `eval/fetch-corpus.sh` puts the corpus by default.
+fn default_corpus(models_dir: &Path) -> PathBuf {
+    models_dir.join("eval-real")
+}
+
+pub(crate) async fn run(models_dir: &Option<PathBuf>, work: &Path, args: &EvalArgs) -> Result<()> {
+    let config = crate::config_from(&Some(work.join("data")), models_dir)?;
+    let corpus = args
+        .docs_dir
+        .clone()
+        .unwrap_or_else(|| default_corpus(&config.models_dir));
+    if !corpus.join(".complete").exists() {
+        bail!(
+            "no real-document corpus in {} (fetch it with `eval/fetch-corpus.sh {}`)",
+            corpus.display(),
+            corpus.display()
+        );
+    }
+    let corpus = std::fs::canonicalize(&corpus)?;
+    let questions = load_questions(args.docs_questions.as_deref())?;
+    for q in questions.iter().filter(|q| q.answerable) {
+        for f in q.file.iter().chain(&q.also_files) {
+            if !corpus.join(f).is_file() {
+                bail!("question {}: {} is not in {}", q.id, f, corpus.display());
+            }
+        }
+    }
+    let library = crate::open_library(config.clone()).await?;
+    let started = Instant::now();
+    let report = crate::ingest_with_progress(&library, std::slice::from_ref(&corpus), true).await?;
+    eprintln!(
+        "docs ingest: {} indexed, {} unchanged, {} chunks, {} failed in {:.1} s",
+        report.indexed,
+        report.skipped,
+        report.chunks,
+        report.failed.len(),
+        started.elapsed().as_secs_f64()
+    );
+    for f in &report.failed {
+        eprintln!("  failed: {} ({})", f.path, f.error);
+    }
+    let answerable: Vec<&DocQuestion> = questions.iter().filter(|q| q.answerable).collect();
+    let unanswerable: Vec<&DocQuestion> = questions.iter().filter(|q| !q.answerable).collect();
+    let corpus_ref = &corpus;
+    let probes: Vec<Probe<'_>> = answerable
+        .iter()
+        .map(|q| Probe {
+            question: &q.question,
+            unit: Box::new(|h: &Hit| format!("{}#{}", h.path, h.page.unwrap_or(0))),
+            gold: Box::new(move |h: &Hit| q.is_gold(corpus_ref, &h.path, h.page)),
+        })
+        .collect();
+    let (metrics, latency) = score_retrieval(
+        &library,
+        &probes,
+        &Method::all(&args.methods),
+        "docs",
+        args.json,
+    )
+    .await?;
+    let mut out = serde_json::json!({
+        "set": "docs",
+        "corpus": corpus,
+        "documents": report.indexed + report.skipped,
+        "chunks": hearth::status(&config).await?.chunks,
+        "answerable": answerable.len(),
+        "unanswerable": unanswerable.len(),
+        "retrieval": metrics,
+        "search_latency_ms": {"p50": latency.0, "p95": latency.1},
+    });
+    if args.answers > 0 {
+        out["answers"] =
+            eval_answers(&library, &config, &corpus, &answerable, &unanswerable, args).await?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    }
+    Ok(())
+}
+
+async fn eval_answers(
+    library: &hearth::Library,
+    config: &hearth::Config,
+    corpus: &Path,
+    answerable: &[&DocQuestion],
+    unanswerable: &[&DocQuestion],
+    args: &EvalArgs,
+) -> Result<serde_json::Value> {
+    let llm = crate::answer::load_llm(config, args.model.as_deref()).await?;
+    let cancel = hearth::Cancel::new();
+    let cfg = config.answer.clone();
+    let n = args.answers.min(answerable.len());
+    let m = args.answers.min(unanswerable.len());
+    let (mut correct, mut correct_cited, mut cited_gold, mut gold_in_prompt, mut refused) =
+        (0usize, 0usize, 0usize, 0usize, 0usize);
+    let (mut ttft, mut prompt_tokens, mut evidence_ms) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut sim_answerable, mut sim_unanswerable) = (Vec::new(), Vec::new());
+    let mut declined = 0usize;
+    for (i, q) in answerable
+        .iter()
+        .take(n)
+        .chain(unanswerable.iter().take(m))
+        .enumerate()
+    {
+        let a = hearth::answer::ask(
+            library,
+            llm.clone(),
+            &q.question,
+            &[],
+            &cfg,
+            &cancel,
+            Box::new(|_| {}),
+        )
+        .await?;
+        let said_not_found = a.not_found || normalize(&a.answer).contains("couldn t find");
+        if a.timings.prompt_tokens > 0 {
+            ttft.push(a.timings.first_token_ms);
+            prompt_tokens.push(a.timings.prompt_tokens as f64);
+            evidence_ms.push(a.timings.evidence_ms);
+        }
+        if q.answerable {
+            sim_answerable.push(a.best_similarity);
+        } else {
+            sim_unanswerable.push(a.best_similarity);
+        }
+        let verdict = if q.answerable {
+            let ok = q.answered_right(&a.answer);
+            let cites = a
+                .citations
+                .iter()
+                .any(|c| q.is_gold(corpus, &c.path, c.page));
+            correct += ok as usize;
+            cited_gold += cites as usize;
+            correct_cited += (ok && cites) as usize;
+            gold_in_prompt += a.sources.iter().any(|c| q.is_gold(corpus, &c.path, c.page)) as usize;
+            refused += said_not_found as usize;
+            match (ok, cites, said_not_found) {
+                (_, _, true) => "REFUSED",
+                (true, true, _) => "OK",
+                (true, false, _) => "OK-UNCITED",
+                _ => "WRONG",
+            }
+        } else {
+            declined += said_not_found as usize;
+            if said_not_found {
+                "DECLINED"
+            } else {
+                "ANSWERED"
+            }
+        };
+        if !args.json {
+            eprintln!(
+                "[{}/{}] {verdict:<10} {} | {} | gold: {} | {}",
+                i + 1,
+                n + m,
+                q.id,
+                q.question,
+                q.answers.join(" / "),
+                crate::snippet(&a.answer, 160)
+            );
+        }
+    }
+    for v in [&mut ttft, &mut prompt_tokens, &mut evidence_ms] {
+        v.sort_by(|a, b| a.total_cmp(b));
+    }
+    let nf = n.max(1) as f64;
+    // what answer.min_similarity would decline before generation, on either side
+    let gate: Vec<serde_json::Value> = [0.2f32, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5]
+        .iter()
+        .map(|&t| {
+            let share =
+                |v: &[f32]| v.iter().filter(|&&s| s < t).count() as f64 / v.len().max(1) as f64;
+            serde_json::json!({
+                "min_similarity": t,
+                "declines_answerable": share(&sim_answerable),
+                "declines_unanswerable": share(&sim_unanswerable),
+            })
+        })
+        .collect();
+    let out = serde_json::json!({
+        "model": llm.info().name,
+        "answerable": n,
+        "answer_correct": correct as f64 / nf,
+        "correct_and_cited": correct_cited as f64 / nf,
+        "cites_gold_page": cited_gold as f64 / nf,
+        "gold_page_in_prompt": gold_in_prompt as f64 / nf,
+        "refused_answerable": refused as f64 / nf,
+        "unanswerable": m,
+        "declined_unanswerable": declined as f64 / m.max(1) as f64,
+        "first_token_ms_p50": percentile(&ttft, 0.5),
+        "first_token_ms_p95": percentile(&ttft, 0.95),
+        "prompt_tokens_p50": percentile(&prompt_tokens, 0.5),
+        "evidence_ms_p50": percentile(&evidence_ms, 0.5),
+        "evidence_ms_p95": percentile(&evidence_ms, 0.95),
+        "gate": gate,
+    });
+    if !args.json {
+        println!("docs answers: {}", serde_json::to_string(&out)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_questions_are_well_formed() {
+        let qs = load_questions(None).unwrap();
+        let answerable = qs.iter().filter(|q| q.answerable).count();
+        assert!(answerable >= 60, "{answerable} answerable questions");
+        assert!(qs.len() - answerable >= 20);
+        let mut ids: Vec<&str> = qs.iter().map(|q| q.id.as_str()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), qs.len(), "question ids are unique");
+        for q in &qs {
+            assert_eq!(q.answerable, q.file.is_some(), "{}", q.id);
+            assert_eq!(q.answerable, !q.answers.is_empty(), "{}", q.id);
+            if let Some(f) = &q.file {
+                assert_eq!(f.ends_with(".pdf"), q.pages.is_some(), "{}", q.id);
+            }
+        }
+    }
+
+    #[test]
+    fn gold_pages_and_answers_are_matched_as_documented() {
+        let q = DocQuestion {
+            id: "x".into(),
+            question: "how do I keep more history?".into(),
+            file: Some("bash/bashref.pdf".into()),
+            also_files: vec![],
+            pages: Some(vec![12, 13]),
+            answers: vec!["HISTSIZE".into()],
+            answerable: true,
+        };
+        let corpus = Path::new("/c");
+        assert!(q.is_gold(corpus, "/c/bash/bashref.pdf", Some(13)));
+        assert!(!q.is_gold(corpus, "/c/bash/bashref.pdf", Some(14)));
+        assert!(!q.is_gold(corpus, "/c/other.pdf", Some(13)));
+        assert!(q.answered_right("Set `histsize` higher [1]."));
+        assert!(!q.answered_right("Use HISTFILE."));
+    }
+}

@@ -1,0 +1,268 @@
+//! Evidence for a prompt: the sentences of the retrieved chunks that bear on the question.
+//!
+//! Instead of the first few chunks cut down, every sentence of the top chunks competes for the
+//! prompt's token budget. A sentence scores by how much of the question's weight it covers
+//! (each question word weighs by how rare it is among the candidate sentences, so the topic
+//! word that every sentence shares counts little) plus a prior from its chunk's retrieval
+//! rank. The best sentences are taken with their neighbours (a manual's answer is often the
+//! sentence after the one that names the thing asked about), and what budget is left goes to
+//! the best chunks' sentences in order. The chosen sentences of each chunk become one numbered
+//! source, in retrieval order, that keeps its file, page and the char offsets of its span.
+
+use std::collections::{BTreeSet, HashMap};
+use std::ops::Range;
+
+use super::Citation;
+use crate::error::Result;
+use crate::lexical::sentence_coverage;
+use crate::retrieve::Hit;
+
+/// Weight of the retrieval-rank prior against the share of the question covered.
+const RANK_PRIOR: f64 = 0.35;
+
+struct Sentence {
+    hit: usize,
+    range: Range<usize>,
+    /// Share of the question's word weight this sentence holds.
+    coverage: f64,
+    /// Coverage plus the rank prior.
+    score: f64,
+}
+
+/// Choose the evidence for `query` from `hits` (best first): at most `max_sources` sources of
+/// at most `budget` model tokens together, numbered from 1 in retrieval order. `count` counts
+/// model tokens.
+pub(crate) fn select(
+    query: &str,
+    hits: &[Hit],
+    budget: usize,
+    max_sources: usize,
+    count: &dyn Fn(&str) -> Result<usize>,
+) -> Result<Vec<Citation>> {
+    let max_sources = max_sources.max(1);
+    let texts: Vec<&str> = hits.iter().map(|h| h.text.as_str()).collect();
+    let mut sentences: Vec<Sentence> = Vec::new();
+    let mut per_hit: Vec<Range<usize>> = Vec::with_capacity(hits.len());
+    for (h, covered) in sentence_coverage(query, &texts).into_iter().enumerate() {
+        let first = sentences.len();
+        for (range, coverage) in covered {
+            sentences.push(Sentence {
+                hit: h,
+                range,
+                coverage,
+                score: coverage + RANK_PRIOR / (1.0 + h as f64 / 2.0),
+            });
+        }
+        per_hit.push(first..sentences.len());
+    }
+    if sentences.is_empty() {
+        return Ok(Vec::new());
+    }
+
+    // Take the best sentences with their neighbours, then fill up from the best chunks in order.
+    let mut order: Vec<usize> = (0..sentences.len()).collect();
+    order.sort_by(|&a, &b| {
+        sentences[b]
+            .score
+            .total_cmp(&sentences[a].score)
+            .then(a.cmp(&b))
+    });
+    let mut chosen: BTreeSet<usize> = BTreeSet::new();
+    let mut sources: Vec<usize> = Vec::new(); // hit indexes with something chosen
+    let mut used = 0usize;
+    let mut tokens: HashMap<usize, usize> = HashMap::new();
+    let mut try_add = |i: usize,
+                       chosen: &mut BTreeSet<usize>,
+                       sources: &mut Vec<usize>,
+                       used: &mut usize|
+     -> Result<bool> {
+        if chosen.contains(&i) {
+            return Ok(true);
+        }
+        let h = sentences[i].hit;
+        if !sources.contains(&h) && sources.len() >= max_sources {
+            return Ok(false);
+        }
+        let t = match tokens.get(&i) {
+            Some(t) => *t,
+            None => {
+                let t = count(&hits[h].text[sentences[i].range.clone()])?;
+                tokens.insert(i, t);
+                t
+            }
+        };
+        if *used + t > budget {
+            return Ok(false);
+        }
+        *used += t;
+        chosen.insert(i);
+        if !sources.contains(&h) {
+            sources.push(h);
+        }
+        Ok(true)
+    };
+    for &i in &order {
+        if used >= budget || sentences[i].coverage <= 0.0 {
+            break; // the rest covers no question word: the fill below takes over
+        }
+        if try_add(i, &mut chosen, &mut sources, &mut used)? {
+            let range = &per_hit[sentences[i].hit];
+            for j in [i + 1, i.wrapping_sub(1)] {
+                if range.contains(&j) {
+                    try_add(j, &mut chosen, &mut sources, &mut used)?;
+                }
+            }
+        }
+    }
+    for range in &per_hit {
+        for i in range.clone() {
+            if used >= budget {
+                break;
+            }
+            try_add(i, &mut chosen, &mut sources, &mut used)?;
+        }
+    }
+    if chosen.is_empty() {
+        // Not even one sentence fits: the best one, cut to the budget by words.
+        let i = order[0];
+        let s = &sentences[i];
+        let text = &hits[s.hit].text[s.range.clone()];
+        let mut cut = String::new();
+        for w in text.split_whitespace() {
+            let next = if cut.is_empty() {
+                w.to_string()
+            } else {
+                format!("{cut} {w}")
+            };
+            if count(&next)? > budget {
+                break;
+            }
+            cut = next;
+        }
+        if cut.is_empty() {
+            return Ok(Vec::new());
+        }
+        let end = s.range.start + text.find(cut.as_str()).unwrap_or(0) + cut.len();
+        return Ok(vec![citation(1, &hits[s.hit], &[s.range.start..end])]);
+    }
+
+    sources.sort_unstable();
+    Ok(sources
+        .iter()
+        .enumerate()
+        .map(|(k, &h)| {
+            let spans: Vec<Range<usize>> = per_hit[h]
+                .clone()
+                .filter(|i| chosen.contains(i))
+                .map(|i| sentences[i].range.clone())
+                .collect();
+            citation(k + 1, &hits[h], &spans)
+        })
+        .collect())
+}
+
+/// A source made of `spans` (byte ranges in document order) of `hit`'s text: adjacent spans are
+/// joined with what lies between them, gaps become " … ". Its offsets cover the spans.
+fn citation(n: usize, hit: &Hit, spans: &[Range<usize>]) -> Citation {
+    let mut text = String::new();
+    let mut prev_end: Option<usize> = None;
+    for r in spans {
+        if let Some(end) = prev_end {
+            let between = &hit.text[end..r.start];
+            if between.trim().is_empty() || between.trim() == "." {
+                text.push(' ');
+            } else {
+                text.push_str(" … ");
+            }
+        }
+        text.push_str(&hit.text[r.clone()]);
+        prev_end = Some(r.end);
+    }
+    let first = spans.first().map(|r| r.start).unwrap_or(0);
+    let last = spans.last().map(|r| r.end).unwrap_or(hit.text.len());
+    let chars = |b: usize| hit.text[..b].chars().count() as u64;
+    Citation {
+        n,
+        path: hit.path.clone(),
+        page: hit.page,
+        text,
+        heading: hit.heading.clone(),
+        chunk_id: hit.chunk_id.clone(),
+        char_start: hit.char_start + chars(first),
+        char_end: hit.char_start + chars(last),
+        attributed: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hit(id: &str, text: &str) -> Hit {
+        Hit {
+            path: format!("/docs/{id}.pdf"),
+            page: Some(3),
+            score: 0.5,
+            text: text.into(),
+            heading: String::new(),
+            char_start: 100,
+            char_end: 100 + text.chars().count() as u64,
+            chunk_id: id.into(),
+        }
+    }
+
+    fn words(s: &str) -> Result<usize> {
+        Ok(s.split_whitespace().count())
+    }
+
+    #[test]
+    fn the_sentence_that_answers_comes_with_its_neighbour_and_its_offsets() {
+        let hits = vec![
+            hit(
+                "a",
+                "Shell history is kept in a file. Many settings exist. The variable HISTSIZE sets \
+                 how many commands are remembered. Its default value is 500. Unrelated tail text here.",
+            ),
+            hit("b", "Prompts are set by PS1. Colours come from escape codes."),
+        ];
+        let ev = select(
+            "how many commands does history remember",
+            &hits,
+            20,
+            3,
+            &words,
+        )
+        .unwrap();
+        assert_eq!(ev[0].n, 1);
+        assert!(
+            ev[0].text.contains("The variable HISTSIZE sets how many commands are remembered. Its default value is 500."),
+            "{:?}",
+            ev
+        );
+        // the offsets point at the chosen span inside the page
+        let start = hits[0].text.find("Shell").unwrap();
+        assert!(ev[0].char_start >= 100 + start as u64);
+        assert!(ev[0].char_end <= hits[0].char_end);
+        let total: usize = ev.iter().map(|c| words(&c.text).unwrap()).sum();
+        assert!(total <= 20 + 2, "budget kept: {total}");
+    }
+
+    #[test]
+    fn without_shared_words_the_best_chunks_fill_the_budget_in_order() {
+        let hits = vec![
+            hit("a", "Alpha beta. Gamma delta."),
+            hit("b", "Epsilon zeta."),
+        ];
+        let ev = select("zzz qqq", &hits, 100, 3, &words).unwrap();
+        assert_eq!(ev.len(), 2);
+        assert_eq!(ev[0].text, "Alpha beta. Gamma delta.");
+        assert_eq!(ev[1].text, "Epsilon zeta.");
+        // one source at most
+        let ev = select("zzz", &hits, 100, 1, &words).unwrap();
+        assert_eq!(ev.len(), 1);
+        // nothing fits: the best sentence cut to the budget
+        let ev = select("gamma", &hits, 1, 3, &words).unwrap();
+        assert_eq!(ev.len(), 1);
+        assert_eq!(ev[0].text, "Gamma");
+    }
+}
