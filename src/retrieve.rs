@@ -130,14 +130,14 @@ impl Default for Fusion {
     }
 }
 
+/// A list's share of a hit's fused score, from its rank and score in that list.
+type Part = Box<dyn Fn(usize, f32) -> f32>;
+
 /// Fuse the vector and full-text candidates (each best-first) into one best-first list of at
 /// most `limit` hits; a hit's `score` becomes its fused score. Ties keep first-seen order
 /// (vector list first).
 pub fn fuse(vector: Vec<Hit>, text: Vec<Hit>, fusion: Fusion, limit: usize) -> Vec<Hit> {
-    let (vector_part, text_part): (
-        Box<dyn Fn(usize, f32) -> f32>,
-        Box<dyn Fn(usize, f32) -> f32>,
-    ) = match fusion {
+    let (vector_part, text_part): (Part, Part) = match fusion {
         Fusion::Rrf {
             k,
             vector_weight,

@@ -143,7 +143,8 @@ pub(crate) fn select(
             return Ok(Vec::new());
         }
         let end = s.range.start + text.find(cut.as_str()).unwrap_or(0) + cut.len();
-        return Ok(vec![citation(1, &hits[s.hit], &[s.range.start..end])]);
+        let span = s.range.start..end;
+        return Ok(vec![citation(1, &hits[s.hit], std::slice::from_ref(&span))]);
     }
 
     sources.sort_unstable();

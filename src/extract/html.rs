@@ -24,10 +24,10 @@ pub const MAX_DEPTH: usize = 1024;
 /// Elements that never have an end tag, or whose end tag is optional (so a naive count of
 /// open tags must not add them up).
 const NOT_NESTING: &[&str] = &[
-    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-    "track", "wbr", "param", "keygen", "p", "li", "dt", "dd", "tr", "td", "th", "option",
-    "optgroup", "thead", "tbody", "tfoot", "colgroup", "caption", "rb", "rt", "rp", "html",
-    "head", "body", "!doctype",
+    "area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track",
+    "wbr", "param", "keygen", "p", "li", "dt", "dd", "tr", "td", "th", "option", "optgroup",
+    "thead", "tbody", "tfoot", "colgroup", "caption", "rb", "rt", "rp", "html", "head", "body",
+    "!doctype",
 ];
 
 /// An upper estimate of how deep `html` nests: start tags minus end tags, leaving out void
@@ -239,8 +239,12 @@ fn is_skipped(node: &NodeRef<'_>, name: &str) -> bool {
     }
     words("class", CHROME_WITHOUT_HEADING)
         && !node.descendants_it().any(|d| {
-            d.node_name()
-                .is_some_and(|n| matches!(&*n.to_ascii_lowercase(), "h1" | "h2" | "h3" | "h4" | "h5" | "h6"))
+            d.node_name().is_some_and(|n| {
+                matches!(
+                    &*n.to_ascii_lowercase(),
+                    "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
+                )
+            })
         })
 }
 
@@ -482,13 +486,17 @@ mod tests {
     #[test]
     fn deep_nesting_is_read_to_the_limit_and_refused_past_it() {
         let deep = |n: usize| "<div>".repeat(n) + "deep text" + &"</div>".repeat(10);
-        assert!(html_to_text(&deep(MAX_DEPTH - 10)).unwrap().contains("deep text"));
+        assert!(html_to_text(&deep(MAX_DEPTH - 10))
+            .unwrap()
+            .contains("deep text"));
         let err = html_to_text(&deep(200_000)).unwrap_err();
         assert!(err.to_string().contains("nested"), "{err}");
         // optional end tags, void elements and scripts do not count as nesting
         let flat = "<p>x".repeat(5_000)
             + &"<br><img src=a><li>y".repeat(5_000)
-            + "<script>" + &"<div>".repeat(5_000) + "</script><div/>";
+            + "<script>"
+            + &"<div>".repeat(5_000)
+            + "</script><div/>";
         assert!(nesting_depth(&flat) < 10, "{}", nesting_depth(&flat));
         assert!(html_to_text(&flat).is_ok());
     }
