@@ -127,22 +127,20 @@ pub(crate) fn select(
         let i = order[0];
         let s = &sentences[i];
         let text = &hits[s.hit].text[s.range.clone()];
-        let mut cut = String::new();
+        // The longest run of whole words from the sentence's start that fits (an exact slice,
+        // so the span's end is always a char boundary of the page).
+        let mut end = 0;
         for w in text.split_whitespace() {
-            let next = if cut.is_empty() {
-                w.to_string()
-            } else {
-                format!("{cut} {w}")
-            };
-            if count(&next)? > budget {
+            let candidate = w.as_ptr() as usize - text.as_ptr() as usize + w.len();
+            if count(&text[..candidate])? > budget {
                 break;
             }
-            cut = next;
+            end = candidate;
         }
-        if cut.is_empty() {
+        if text[..end].trim().is_empty() {
             return Ok(Vec::new());
         }
-        let end = s.range.start + text.find(cut.as_str()).unwrap_or(0) + cut.len();
+        let end = s.range.start + end;
         let span = s.range.start..end;
         return Ok(vec![citation(1, &hits[s.hit], std::slice::from_ref(&span))]);
     }
