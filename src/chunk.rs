@@ -19,6 +19,31 @@ pub trait Tokenize {
     fn token_spans(&self, text: &str) -> Vec<Range<usize>>;
 }
 
+/// Tokens split at white space: a [`Tokenize`] for tools and tests that have no embedder (the
+/// fuzz target, logic tests). Real chunking uses the embedder's own tokenizer.
+pub struct WhitespaceTokens;
+
+impl Tokenize for WhitespaceTokens {
+    fn token_spans(&self, text: &str) -> Vec<Range<usize>> {
+        let mut out = Vec::new();
+        let mut start = None;
+        for (i, c) in text.char_indices() {
+            match (c.is_whitespace(), start) {
+                (false, None) => start = Some(i),
+                (true, Some(s)) => {
+                    out.push(s..i);
+                    start = None;
+                }
+                _ => {}
+            }
+        }
+        if let Some(s) = start {
+            out.push(s..text.len());
+        }
+        out
+    }
+}
+
 /// Chunk size settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -323,28 +348,8 @@ pub(crate) mod tests {
     use super::*;
     use crate::extract::Page;
 
-    /// Whitespace tokenizer for logic tests (the real one is the embedder's).
-    pub struct Words;
-    impl Tokenize for Words {
-        fn token_spans(&self, text: &str) -> Vec<Range<usize>> {
-            let mut out = Vec::new();
-            let mut start = None;
-            for (i, c) in text.char_indices() {
-                match (c.is_whitespace(), start) {
-                    (false, None) => start = Some(i),
-                    (true, Some(s)) => {
-                        out.push(s..i);
-                        start = None;
-                    }
-                    _ => {}
-                }
-            }
-            if let Some(s) = start {
-                out.push(s..text.len());
-            }
-            out
-        }
-    }
+    /// Whitespace tokens stand in for the embedder's in logic tests.
+    pub use super::WhitespaceTokens as Words;
 
     fn doc(kind: DocKind, pages: &[&str]) -> Extracted {
         Extracted {

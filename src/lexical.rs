@@ -16,9 +16,11 @@ const MAX_SENTENCE_WORDS: usize = 40;
 
 /// Words that carry no topic.
 const STOPWORDS: &[&str] = &[
-    "the", "and", "for", "are", "was", "what", "which", "who", "how", "does", "did", "with",
-    "that", "this", "from", "about", "into", "when", "where", "why", "you", "your", "can", "its",
-    "his", "her", "their", "there", "have", "has", "had", "not", "but", "all", "any", "one", "use",
+    "it", "is", "at", "in", "on", "of", "to", "an", "as", "be", "by", "do", "if", "or", "so", "we",
+    "my", "me", "he", "us", "am", "were", "been", "being", "these", "those", "here", "whom", "the",
+    "and", "for", "are", "was", "what", "which", "who", "how", "does", "did", "with", "that",
+    "this", "from", "about", "into", "when", "where", "why", "you", "your", "can", "its", "his",
+    "her", "their", "there", "have", "has", "had", "not", "but", "all", "any", "one", "use",
     "using", "get", "make", "way", "there", "want", "need", "should", "would", "could", "will",
     "than", "then", "them", "they", "some", "like", "also", "just", "only", "other", "out", "more",
     "most", "such", "each", "many", "much", "very", "way", "ways", "thing",

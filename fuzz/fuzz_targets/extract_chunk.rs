@@ -3,34 +3,10 @@
 //! input), and every chunk is an exact slice of its page at its char offsets.
 #![no_main]
 
-use std::ops::Range;
 use std::path::Path;
 
-use hearth::chunk::{chunk_document, ChunkingConfig, Tokenize};
+use hearth::chunk::{chunk_document, ChunkingConfig, WhitespaceTokens as Words};
 use libfuzzer_sys::fuzz_target;
-
-struct Words;
-
-impl Tokenize for Words {
-    fn token_spans(&self, text: &str) -> Vec<Range<usize>> {
-        let mut out = Vec::new();
-        let mut start = None;
-        for (i, c) in text.char_indices() {
-            match (c.is_whitespace(), start) {
-                (false, None) => start = Some(i),
-                (true, Some(s)) => {
-                    out.push(s..i);
-                    start = None;
-                }
-                _ => {}
-            }
-        }
-        if let Some(s) = start {
-            out.push(s..text.len());
-        }
-        out
-    }
-}
 
 const NAMES: &[&str] = &["a.html", "a.md", "a.txt", "a.rs", "a.pdf", "a"];
 

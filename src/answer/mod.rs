@@ -191,7 +191,11 @@ fn strip_markers(text: &str) -> String {
 }
 
 const REWRITE_SYSTEM: &str = "Rewrite the user's last question as one standalone search \
-question that makes sense without the conversation. Reply with the question only.";
+question that makes sense without the conversation: name what \"it\", \"they\" or \"that\" \
+refers to. Do not answer it. Reply with the question only.\n\nExample:\nConversation:\nUser: \
+What is rsync?\nAssistant: A tool that copies files between machines [1].\nLast question: \
+Does it keep permissions?\n\nStandalone question: Does rsync keep file permissions when it \
+copies?";
 
 fn check_question(q: &str) -> Result<&str> {
     let q = q.trim();

@@ -280,32 +280,8 @@ mod tests {
 /// `fuzz/` runs the same check coverage-guided.
 #[cfg(test)]
 mod fuzz_tests {
-    use std::ops::Range;
-
     use super::*;
-    use crate::chunk::{chunk_document, ChunkingConfig, Tokenize};
-
-    struct Words;
-    impl Tokenize for Words {
-        fn token_spans(&self, text: &str) -> Vec<Range<usize>> {
-            let mut out = Vec::new();
-            let mut start = None;
-            for (i, c) in text.char_indices() {
-                match (c.is_whitespace(), start) {
-                    (false, None) => start = Some(i),
-                    (true, Some(s)) => {
-                        out.push(s..i);
-                        start = None;
-                    }
-                    _ => {}
-                }
-            }
-            if let Some(s) = start {
-                out.push(s..text.len());
-            }
-            out
-        }
-    }
+    use crate::chunk::{chunk_document, ChunkingConfig, WhitespaceTokens as Words};
 
     /// xorshift64*: deterministic, no dependency.
     struct Rng(u64);
