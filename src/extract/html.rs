@@ -154,14 +154,15 @@ pub fn html_to_text(html: &str) -> Result<String> {
     let doc = Document::from(html);
     let mut w = Writer::default();
     let root = doc.root();
-    // The title heads the text when the page has no <h1> of its own and does not open with
-    // a heading that repeats it.
+    // The title heads the text when the page has no <h1> of its own (so every section's
+    // heading path names the page: "VACUUM > Parameters"); a first heading that repeats it is
+    // not said twice.
     let title = collapse(&doc.select("title").text());
-    let first_heading = collapse(&doc.select("body h1, body h2, body h3").first().text());
-    if !title.is_empty() && doc.select("body h1").length() == 0 && first_heading != title {
+    if !title.is_empty() && doc.select("body h1").length() == 0 {
         w.out.push_str("# ");
         w.out.push_str(&title);
         w.out.push_str("\n\n");
+        w.repeats_title = Some(title);
     }
     walk(root, &mut w);
     Ok(w.finish())
@@ -267,6 +268,9 @@ struct Writer {
     rows: Vec<usize>,
     /// Open headings: level.
     heading: Option<usize>,
+    /// The title written as the page's top heading, until the first heading (dropped if it is
+    /// the same text).
+    repeats_title: Option<String>,
 }
 
 impl Writer {
@@ -283,6 +287,9 @@ impl Writer {
             return;
         }
         if let Some(level) = self.heading {
+            if self.repeats_title.take().is_some_and(|t| t == text) {
+                return;
+            }
             self.end_paragraph();
             self.out.push_str(&"#".repeat(level));
             self.out.push(' ');
@@ -480,7 +487,7 @@ mod tests {
             "<title>VACUUM</title><div class=header><h2>VACUUM</h2></div><p>Body.</p>",
         )
         .unwrap();
-        assert_eq!(text, "## VACUUM\n\nBody.\n", "{text}");
+        assert_eq!(text, "# VACUUM\n\nBody.\n", "{text}");
     }
 
     #[test]

@@ -234,10 +234,10 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
         .await;
     assert!(str_of(&cited[0]).ends_with("field-guide.pdf"), "{cited}");
     assert_eq!(str_of(&cited[1]), "page 2", "{cited}");
-    assert!(
-        str_of(&cited[2]).contains("The eggs hatch after 26 days"),
-        "{cited}"
-    );
+    // The passage is that source's evidence from page 2 (which of page 2's chunks the model
+    // cites first is its choice; the evidence list above holds the answer sentence).
+    let body: String = str_of(&cited[2]).chars().take(40).collect();
+    assert!(body.len() >= 40 && evidence.contains(&body), "{cited}");
     app.screenshot("06-citation").await;
     app.click(".msg.assistant .open-source").await;
     app.wait_until(
