@@ -286,6 +286,14 @@ impl Config {
                 "answer.passages must be positive and answer.source_tokens at least 64".into(),
             ));
         }
+        let p = self.answer.decline_probability;
+        if p.is_nan() || p < 0.0 {
+            return Err(Error::Config(
+                "answer.decline_probability must be a number from 0 (decline whenever the model \
+                 leans that way) up; above 1 the model never declines"
+                    .into(),
+            ));
+        }
         Ok(())
     }
 

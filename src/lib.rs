@@ -32,5 +32,5 @@ pub use embed::{Embedder, EmbedderConfig, OnnxEmbedder};
 pub use error::{Error, Result};
 pub use ingest::{Cancel, FailedFile, IngestEvent, IngestReport};
 pub use library::{status, Library, PageText, SearchTimings, Status};
-pub use llm::{GenerateParams, Generation, Llm, LlmInfo, Message, Role};
+pub use llm::{GenerateParams, Generation, GuardedReply, Llm, LlmInfo, Message, Role};
 pub use retrieve::{Hit, SearchMode, SearchRequest};

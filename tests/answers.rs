@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use hearth::answer::{self, AnswerEvent, SummaryEvent};
-use hearth::llm::{self, GenerateParams, Message, StopReason};
+use hearth::llm::{self, GenerateParams, GuardedReply, Message, StopReason};
 use hearth::{AnswerConfig, Cancel, Config, Library, Llm};
 use util::{copy_corpus, file_name, ingest, models_dir};
 
@@ -330,6 +330,92 @@ fn generation_streams_stops_and_cancels() {
         assert_eq!(g.stop_reason, StopReason::StopString);
         assert!(!g.text.contains(&first_word), "{:?}", g.text);
     }
+}
+
+/// A guarded reply ("not in your documents") is measured before the first token: given only
+/// from its probability up, otherwise its first token is barred and the model goes on; a guard
+/// the model would not take anyway leaves the output token for token as it was.
+#[test]
+fn a_guarded_reply_is_given_only_when_the_model_is_sure_of_it() {
+    let llm = smol(1024);
+    let prompt = llm
+        .render(&[Message::user("Name three colours of the rainbow.")])
+        .unwrap();
+    let plain = GenerateParams {
+        max_tokens: 12,
+        ..GenerateParams::default()
+    };
+    let guarded = |text: &str, min_probability: f32| GenerateParams {
+        guard: Some(GuardedReply {
+            text: text.into(),
+            min_probability,
+        }),
+        ..plain.clone()
+    };
+    // each run on a fresh model: the prompt is read the same way every time
+    let run = |params: &GenerateParams| {
+        let mut streamed = String::new();
+        let g = smol(1024)
+            .generate(&prompt, params, &Cancel::new(), &mut |t| {
+                streamed.push_str(t)
+            })
+            .unwrap();
+        assert_eq!(streamed, g.text);
+        g
+    };
+    let g = run(&plain);
+    assert!(g.guard_probability.is_none() && !g.guarded);
+    assert!(!g.text.trim().is_empty());
+
+    let unlikely = run(&guarded("Zygote quartz", 0.5));
+    let p = unlikely.guard_probability.expect("measured");
+    assert!(p < 0.01, "{p}");
+    assert!(!unlikely.guarded);
+    assert_eq!(unlikely.text, g.text);
+
+    // The model's own greedy start, as the guarded reply.
+    let own = run(&guarded(&g.text, 0.0));
+    let p = own.guard_probability.expect("measured");
+    assert!(p > 0.0 && p <= 1.0, "{p}");
+    assert!(own.guarded && own.text == g.text && own.completion_tokens == 0);
+    let barred = run(&guarded(&g.text, 2.0));
+    assert!(!barred.guarded);
+    assert_eq!(barred.guard_probability, Some(p));
+    assert_ne!(barred.text, g.text, "its first token was barred");
+    assert_eq!(barred.completion_tokens, 12);
+}
+
+/// `answer.decline_probability` decides whether the model may decline (here the similarity
+/// gate lets the question through, and the sources are chosen either way).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_decline_threshold_decides_when_the_model_may_decline() {
+    let dir = tempfile::tempdir().unwrap();
+    let lib = indexed_library(dir.path()).await;
+    let llm = smol(2048);
+    let ask = |decline_probability: f32| {
+        let (lib, llm) = (&lib, llm.clone());
+        async move {
+            let cfg = AnswerConfig {
+                decline_probability,
+                ..AnswerConfig::default()
+            };
+            answer::ask(lib, llm, HERON, &[], &cfg, &Cancel::new(), Box::new(|_| {}))
+                .await
+                .unwrap()
+        }
+    };
+    let always = ask(0.0).await;
+    assert!(always.not_found, "{}", always.answer);
+    assert_eq!(always.answer, answer::NOT_FOUND);
+    assert!(always.citations.is_empty() && !always.sources.is_empty());
+    let p = always.decline_probability.expect("the model was asked");
+    let never = ask(f32::INFINITY).await;
+    assert!(!never.not_found, "{}", never.answer);
+    assert_ne!(never.answer, answer::NOT_FOUND);
+    // the same measurement (the second prompt's last token runs through the one-token path
+    // of the reused cache, so it agrees to rounding, not bit for bit)
+    let q = never.decline_probability.expect("the model was asked");
+    assert!((q - p).abs() <= 0.25 * p.max(1e-6), "{p} vs {q}");
 }
 
 #[test]

@@ -157,6 +157,73 @@ pub(crate) async fn run(models_dir: &Option<PathBuf>, work: &Path, args: &EvalAr
     Ok(())
 }
 
+/// One asked question, as scored (also written to `<work dir>/answers-docs.jsonl`).
+#[derive(Debug, serde::Serialize)]
+struct Asked {
+    id: String,
+    answerable: bool,
+    /// Declined before generation by the similarity gate.
+    gated: bool,
+    /// The probability the model gave "not in your documents".
+    decline_probability: f32,
+    /// The model's answer (made to answer: it never declined at its first step).
+    answer: String,
+    /// The model still wrote a decline somewhere in its answer.
+    wrote_decline: bool,
+    /// The answer opens with 60+ characters copied verbatim from the evidence (it echoed an
+    /// excerpt instead of answering).
+    copied: bool,
+    correct: bool,
+    cites_gold: bool,
+    gold_in_prompt: bool,
+    best_similarity: f32,
+    first_token_ms: f64,
+    evidence_ms: f64,
+    prompt_tokens: usize,
+    evidence: Vec<String>,
+}
+
+impl Asked {
+    /// Whether the answerer declines this question with `answer.decline_probability = t`.
+    fn declined_at(&self, t: f32) -> bool {
+        self.gated || self.wrote_decline || self.decline_probability >= t
+    }
+}
+
+/// Whether `answer` (citation markers aside) opens with at least 60 characters found verbatim
+/// in one of `sources`.
+fn copied(answer: &str, sources: &[hearth::Citation]) -> bool {
+    let (plain, _, _) = hearth::answer::resolve_citations(answer, 0);
+    let a = normalize(&plain);
+    let Some((end, _)) = a.char_indices().nth(60) else {
+        return false;
+    };
+    sources
+        .iter()
+        .any(|s| normalize(&s.text).contains(&a[..end]))
+}
+
+/// The answer metrics if the answerer declines at `answer.decline_probability = t`.
+fn score_at(asked: &[Asked], t: f32) -> serde_json::Value {
+    let (yes, no): (Vec<&Asked>, Vec<&Asked>) = asked.iter().partition(|a| a.answerable);
+    let share = |v: &[&Asked], f: &dyn Fn(&Asked) -> bool| {
+        v.iter().filter(|a| f(a)).count() as f64 / v.len().max(1) as f64
+    };
+    serde_json::json!({
+        "decline_probability": t,
+        "answer_correct": share(&yes, &|a| !a.declined_at(t) && a.correct),
+        "correct_and_cited": share(&yes, &|a| !a.declined_at(t) && a.correct && a.cites_gold),
+        "cites_gold_page": share(&yes, &|a| !a.declined_at(t) && a.cites_gold),
+        "refused_answerable": share(&yes, &|a| a.declined_at(t)),
+        "copied_an_excerpt": share(&yes, &|a| !a.declined_at(t) && a.copied),
+        "declined_unanswerable": share(&no, &|a| a.declined_at(t)),
+    })
+}
+
+/// Ask up to `--answers` answerable and as many unanswerable questions. The model is made to
+/// answer every one while the probability it gave "not in your documents" is recorded, so the
+/// metrics can be given for any `answer.decline_probability` from the one run: the configured
+/// one first, then a sweep.
 async fn eval_answers(
     library: &hearth::Library,
     config: &hearth::Config,
@@ -167,14 +234,12 @@ async fn eval_answers(
 ) -> Result<serde_json::Value> {
     let llm = crate::answer::load_llm(config, args.model.as_deref()).await?;
     let cancel = hearth::Cancel::new();
-    let cfg = config.answer.clone();
+    let mut cfg = config.answer.clone();
+    let threshold = cfg.decline_probability;
+    cfg.decline_probability = f32::INFINITY;
     let n = args.answers.min(answerable.len());
     let m = args.answers.min(unanswerable.len());
-    let (mut correct, mut correct_cited, mut cited_gold, mut gold_in_prompt, mut refused) =
-        (0usize, 0usize, 0usize, 0usize, 0usize);
-    let (mut ttft, mut prompt_tokens, mut evidence_ms) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut sim_answerable, mut sim_unanswerable) = (Vec::new(), Vec::new());
-    let mut declined = 0usize;
+    let mut asked: Vec<Asked> = Vec::new();
     for (i, q) in answerable
         .iter()
         .take(n)
@@ -191,88 +256,107 @@ async fn eval_answers(
             Box::new(|_| {}),
         )
         .await?;
-        let said_not_found = a.not_found || normalize(&a.answer).contains("couldn t find");
-        if a.timings.prompt_tokens > 0 {
-            ttft.push(a.timings.first_token_ms);
-            prompt_tokens.push(a.timings.prompt_tokens as f64);
-            evidence_ms.push(a.timings.evidence_ms);
-        }
-        if q.answerable {
-            sim_answerable.push(a.best_similarity);
-        } else {
-            sim_unanswerable.push(a.best_similarity);
-        }
-        let verdict = if q.answerable {
-            let ok = q.answered_right(&a.answer);
-            let cites = a
+        let gated = a.not_found && a.decline_probability.is_none();
+        let record = Asked {
+            id: q.id.clone(),
+            answerable: q.answerable,
+            gated,
+            decline_probability: a.decline_probability.unwrap_or(1.0),
+            wrote_decline: !gated
+                && (a.not_found || normalize(&a.answer).contains("couldn t find")),
+            correct: q.answerable && q.answered_right(&a.answer),
+            copied: copied(&a.answer, &a.sources),
+            cites_gold: a
                 .citations
                 .iter()
-                .any(|c| q.is_gold(corpus, &c.path, c.page));
-            correct += ok as usize;
-            cited_gold += cites as usize;
-            correct_cited += (ok && cites) as usize;
-            gold_in_prompt += a.sources.iter().any(|c| q.is_gold(corpus, &c.path, c.page)) as usize;
-            refused += said_not_found as usize;
-            match (ok, cites, said_not_found) {
-                (_, _, true) => "REFUSED",
-                (true, true, _) => "OK",
-                (true, false, _) => "OK-UNCITED",
-                _ => "WRONG",
-            }
-        } else {
-            declined += said_not_found as usize;
-            if said_not_found {
-                "DECLINED"
-            } else {
-                "ANSWERED"
-            }
+                .any(|c| q.is_gold(corpus, &c.path, c.page)),
+            gold_in_prompt: a.sources.iter().any(|c| q.is_gold(corpus, &c.path, c.page)),
+            best_similarity: a.best_similarity,
+            first_token_ms: a.timings.first_token_ms,
+            evidence_ms: a.timings.evidence_ms,
+            prompt_tokens: a.timings.prompt_tokens,
+            evidence: a.sources.iter().map(|c| c.text.clone()).collect(),
+            answer: a.answer.clone(),
         };
         if !args.json {
+            let verdict = match (q.answerable, record.declined_at(threshold)) {
+                (true, true) => "REFUSED",
+                (true, false) if record.correct && record.cites_gold => "OK",
+                (true, false) if record.correct => "OK-UNCITED",
+                (true, false) => "WRONG",
+                (false, true) => "DECLINED",
+                (false, false) => "ANSWERED",
+            };
             eprintln!(
-                "[{}/{}] {verdict:<10} {} | {} | gold: {} | {}",
+                "[{}/{}] {verdict:<10} p={:.2} {} | {} | gold: {} | {}",
                 i + 1,
                 n + m,
+                record.decline_probability,
                 q.id,
                 q.question,
                 q.answers.join(" / "),
                 crate::snippet(&a.answer, 160)
             );
         }
+        asked.push(record);
     }
-    for v in [&mut ttft, &mut prompt_tokens, &mut evidence_ms] {
+    if let Some(work) = &args.work_dir {
+        let lines: Vec<String> = asked
+            .iter()
+            .map(serde_json::to_string)
+            .collect::<std::result::Result<_, _>>()?;
+        std::fs::write(work.join("answers-docs.jsonl"), lines.join("\n") + "\n")?;
+    }
+    let sorted = |f: &dyn Fn(&Asked) -> f64| {
+        let mut v: Vec<f64> = asked
+            .iter()
+            .filter(|a| a.prompt_tokens > 0)
+            .map(f)
+            .collect();
         v.sort_by(|a, b| a.total_cmp(b));
-    }
-    let nf = n.max(1) as f64;
+        v
+    };
+    let ttft = sorted(&|a| a.first_token_ms);
+    let prompt_tokens = sorted(&|a| a.prompt_tokens as f64);
+    let (yes, no): (Vec<&Asked>, Vec<&Asked>) = asked.iter().partition(|a| a.answerable);
+    let gold_in_prompt =
+        yes.iter().filter(|a| a.gold_in_prompt).count() as f64 / yes.len().max(1) as f64;
     // what answer.min_similarity would decline before generation, on either side
     let gate: Vec<serde_json::Value> = [0.2f32, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5]
         .iter()
         .map(|&t| {
-            let share =
-                |v: &[f32]| v.iter().filter(|&&s| s < t).count() as f64 / v.len().max(1) as f64;
+            let share = |v: &[&Asked]| {
+                v.iter().filter(|a| a.best_similarity < t).count() as f64 / v.len().max(1) as f64
+            };
             serde_json::json!({
                 "min_similarity": t,
-                "declines_answerable": share(&sim_answerable),
-                "declines_unanswerable": share(&sim_unanswerable),
+                "declines_answerable": share(&yes),
+                "declines_unanswerable": share(&no),
             })
         })
         .collect();
-    let out = serde_json::json!({
+    let sweep: Vec<serde_json::Value> = [0.1f32, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 2.0]
+        .iter()
+        .map(|&t| score_at(&asked, t))
+        .collect();
+    let mut out = serde_json::json!({
         "model": llm.info().name,
         "answerable": n,
-        "answer_correct": correct as f64 / nf,
-        "correct_and_cited": correct_cited as f64 / nf,
-        "cites_gold_page": cited_gold as f64 / nf,
-        "gold_page_in_prompt": gold_in_prompt as f64 / nf,
-        "refused_answerable": refused as f64 / nf,
         "unanswerable": m,
-        "declined_unanswerable": declined as f64 / m.max(1) as f64,
+        "gold_page_in_prompt": gold_in_prompt,
         "first_token_ms_p50": percentile(&ttft, 0.5),
         "first_token_ms_p95": percentile(&ttft, 0.95),
         "prompt_tokens_p50": percentile(&prompt_tokens, 0.5),
-        "evidence_ms_p50": percentile(&evidence_ms, 0.5),
-        "evidence_ms_p95": percentile(&evidence_ms, 0.95),
+        "evidence_ms_p50": percentile(&sorted(&|a| a.evidence_ms), 0.5),
+        "evidence_ms_p95": percentile(&sorted(&|a| a.evidence_ms), 0.95),
+        "decline_sweep": sweep,
         "gate": gate,
     });
+    if let (Some(o), serde_json::Value::Object(at)) =
+        (out.as_object_mut(), score_at(&asked, threshold))
+    {
+        o.extend(at);
+    }
     if !args.json {
         println!("docs answers: {}", serde_json::to_string(&out)?);
     }

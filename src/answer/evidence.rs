@@ -46,6 +46,9 @@ pub(crate) fn select(
     for (h, covered) in sentence_coverage(query, &texts).into_iter().enumerate() {
         let first = sentences.len();
         for (range, coverage) in covered {
+            if !is_prose(&hits[h].text[range.clone()]) {
+                continue; // dot leaders, page furniture: tokens that tell the model nothing
+            }
             sentences.push(Sentence {
                 hit: h,
                 range,
@@ -160,6 +163,14 @@ pub(crate) fn select(
         .collect())
 }
 
+/// Whether a sentence is worth a place in the prompt: at least half of its visible characters
+/// are letters or digits (not the dot leaders and rules of a manual's contents and index).
+fn is_prose(sentence: &str) -> bool {
+    let visible = sentence.chars().filter(|c| !c.is_whitespace()).count();
+    let letters = sentence.chars().filter(|c| c.is_alphanumeric()).count();
+    letters >= 2 && letters * 2 >= visible
+}
+
 /// A source made of `spans` (byte ranges in document order) of `hit`'s text: adjacent spans are
 /// joined with what lies between them, gaps become " … ". Its offsets cover the spans.
 fn citation(n: usize, hit: &Hit, spans: &[Range<usize>]) -> Citation {
@@ -244,6 +255,24 @@ mod tests {
         assert!(ev[0].char_end <= hits[0].char_end);
         let total: usize = ev.iter().map(|c| words(&c.text).unwrap()).sum();
         assert!(total <= 20 + 2, "budget kept: {total}");
+    }
+
+    #[test]
+    fn dot_leaders_never_take_the_budget() {
+        let hits = vec![hit(
+            "a",
+            "HISTSIZE . . . . . . . . . . . . . . . . . . . . . . 87. The history list keeps \
+             HISTSIZE commands.",
+        )];
+        let ev = select("what does HISTSIZE do", &hits, 100, 3, &words).unwrap();
+        assert_eq!(ev.len(), 1);
+        assert!(ev[0]
+            .text
+            .ends_with("The history list keeps HISTSIZE commands."));
+        assert!(!ev[0].text.contains(". . ."), "{:?}", ev[0].text);
+        assert!(is_prose("set -o pipefail"));
+        assert!(is_prose("a | b | c"));
+        assert!(!is_prose(". . . . . . 45"));
     }
 
     #[test]

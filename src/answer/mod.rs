@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::ingest::Cancel;
 use crate::library::Library;
-use crate::llm::{ms, GenerateParams, Generation, Llm, Message, Role};
+use crate::llm::{ms, GenerateParams, Generation, GuardedReply, Llm, Message, Role};
 
 /// What a person sees when the documents do not hold the answer.
 pub const NOT_FOUND: &str = "I couldn't find this in your documents.";
@@ -39,6 +39,9 @@ pub struct AnswerConfig {
     /// Below this cosine similarity between the question and its nearest chunk, the documents
     /// are taken not to hold the answer and the model is not asked.
     pub min_similarity: f32,
+    /// The model says "not in your documents" only when it gives that reply at least this
+    /// probability at its first step (above 1: never); otherwise it is made to answer.
+    pub decline_probability: f32,
     /// Most tokens in an answer.
     pub max_answer_tokens: usize,
     /// Model tokens of earlier turns kept in a conversation.
@@ -52,6 +55,7 @@ impl Default for AnswerConfig {
             max_sources: 4,
             source_tokens: 200,
             min_similarity: 0.25,
+            decline_probability: 0.45,
             max_answer_tokens: 256,
             history_tokens: 400,
         }
@@ -124,6 +128,9 @@ pub struct Answer {
     pub query: String,
     /// Cosine similarity between the query and the nearest chunk (what `min_similarity` gates).
     pub best_similarity: f32,
+    /// The probability the model gave "not in your documents" as its reply (what
+    /// `decline_probability` gates); absent when the model was not asked.
+    pub decline_probability: Option<f32>,
     /// Model name.
     pub model: String,
     /// True when the caller cancelled.
@@ -273,6 +280,7 @@ pub async fn ask(
             dropped_citations: Vec::new(),
             query,
             best_similarity: best,
+            decline_probability: None,
             model,
             cancelled: false,
             timings,
@@ -292,6 +300,10 @@ pub async fn ask(
     let params = GenerateParams {
         max_tokens: cfg.max_answer_tokens,
         stop: vec!["\nQuestion:".into(), "\nSources:".into()],
+        guard: Some(GuardedReply {
+            text: NOT_FOUND.into(),
+            min_probability: cfg.decline_probability,
+        }),
         ..GenerateParams::default()
     };
     let gen = run_chat(llm, messages, params, cancel.clone(), move |piece| {
@@ -335,6 +347,7 @@ pub async fn ask(
         dropped_citations: dropped,
         query,
         best_similarity: best,
+        decline_probability: gen.guard_probability,
         model,
         cancelled: gen.stop_reason == crate::llm::StopReason::Cancelled,
         timings,
