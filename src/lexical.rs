@@ -91,7 +91,7 @@ pub(crate) fn sentence_ranges(text: &str) -> Vec<Range<usize>> {
         // cut long runs at word starts
         let mut piece_start = r.start;
         let mut words = 0;
-        for (i, _) in text[r.clone()].match_indices(char::is_whitespace) {
+        for (i, space) in text[r.clone()].match_indices(char::is_whitespace) {
             let at = r.start + i;
             words += 1;
             if words >= MAX_SENTENCE_WORDS {
@@ -99,7 +99,7 @@ pub(crate) fn sentence_ranges(text: &str) -> Vec<Range<usize>> {
                 if !text[piece.clone()].trim().is_empty() {
                     out.push(piece);
                 }
-                piece_start = at + 1;
+                piece_start = at + space.len(); // a thin or no-break space is 2-3 bytes
                 words = 0;
             }
         }
@@ -171,6 +171,20 @@ mod tests {
         assert!(pieces
             .iter()
             .all(|r| long[r.clone()].split_whitespace().count() <= MAX_SENTENCE_WORDS));
+    }
+
+    #[test]
+    fn long_runs_are_cut_at_wide_spaces_too() {
+        // HaluEval's Quanah Parker passage: thin spaces (3 bytes) and no-break spaces (2)
+        for space in ['\u{2009}', '\u{a0}', ' '] {
+            let text = format!("(  1845{space}or 1852 – Fe{space}").repeat(30);
+            let ranges = sentence_ranges(&text);
+            assert!(ranges.len() >= 3, "{ranges:?}");
+            for r in &ranges {
+                let piece = &text[r.clone()]; // slicing panics off a char boundary
+                assert_eq!(piece, piece.trim());
+            }
+        }
     }
 
     #[test]
