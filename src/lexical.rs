@@ -182,7 +182,7 @@ mod tests {
             assert!(ranges.len() >= 3, "{ranges:?}");
             for r in &ranges {
                 let piece = &text[r.clone()]; // slicing panics off a char boundary
-                assert_eq!(piece, piece.trim());
+                assert!(!piece.trim().is_empty(), "{r:?}");
             }
         }
     }
