@@ -318,6 +318,7 @@ async fn eval_answers(
     };
     let ttft = sorted(&|a| a.first_token_ms);
     let prompt_tokens = sorted(&|a| a.prompt_tokens as f64);
+    let evidence_ms = sorted(&|a| a.evidence_ms);
     let (yes, no): (Vec<&Asked>, Vec<&Asked>) = asked.iter().partition(|a| a.answerable);
     let gold_in_prompt =
         yes.iter().filter(|a| a.gold_in_prompt).count() as f64 / yes.len().max(1) as f64;
@@ -347,8 +348,8 @@ async fn eval_answers(
         "first_token_ms_p50": percentile(&ttft, 0.5),
         "first_token_ms_p95": percentile(&ttft, 0.95),
         "prompt_tokens_p50": percentile(&prompt_tokens, 0.5),
-        "evidence_ms_p50": percentile(&sorted(&|a| a.evidence_ms), 0.5),
-        "evidence_ms_p95": percentile(&sorted(&|a| a.evidence_ms), 0.95),
+        "evidence_ms_p50": percentile(&evidence_ms, 0.5),
+        "evidence_ms_p95": percentile(&evidence_ms, 0.95),
         "decline_sweep": sweep,
         "gate": gate,
     });

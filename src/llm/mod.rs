@@ -28,12 +28,17 @@ use crate::ingest::Cancel;
 pub use template::{ChatTemplate, Message, Role};
 use transformer::Transformer;
 
-/// Softmax probability of token `id` under `logits`.
-fn softmax_at(logits: &Tensor, id: u32) -> candle_core::Result<f64> {
-    let v: Vec<f32> = logits
+/// `logits` as one f32 vector.
+fn logit_values(logits: &Tensor) -> candle_core::Result<Vec<f32>> {
+    logits
         .flatten_all()?
         .to_dtype(candle_core::DType::F32)?
-        .to_vec1()?;
+        .to_vec1()
+}
+
+/// Softmax probability of token `id` under `logits`.
+fn softmax_at(logits: &Tensor, id: u32) -> candle_core::Result<f64> {
+    let v = logit_values(logits)?;
     let Some(&target) = v.get(id as usize) else {
         return Ok(0.0);
     };
@@ -44,15 +49,11 @@ fn softmax_at(logits: &Tensor, id: u32) -> candle_core::Result<f64> {
 
 /// `logits` with token `id` made impossible.
 fn bar_token(logits: &Tensor, id: u32) -> candle_core::Result<Tensor> {
-    let shape = logits.shape().clone();
-    let mut v: Vec<f32> = logits
-        .flatten_all()?
-        .to_dtype(candle_core::DType::F32)?
-        .to_vec1()?;
+    let mut v = logit_values(logits)?;
     if let Some(x) = v.get_mut(id as usize) {
         *x = f32::NEG_INFINITY;
     }
-    Tensor::from_vec(v, shape, logits.device())?.to_dtype(logits.dtype())
+    Tensor::from_vec(v, logits.shape(), logits.device())?.to_dtype(logits.dtype())
 }
 
 /// Tokens run through the network at once while reading a prompt.
