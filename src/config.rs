@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::answer::AnswerConfig;
 use crate::catalog::Catalog;
 use crate::chunk::ChunkingConfig;
 use crate::embed::EmbedderConfig;
@@ -342,6 +341,42 @@ impl Config {
             "unknown model '{want}' (known: {}; or give a path to a .gguf file)",
             known.join(", ")
         )))
+    }
+}
+
+/// Settings for answering (the `[answer]` table of config.toml).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AnswerConfig {
+    /// Retrieved chunks whose sentences compete for the prompt.
+    pub passages: usize,
+    /// Most sources (chunks, each cut down to its chosen sentences) in the prompt.
+    pub max_sources: usize,
+    /// Model tokens allowed for all sources together (keeps time to first token low).
+    pub source_tokens: usize,
+    /// Below this cosine similarity between the question and its nearest chunk, the documents
+    /// are taken not to hold the answer and the model is not asked.
+    pub min_similarity: f32,
+    /// The model says "not in your documents" only when it gives that reply at least this
+    /// probability at its first step (above 1: never); otherwise it is made to answer.
+    pub decline_probability: f32,
+    /// Most tokens in an answer.
+    pub max_answer_tokens: usize,
+    /// Model tokens of earlier turns kept in a conversation.
+    pub history_tokens: usize,
+}
+
+impl Default for AnswerConfig {
+    fn default() -> Self {
+        Self {
+            passages: 8,
+            max_sources: 4,
+            source_tokens: 200,
+            min_similarity: 0.25,
+            decline_probability: 0.45,
+            max_answer_tokens: 256,
+            history_tokens: 400,
+        }
     }
 }
 

@@ -5,38 +5,19 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::cancel::Cancel;
 use crate::chunk::{chunk_document, Chunk, ChunkingConfig};
 use crate::config::IngestConfig;
 use crate::embed::Embedder;
 use crate::error::{contain, Error, Result};
 use crate::extract::{extract, is_candidate};
 use crate::store::{ChunkRow, DocRecord, Store};
-
-/// A cancellation flag shared between the caller and a running job.
-#[derive(Debug, Clone, Default)]
-pub struct Cancel(Arc<AtomicBool>);
-
-impl Cancel {
-    /// A fresh, not-cancelled token.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Ask the job to stop at the next safe point.
-    pub fn cancel(&self) {
-        self.0.store(true, Ordering::SeqCst)
-    }
-    /// Whether stopping was asked for.
-    pub fn is_cancelled(&self) -> bool {
-        self.0.load(Ordering::SeqCst)
-    }
-}
 
 /// A file that could not be indexed, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

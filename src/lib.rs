@@ -12,6 +12,7 @@
 #![deny(missing_docs)]
 
 pub mod answer;
+pub mod cancel;
 pub mod catalog;
 pub mod chunk;
 pub mod config;
@@ -26,11 +27,12 @@ pub mod retrieve;
 pub mod store;
 
 pub use answer::{Answer, AnswerConfig, AnswerEvent, Citation, Summary, SummaryEvent};
+pub use cancel::Cancel;
 pub use catalog::{Catalog, InstalledModel};
 pub use config::Config;
 pub use embed::{Embedder, EmbedderConfig, OnnxEmbedder};
 pub use error::{Error, Result};
-pub use ingest::{Cancel, FailedFile, IngestEvent, IngestReport};
+pub use ingest::{FailedFile, IngestEvent, IngestReport};
 pub use library::{status, Library, PageText, SearchTimings, Status};
 pub use llm::{GenerateParams, Generation, GuardedReply, Llm, LlmInfo, Message, Role};
 pub use retrieve::{Hit, SearchMode, SearchRequest};

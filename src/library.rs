@@ -6,11 +6,12 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use crate::cancel::Cancel;
 use crate::catalog::{Catalog, InstalledModel};
 use crate::config::Config;
 use crate::embed::{Embedder, OnnxEmbedder};
 use crate::error::{Error, Result};
-use crate::ingest::{self, Cancel, IngestReport, ProgressSink};
+use crate::ingest::{self, IngestReport, ProgressSink};
 use crate::llm::ms;
 use crate::retrieve::{fuse, Fusion, Hit, SearchMode, SearchRequest};
 use crate::store::{read_meta, DocRecord, Store};

@@ -184,6 +184,16 @@ pub fn fuse(vector: Vec<Hit>, text: Vec<Hit>, fusion: Fusion, limit: usize) -> V
         .collect()
 }
 
+/// For each hit, the share of `query`'s words (weighted by rarity over the hits' sentences)
+/// that its best sentence holds, in 0..=1.
+pub fn best_sentence_coverage(query: &str, hits: &[Hit]) -> Vec<f32> {
+    let texts: Vec<&str> = hits.iter().map(|h| h.text.as_str()).collect();
+    crate::lexical::sentence_coverage(query, &texts)
+        .into_iter()
+        .map(|s| s.iter().map(|(_, c)| *c as f32).fold(0.0, f32::max))
+        .collect()
+}
+
 /// Second stage: re-order `hits` (fused, best-first) by `score' + weight · coverage`, where
 /// `score'` is the hit's score over the best score and `coverage` the share of the query's
 /// words (weighted by rarity, see [`crate::lexical`]) that its best sentence holds: a chunk with
@@ -192,11 +202,7 @@ pub fn rerank(query: &str, hits: Vec<Hit>, weight: f32) -> Vec<Hit> {
     if hits.len() < 2 || weight <= 0.0 {
         return hits;
     }
-    let texts: Vec<&str> = hits.iter().map(|h| h.text.as_str()).collect();
-    let best_sentence: Vec<f32> = crate::lexical::sentence_coverage(query, &texts)
-        .into_iter()
-        .map(|s| s.iter().map(|(_, c)| *c as f32).fold(0.0, f32::max))
-        .collect();
+    let best_sentence = best_sentence_coverage(query, &hits);
     let top = hits.iter().map(|h| h.score).fold(f32::MIN, f32::max);
     let top = if top > 0.0 { top } else { 1.0 };
     let mut scored: Vec<(f32, usize, Hit)> = hits

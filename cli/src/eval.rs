@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use hearth::retrieve::{fuse, rerank, Fusion};
+use hearth::retrieve::{best_sentence_coverage, fuse, rerank, Fusion};
 use hearth::{Hit, Library, SearchRequest};
 
 /// Which evaluation sets `hearth eval` runs.
@@ -52,7 +52,8 @@ pub struct EvalArgs {
     /// Passages to index (questions are taken from these rows).
     #[arg(long, default_value_t = 10000)]
     pub passages: usize,
-    /// Keep the index here (reused when it exists) instead of a temp dir.
+    /// Keep the index here (reused when it exists) instead of a temp dir; each question's
+    /// candidates (and answers, with --answers) are written here as JSON lines too.
     #[arg(long)]
     pub work_dir: Option<PathBuf>,
     /// Print the metrics as JSON.
@@ -157,6 +158,7 @@ pub(crate) async fn score_retrieval(
     methods: &[Method],
     label: &str,
     json: bool,
+    dump: Option<&Path>,
 ) -> Result<(Vec<Metrics>, (f64, f64))> {
     let mut all: Vec<Metrics> = methods
         .iter()
@@ -167,11 +169,15 @@ pub(crate) async fn score_retrieval(
         })
         .collect();
     let mut latencies = Vec::with_capacity(probes.len());
+    let mut dumped = Vec::new();
     for p in probes {
         let t = Instant::now();
         library.search(&SearchRequest::new(p.question)).await?;
         latencies.push(t.elapsed().as_secs_f64() * 1e3);
         let (vector, text) = library.candidates(p.question, DEPTH).await?;
+        if dump.is_some() {
+            dumped.push(candidates_line(p, &vector, &text));
+        }
         for (m, metrics) in methods.iter().zip(all.iter_mut()) {
             let hits = match m {
                 Method::Vector => vector.clone(),
@@ -196,6 +202,9 @@ pub(crate) async fn score_retrieval(
             }
         }
     }
+    if let Some(path) = dump {
+        std::fs::write(path, dumped.join("\n") + "\n")?;
+    }
     let n = probes.len().max(1) as f64;
     for m in &mut all {
         m.recall_at_1 /= n;
@@ -218,6 +227,40 @@ pub(crate) async fn score_retrieval(
         );
     }
     Ok((all, latency))
+}
+
+/// Write each probe's first-stage lists to `path` as JSON lines (see [`candidates_line`]).
+pub(crate) async fn dump_candidates(
+    library: &Library,
+    probes: &[Probe<'_>],
+    path: &Path,
+) -> Result<()> {
+    let mut lines = Vec::with_capacity(probes.len());
+    for p in probes {
+        let (vector, text) = library.candidates(p.question, DEPTH).await?;
+        lines.push(candidates_line(p, &vector, &text));
+    }
+    std::fs::write(path, lines.join("\n") + "\n")?;
+    Ok(())
+}
+
+/// One question's first-stage lists as a JSON line, for studying fusions offline: each hit's
+/// unit, whether it is gold, its score and its best sentence's coverage of the question.
+fn candidates_line(p: &Probe<'_>, vector: &[Hit], text: &[Hit]) -> String {
+    let list = |hits: &[Hit]| {
+        let coverage = best_sentence_coverage(p.question, hits);
+        hits.iter()
+            .zip(coverage)
+            .map(|(h, c)| {
+                serde_json::json!({
+                    "id": h.chunk_id, "unit": (p.unit)(h), "gold": (p.gold)(h),
+                    "score": h.score, "coverage": c,
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    serde_json::json!({"question": p.question, "vector": list(vector), "text": list(text)})
+        .to_string()
 }
 
 /// 1-based rank of the first gold unit among the first `within` distinct units of `hits`.
@@ -325,6 +368,10 @@ async fn run_halueval(models_dir: &Option<PathBuf>, work: &Path, args: &EvalArgs
         &Method::all(&args.methods),
         "halueval",
         args.json,
+        args.work_dir
+            .as_ref()
+            .map(|w| w.join("candidates-halueval.jsonl"))
+            .as_deref(),
     )
     .await?;
     if args.json {

@@ -135,8 +135,24 @@ pub(crate) async fn run(models_dir: &Option<PathBuf>, work: &Path, args: &EvalAr
         &Method::all(&args.methods),
         "docs",
         args.json,
+        args.work_dir
+            .as_ref()
+            .map(|w| w.join("candidates-docs.jsonl"))
+            .as_deref(),
     )
     .await?;
+    if let Some(w) = &args.work_dir {
+        let off_corpus: Vec<Probe<'_>> = unanswerable
+            .iter()
+            .map(|q| Probe {
+                question: &q.question,
+                unit: Box::new(|h: &Hit| format!("{}#{}", h.path, h.page.unwrap_or(0))),
+                gold: Box::new(|_: &Hit| false),
+            })
+            .collect();
+        let path = w.join("candidates-docs-unanswerable.jsonl");
+        crate::eval::dump_candidates(&library, &off_corpus, &path).await?;
+    }
     let mut out = serde_json::json!({
         "set": "docs",
         "corpus": corpus,
@@ -161,6 +177,7 @@ pub(crate) async fn run(models_dir: &Option<PathBuf>, work: &Path, args: &EvalAr
 #[derive(Debug, serde::Serialize)]
 struct Asked {
     id: String,
+    question: String,
     answerable: bool,
     /// Declined before generation by the similarity gate.
     gated: bool,
@@ -259,6 +276,7 @@ async fn eval_answers(
         let gated = a.not_found && a.decline_probability.is_none();
         let record = Asked {
             id: q.id.clone(),
+            question: q.question.clone(),
             answerable: q.answerable,
             gated,
             decline_probability: a.decline_probability.unwrap_or(1.0),

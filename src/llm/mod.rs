@@ -23,8 +23,8 @@ use candle_transformers::generation::{LogitsProcessor, Sampling};
 use serde::Serialize;
 use tokenizers::Tokenizer;
 
+use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use crate::ingest::Cancel;
 pub use template::{ChatTemplate, Message, Role};
 use transformer::Transformer;
 

@@ -1,0 +1,144 @@
+//! [`ask`]: retrieve, choose the evidence, prompt the model, check its citations.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::citations::{attribute, is_decline, resolve_citations, unsupported_sentences};
+use super::followup::{rewrite_query, trim_history};
+use super::prompt::{ask_prompt, ASK_SYSTEM};
+use super::{
+    check_question, evidence, fill_timings, run_chat, Answer, AnswerConfig, AnswerEvent,
+    AnswerTimings, Citation, OnEvent, NOT_FOUND,
+};
+use crate::cancel::Cancel;
+use crate::error::{Error, Result};
+use crate::library::Library;
+use crate::llm::{ms, GenerateParams, GuardedReply, Llm, Message};
+
+/// Answer `question` from `library`, continuing the conversation `history` (oldest first,
+/// user/assistant turns; may be empty). Sources and tokens stream to `on_event`.
+pub async fn ask(
+    library: &Library,
+    llm: Arc<Llm>,
+    question: &str,
+    history: &[Message],
+    cfg: &AnswerConfig,
+    cancel: &Cancel,
+    mut on_event: OnEvent,
+) -> Result<Answer> {
+    let started = Instant::now();
+    let question = check_question(question)?.to_string();
+    let status = library.status().await?;
+    if status.chunks == 0 {
+        return Err(Error::InvalidRequest(
+            "no documents are indexed yet: add some with `hearth ingest PATH` first".into(),
+        ));
+    }
+    let mut timings = AnswerTimings::default();
+    let history = trim_history(&llm, history, cfg.history_tokens)?;
+
+    // 1. A follow-up becomes a standalone query.
+    let query = if history.is_empty() {
+        question.clone()
+    } else {
+        let t = Instant::now();
+        let q = rewrite_query(llm.clone(), &history, &question, cancel).await?;
+        timings.rewrite_ms = ms(t);
+        q
+    };
+    if cancel.is_cancelled() {
+        return Err(Error::Cancelled);
+    }
+
+    // 2. Retrieve; decide whether the documents can answer at all.
+    let t = Instant::now();
+    let (hits, best, _) = library
+        .search_with_similarity(&query, cfg.passages.max(1))
+        .await?;
+    timings.retrieve_ms = ms(t);
+    let model = llm.info().name.clone();
+    if hits.is_empty() || best < cfg.min_similarity {
+        on_event(AnswerEvent::Token(NOT_FOUND.into()));
+        timings.total_ms = ms(started);
+        return Ok(Answer {
+            answer: NOT_FOUND.into(),
+            citations: Vec::new(),
+            sources: Vec::new(),
+            not_found: true,
+            unsupported: Vec::new(),
+            dropped_citations: Vec::new(),
+            query,
+            best_similarity: best,
+            decline_probability: None,
+            model,
+            cancelled: false,
+            timings,
+        });
+    }
+    let sources = evidence::select(&query, &hits, cfg.source_tokens, cfg.max_sources, &|s| {
+        llm.count_tokens(s)
+    })?;
+    timings.evidence_ms = ms(started);
+    on_event(AnswerEvent::Sources(sources.clone()));
+
+    // 3. Prompt: instructions, earlier turns, then the evidence with the question.
+    let mut messages = vec![Message::system(ASK_SYSTEM)];
+    messages.extend(history.iter().cloned());
+    messages.push(Message::user(ask_prompt(&question, &sources)));
+    let before_generation_ms = ms(started);
+    let params = GenerateParams {
+        max_tokens: cfg.max_answer_tokens,
+        stop: vec!["\nQuestion:".into(), "\nSources:".into()],
+        guard: Some(GuardedReply {
+            text: NOT_FOUND.into(),
+            min_probability: cfg.decline_probability,
+        }),
+        ..GenerateParams::default()
+    };
+    let gen = run_chat(llm, messages, params, cancel.clone(), move |piece| {
+        on_event(AnswerEvent::Token(piece.to_string()))
+    })
+    .await?;
+
+    // 4. Keep only citations that point at a source; an uncited answer built from a source's
+    //    words is attributed to it (and says so).
+    let (mut answer, cited, dropped) = resolve_citations(&gen.text, sources.len());
+    let mut citations: Vec<Citation> = sources
+        .iter()
+        .filter(|s| cited.contains(&s.n))
+        .cloned()
+        .collect();
+    let declined = is_decline(&answer);
+    if declined {
+        citations.clear();
+    }
+    if citations.is_empty() && !declined {
+        if let Some(src) = attribute(&answer, &sources) {
+            answer = format!("{} [{}]", answer.trim_end(), src.n);
+            citations.push(Citation {
+                attributed: true,
+                ..src.clone()
+            });
+        }
+    }
+    fill_timings(&mut timings, &gen, started, before_generation_ms);
+    let unsupported = if declined {
+        Vec::new()
+    } else {
+        unsupported_sentences(&answer, &sources)
+    };
+    Ok(Answer {
+        answer: answer.trim().to_string(),
+        citations,
+        sources,
+        not_found: declined,
+        unsupported,
+        dropped_citations: dropped,
+        query,
+        best_similarity: best,
+        decline_probability: gen.guard_probability,
+        model,
+        cancelled: gen.stop_reason == crate::llm::StopReason::Cancelled,
+        timings,
+    })
+}
