@@ -203,7 +203,7 @@ pub(crate) async fn score_retrieval(
         }
     }
     if let Some(path) = dump {
-        std::fs::write(path, dumped.join("\n") + "\n")?;
+        write_lines(path, &dumped)?;
     }
     let n = probes.len().max(1) as f64;
     for m in &mut all {
@@ -240,8 +240,12 @@ pub(crate) async fn dump_candidates(
         let (vector, text) = library.candidates(p.question, DEPTH).await?;
         lines.push(candidates_line(p, &vector, &text));
     }
-    std::fs::write(path, lines.join("\n") + "\n")?;
-    Ok(())
+    write_lines(path, &lines)
+}
+
+/// Write `lines` to `path`, one per line (a JSON-lines file).
+pub(crate) fn write_lines(path: &Path, lines: &[String]) -> Result<()> {
+    std::fs::write(path, lines.join("\n") + "\n").with_context(|| path.display().to_string())
 }
 
 /// One question's first-stage lists as a JSON line, for studying fusions offline: each hit's

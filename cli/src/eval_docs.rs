@@ -77,6 +77,11 @@ pub(crate) fn load_questions(path: Option<&Path>) -> Result<Vec<DocQuestion>> {
         .collect()
 }
 
+/// The unit retrieval is scored on: a PDF page, or a whole (HTML, text) file.
+fn page_unit(h: &Hit) -> String {
+    format!("{}#{}", h.path, h.page.unwrap_or(0))
+}
+
 /// Where `eval/fetch-corpus.sh` puts the corpus by default.
 fn default_corpus(models_dir: &Path) -> PathBuf {
     models_dir.join("eval-real")
@@ -125,7 +130,7 @@ pub(crate) async fn run(models_dir: &Option<PathBuf>, work: &Path, args: &EvalAr
         .iter()
         .map(|q| Probe {
             question: &q.question,
-            unit: Box::new(|h: &Hit| format!("{}#{}", h.path, h.page.unwrap_or(0))),
+            unit: Box::new(page_unit),
             gold: Box::new(move |h: &Hit| q.is_gold(corpus_ref, &h.path, h.page)),
         })
         .collect();
@@ -146,7 +151,7 @@ pub(crate) async fn run(models_dir: &Option<PathBuf>, work: &Path, args: &EvalAr
             .iter()
             .map(|q| Probe {
                 question: &q.question,
-                unit: Box::new(|h: &Hit| format!("{}#{}", h.path, h.page.unwrap_or(0))),
+                unit: Box::new(page_unit),
                 gold: Box::new(|_: &Hit| false),
             })
             .collect();
@@ -323,7 +328,7 @@ async fn eval_answers(
             .iter()
             .map(serde_json::to_string)
             .collect::<std::result::Result<_, _>>()?;
-        std::fs::write(work.join("answers-docs.jsonl"), lines.join("\n") + "\n")?;
+        crate::eval::write_lines(&work.join("answers-docs.jsonl"), &lines)?;
     }
     let sorted = |f: &dyn Fn(&Asked) -> f64| {
         let mut v: Vec<f64> = asked
