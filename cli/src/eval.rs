@@ -249,7 +249,8 @@ pub(crate) fn write_lines(path: &Path, lines: &[String]) -> Result<()> {
 }
 
 /// One question's first-stage lists as a JSON line, for studying fusions offline: each hit's
-/// unit, whether it is gold, its score and its best sentence's coverage of the question.
+/// unit, whether it is gold, its score, its best sentence's coverage of the question, its
+/// heading and its text.
 fn candidates_line(p: &Probe<'_>, vector: &[Hit], text: &[Hit]) -> String {
     let list = |hits: &[Hit]| {
         let coverage = best_sentence_coverage(p.question, hits);
@@ -258,7 +259,7 @@ fn candidates_line(p: &Probe<'_>, vector: &[Hit], text: &[Hit]) -> String {
             .map(|(h, c)| {
                 serde_json::json!({
                     "id": h.chunk_id, "unit": (p.unit)(h), "gold": (p.gold)(h),
-                    "score": h.score, "coverage": c,
+                    "score": h.score, "coverage": c, "heading": h.heading, "text": h.text,
                 })
             })
             .collect::<Vec<_>>()
