@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
-# Fetch the real-document evaluation corpus: manuals nobody at Hearth wrote, from Debian's doc
+# Fetch a real-document evaluation corpus: manuals nobody at Hearth wrote, from Debian's doc
 # packages (apt-get download + dpkg-deb -x; no root needed, nothing is installed).
-#   eval/fetch-corpus.sh [DIR]     default DIR: ${XDG_DATA_HOME:-~/.local/share}/hearth/models/eval-real
-# DIR gets bash/ (Bash Reference Manual, PDF), gnuplot/ (gnuplot 5.4 manual, PDF),
+#   eval/fetch-corpus.sh [DIR]            the development set (eval/real-questions.jsonl)
+#   eval/fetch-corpus.sh --heldout [DIR]  the held-out set (eval/heldout-questions.jsonl)
+# Default DIR: ${XDG_DATA_HOME:-~/.local/share}/hearth/models/eval-real (eval-heldout).
+# Development set: bash/ (Bash Reference Manual, PDF), gnuplot/ (gnuplot 5.4 manual, PDF),
 # postgresql/ (PostgreSQL 15 HTML pages) and debian-reference/ (Debian Reference HTML chapters).
-# The questions in eval/real-questions.jsonl name files relative to DIR.
+# Held-out set, used only to check what was tuned on the development set: octave/ (GNU Octave
+# manual, PDF, 1,158 pages), mnesia/ (Erlang/OTP Mnesia user's guide, PDF) and git/ (git's
+# HTML manual pages). The questions name files relative to DIR.
 set -euo pipefail
-DIR="${1:-${XDG_DATA_HOME:-$HOME/.local/share}/hearth/models/eval-real}"
-PACKAGES=(bash-doc gnuplot-doc postgresql-doc-15 debian-reference-en)
+SET=dev
+if [ "${1:-}" = "--heldout" ]; then SET=heldout; shift; fi
+MODELS="${XDG_DATA_HOME:-$HOME/.local/share}/hearth/models"
+if [ "$SET" = dev ]; then
+  DIR="${1:-$MODELS/eval-real}"
+  PACKAGES=(bash-doc gnuplot-doc postgresql-doc-15 debian-reference-en)
+else
+  DIR="${1:-$MODELS/eval-heldout}"
+  PACKAGES=(octave-doc erlang-doc git-doc)
+fi
 PG_PAGES=(tutorial-accessdb tutorial-advanced-intro tutorial-agg tutorial-arch tutorial-concepts
   tutorial-createdb tutorial-delete tutorial-fk tutorial-inheritance tutorial-join
   tutorial-populate tutorial-select tutorial-table tutorial-transactions tutorial-update
@@ -17,6 +29,10 @@ PG_PAGES=(tutorial-accessdb tutorial-advanced-intro tutorial-agg tutorial-arch t
   sql-analyze sql-cluster sql-copy sql-createindex sql-createrole sql-explain sql-grant
   sql-reindex sql-truncate sql-vacuum textsearch-intro transaction-iso wal-intro)
 DEBREF_CHAPTERS=(ch05 ch06 ch10)
+GIT_PAGES=(git-bisect git-blame git-cherry-pick git-clean git-commit git-rebase git-reset
+  git-revert git-stash git-tag git-worktree git-submodule git-clone git-push git-fetch
+  git-merge gitignore gitattributes githooks gitfaq git-gc git-reflog git-grep git-archive
+  git-maintenance)
 
 if [ -f "$DIR/.complete" ]; then
   echo "eval corpus: $DIR (already there)" >&2
@@ -35,11 +51,18 @@ trap 'rm -rf "$work"' EXIT
 )
 r="$work/root/usr/share"
 rm -rf "$DIR.tmp"
-mkdir -p "$DIR.tmp"/{bash,gnuplot,postgresql,debian-reference}
-cp "$r/doc/bash/bashref.pdf" "$DIR.tmp/bash/"
-cp "$r/doc/gnuplot/gnuplot.pdf" "$DIR.tmp/gnuplot/"
-for p in "${PG_PAGES[@]}"; do cp "$r/doc/postgresql-doc-15/html/$p.html" "$DIR.tmp/postgresql/"; done
-for c in "${DEBREF_CHAPTERS[@]}"; do cp "$r/debian-reference/$c.en.html" "$DIR.tmp/debian-reference/"; done
+if [ "$SET" = dev ]; then
+  mkdir -p "$DIR.tmp"/{bash,gnuplot,postgresql,debian-reference}
+  cp "$r/doc/bash/bashref.pdf" "$DIR.tmp/bash/"
+  cp "$r/doc/gnuplot/gnuplot.pdf" "$DIR.tmp/gnuplot/"
+  for p in "${PG_PAGES[@]}"; do cp "$r/doc/postgresql-doc-15/html/$p.html" "$DIR.tmp/postgresql/"; done
+  for c in "${DEBREF_CHAPTERS[@]}"; do cp "$r/debian-reference/$c.en.html" "$DIR.tmp/debian-reference/"; done
+else
+  mkdir -p "$DIR.tmp"/{octave,mnesia,git}
+  cp "$r/doc/octave/octave.pdf" "$DIR.tmp/octave/"
+  cp "$r"/doc/erlang-doc/lib/mnesia-*/doc/pdf/mnesia-*.pdf "$DIR.tmp/mnesia/mnesia.pdf"
+  for p in "${GIT_PAGES[@]}"; do cp "$r/doc/git-doc/$p.html" "$DIR.tmp/git/"; done
+fi
 cp "$work/versions.txt" "$DIR.tmp/versions.txt"
 touch "$DIR.tmp/.complete"
 rm -rf "$DIR"
