@@ -360,6 +360,11 @@ pub struct AnswerConfig {
     /// The model says "not in your documents" only when it gives that reply at least this
     /// probability at its first step (above 1: never); otherwise it is made to answer.
     pub decline_probability: f32,
+    /// Decline, without asking the model, a question that names something no indexed chunk
+    /// mentions (a name like "WireGuard", or a word the embedder does not know as one piece);
+    /// the reply says which words. A near miss of a word in the retrieved passages (a typo)
+    /// does not count.
+    pub decline_unknown_terms: bool,
     /// Most tokens in an answer.
     pub max_answer_tokens: usize,
     /// Model tokens of earlier turns kept in a conversation.
@@ -374,6 +379,7 @@ impl Default for AnswerConfig {
             source_tokens: 200,
             min_similarity: 0.25,
             decline_probability: 0.45,
+            decline_unknown_terms: true,
             max_answer_tokens: 256,
             history_tokens: 400,
         }

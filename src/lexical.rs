@@ -63,6 +63,121 @@ fn stem(w: &str) -> String {
     s
 }
 
+/// A word of a question that names something: a candidate for "your documents never mention
+/// it" (see `Library::unknown_terms`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Term {
+    /// The word as written (surrounding punctuation and a possessive `'s` removed).
+    pub text: String,
+    /// Written like a name, not like an everyday word: a capital after the first letter
+    /// (`WireGuard`, `MySQL`) or a capitalised word inside a sentence (`Jupyter`), letters mixed
+    /// with digits (`HDF5`), or joined by `_` `.` `/` (`pg_stat_statements`, `config.fish`).
+    pub name_like: bool,
+}
+
+/// The content words of `question` as written, each once: stop words, single letters and plain
+/// numbers left out, hyphenated compounds split into their words.
+pub(crate) fn question_terms(question: &str) -> Vec<Term> {
+    let mut out: Vec<Term> = Vec::new();
+    let mut sentence_start = true;
+    for raw in question.split_whitespace() {
+        let word = raw.trim_matches(|c: char| !c.is_alphanumeric() && c != '_' && c != '~');
+        let ends_sentence = raw.ends_with(['.', '?', '!', ':']);
+        let word = word
+            .strip_suffix("'s")
+            .or_else(|| word.strip_suffix("’s"))
+            .unwrap_or(word);
+        let at_start = sentence_start;
+        sentence_start = ends_sentence;
+        if word.contains(['\'', '’']) {
+            continue; // a contraction ("can't", "aren't"): function words
+        }
+        let joined = word.contains(['_', '.', '/']);
+        let parts: Vec<&str> = if joined {
+            vec![word]
+        } else {
+            word.split('-').collect()
+        };
+        for part in parts {
+            let lower = part.to_lowercase();
+            let letters = part.chars().filter(|c| c.is_alphabetic()).count();
+            if letters == 0 || part.chars().count() < 2 || STOPWORDS.contains(&lower.as_str()) {
+                continue;
+            }
+            let digits = part.chars().any(|c| c.is_ascii_digit());
+            let inner_capital = part.chars().skip(1).any(char::is_uppercase);
+            let capitalised = part.chars().next().is_some_and(char::is_uppercase) && !at_start;
+            let name_like = joined || digits || inner_capital || capitalised;
+            if !out.iter().any(|t| t.text.to_lowercase() == lower) {
+                out.push(Term {
+                    text: part.to_string(),
+                    name_like,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Whether `text` mentions `term`: a word of `text` with the same stem (`"fishes"` mentions
+/// `"fish"`), or, for a term joined by punctuation, the term itself between word boundaries.
+/// Case is ignored.
+pub(crate) fn mentions(text: &str, term: &str) -> bool {
+    let term = term.to_lowercase();
+    if term.chars().all(|c| c.is_alphanumeric()) {
+        let want = stem(&term);
+        return text
+            .split(|c: char| !c.is_alphanumeric())
+            .any(|w| w.len() >= term.len().min(3) && stem(&w.to_lowercase()) == want);
+    }
+    let lower = text.to_lowercase();
+    let is_word = |c: Option<char>| c.is_some_and(|c| c.is_alphanumeric() || c == '_');
+    lower.match_indices(&term).any(|(i, m)| {
+        !is_word(lower[..i].chars().next_back()) && !is_word(lower[i + m.len()..].chars().next())
+    })
+}
+
+/// Whether `term` looks like a misspelling of a word of `texts`: a plain word of 4+ letters
+/// within one edit (two from 8 letters on; a swap of neighbours is one edit) of a word there.
+pub(crate) fn near_miss<'a>(term: &str, texts: impl IntoIterator<Item = &'a str>) -> bool {
+    let term: Vec<char> = term.to_lowercase().chars().collect();
+    if term.len() < 4 || !term.iter().all(|c| c.is_alphabetic()) {
+        return false;
+    }
+    let bound = if term.len() >= 8 { 2 } else { 1 };
+    texts.into_iter().any(|text| {
+        text.split(|c: char| !c.is_alphanumeric()).any(|w| {
+            let w: Vec<char> = w.to_lowercase().chars().collect();
+            w.len().abs_diff(term.len()) <= bound && w != term && edits(&term, &w) <= bound
+        })
+    })
+}
+
+/// Edit distance between `a` and `b` (insertions, deletions, substitutions and swaps of two
+/// neighbours).
+fn edits(a: &[char], b: &[char]) -> usize {
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=b.len() {
+        d[0][j] = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[i - 2][j - 2] + 1);
+            }
+            d[i][j] = v;
+        }
+    }
+    d[a.len()][b.len()]
+}
+
 /// Byte ranges of the sentences of `text` (split at `.`/`!`/`?` before white space and at line
 /// breaks; over-long ones cut every [`MAX_SENTENCE_WORDS`] words), trimmed, none empty.
 pub(crate) fn sentence_ranges(text: &str) -> Vec<Range<usize>> {
@@ -185,6 +300,62 @@ mod tests {
                 assert!(!piece.trim().is_empty(), "{r:?}");
             }
         }
+    }
+
+    #[test]
+    fn question_terms_tell_names_from_words() {
+        let terms = question_terms(
+            "How do I set up a WireGuard VPN tunnel on Debian? Then netplan's config.fish, HDF5 \
+             and a left-pad of 010 in Jupyter, isn't it?",
+        );
+        let got: Vec<(&str, bool)> = terms
+            .iter()
+            .map(|t| (t.text.as_str(), t.name_like))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("set", false),
+                ("up", false),
+                ("WireGuard", true),
+                ("VPN", true),
+                ("tunnel", false),
+                ("Debian", true),
+                ("netplan", false),
+                ("config.fish", true),
+                ("HDF5", true),
+                ("left", false),
+                ("pad", false),
+                ("Jupyter", true),
+            ]
+        );
+    }
+
+    #[test]
+    fn mentions_match_stems_and_joined_terms_at_word_boundaries() {
+        let text = "Selfish fishes; set pg_stat_statements.track = all (see config.fish).";
+        assert!(mentions(text, "fish"));
+        assert!(mentions(text, "Fishes"));
+        assert!(!mentions("a selfish act", "fish"));
+        assert!(mentions(text, "pg_stat_statements"));
+        assert!(mentions(text, "config.fish"));
+        assert!(!mentions(text, "pg_stat"));
+        assert!(!mentions(text, "WireGuard"));
+    }
+
+    #[test]
+    fn misspellings_are_near_misses_and_names_are_not() {
+        let texts = [
+            "Enable the globstar option.",
+            "Set HISTCONTROL to ignorespace.",
+        ];
+        assert!(near_miss("globstra", texts)); // a swap
+        assert!(near_miss("globtar", texts)); // a letter left out
+        assert!(near_miss("ignorespcae", texts));
+        assert!(!near_miss("globstar", texts)); // the word itself is not a miss
+        assert!(!near_miss("WireGuard", texts));
+        assert!(!near_miss("zsh", texts)); // too short to tell
+        assert_eq!(edits(&['a', 'b'], &['b', 'a']), 1);
     }
 
     #[test]

@@ -19,6 +19,9 @@ use crate::store::{read_meta, DocRecord, Store};
 /// Candidates each retriever contributes to hybrid search (at least).
 const HYBRID_DEPTH: usize = 20;
 
+/// Chunks a question term's full-text lookup reads to find it written out.
+const TERM_LOOKUP_DEPTH: usize = 20;
+
 /// A user's indexed documents: the store plus the embedding model that feeds and queries it.
 pub struct Library {
     config: Config,
@@ -306,6 +309,30 @@ impl Library {
         timings.embed_ms = ms(started);
         v.pop()
             .ok_or_else(|| Error::Internal("no query vector".into()))
+    }
+
+    /// The words of `question` that name something (a name, or a word the embedder does not
+    /// know as one piece) which no indexed chunk mentions: "WireGuard" asked of documents that
+    /// never say it. Each candidate is looked up in the full-text index and checked in the
+    /// chunks it returns (the same stem, or a joined term between word boundaries); all
+    /// lookups run at once.
+    pub async fn unknown_terms(&self, question: &str) -> Result<Vec<String>> {
+        let candidates: Vec<String> = crate::lexical::question_terms(question)
+            .into_iter()
+            .filter(|t| t.name_like || self.embedder.token_spans(&t.text.to_lowercase()).len() >= 2)
+            .map(|t| t.text)
+            .collect();
+        let lookups = candidates.iter().map(|term| async move {
+            let hits = self.store.text_search(term, TERM_LOOKUP_DEPTH).await?;
+            Ok::<bool, Error>(!hits.iter().any(|h| crate::lexical::mentions(&h.text, term)))
+        });
+        let absent = futures::future::try_join_all(lookups).await?;
+        Ok(candidates
+            .into_iter()
+            .zip(absent)
+            .filter(|(_, a)| *a)
+            .map(|(t, _)| t)
+            .collect())
     }
 
     /// Counts, sizes, indexes and models.

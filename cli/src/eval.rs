@@ -23,8 +23,11 @@ pub enum EvalSet {
     Halueval,
     /// Real documents: PDF and HTML manuals nobody at Hearth wrote, paraphrased questions.
     Docs,
-    /// Both.
+    /// Both (not the held-out set).
     All,
+    /// The held-out real documents (Octave and Mnesia manuals, git's pages): for checking what
+    /// was tuned on `docs`, with its own corpus (`eval/fetch-corpus.sh --heldout`).
+    Heldout,
 }
 
 /// Arguments of `hearth eval`.
@@ -305,7 +308,17 @@ pub async fn run(models_dir: &Option<PathBuf>, args: EvalArgs) -> Result<i32> {
         run_halueval(models_dir, &work, &args).await?;
     }
     if matches!(args.set, EvalSet::Docs | EvalSet::All) {
-        crate::eval_docs::run(models_dir, &work.join("docs"), &args).await?;
+        crate::eval_docs::run(
+            &crate::eval_docs::DEV,
+            models_dir,
+            &work.join("docs"),
+            &args,
+        )
+        .await?;
+    }
+    if args.set == EvalSet::Heldout {
+        let set = &crate::eval_docs::HELDOUT;
+        crate::eval_docs::run(set, models_dir, &work.join("heldout"), &args).await?;
     }
     Ok(0)
 }

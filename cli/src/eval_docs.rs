@@ -21,7 +21,34 @@ use serde::Deserialize;
 
 use crate::eval::{normalize, percentile, score_retrieval, EvalArgs, Method, Probe};
 
-const QUESTIONS: &str = include_str!("../../eval/real-questions.jsonl");
+/// A real-document question set: its corpus (fetched by `eval/fetch-corpus.sh`) and questions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DocSet {
+    /// Name in reports and in the work dir's file names.
+    pub name: &'static str,
+    /// Default corpus dir under the models dir.
+    corpus: &'static str,
+    /// Extra argument of `eval/fetch-corpus.sh` for this set.
+    fetch_flag: &'static str,
+    /// The questions (JSON lines, compiled in).
+    questions: &'static str,
+}
+
+/// The development set: what retrieval, evidence and refusals were tuned on.
+pub(crate) const DEV: DocSet = DocSet {
+    name: "docs",
+    corpus: "eval-real",
+    fetch_flag: "",
+    questions: include_str!("../../eval/real-questions.jsonl"),
+};
+
+/// The held-out set (Octave and Mnesia manuals, git's pages): only for checking what was tuned.
+pub(crate) const HELDOUT: DocSet = DocSet {
+    name: "heldout",
+    corpus: "eval-heldout",
+    fetch_flag: "--heldout ",
+    questions: include_str!("../../eval/heldout-questions.jsonl"),
+};
 
 /// One question of the real-document set.
 #[derive(Debug, Clone, Deserialize)]
@@ -65,10 +92,10 @@ impl DocQuestion {
     }
 }
 
-pub(crate) fn load_questions(path: Option<&Path>) -> Result<Vec<DocQuestion>> {
+pub(crate) fn load_questions(set: &DocSet, path: Option<&Path>) -> Result<Vec<DocQuestion>> {
     let text = match path {
         Some(p) => std::fs::read_to_string(p).with_context(|| p.display().to_string())?,
-        None => QUESTIONS.to_string(),
+        None => set.questions.to_string(),
     };
     text.lines()
         .filter(|l| !l.trim().is_empty())
@@ -82,26 +109,27 @@ fn page_unit(h: &Hit) -> String {
     format!("{}#{}", h.path, h.page.unwrap_or(0))
 }
 
-/// Where `eval/fetch-corpus.sh` puts the corpus by default.
-fn default_corpus(models_dir: &Path) -> PathBuf {
-    models_dir.join("eval-real")
-}
-
-pub(crate) async fn run(models_dir: &Option<PathBuf>, work: &Path, args: &EvalArgs) -> Result<()> {
+pub(crate) async fn run(
+    set: &DocSet,
+    models_dir: &Option<PathBuf>,
+    work: &Path,
+    args: &EvalArgs,
+) -> Result<()> {
     let config = crate::config_from(&Some(work.join("data")), models_dir)?;
     let corpus = args
         .docs_dir
         .clone()
-        .unwrap_or_else(|| default_corpus(&config.models_dir));
+        .unwrap_or_else(|| config.models_dir.join(set.corpus));
     if !corpus.join(".complete").exists() {
         bail!(
-            "no real-document corpus in {} (fetch it with `eval/fetch-corpus.sh {}`)",
+            "no real-document corpus in {} (fetch it with `eval/fetch-corpus.sh {}{}`)",
             corpus.display(),
+            set.fetch_flag,
             corpus.display()
         );
     }
     let corpus = std::fs::canonicalize(&corpus)?;
-    let questions = load_questions(args.docs_questions.as_deref())?;
+    let questions = load_questions(set, args.docs_questions.as_deref())?;
     for q in questions.iter().filter(|q| q.answerable) {
         for f in q.file.iter().chain(&q.also_files) {
             if !corpus.join(f).is_file() {
@@ -138,11 +166,11 @@ pub(crate) async fn run(models_dir: &Option<PathBuf>, work: &Path, args: &EvalAr
         &library,
         &probes,
         &Method::all(&args.methods),
-        "docs",
+        set.name,
         args.json,
         args.work_dir
             .as_ref()
-            .map(|w| w.join("candidates-docs.jsonl"))
+            .map(|w| w.join(format!("candidates-{}.jsonl", set.name)))
             .as_deref(),
     )
     .await?;
@@ -155,11 +183,11 @@ pub(crate) async fn run(models_dir: &Option<PathBuf>, work: &Path, args: &EvalAr
                 gold: Box::new(|_: &Hit| false),
             })
             .collect();
-        let path = w.join("candidates-docs-unanswerable.jsonl");
+        let path = w.join(format!("candidates-{}-unanswerable.jsonl", set.name));
         crate::eval::dump_candidates(&library, &off_corpus, &path).await?;
     }
     let mut out = serde_json::json!({
-        "set": "docs",
+        "set": set.name,
         "corpus": corpus,
         "documents": report.indexed + report.skipped,
         "chunks": hearth::status(&config).await?.chunks,
@@ -169,8 +197,16 @@ pub(crate) async fn run(models_dir: &Option<PathBuf>, work: &Path, args: &EvalAr
         "search_latency_ms": {"p50": latency.0, "p95": latency.1},
     });
     if args.answers > 0 {
-        out["answers"] =
-            eval_answers(&library, &config, &corpus, &answerable, &unanswerable, args).await?;
+        out["answers"] = eval_answers(
+            set,
+            &library,
+            &config,
+            &corpus,
+            &answerable,
+            &unanswerable,
+            args,
+        )
+        .await?;
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -178,7 +214,7 @@ pub(crate) async fn run(models_dir: &Option<PathBuf>, work: &Path, args: &EvalAr
     Ok(())
 }
 
-/// One asked question, as scored (also written to `<work dir>/answers-docs.jsonl`).
+/// One asked question, as scored (also written to `<work dir>/answers-<set>.jsonl`).
 #[derive(Debug, serde::Serialize)]
 struct Asked {
     id: String,
@@ -186,6 +222,9 @@ struct Asked {
     answerable: bool,
     /// Declined before generation by the similarity gate.
     gated: bool,
+    /// Declined before generation because the question names what no chunk mentions
+    /// (`answer.decline_unknown_terms`; the model was still asked, to score the other rules).
+    names_unknown: bool,
     /// The probability the model gave "not in your documents".
     decline_probability: f32,
     /// The model's answer (made to answer: it never declined at its first step).
@@ -198,7 +237,10 @@ struct Asked {
     correct: bool,
     cites_gold: bool,
     gold_in_prompt: bool,
+    /// A gold answer string is in the evidence the model was shown.
+    answer_in_prompt: bool,
     best_similarity: f32,
+    unknown_terms: Vec<String>,
     first_token_ms: f64,
     evidence_ms: f64,
     prompt_tokens: usize,
@@ -208,7 +250,7 @@ struct Asked {
 impl Asked {
     /// Whether the answerer declines this question with `answer.decline_probability = t`.
     fn declined_at(&self, t: f32) -> bool {
-        self.gated || self.wrote_decline || self.decline_probability >= t
+        self.gated || self.names_unknown || self.wrote_decline || self.decline_probability >= t
     }
 }
 
@@ -247,6 +289,7 @@ fn score_at(asked: &[Asked], t: f32) -> serde_json::Value {
 /// metrics can be given for any `answer.decline_probability` from the one run: the configured
 /// one first, then a sweep.
 async fn eval_answers(
+    set: &DocSet,
     library: &hearth::Library,
     config: &hearth::Config,
     corpus: &Path,
@@ -259,6 +302,8 @@ async fn eval_answers(
     let mut cfg = config.answer.clone();
     let threshold = cfg.decline_probability;
     cfg.decline_probability = f32::INFINITY;
+    let unknown_rule = cfg.decline_unknown_terms;
+    cfg.decline_unknown_terms = false;
     let n = args.answers.min(answerable.len());
     let m = args.answers.min(unanswerable.len());
     let mut asked: Vec<Asked> = Vec::new();
@@ -284,6 +329,7 @@ async fn eval_answers(
             question: q.question.clone(),
             answerable: q.answerable,
             gated,
+            names_unknown: unknown_rule && !a.unknown_terms.is_empty(),
             decline_probability: a.decline_probability.unwrap_or(1.0),
             wrote_decline: !gated
                 && (a.not_found || normalize(&a.answer).contains("couldn t find")),
@@ -294,7 +340,9 @@ async fn eval_answers(
                 .iter()
                 .any(|c| q.is_gold(corpus, &c.path, c.page)),
             gold_in_prompt: a.sources.iter().any(|c| q.is_gold(corpus, &c.path, c.page)),
+            answer_in_prompt: q.answerable && a.sources.iter().any(|c| q.answered_right(&c.text)),
             best_similarity: a.best_similarity,
+            unknown_terms: a.unknown_terms.clone(),
             first_token_ms: a.timings.first_token_ms,
             evidence_ms: a.timings.evidence_ms,
             prompt_tokens: a.timings.prompt_tokens,
@@ -328,7 +376,7 @@ async fn eval_answers(
             .iter()
             .map(serde_json::to_string)
             .collect::<std::result::Result<_, _>>()?;
-        crate::eval::write_lines(&work.join("answers-docs.jsonl"), &lines)?;
+        crate::eval::write_lines(&work.join(format!("answers-{}.jsonl", set.name)), &lines)?;
     }
     let sorted = |f: &dyn Fn(&Asked) -> f64| {
         let mut v: Vec<f64> = asked
@@ -345,6 +393,8 @@ async fn eval_answers(
     let (yes, no): (Vec<&Asked>, Vec<&Asked>) = asked.iter().partition(|a| a.answerable);
     let gold_in_prompt =
         yes.iter().filter(|a| a.gold_in_prompt).count() as f64 / yes.len().max(1) as f64;
+    let answer_in_prompt =
+        yes.iter().filter(|a| a.answer_in_prompt).count() as f64 / yes.len().max(1) as f64;
     // what answer.min_similarity would decline before generation, on either side
     let gate: Vec<serde_json::Value> = [0.2f32, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5]
         .iter()
@@ -359,6 +409,14 @@ async fn eval_answers(
             })
         })
         .collect();
+    let unknown = |v: &[&Asked]| {
+        v.iter().filter(|a| !a.unknown_terms.is_empty()).count() as f64 / v.len().max(1) as f64
+    };
+    let unknown_terms = serde_json::json!({
+        "declines_answerable": unknown(&yes),
+        "declines_unanswerable": unknown(&no),
+        "applied": unknown_rule,
+    });
     let sweep: Vec<serde_json::Value> = [0.1f32, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 2.0]
         .iter()
         .map(|&t| score_at(&asked, t))
@@ -368,6 +426,7 @@ async fn eval_answers(
         "answerable": n,
         "unanswerable": m,
         "gold_page_in_prompt": gold_in_prompt,
+        "gold_answer_in_prompt": answer_in_prompt,
         "first_token_ms_p50": percentile(&ttft, 0.5),
         "first_token_ms_p95": percentile(&ttft, 0.95),
         "prompt_tokens_p50": percentile(&prompt_tokens, 0.5),
@@ -375,6 +434,7 @@ async fn eval_answers(
         "evidence_ms_p95": percentile(&evidence_ms, 0.95),
         "decline_sweep": sweep,
         "gate": gate,
+        "unknown_terms": unknown_terms,
     });
     if let (Some(o), serde_json::Value::Object(at)) =
         (out.as_object_mut(), score_at(&asked, threshold))
@@ -382,7 +442,7 @@ async fn eval_answers(
         o.extend(at);
     }
     if !args.json {
-        println!("docs answers: {}", serde_json::to_string(&out)?);
+        println!("{} answers: {}", set.name, serde_json::to_string(&out)?);
     }
     Ok(out)
 }
@@ -393,15 +453,27 @@ mod tests {
 
     #[test]
     fn the_built_in_questions_are_well_formed() {
-        let qs = load_questions(None).unwrap();
+        for (set, min_answerable, min_unanswerable) in [(DEV, 60, 20), (HELDOUT, 30, 15)] {
+            check_questions(
+                &load_questions(&set, None).unwrap(),
+                min_answerable,
+                min_unanswerable,
+            );
+        }
+    }
+
+    fn check_questions(qs: &[DocQuestion], min_answerable: usize, min_unanswerable: usize) {
         let answerable = qs.iter().filter(|q| q.answerable).count();
-        assert!(answerable >= 60, "{answerable} answerable questions");
-        assert!(qs.len() - answerable >= 20);
+        assert!(
+            answerable >= min_answerable,
+            "{answerable} answerable questions"
+        );
+        assert!(qs.len() - answerable >= min_unanswerable);
         let mut ids: Vec<&str> = qs.iter().map(|q| q.id.as_str()).collect();
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), qs.len(), "question ids are unique");
-        for q in &qs {
+        for q in qs {
             assert_eq!(q.answerable, q.file.is_some(), "{}", q.id);
             assert_eq!(q.answerable, !q.answers.is_empty(), "{}", q.id);
             if let Some(f) = &q.file {

@@ -7,7 +7,7 @@ use super::citations::{attribute, is_decline, resolve_citations, unsupported_sen
 use super::followup::{rewrite_query, trim_history};
 use super::prompt::{ask_prompt, ASK_SYSTEM};
 use super::{
-    check_question, evidence, fill_timings, run_chat, Answer, AnswerConfig, AnswerEvent,
+    blocking, check_question, evidence, fill_timings, run_chat, Answer, AnswerConfig, AnswerEvent,
     AnswerTimings, Citation, OnEvent, NOT_FOUND,
 };
 use crate::cancel::Cancel;
@@ -52,16 +52,26 @@ pub async fn ask(
 
     // 2. Retrieve; decide whether the documents can answer at all.
     let t = Instant::now();
-    let (hits, best, _) = library
-        .search_with_similarity(&query, cfg.passages.max(1))
-        .await?;
+    let (search, unknown_terms) = tokio::join!(
+        library.search_with_similarity(&query, cfg.passages.max(1)),
+        library.unknown_terms(&query)
+    );
+    let ((hits, best, _), mut unknown_terms) = (search?, unknown_terms?);
+    // a misspelt word is not a missing one
+    unknown_terms.retain(|t| !crate::lexical::near_miss(t, hits.iter().map(|h| h.text.as_str())));
     timings.retrieve_ms = ms(t);
     let model = llm.info().name.clone();
-    if hits.is_empty() || best < cfg.min_similarity {
-        on_event(AnswerEvent::Token(NOT_FOUND.into()));
+    let names_the_unknown = cfg.decline_unknown_terms && !unknown_terms.is_empty();
+    if hits.is_empty() || best < cfg.min_similarity || names_the_unknown {
+        let answer = if names_the_unknown {
+            never_mentioned(&unknown_terms)
+        } else {
+            NOT_FOUND.to_string()
+        };
+        on_event(AnswerEvent::Token(answer.clone()));
         timings.total_ms = ms(started);
         return Ok(Answer {
-            answer: NOT_FOUND.into(),
+            answer,
             citations: Vec::new(),
             sources: Vec::new(),
             not_found: true,
@@ -69,15 +79,28 @@ pub async fn ask(
             dropped_citations: Vec::new(),
             query,
             best_similarity: best,
+            unknown_terms,
             decline_probability: None,
             model,
             cancelled: false,
             timings,
         });
     }
-    let sources = evidence::select(&query, &hits, cfg.source_tokens, cfg.max_sources, &|s| {
-        llm.count_tokens(s)
-    })?;
+    let sources = {
+        let (query, llm, embedder) = (query.clone(), llm.clone(), library.embedder().clone());
+        let (budget, max_sources) = (cfg.source_tokens, cfg.max_sources);
+        blocking(move || {
+            evidence::select(
+                &query,
+                &hits,
+                budget,
+                max_sources,
+                &|s| llm.count_tokens(s),
+                &|texts| embedder.embed(texts),
+            )
+        })
+        .await?
+    };
     timings.evidence_ms = ms(started);
     on_event(AnswerEvent::Sources(sources.clone()));
 
@@ -136,9 +159,44 @@ pub async fn ask(
         dropped_citations: dropped,
         query,
         best_similarity: best,
+        unknown_terms,
         decline_probability: gen.guard_probability,
         model,
         cancelled: gen.stop_reason == crate::llm::StopReason::Cancelled,
         timings,
     })
+}
+
+/// The reply to a question that names what the documents never mention.
+fn never_mentioned(terms: &[String]) -> String {
+    let quoted: Vec<String> = terms
+        .iter()
+        .map(|t| format!("\u{201c}{t}\u{201d}"))
+        .collect();
+    let list = match quoted.as_slice() {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    };
+    format!("{} They never mention {list}.", NOT_FOUND)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_reply_names_the_missing_words() {
+        let one = never_mentioned(&["WireGuard".into()]);
+        assert_eq!(
+            one,
+            "I couldn't find this in your documents. They never mention \u{201c}WireGuard\u{201d}."
+        );
+        assert!(super::super::citations::is_decline(&one));
+        let three = never_mentioned(&["a".into(), "b".into(), "c".into()]);
+        assert!(
+            three.ends_with("\u{201c}a\u{201d}, \u{201c}b\u{201d} or \u{201c}c\u{201d}."),
+            "{three}"
+        );
+    }
 }

@@ -1,10 +1,11 @@
 //! Evidence for a prompt: the sentences of the retrieved chunks that bear on the question.
 //!
 //! Instead of the first few chunks cut down, every sentence of the top chunks competes for the
-//! prompt's token budget. A sentence scores by how much of the question's weight it covers
-//! (each question word weighs by how rare it is among the candidate sentences, so the topic
-//! word that every sentence shares counts little) plus a prior from its chunk's retrieval
-//! rank. The best sentences are taken with their neighbours (a manual's answer is often the
+//! prompt's token budget. A sentence scores by its cosine similarity to the question (the
+//! embedder's, sentence by sentence: a paraphrased question rarely shares the answer's words),
+//! plus how much of the question's weight it covers (each question word weighs by how rare it
+//! is among the candidate sentences, so the topic word that every sentence shares counts
+//! little), plus a prior from its chunk's retrieval rank. The best sentences are taken with their neighbours (a manual's answer is often the
 //! sentence after the one that names the thing asked about), and what budget is left goes to
 //! the best chunks' sentences in order. The chosen sentences of each chunk become one numbered
 //! source, in retrieval order, that keeps its file, page and the char offsets of its span.
@@ -20,24 +21,35 @@ use crate::retrieve::Hit;
 /// Weight of the retrieval-rank prior against the share of the question covered.
 const RANK_PRIOR: f64 = 0.35;
 
+/// Weight of a sentence's cosine similarity to the question. On the real-document set's 66
+/// answerable questions, adding it took the share of prompts holding the answer from 0.67 to
+/// 0.77 (weights 1 to 3 within a question of each other; 1 kept).
+const SIMILARITY_WEIGHT: f64 = 1.0;
+
+/// Embeds texts (the question and the candidate sentences) into L2-normalised vectors.
+pub(crate) type EmbedFn<'a> = &'a dyn Fn(&[String]) -> Result<Vec<Vec<f32>>>;
+
 struct Sentence {
     hit: usize,
     range: Range<usize>,
     /// Share of the question's word weight this sentence holds.
     coverage: f64,
-    /// Coverage plus the rank prior.
+    /// Cosine similarity to the question.
+    similarity: f64,
+    /// Similarity and coverage plus the rank prior.
     score: f64,
 }
 
 /// Choose the evidence for `query` from `hits` (best first): at most `max_sources` sources of
 /// at most `budget` model tokens together, numbered from 1 in retrieval order. `count` counts
-/// model tokens.
+/// model tokens; `embed` embeds the question and the sentences (one batch).
 pub(crate) fn select(
     query: &str,
     hits: &[Hit],
     budget: usize,
     max_sources: usize,
     count: &dyn Fn(&str) -> Result<usize>,
+    embed: EmbedFn<'_>,
 ) -> Result<Vec<Citation>> {
     let max_sources = max_sources.max(1);
     let texts: Vec<&str> = hits.iter().map(|h| h.text.as_str()).collect();
@@ -53,6 +65,7 @@ pub(crate) fn select(
                 hit: h,
                 range,
                 coverage,
+                similarity: 0.0,
                 score: coverage + RANK_PRIOR / (1.0 + h as f64 / 2.0),
             });
         }
@@ -60,6 +73,20 @@ pub(crate) fn select(
     }
     if sentences.is_empty() {
         return Ok(Vec::new());
+    }
+    let mut texts = vec![query.to_string()];
+    texts.extend(
+        sentences
+            .iter()
+            .map(|s| hits[s.hit].text[s.range.clone()].to_string()),
+    );
+    let vectors = embed(&texts)?;
+    if let Some((q, rest)) = vectors.split_first() {
+        for (s, v) in sentences.iter_mut().zip(rest) {
+            let cos: f32 = q.iter().zip(v).map(|(a, b)| a * b).sum();
+            s.similarity = f64::from(cos);
+            s.score += SIMILARITY_WEIGHT * s.similarity;
+        }
     }
 
     // Take the best sentences with their neighbours, then fill up from the best chunks in order.
@@ -105,8 +132,8 @@ pub(crate) fn select(
         Ok(true)
     };
     for &i in &order {
-        if used >= budget || sentences[i].coverage <= 0.0 {
-            break; // the rest covers no question word: the fill below takes over
+        if used >= budget || (sentences[i].coverage <= 0.0 && sentences[i].similarity <= 0.0) {
+            break; // the rest bears on the question in no way: the fill below takes over
         }
         if try_add(i, &mut chosen, &mut sources, &mut used)? {
             let range = &per_hit[sentences[i].hit];
@@ -225,6 +252,11 @@ mod tests {
         Ok(s.split_whitespace().count())
     }
 
+    /// No sense of meaning: every vector is zero, so only words and ranks count.
+    fn no_meaning(texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        Ok(vec![vec![0.0; 4]; texts.len()])
+    }
+
     #[test]
     fn the_sentence_that_answers_comes_with_its_neighbour_and_its_offsets() {
         let hits = vec![
@@ -241,6 +273,7 @@ mod tests {
             20,
             3,
             &words,
+            &no_meaning,
         )
         .unwrap();
         assert_eq!(ev[0].n, 1);
@@ -258,13 +291,43 @@ mod tests {
     }
 
     #[test]
+    fn a_sentence_close_in_meaning_wins_without_sharing_words() {
+        let hits = vec![
+            hit(
+                "a",
+                "A failure of the pipeline is reported by its last command.",
+            ),
+            hit("b", "Set the pipefail option."),
+        ];
+        // meaning: the question and the pipefail sentence point one way, the rest another
+        let meaning = |texts: &[String]| -> Result<Vec<Vec<f32>>> {
+            Ok(texts
+                .iter()
+                .map(|t| {
+                    if t.starts_with("how do I") || t.contains("pipefail") {
+                        vec![1.0, 0.0]
+                    } else {
+                        vec![0.0, 1.0]
+                    }
+                })
+                .collect())
+        };
+        let q = "how do I make a failed pipeline fail";
+        let by_meaning = select(q, &hits, 12, 1, &words, &meaning).unwrap();
+        assert_eq!(by_meaning.len(), 1);
+        assert_eq!(by_meaning[0].text, "Set the pipefail option.");
+        let by_words = select(q, &hits, 12, 1, &words, &no_meaning).unwrap();
+        assert_ne!(by_words[0].text, "Set the pipefail option.");
+    }
+
+    #[test]
     fn dot_leaders_never_take_the_budget() {
         let hits = vec![hit(
             "a",
             "HISTSIZE . . . . . . . . . . . . . . . . . . . . . . 87. The history list keeps \
              HISTSIZE commands.",
         )];
-        let ev = select("what does HISTSIZE do", &hits, 100, 3, &words).unwrap();
+        let ev = select("what does HISTSIZE do", &hits, 100, 3, &words, &no_meaning).unwrap();
         assert_eq!(ev.len(), 1);
         assert!(ev[0]
             .text
@@ -281,15 +344,15 @@ mod tests {
             hit("a", "Alpha beta. Gamma delta."),
             hit("b", "Epsilon zeta."),
         ];
-        let ev = select("zzz qqq", &hits, 100, 3, &words).unwrap();
+        let ev = select("zzz qqq", &hits, 100, 3, &words, &no_meaning).unwrap();
         assert_eq!(ev.len(), 2);
         assert_eq!(ev[0].text, "Alpha beta. Gamma delta.");
         assert_eq!(ev[1].text, "Epsilon zeta.");
         // one source at most
-        let ev = select("zzz", &hits, 100, 1, &words).unwrap();
+        let ev = select("zzz", &hits, 100, 1, &words, &no_meaning).unwrap();
         assert_eq!(ev.len(), 1);
         // nothing fits: the best sentence cut to the budget
-        let ev = select("gamma", &hits, 1, 3, &words).unwrap();
+        let ev = select("gamma", &hits, 1, 3, &words, &no_meaning).unwrap();
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].text, "Gamma");
     }

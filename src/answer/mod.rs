@@ -99,6 +99,10 @@ pub struct Answer {
     pub query: String,
     /// Cosine similarity between the query and the nearest chunk (what `min_similarity` gates).
     pub best_similarity: f32,
+    /// Words of the query that name something no indexed chunk mentions ("WireGuard" asked of
+    /// documents that never say it).
+    #[serde(default)]
+    pub unknown_terms: Vec<String>,
     /// The probability the model gave "not in your documents" as its reply (what
     /// `decline_probability` gates); absent when the model was not asked.
     pub decline_probability: Option<f32>,
