@@ -358,7 +358,11 @@ pub struct AnswerConfig {
     /// are taken not to hold the answer and the model is not asked.
     pub min_similarity: f32,
     /// The model says "not in your documents" only when it gives that reply at least this
-    /// probability at its first step (above 1: never); otherwise it is made to answer.
+    /// probability at its first step (above 1: never); otherwise it is made to answer. On the
+    /// real-document set the model's first-step probability hardly tells answerable from
+    /// unanswerable questions (the unknown-term check declines nearly all of the latter), so the
+    /// default keeps it for replies it is very sure of: at 0.8, 0.06 of answerable questions
+    /// are declined against 0.36 at 0.45.
     pub decline_probability: f32,
     /// Decline, without asking the model, a question that names something no indexed chunk
     /// mentions (a name like "WireGuard", or a word the embedder does not know as one piece);
@@ -378,7 +382,7 @@ impl Default for AnswerConfig {
             max_sources: 4,
             source_tokens: 200,
             min_similarity: 0.25,
-            decline_probability: 0.45,
+            decline_probability: 0.8,
             decline_unknown_terms: true,
             max_answer_tokens: 256,
             history_tokens: 400,

@@ -80,23 +80,47 @@ pub(crate) struct Term {
 pub(crate) fn question_terms(question: &str) -> Vec<Term> {
     let mut out: Vec<Term> = Vec::new();
     let mut sentence_start = true;
-    for raw in question.split_whitespace() {
-        let word = raw.trim_matches(|c: char| !c.is_alphanumeric() && c != '_' && c != '~');
+    // brackets, commas and the like separate words even without a space: "hist(data)",
+    // "{error,{shutdown,…}}"
+    let pieces = question.split_whitespace().flat_map(|raw| {
         let ends_sentence = raw.ends_with(['.', '?', '!', ':']);
+        let parts: Vec<&str> = raw
+            .split([
+                '(', ')', '{', '}', '[', ']', ',', ';', '=', '<', '>', '"', '`', '|',
+            ])
+            .filter(|p| !p.is_empty())
+            .collect();
+        let last = parts.len().saturating_sub(1);
+        parts
+            .into_iter()
+            .enumerate()
+            .map(move |(i, p)| (p, i == 0, ends_sentence && i == last))
+    });
+    for (piece, first_of_word, ends_sentence) in pieces {
+        let word = piece.trim_matches(|c: char| !c.is_alphanumeric() && c != '_' && c != '~');
         let word = word
             .strip_suffix("'s")
             .or_else(|| word.strip_suffix("’s"))
             .unwrap_or(word);
-        let at_start = sentence_start;
-        sentence_start = ends_sentence;
+        let at_start = sentence_start && first_of_word;
+        if first_of_word || ends_sentence {
+            sentence_start = ends_sentence;
+        }
         if word.contains(['\'', '’']) {
             continue; // a contraction ("can't", "aren't"): function words
         }
-        let joined = word.contains(['_', '.', '/']);
+        // words joined by a slash ("try/finally", "LISTEN/NOTIFY") are words; a path or a
+        // fraction ("/etc/hosts", "1/100") is one term
+        let slashed_words = word.contains('/')
+            && !piece.starts_with(['/', '~', '.'])
+            && word
+                .split('/')
+                .all(|w| !w.is_empty() && w.chars().all(char::is_alphabetic));
+        let joined = word.contains(['_', '.', '/']) && !slashed_words;
         let parts: Vec<&str> = if joined {
             vec![word]
         } else {
-            word.split('-').collect()
+            word.split(['-', '/']).collect()
         };
         for part in parts {
             let lower = part.to_lowercase();
@@ -160,8 +184,8 @@ fn edits(a: &[char], b: &[char]) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -306,7 +330,8 @@ mod tests {
     fn question_terms_tell_names_from_words() {
         let terms = question_terms(
             "How do I set up a WireGuard VPN tunnel on Debian? Then netplan's config.fish, HDF5 \
-             and a left-pad of 010 in Jupyter, isn't it?",
+             and a left-pad of 010 in Jupyter, isn't it? Like try/finally in hist(data) or \
+             {error,{mnesia_sup,[normal]}} in /etc/hosts?",
         );
         let got: Vec<(&str, bool)> = terms
             .iter()
@@ -327,6 +352,14 @@ mod tests {
                 ("left", false),
                 ("pad", false),
                 ("Jupyter", true),
+                ("try", false),
+                ("finally", false),
+                ("hist", false),
+                ("data", false),
+                ("error", false),
+                ("mnesia_sup", true),
+                ("normal", false),
+                ("etc/hosts", true),
             ]
         );
     }

@@ -22,6 +22,12 @@ const HYBRID_DEPTH: usize = 20;
 /// Chunks a question term's full-text lookup reads to find it written out.
 const TERM_LOOKUP_DEPTH: usize = 20;
 
+/// Longest lowercase everyday-looking word (no capitals, digits or joins) that can count as a
+/// name when the embedder splits it: `zsh`, `tmux`, `ufw` do; on the real-document sets, longer
+/// ones were mostly plain English the manuals happen not to use ("denominator", "unplugged",
+/// "formatter": 5 answerable questions declined) against 2 names ("netplan", "viridis").
+const PLAIN_TERM_MAX_CHARS: usize = 4;
+
 /// A user's indexed documents: the store plus the embedding model that feeds and queries it.
 pub struct Library {
     config: Config,
@@ -311,15 +317,19 @@ impl Library {
             .ok_or_else(|| Error::Internal("no query vector".into()))
     }
 
-    /// The words of `question` that name something (a name, or a word the embedder does not
-    /// know as one piece) which no indexed chunk mentions: "WireGuard" asked of documents that
+    /// The words of `question` that name something (a name, or a short lowercase word the
+    /// embedder does not know as one piece: `zsh`, `tmux`) which no indexed chunk mentions: "WireGuard" asked of documents that
     /// never say it. Each candidate is looked up in the full-text index and checked in the
     /// chunks it returns (the same stem, or a joined term between word boundaries); all
     /// lookups run at once.
     pub async fn unknown_terms(&self, question: &str) -> Result<Vec<String>> {
         let candidates: Vec<String> = crate::lexical::question_terms(question)
             .into_iter()
-            .filter(|t| t.name_like || self.embedder.token_spans(&t.text.to_lowercase()).len() >= 2)
+            .filter(|t| {
+                t.name_like
+                    || (t.text.chars().count() <= PLAIN_TERM_MAX_CHARS
+                        && self.embedder.token_spans(&t.text.to_lowercase()).len() >= 2)
+            })
             .map(|t| t.text)
             .collect();
         let lookups = candidates.iter().map(|term| async move {

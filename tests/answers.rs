@@ -148,7 +148,9 @@ async fn unrelated_question_is_declined_without_inventing() {
     .await
     .expect("ask");
     assert!(a.not_found, "should decline, answered: {}", a.answer);
-    assert_eq!(a.answer, answer::NOT_FOUND);
+    // off topic, and it names what the documents never mention
+    assert!(a.answer.starts_with(answer::NOT_FOUND), "{}", a.answer);
+    assert!(a.answer.contains("Wembley"), "{}", a.answer);
     assert!(a.citations.is_empty() && a.sources.is_empty());
 }
 

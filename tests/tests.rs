@@ -665,4 +665,19 @@ async fn real_html_documentation_is_indexed_whole_and_found() {
             .map(|h| (&h.path, &h.heading))
             .collect::<Vec<_>>()
     );
+    // Names the pages never mention are found out; names they do mention, in any case or
+    // spelling of their parts (pg_reload_conf, "VACUUM FULL", iproute2), are not.
+    let unknown = lib
+        .unknown_terms("How do I set up a WireGuard tunnel between two Debian hosts?")
+        .await
+        .unwrap();
+    assert_eq!(unknown, vec!["WireGuard".to_string()]);
+    for known in [
+        "Does pg_reload_conf pick up pg_hba.conf changes?",
+        "Does vacuum full lock the table?",
+        "Which iproute2 command lists addresses?",
+    ] {
+        let unknown = lib.unknown_terms(known).await.unwrap();
+        assert!(unknown.is_empty(), "{known}: {unknown:?}");
+    }
 }

@@ -119,6 +119,7 @@ fn answer_json(a: &Answer) -> serde_json::Value {
         "not_found": a.not_found,
         "query": a.query,
         "best_similarity": a.best_similarity,
+        "unknown_terms": a.unknown_terms,
         "dropped_citations": a.dropped_citations,
         "cancelled": a.cancelled,
         "timings": {

@@ -440,6 +440,8 @@ async fn eval_answers(
     };
     let (mut correct, mut cited_gold, mut gold_in_sources, mut cited_any, mut refused_wrongly) =
         (0usize, 0usize, 0usize, 0usize, 0usize);
+    // questions naming what no chunk mentions (declined before generation by default)
+    let (mut unknown_answerable, mut unknown_unanswerable) = (0usize, 0usize);
     let (mut ttft, mut tps) = (Vec::new(), Vec::new());
     let (mut sim_answerable, mut sim_unanswerable) = (Vec::new(), Vec::new());
     let n = args.answers.min(rows.len());
@@ -452,6 +454,7 @@ async fn eval_answers(
         cited_any += (!a.citations.is_empty()) as usize;
         gold_in_sources += a.sources.iter().any(|c| c.path == gold) as usize;
         refused_wrongly += a.not_found as usize;
+        unknown_answerable += (!a.unknown_terms.is_empty()) as usize;
         sim_answerable.push(a.best_similarity);
         if !a.not_found {
             ttft.push(a.timings.first_token_ms);
@@ -472,6 +475,7 @@ async fn eval_answers(
     for row in unanswerable.iter().take(m) {
         let a = ask(row.question.clone()).await?;
         refused += (a.not_found || normalize(&a.answer).contains("couldn t find")) as usize;
+        unknown_unanswerable += (!a.unknown_terms.is_empty()) as usize;
         sim_unanswerable.push(a.best_similarity);
     }
     ttft.sort_by(|a, b| a.total_cmp(b));
@@ -498,6 +502,10 @@ async fn eval_answers(
         "refused_answerable": refused_wrongly as f64 / nf,
         "unanswerable": m,
         "refused_unanswerable": refused as f64 / m.max(1) as f64,
+        "unknown_terms": {
+            "answerable": unknown_answerable as f64 / nf,
+            "unanswerable": unknown_unanswerable as f64 / m.max(1) as f64,
+        },
         "first_token_ms_p50": percentile(&ttft, 0.5),
         "first_token_ms_p95": percentile(&ttft, 0.95),
         "tokens_per_s_p50": percentile(&tps, 0.5),

@@ -236,6 +236,11 @@ struct Asked {
     copied: bool,
     correct: bool,
     cites_gold: bool,
+    /// The sources the answer cites (by number), and whether Hearth attributed it.
+    cited: Vec<usize>,
+    attributed: bool,
+    /// The sources (by number) on a gold page.
+    gold_sources: Vec<usize>,
     gold_in_prompt: bool,
     /// A gold answer string is in the evidence the model was shown.
     answer_in_prompt: bool,
@@ -339,6 +344,14 @@ async fn eval_answers(
                 .citations
                 .iter()
                 .any(|c| q.is_gold(corpus, &c.path, c.page)),
+            cited: a.citations.iter().map(|c| c.n).collect(),
+            attributed: a.citations.iter().any(|c| c.attributed),
+            gold_sources: a
+                .sources
+                .iter()
+                .filter(|c| q.is_gold(corpus, &c.path, c.page))
+                .map(|c| c.n)
+                .collect(),
             gold_in_prompt: a.sources.iter().any(|c| q.is_gold(corpus, &c.path, c.page)),
             answer_in_prompt: q.answerable && a.sources.iter().any(|c| q.answered_right(&c.text)),
             best_similarity: a.best_similarity,

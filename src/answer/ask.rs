@@ -3,7 +3,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::citations::{attribute, is_decline, resolve_citations, unsupported_sentences};
+use super::citations::{
+    attribute, drop_citations, is_decline, resolve_citations, source_shares, unsupported_citations,
+    unsupported_sentences,
+};
 use super::followup::{rewrite_query, trim_history};
 use super::prompt::{ask_prompt, ASK_SYSTEM};
 use super::{
@@ -116,6 +119,7 @@ pub async fn ask(
             text: NOT_FOUND.into(),
             min_probability: cfg.decline_probability,
         }),
+        barred_starts: vec!["[1]".into(), " [1]".into()],
         ..GenerateParams::default()
     };
     let gen = run_chat(llm, messages, params, cancel.clone(), move |piece| {
@@ -123,20 +127,24 @@ pub async fn ask(
     })
     .await?;
 
-    // 4. Keep only citations that point at a source; an uncited answer built from a source's
-    //    words is attributed to it (and says so).
-    let (mut answer, cited, dropped) = resolve_citations(&gen.text, sources.len());
+    // 4. Keep only citations that point at a source holding some of the answer; an uncited
+    //    answer most of whose words one source holds is attributed to it (and says so).
+    let (mut answer, mut cited, mut dropped) = resolve_citations(&gen.text, sources.len());
+    let declined = is_decline(&answer);
+    let shares = source_shares(&answer, &question, &sources);
+    let unsupported_cited = unsupported_citations(&cited, &shares);
+    if !declined && !unsupported_cited.is_empty() {
+        answer = drop_citations(&answer, &unsupported_cited);
+        cited.retain(|n| !unsupported_cited.contains(n));
+        dropped.extend(unsupported_cited);
+    }
     let mut citations: Vec<Citation> = sources
         .iter()
-        .filter(|s| cited.contains(&s.n))
+        .filter(|s| cited.contains(&s.n) && !declined)
         .cloned()
         .collect();
-    let declined = is_decline(&answer);
-    if declined {
-        citations.clear();
-    }
     if citations.is_empty() && !declined {
-        if let Some(src) = attribute(&answer, &sources) {
+        if let Some(src) = attribute(&shares, &sources) {
             answer = format!("{} [{}]", answer.trim_end(), src.n);
             citations.push(Citation {
                 attributed: true,

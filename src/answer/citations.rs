@@ -37,31 +37,91 @@ fn strip_markers(text: &str) -> String {
     resolve_citations(text, 0).0
 }
 
-/// The source whose words make up most of `answer` (at least 60% of its content words), if any.
-pub(super) fn attribute<'a>(answer: &str, sources: &'a [Citation]) -> Option<&'a Citation> {
-    let aw = crate::lexical::content_words(&strip_markers(answer));
-    if aw.len() < 2 {
-        return None;
-    }
+/// How much of `answer` each source holds: the answer's content words that do not just restate
+/// `question` and that some source has, each weighed by how rare it is among the sources (the
+/// option or value an answer names is usually in one source only); a source's share is the
+/// weight of those words it has over the weight of them all. All zero when no such word exists
+/// (words found in no source — "based on the excerpts" — are evidence of nothing).
+pub(super) fn source_shares(answer: &str, question: &str, sources: &[Citation]) -> Vec<f64> {
+    let asked = crate::lexical::content_words(question);
+    let source_words: Vec<HashSet<String>> = sources
+        .iter()
+        .map(|s| crate::lexical::content_words(&s.text))
+        .collect();
+    let n = sources.len() as f64;
+    let weighed: Vec<(String, f64)> = crate::lexical::content_words(&strip_markers(answer))
+        .into_iter()
+        .filter(|w| !asked.contains(w))
+        .filter_map(|w| {
+            let df = source_words.iter().filter(|s| s.contains(&w)).count() as f64;
+            (df > 0.0).then(|| (w, (1.0 + n / (df + 0.5)).ln()))
+        })
+        .collect();
+    let total: f64 = weighed.iter().map(|(_, x)| x).sum();
+    source_words
+        .iter()
+        .map(|sw| {
+            if total <= 0.0 {
+                return 0.0;
+            }
+            let held: f64 = weighed
+                .iter()
+                .filter(|(w, _)| sw.contains(w))
+                .map(|(_, x)| x)
+                .sum();
+            held / total
+        })
+        .collect()
+}
+
+/// The source an uncited answer comes from, if one stands out: the one with the largest of
+/// `shares` (see [`source_shares`]), when that is at least [`ATTRIBUTION_SHARE`].
+pub(super) fn attribute<'a>(shares: &[f64], sources: &'a [Citation]) -> Option<&'a Citation> {
     sources
         .iter()
-        .map(|s| {
-            (
-                s,
-                crate::lexical::content_words(&s.text)
-                    .intersection(&aw)
-                    .count() as f64
-                    / aw.len() as f64,
-            )
-        })
-        .filter(|(_, share)| *share >= 0.6)
-        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .zip(shares)
+        .filter(|(_, share)| **share >= ATTRIBUTION_SHARE)
+        .max_by(|a, b| a.1.total_cmp(b.1))
         .map(|(s, _)| s)
+}
+
+/// The sources the model cited that hold (almost) none of its answer: less than
+/// [`CITED_SHARE`] of `shares`, while the answer has words some source holds.
+pub(super) fn unsupported_citations(cited: &BTreeSet<usize>, shares: &[f64]) -> Vec<usize> {
+    if shares.iter().all(|&s| s <= 0.0) {
+        return Vec::new();
+    }
+    cited
+        .iter()
+        .copied()
+        .filter(|&n| shares.get(n - 1).is_some_and(|&s| s < CITED_SHARE))
+        .collect()
+}
+
+/// Share of an uncited answer's word weight a source must hold to be credited with it.
+const ATTRIBUTION_SHARE: f64 = 0.5;
+
+/// Share of an answer's word weight below which a source the model cited is not taken to
+/// support it (the marker is dropped).
+const CITED_SHARE: f64 = 0.15;
+
+/// `text` without the citation markers (or the numbers within them) `drop` names.
+pub(super) fn drop_citations(text: &str, drop: &[usize]) -> String {
+    filter_citations(text, |n| !drop.contains(&n)).0
 }
 
 /// Find `[n]`, `[n, m]` citation markers; returns the text without markers that point
 /// outside `1..=sources`, the valid numbers cited, and the dropped ones.
 pub fn resolve_citations(text: &str, sources: usize) -> (String, BTreeSet<usize>, Vec<usize>) {
+    filter_citations(text, |n| n >= 1 && n <= sources)
+}
+
+/// Markers `[n]`/`[n, m]` of `text` with only the numbers `keep` accepts (a marker left with
+/// none goes); returns the text, the numbers kept and those dropped.
+fn filter_citations(
+    text: &str,
+    keep: impl Fn(usize) -> bool,
+) -> (String, BTreeSet<usize>, Vec<usize>) {
     let mut out = String::with_capacity(text.len());
     let mut cited = BTreeSet::new();
     let mut dropped = Vec::new();
@@ -87,12 +147,8 @@ pub fn resolve_citations(text: &str, sources: usize) -> (String, BTreeSet<usize>
             .collect();
         match nums {
             Some(nums) if !nums.is_empty() => {
-                let valid: Vec<usize> = nums
-                    .iter()
-                    .copied()
-                    .filter(|&n| n >= 1 && n <= sources)
-                    .collect();
-                dropped.extend(nums.iter().copied().filter(|&n| n < 1 || n > sources));
+                let valid: Vec<usize> = nums.iter().copied().filter(|&n| keep(n)).collect();
+                dropped.extend(nums.iter().copied().filter(|&n| !keep(n)));
                 if !valid.is_empty() {
                     out.push('[');
                     out.push_str(
@@ -158,8 +214,60 @@ mod tests {
                 "The eggs hatch after 26 days, almost always in the early morning.",
             ),
         ];
-        let got = attribute("The eggs hatch after 26 days.", &sources);
-        assert_eq!(got.map(|s| s.n), Some(2));
-        assert!(attribute("Tomatoes like compost and regular watering.", &sources).is_none());
+        let attr = |answer: &str, q: &str| {
+            attribute(&source_shares(answer, q, &sources), &sources).map(|s| s.n)
+        };
+        assert_eq!(
+            attr("The eggs hatch after 26 days.", "when do the eggs hatch?"),
+            Some(2)
+        );
+        assert_eq!(
+            attr(
+                "Tomatoes like compost and regular watering.",
+                "how do I grow tomatoes?"
+            ),
+            None
+        );
+        // restating the question is no evidence of a source
+        assert_eq!(
+            attr("Basil is fine in full sun.", "is basil fine in full sun?"),
+            None
+        );
+        // the rare word the answer names decides; words no source has count for nothing
+        let answer = "Based on the excerpts, in the early morning, usually.";
+        assert_eq!(attr(answer, "when do they come out?"), Some(2));
+    }
+
+    #[test]
+    fn a_cited_source_holding_none_of_the_answer_is_dropped() {
+        let src = |n: usize, text: &str| Citation {
+            n,
+            path: format!("/d/{n}.md"),
+            page: None,
+            text: text.into(),
+            heading: String::new(),
+            chunk_id: String::new(),
+            char_start: 0,
+            char_end: 0,
+            attributed: false,
+        };
+        let sources = vec![
+            src(1, "Basil needs full sun and warm nights."),
+            src(
+                2,
+                "The eggs hatch after 26 days, almost always in the early morning.",
+            ),
+        ];
+        let answer = "They hatch after 26 days [1][2].";
+        let (_, cited, _) = resolve_citations(answer, 2);
+        let shares = source_shares(answer, "how long until the eggs hatch?", &sources);
+        assert_eq!(unsupported_citations(&cited, &shares), vec![1]);
+        assert_eq!(
+            drop_citations(answer, &[1]),
+            "They hatch after 26 days [2]."
+        );
+        // an answer with no word any source has keeps what it cites
+        let shares = source_shares("Yes [1].", "does basil need sun?", &sources);
+        assert!(unsupported_citations(&cited, &shares).is_empty());
     }
 }

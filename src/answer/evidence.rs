@@ -26,6 +26,11 @@ const RANK_PRIOR: f64 = 0.35;
 /// 0.77 (weights 1 to 3 within a question of each other; 1 kept).
 const SIMILARITY_WEIGHT: f64 = 1.0;
 
+/// Sentences embedded for their similarity: the best this many by words and rank. Embedding
+/// every sentence of the top chunks (~90) took evidence selection to 420 ms (p50); 24 keep most of
+/// the gain (0.76 of prompts hold the answer against 0.77) at about a quarter of the cost.
+const SIMILARITY_CANDIDATES: usize = 24;
+
 /// Embeds texts (the question and the candidate sentences) into L2-normalised vectors.
 pub(crate) type EmbedFn<'a> = &'a dyn Fn(&[String]) -> Result<Vec<Vec<f32>>>;
 
@@ -74,16 +79,21 @@ pub(crate) fn select(
     if sentences.is_empty() {
         return Ok(Vec::new());
     }
+    // The sentences that words and rank put first are embedded (with the question, one batch).
+    let mut by_words: Vec<usize> = (0..sentences.len()).collect();
+    by_words.sort_by(|&a, &b| sentences[b].score.total_cmp(&sentences[a].score));
+    by_words.truncate(SIMILARITY_CANDIDATES);
     let mut texts = vec![query.to_string()];
     texts.extend(
-        sentences
+        by_words
             .iter()
-            .map(|s| hits[s.hit].text[s.range.clone()].to_string()),
+            .map(|&i| hits[sentences[i].hit].text[sentences[i].range.clone()].to_string()),
     );
     let vectors = embed(&texts)?;
     if let Some((q, rest)) = vectors.split_first() {
-        for (s, v) in sentences.iter_mut().zip(rest) {
+        for (&i, v) in by_words.iter().zip(rest) {
             let cos: f32 = q.iter().zip(v).map(|(a, b)| a * b).sum();
+            let s = &mut sentences[i];
             s.similarity = f64::from(cos);
             s.score += SIMILARITY_WEIGHT * s.similarity;
         }

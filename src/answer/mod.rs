@@ -93,7 +93,8 @@ pub struct Answer {
     pub not_found: bool,
     /// Sentences of the answer that no source supports (few of their words are in any source).
     pub unsupported: Vec<String>,
-    /// Citation numbers the model wrote that matched no source (removed from `answer`).
+    /// Citation numbers the model wrote that matched no source, or a source holding almost none
+    /// of the answer's words (removed from `answer`).
     pub dropped_citations: Vec<usize>,
     /// The query retrieval ran (differs from the question for rewritten follow-ups).
     pub query: String,

@@ -4,11 +4,15 @@ use std::path::Path;
 
 use super::Citation;
 
-pub(super) const ASK_SYSTEM: &str =
-    "You answer questions about the user's documents from numbered \
-excerpts of them. Give the answer the excerpts contain in one to three sentences, and put the \
-number of each excerpt you use in brackets, like [1]. Only when no excerpt is about the \
-question, reply: I couldn't find this in your documents.";
+/// The answer instructions. Asking for the exact command, option, setting, file or value, and
+/// for the answer itself rather than which excerpt holds it, took right answers on the real
+/// documents from 0.33 to 0.47 (the 0.5B model otherwise often replied "The option you use is
+/// [1].").
+pub(super) const ASK_SYSTEM: &str = "You answer questions about the user's documents from \
+numbered excerpts of them. Give the answer the excerpts contain in one to three sentences, naming \
+the exact command, option, setting, file or value, and put the number of each excerpt you use in \
+brackets, like [1]. Write the answer itself, never just which excerpt holds it. Only when no \
+excerpt is about the question, reply: I couldn't find this in your documents.";
 
 /// The user turn of an answer: the evidence, numbered, then the question.
 pub(super) fn ask_prompt(question: &str, sources: &[Citation]) -> String {
@@ -24,8 +28,56 @@ fn source_label(s: &Citation) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| s.path.clone());
-    match s.page {
+    let place = match s.page {
         Some(p) => format!("{name}, page {p}"),
         None => name,
+    };
+    // the section the excerpt is in often names what it is about ("EXPLAIN > Parameters")
+    let parts: Vec<&str> = s
+        .heading
+        .split(" > ")
+        .filter(|p| !p.trim().is_empty())
+        .collect();
+    let section = parts[parts.len().saturating_sub(2)..].join(" > ");
+    if section.is_empty() || section.chars().count() > 80 {
+        place
+    } else {
+        format!("{place}, {section}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(page: Option<u32>, heading: &str) -> Citation {
+        Citation {
+            n: 2,
+            path: "/docs/pg/sql-explain.html".into(),
+            page,
+            text: "Include information on buffer usage.".into(),
+            heading: heading.into(),
+            chunk_id: "c".into(),
+            char_start: 0,
+            char_end: 10,
+            attributed: false,
+        }
+    }
+
+    #[test]
+    fn excerpts_are_numbered_with_their_place_and_section() {
+        let p = ask_prompt(
+            "which option shows buffers?",
+            &[source(None, "SQL Commands > EXPLAIN > Parameters")],
+        );
+        assert_eq!(
+            p,
+            "Excerpts:\n[2] (sql-explain.html, EXPLAIN > Parameters) Include information on \
+             buffer usage.\n\nQuestion: which option shows buffers?"
+        );
+        assert_eq!(
+            source_label(&source(Some(7), "")),
+            "sql-explain.html, page 7"
+        );
     }
 }

@@ -98,6 +98,9 @@ pub struct GenerateParams {
     pub stop: Vec<String>,
     /// A reply the model may give only when it is sure of it (see [`GuardedReply`]).
     pub guard: Option<GuardedReply>,
+    /// Texts the reply may not start with: the first token of each is barred from the first
+    /// step (an answer that opens with a citation marker tends to be nothing but markers).
+    pub barred_starts: Vec<String>,
 }
 
 /// A reply the model may give only when it is sure of it: "not in your documents". Small
@@ -125,6 +128,7 @@ impl Default for GenerateParams {
             seed: 299_792_458,
             stop: Vec::new(),
             guard: None,
+            barred_starts: Vec::new(),
         }
     }
 }
@@ -462,6 +466,11 @@ impl Llm {
                 });
             }
             if let Some(first) = first {
+                logits = bar_token(&logits, first).map_err(gen_err)?;
+            }
+        }
+        for text in &params.barred_starts {
+            if let Some(&first) = tokenizer::encode(&self.tokenizer, text)?.first() {
                 logits = bar_token(&logits, first).map_err(gen_err)?;
             }
         }
