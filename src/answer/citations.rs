@@ -38,7 +38,7 @@ fn strip_markers(text: &str) -> String {
 }
 
 /// How much of `answer` each source holds: the answer's content words that do not just restate
-/// `question` and that some source has, each weighed by how rare it is among the sources (the
+/// `question` (all of them when it only restates it) and that some source has, each weighed by how rare it is among the sources (the
 /// option or value an answer names is usually in one source only); a source's share is the
 /// weight of those words it has over the weight of them all. All zero when no such word exists
 /// (words found in no source — "based on the excerpts" — are evidence of nothing).
@@ -49,14 +49,26 @@ pub(super) fn source_shares(answer: &str, question: &str, sources: &[Citation]) 
         .map(|s| crate::lexical::content_words(&s.text))
         .collect();
     let n = sources.len() as f64;
-    let weighed: Vec<(String, f64)> = crate::lexical::content_words(&strip_markers(answer))
-        .into_iter()
-        .filter(|w| !asked.contains(w))
-        .filter_map(|w| {
-            let df = source_words.iter().filter(|s| s.contains(&w)).count() as f64;
-            (df > 0.0).then(|| (w, (1.0 + n / (df + 0.5)).ln()))
-        })
-        .collect();
+    let answered = crate::lexical::content_words(&strip_markers(answer));
+    let weigh = |restating: bool| -> Vec<(String, f64)> {
+        answered
+            .iter()
+            .filter(|w| restating || !asked.contains(*w))
+            .filter_map(|w| {
+                let df = source_words
+                    .iter()
+                    .filter(|s| s.contains(w.as_str()))
+                    .count() as f64;
+                (df > 0.0).then(|| ((*w).clone(), (1.0 + n / (df + 0.5)).ln()))
+            })
+            .collect()
+    };
+    // an answer that only restates the question ("X was started first", asked which of X and
+    // Y was) still comes from where its words are
+    let mut weighed = weigh(false);
+    if weighed.is_empty() {
+        weighed = weigh(true);
+    }
     let total: f64 = weighed.iter().map(|(_, x)| x).sum();
     source_words
         .iter()
@@ -228,10 +240,14 @@ mod tests {
             ),
             None
         );
-        // restating the question is no evidence of a source
+        // an answer that only restates the question goes where its words are
         assert_eq!(
             attr("Basil is fine in full sun.", "is basil fine in full sun?"),
-            None
+            Some(1)
+        );
+        assert_eq!(
+            attr("The eggs hatch.", "which hatch: eggs or basil?"),
+            Some(2)
         );
         // the rare word the answer names decides; words no source has count for nothing
         let answer = "Based on the excerpts, in the early morning, usually.";
