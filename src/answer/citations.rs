@@ -206,8 +206,8 @@ mod tests {
         assert_eq!(dropped, vec![7, 9]);
     }
 
-    #[test]
-    fn uncited_answers_are_attributed_only_to_a_source_they_come_from() {
+    /// Two sources: basil (1) and eggs hatching (2).
+    fn garden_sources() -> Vec<Citation> {
         let src = |n: usize, text: &str| Citation {
             n,
             path: format!("/d/{n}.md"),
@@ -219,13 +219,18 @@ mod tests {
             char_end: 0,
             attributed: false,
         };
-        let sources = vec![
+        vec![
             src(1, "Basil needs full sun and warm nights."),
             src(
                 2,
                 "The eggs hatch after 26 days, almost always in the early morning.",
             ),
-        ];
+        ]
+    }
+
+    #[test]
+    fn uncited_answers_are_attributed_only_to_a_source_they_come_from() {
+        let sources = garden_sources();
         let attr = |answer: &str, q: &str| {
             attribute(&source_shares(answer, q, &sources), &sources).map(|s| s.n)
         };
@@ -256,24 +261,7 @@ mod tests {
 
     #[test]
     fn a_cited_source_holding_none_of_the_answer_is_dropped() {
-        let src = |n: usize, text: &str| Citation {
-            n,
-            path: format!("/d/{n}.md"),
-            page: None,
-            text: text.into(),
-            heading: String::new(),
-            chunk_id: String::new(),
-            char_start: 0,
-            char_end: 0,
-            attributed: false,
-        };
-        let sources = vec![
-            src(1, "Basil needs full sun and warm nights."),
-            src(
-                2,
-                "The eggs hatch after 26 days, almost always in the early morning.",
-            ),
-        ];
+        let sources = garden_sources();
         let answer = "They hatch after 26 days [1][2].";
         let (_, cited, _) = resolve_citations(answer, 2);
         let shares = source_shares(answer, "how long until the eggs hatch?", &sources);
