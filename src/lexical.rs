@@ -76,7 +76,8 @@ pub(crate) struct Term {
 }
 
 /// The content words of `question` as written, each once: stop words, single letters and plain
-/// numbers left out, hyphenated compounds split into their words.
+/// numbers left out, words split at brackets and commas, hyphenated or slashed compounds
+/// (`left-pad`, `try/finally`) split into their words.
 pub(crate) fn question_terms(question: &str) -> Vec<Term> {
     let mut out: Vec<Term> = Vec::new();
     let mut sentence_start = true;

@@ -318,8 +318,8 @@ impl Library {
     }
 
     /// The words of `question` that name something (a name, or a short lowercase word the
-    /// embedder does not know as one piece: `zsh`, `tmux`) which no indexed chunk mentions: "WireGuard" asked of documents that
-    /// never say it. Each candidate is looked up in the full-text index and checked in the
+    /// embedder does not know as one piece: `zsh`, `tmux`) which no indexed chunk mentions:
+    /// "WireGuard" asked of documents that never say it. Each candidate is looked up in the full-text index and checked in the
     /// chunks it returns (the same stem, or a joined term between word boundaries); all
     /// lookups run at once.
     pub async fn unknown_terms(&self, question: &str) -> Result<Vec<String>> {

@@ -329,6 +329,12 @@ async fn eval_answers(
         )
         .await?;
         let gated = a.not_found && a.decline_probability.is_none();
+        let gold_sources: Vec<usize> = a
+            .sources
+            .iter()
+            .filter(|c| q.is_gold(corpus, &c.path, c.page))
+            .map(|c| c.n)
+            .collect();
         let record = Asked {
             id: q.id.clone(),
             question: q.question.clone(),
@@ -340,19 +346,11 @@ async fn eval_answers(
                 && (a.not_found || normalize(&a.answer).contains("couldn t find")),
             correct: q.answerable && q.answered_right(&a.answer),
             copied: copied(&a.answer, &a.sources),
-            cites_gold: a
-                .citations
-                .iter()
-                .any(|c| q.is_gold(corpus, &c.path, c.page)),
+            cites_gold: a.citations.iter().any(|c| gold_sources.contains(&c.n)),
             cited: a.citations.iter().map(|c| c.n).collect(),
             attributed: a.citations.iter().any(|c| c.attributed),
-            gold_sources: a
-                .sources
-                .iter()
-                .filter(|c| q.is_gold(corpus, &c.path, c.page))
-                .map(|c| c.n)
-                .collect(),
-            gold_in_prompt: a.sources.iter().any(|c| q.is_gold(corpus, &c.path, c.page)),
+            gold_in_prompt: !gold_sources.is_empty(),
+            gold_sources,
             answer_in_prompt: q.answerable && a.sources.iter().any(|c| q.answered_right(&c.text)),
             best_similarity: a.best_similarity,
             unknown_terms: a.unknown_terms.clone(),

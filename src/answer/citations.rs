@@ -38,9 +38,10 @@ fn strip_markers(text: &str) -> String {
 }
 
 /// How much of `answer` each source holds: the answer's content words that do not just restate
-/// `question` (all of them when it only restates it) and that some source has, each weighed by how rare it is among the sources (the
-/// option or value an answer names is usually in one source only); a source's share is the
-/// weight of those words it has over the weight of them all. All zero when no such word exists
+/// `question` (all of them when it only restates it) and that some source has, each weighed by
+/// how rare it is among the sources (the option or value an answer names is usually in one
+/// source only); a source's share is the weight of those words it has over the weight of them
+/// all. All zero when no such word exists
 /// (words found in no source — "based on the excerpts" — are evidence of nothing).
 pub(super) fn source_shares(answer: &str, question: &str, sources: &[Citation]) -> Vec<f64> {
     let asked = crate::lexical::content_words(question);
@@ -106,7 +107,11 @@ pub(super) fn unsupported_citations(cited: &BTreeSet<usize>, shares: &[f64]) -> 
     cited
         .iter()
         .copied()
-        .filter(|&n| shares.get(n - 1).is_some_and(|&s| s < CITED_SHARE))
+        .filter(|&n| {
+            n.checked_sub(1)
+                .and_then(|i| shares.get(i))
+                .is_some_and(|&s| s < CITED_SHARE)
+        })
         .collect()
 }
 

@@ -5,9 +5,9 @@
 //! embedder's, sentence by sentence: a paraphrased question rarely shares the answer's words),
 //! plus how much of the question's weight it covers (each question word weighs by how rare it
 //! is among the candidate sentences, so the topic word that every sentence shares counts
-//! little), plus a prior from its chunk's retrieval rank. The best sentences are taken with their neighbours (a manual's answer is often the
-//! sentence after the one that names the thing asked about), and what budget is left goes to
-//! the best chunks' sentences in order. The chosen sentences of each chunk become one numbered
+//! little), plus a prior from its chunk's retrieval rank. The best sentences are taken with
+//! their neighbours (a manual's answer is often the sentence after the one that names the thing
+//! asked about), and what budget is left goes to the best chunks' sentences in order. The chosen sentences of each chunk become one numbered
 //! source, in retrieval order, that keeps its file, page and the char offsets of its span.
 
 use std::collections::{BTreeSet, HashMap};
