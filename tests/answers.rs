@@ -635,3 +635,76 @@ fn decode_step_matches_the_prompt_path() {
         );
     }
 }
+
+/// Prompt-lookup speculative decoding keeps greedy decoding's output token for token, on two
+/// models, while really drafting and keeping tokens; and the batched check computes each
+/// token's logits bit for bit as running it alone does.
+#[test]
+fn speculative_decoding_gives_exactly_the_greedy_tokens() {
+    use hearth::llm::{gguf::GgufFile, transformer::Transformer};
+    let source = "Excerpt [1] (bash.pdf, page 12): The shell searches for commands in the \
+        directories listed in the PATH variable, a colon-separated list of directories in \
+        which the shell looks for commands. A zero-length (null) directory name in the value \
+        of PATH indicates the current directory. The default path is system-dependent, and is \
+        set by the administrator who installs bash.";
+    for id in [SMOL, "qwen2.5-coder-0.5b-instruct-q4km"] {
+        let c = Config::load(Path::new("/nonexistent"), &models_dir()).unwrap();
+        let (_, path) = c.llm_model(Some(id)).unwrap();
+        let llm = Llm::load(&path, id, 2048).unwrap();
+        let prompt = llm
+            .render(&[Message::user(format!(
+                "{source}\n\nQuestion: Where does the shell search for commands, and what does \
+                 a null directory name in PATH mean? Answer from the excerpt."
+            ))])
+            .unwrap();
+        let run = |speculate: bool| {
+            let params = GenerateParams {
+                max_tokens: 64,
+                speculate,
+                ..GenerateParams::default()
+            };
+            // a fresh cache each time: the same prompt path for both runs
+            llm.forward_fresh(&[1, 2], 0).unwrap();
+            let mut streamed = String::new();
+            let g = llm
+                .generate(&prompt, &params, &Cancel::new(), &mut |t| {
+                    streamed.push_str(t)
+                })
+                .unwrap();
+            assert_eq!(streamed, g.text);
+            g
+        };
+        let plain = run(false);
+        let fast = run(true);
+        assert_eq!(plain.drafted_tokens, 0);
+        assert_eq!(fast.text, plain.text, "{id}");
+        assert_eq!(fast.completion_tokens, plain.completion_tokens, "{id}");
+        assert!(
+            fast.drafted_tokens > 0 && fast.accepted_tokens > 0,
+            "{id}: drafted {} accepted {} for {:?}",
+            fast.drafted_tokens,
+            fast.accepted_tokens,
+            fast.text
+        );
+
+        // the batch check against one-by-one decoding, bit for bit
+        let ids = llm
+            .tokenizer()
+            .encode(source, false)
+            .unwrap()
+            .get_ids()
+            .to_vec();
+        let mut t = Transformer::load(&mut GgufFile::open(&path).unwrap(), 512).unwrap();
+        t.forward(&ids[..ids.len() - 5]).unwrap();
+        let batch = t.forward_each(&ids[ids.len() - 5..]).unwrap();
+        t.truncate(ids.len() - 5).unwrap();
+        let mut one_by_one = Vec::new();
+        for &tok in &ids[ids.len() - 5..] {
+            one_by_one.extend(t.forward(&[tok]).unwrap().to_vec1::<f32>().unwrap());
+        }
+        assert!(
+            batch == one_by_one,
+            "{id}: batched logits differ from one-by-one"
+        );
+    }
+}

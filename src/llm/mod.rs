@@ -9,7 +9,9 @@
 
 pub mod gguf;
 pub mod kernels;
+pub mod qgemm;
 pub mod qmat;
+pub mod speculate;
 pub mod template;
 pub mod tokenizer;
 pub mod transformer;
@@ -101,6 +103,9 @@ pub struct GenerateParams {
     /// Texts the reply may not start with: the first token of each is barred from the first
     /// step (an answer that opens with a citation marker tends to be nothing but markers).
     pub barred_starts: Vec<String>,
+    /// Greedy decoding drafts tokens by prompt lookup and checks them in one batch
+    /// ([`speculate`]); the output is the same token for token, only faster.
+    pub speculate: bool,
 }
 
 /// A reply the model may give only when it is sure of it: "not in your documents". Small
@@ -129,6 +134,7 @@ impl Default for GenerateParams {
             stop: Vec::new(),
             guard: None,
             barred_starts: Vec::new(),
+            speculate: true,
         }
     }
 }
@@ -170,6 +176,10 @@ pub struct Generation {
     pub guard_probability: Option<f32>,
     /// True when the model gave the guarded reply (then `text` is that reply).
     pub guarded: bool,
+    /// Tokens drafted by prompt lookup and checked ([`speculate`]).
+    pub drafted_tokens: usize,
+    /// Of those, the ones kept.
+    pub accepted_tokens: usize,
 }
 
 /// The network: ours for the Llama family, candle's stock model for Gemma 3.
@@ -198,6 +208,15 @@ impl Net {
                 *pos += ids.len();
                 logits.flatten_all()
             }
+        }
+    }
+
+    /// Logits of every token of `ids`, bit-identical to running them one by one; `None` when
+    /// the network cannot (then there is no speculative decoding).
+    fn forward_each(&mut self, ids: &[u32]) -> Option<candle_core::Result<Vec<f32>>> {
+        match self {
+            Net::Native(t) => Some(t.forward_each(ids)),
+            Net::Gemma3 { .. } => None,
         }
     }
 
@@ -256,6 +275,36 @@ impl State {
                 Err(Error::Generation(e.to_string()))
             }
         }
+    }
+}
+
+impl State {
+    /// As [`State::advance`], with the logits of every token (`[ids.len()][vocab]`).
+    fn advance_each(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
+        match self.model.forward_each(ids) {
+            Some(Ok(rows)) => {
+                self.cached.extend_from_slice(ids);
+                Ok(rows)
+            }
+            Some(Err(e)) => {
+                self.model.clear();
+                self.cached.clear();
+                Err(Error::Generation(e.to_string()))
+            }
+            None => Err(Error::Internal(
+                "this network cannot check tokens in a batch".into(),
+            )),
+        }
+    }
+
+    /// Keep the first `keep` cached tokens.
+    fn keep(&mut self, keep: usize) -> Result<()> {
+        let kept = self
+            .model
+            .truncate(keep)
+            .map_err(|e| Error::Generation(e.to_string()))?;
+        self.cached.truncate(kept);
+        Ok(())
     }
 }
 
@@ -463,6 +512,8 @@ impl Llm {
                     tokens_per_s: 0.0,
                     guard_probability,
                     guarded: true,
+                    drafted_tokens: 0,
+                    accepted_tokens: 0,
                 });
             }
             if let Some(first) = first {
@@ -491,23 +542,45 @@ impl Llm {
         let mut first_token_ms = 0.0;
         let mut decode_start = Instant::now();
         let mut stop_reason = StopReason::Length;
+        let greedy = params.temperature <= 0.0;
+        let mut speculating = greedy && params.speculate;
+        // the prompt and the answer so far, where drafts are looked up
+        let mut history = ids.clone();
+        // tokens known to come next; `true` when already in the KV cache
+        let mut queue: std::collections::VecDeque<(u32, bool)> = Default::default();
+        let mut draft_len = 2 * speculate::MIN_DRAFT;
+        let (mut drafted_tokens, mut accepted_tokens) = (0usize, 0usize);
+        let recent = |tokens: &[u32]| tokens.len().saturating_sub(params.repeat_last_n);
         while generated.len() < max_new {
             if cancel.is_cancelled() {
                 stop_reason = StopReason::Cancelled;
                 break;
             }
-            let l = if params.repeat_penalty != 1.0 && !generated.is_empty() {
-                let from = generated.len().saturating_sub(params.repeat_last_n);
-                candle_transformers::utils::apply_repeat_penalty(
-                    &logits,
-                    params.repeat_penalty,
-                    &generated[from..],
-                )
-                .map_err(gen_err)?
-            } else {
-                logits.clone()
+            let (next, in_cache) = match queue.pop_front() {
+                Some(known) => known,
+                None if greedy => {
+                    let v = logit_values(&logits).map_err(gen_err)?;
+                    let from = recent(&generated);
+                    (
+                        speculate::greedy(&v, params.repeat_penalty, &generated[from..]),
+                        false,
+                    )
+                }
+                None => {
+                    let l = if params.repeat_penalty != 1.0 && !generated.is_empty() {
+                        let from = recent(&generated);
+                        candle_transformers::utils::apply_repeat_penalty(
+                            &logits,
+                            params.repeat_penalty,
+                            &generated[from..],
+                        )
+                        .map_err(gen_err)?
+                    } else {
+                        logits.clone()
+                    };
+                    (sampler.sample(&l).map_err(gen_err)?, false)
+                }
             };
-            let next = sampler.sample(&l).map_err(gen_err)?;
             if generated.is_empty() {
                 first_token_ms = ms(start);
                 decode_start = Instant::now();
@@ -517,6 +590,7 @@ impl Llm {
                 break;
             }
             generated.push(next);
+            history.push(next);
             if let Some(piece) = stream.push(next)? {
                 text.push_str(&piece);
                 if let Some(cut) = find_stop(&text, &params.stop) {
@@ -533,7 +607,51 @@ impl Llm {
             if generated.len() >= max_new {
                 break;
             }
-            logits = state.advance(&[next])?;
+            if in_cache {
+                continue; // an accepted draft: what follows it is already queued
+            }
+            let draft = if speculating {
+                speculate::draft(&history, draft_len.min(max_new - generated.len()))
+            } else {
+                Vec::new()
+            };
+            if draft.is_empty() {
+                logits = state.advance(&[next])?;
+                continue;
+            }
+            // run the token and its draft in one batch; keep the draft while greedy agrees
+            let before = state.cached.len();
+            let mut batch = vec![next];
+            batch.extend_from_slice(&draft);
+            let rows = match state.advance_each(&batch) {
+                Ok(rows) => rows,
+                Err(Error::Internal(_)) => {
+                    speculating = false;
+                    logits = state.advance(&[next])?;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let vocab = rows.len() / batch.len();
+            let mut context = generated.clone();
+            let mut ok = 0;
+            let pick = loop {
+                let row = &rows[ok * vocab..(ok + 1) * vocab];
+                let from = recent(&context);
+                let t = speculate::greedy(row, params.repeat_penalty, &context[from..]);
+                if ok < draft.len() && t == draft[ok] {
+                    context.push(t);
+                    ok += 1;
+                } else {
+                    break t;
+                }
+            };
+            drafted_tokens += draft.len();
+            accepted_tokens += ok;
+            draft_len = speculate::adapt(draft_len, draft.len(), ok);
+            state.keep(before + 1 + ok)?;
+            queue.extend(draft[..ok].iter().map(|&t| (t, true)));
+            queue.push_back((pick, false));
         }
         if stop_reason == StopReason::Length || stop_reason == StopReason::Cancelled {
             if let Some(rest) = stream.rest()? {
@@ -560,6 +678,8 @@ impl Llm {
             },
             guard_probability,
             guarded: false,
+            drafted_tokens,
+            accepted_tokens,
         })
     }
 
@@ -603,6 +723,8 @@ impl Llm {
             tokens_per_s: 0.0,
             guard_probability: None,
             guarded: false,
+            drafted_tokens: 0,
+            accepted_tokens: 0,
         }
     }
 

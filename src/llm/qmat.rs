@@ -25,6 +25,7 @@ use half::{bf16, f16};
 use rayon::prelude::*;
 
 use super::kernels::{self, Kind};
+use super::qgemm::{self, QActs};
 
 /// From this many rows (tokens) on, a matmul takes the dequantize + gemm path.
 pub const PREFILL_MIN_ROWS: usize = 16;
@@ -89,8 +90,44 @@ pub fn dequantize_rows(
 enum Decode {
     /// candle's quantized mat-vec.
     Candle(QMatMul),
-    /// Our AVX2 kernels for types candle has no SIMD dot product for.
+    /// Our AVX2 mat-vec kernels for types candle has no SIMD dot product for.
     Kernel(Kind),
+    /// Our integer product ([`qgemm`]) for every row count.
+    Int(GgmlDType),
+}
+
+/// Which kernels multiply quantized weights (`HEARTH_KERNELS`, to compare):
+/// * `auto` (default): what measured fastest on a 2-core AVX2 machine: the integer kernel for
+///   the 32-value block types at fewer than [`PREFILL_MIN_ROWS`] rows and for Q8_0 always;
+///   dequantize + gemm for the other prompts; candle's kernels for the K-quants' few rows;
+/// * `int`: the integer kernel for every type it supports, at every row count;
+/// * `candle`: as before the integer kernel: dequantize + gemm for prompts, candle's mat-vec
+///   (our AVX2 mat-vec for Q5_0/Q4_1) for single tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kernels {
+    Auto,
+    Int,
+    Candle,
+}
+
+fn kernels_choice() -> Kernels {
+    static K: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
+    *K.get_or_init(|| match std::env::var("HEARTH_KERNELS").as_deref() {
+        Ok("int") => Kernels::Int,
+        Ok("candle") => Kernels::Candle,
+        _ => Kernels::Auto,
+    })
+}
+
+/// Whether `dtype` goes through [`qgemm`] under the current choice.
+fn integer_kernel_for(dtype: GgmlDType) -> bool {
+    let k_quant = matches!(dtype, GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K);
+    qgemm::supports(dtype)
+        && match kernels_choice() {
+            Kernels::Auto => !k_quant,
+            Kernels::Int => true,
+            Kernels::Candle => false,
+        }
 }
 
 /// A linear layer `y = x W^T (+ b)` over a quantized weight `W` of shape `[out, in]`.
@@ -118,6 +155,7 @@ impl QLinear {
         };
         let weight = Arc::new(weight);
         let decode = match weight.dtype() {
+            t if on_cpu && integer_kernel_for(t) => Decode::Int(t),
             GgmlDType::Q5_0 if on_cpu => Decode::Kernel(Kind::Q5_0),
             GgmlDType::Q4_1 if on_cpu => Decode::Kernel(Kind::Q4_1),
             _ => Decode::Candle(QMatMul::from_arc(weight.clone())?),
@@ -146,6 +184,11 @@ impl QLinear {
                 kernels::matvec(*kind, &raw, n, k, x, &mut y);
                 y
             }
+            Decode::Int(dtype) => {
+                let mut y = vec![0f32; n];
+                qgemm::matmul(*dtype, &self.weight.data()?, n, &QActs::new(x, k), &mut y);
+                y
+            }
             Decode::Candle(mm) => mm
                 .forward(&Tensor::from_slice(x, (1, k), &Device::Cpu)?)?
                 .flatten_all()?
@@ -154,6 +197,37 @@ impl QLinear {
         if let Some(b) = &self.bias_vec {
             for (v, b) in y.iter_mut().zip(b) {
                 *v += b;
+            }
+        }
+        Ok(y)
+    }
+
+    /// `W x (+ b)` for each of the `x.len() / in` vectors of `x` (row major), computed so that
+    /// every row's result is the same as [`QLinear::matvec`]'s whatever the number of rows:
+    /// the integer kernel is batch-invariant, other types go one row at a time. Decoding and
+    /// the verification of speculative tokens both use it, so they agree to the bit.
+    pub fn rows(&self, x: &[f32]) -> Result<Vec<f32>> {
+        let (k, n) = (self.in_features, self.out_features);
+        let mut y = match &self.decode {
+            Decode::Int(dtype) => {
+                let acts = QActs::new(x, k);
+                let mut y = vec![0f32; acts.tokens * n];
+                qgemm::matmul(*dtype, &self.weight.data()?, n, &acts, &mut y);
+                y
+            }
+            _ => {
+                let mut y = Vec::with_capacity(x.len() / k * n);
+                for row in x.chunks(k) {
+                    y.extend(self.matvec(row)?);
+                }
+                return Ok(y);
+            }
+        };
+        if let Some(b) = &self.bias_vec {
+            for row in y.chunks_mut(n) {
+                for (v, b) in row.iter_mut().zip(b) {
+                    *v += b;
+                }
             }
         }
         Ok(y)
@@ -174,6 +248,17 @@ impl QLinear {
         for (xr, yr) in xs.chunks(k).zip(y.chunks_mut(n)) {
             kernels::matvec(kind, &raw, n, k, xr, yr);
         }
+        Tensor::from_vec(y, out_dims, &Device::Cpu)
+    }
+
+    fn forward_int(&self, dtype: GgmlDType, x: &Tensor) -> Result<Tensor> {
+        let (k, n) = (self.in_features, self.out_features);
+        let mut out_dims = x.dims().to_vec();
+        *out_dims.last_mut().expect("non-scalar") = n;
+        let xs = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let acts = QActs::new(&xs, k);
+        let mut y = vec![0f32; acts.tokens * n];
+        qgemm::matmul(dtype, &self.weight.data()?, n, &acts, &mut y);
         Tensor::from_vec(y, out_dims, &Device::Cpu)
     }
 
@@ -244,10 +329,18 @@ impl Module for QLinear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let rows = x.elem_count() / self.in_features;
         let cpu_f32 = x.device().is_cpu() && x.dtype() == DType::F32;
+        let auto = kernels_choice() == Kernels::Auto;
         let y = match &self.decode {
+            // a prompt: dequantize + gemm measures faster except for Q8_0
+            Decode::Int(dtype)
+                if auto && cpu_f32 && rows >= PREFILL_MIN_ROWS && *dtype != GgmlDType::Q8_0 =>
+            {
+                self.forward_prefill(x)?
+            }
+            Decode::Int(dtype) if cpu_f32 => self.forward_int(*dtype, x)?,
             _ if rows >= PREFILL_MIN_ROWS && cpu_f32 => self.forward_prefill(x)?,
             Decode::Kernel(kind) if cpu_f32 => self.forward_kernel(*kind, x)?,
-            Decode::Kernel(_) => {
+            Decode::Kernel(_) | Decode::Int(_) => {
                 let w = self.weight.dequantize(x.device())?;
                 x.broadcast_matmul(&w.t()?)?
             }
@@ -340,9 +433,10 @@ mod tests {
                 let got = lin.forward(&x).unwrap();
                 let err = (want - got).unwrap().abs().unwrap().max_all().unwrap();
                 let err = err.to_scalar::<f32>().unwrap();
-                // decode quantizes the activations to 8 bits: allow its rounding
+                // the integer kernels quantize the activations to 8 bits: allow its rounding
                 assert!(err < 0.5, "{dtype:?} m={m}: max abs err {err}");
-                if m >= PREFILL_MIN_ROWS {
+                // prompts of the other types go through dequantize + gemm: exact
+                if m >= PREFILL_MIN_ROWS && dtype != GgmlDType::Q8_0 {
                     assert!(err < 1e-3, "{dtype:?} prefill must be exact: {err}");
                 }
             }

@@ -277,7 +277,9 @@ impl Transformer {
             );
         }
         if l == 1 {
-            return self.decode_one(ids[0]);
+            let logits = self.forward_each(ids)?;
+            let n = logits.len();
+            return Tensor::from_vec(logits, n, &Device::Cpu);
         }
         let h = &self.hyper;
         let mask = if l > 1 {
@@ -370,17 +372,29 @@ impl Transformer {
         self.lm_head.forward(&last)?.flatten_all()
     }
 
-    /// One token through the network on plain slices: no tensor ops besides candle's quantized
-    /// mat-vec for the weight types it handles, so the per-token overhead stays small.
-    fn decode_one(&mut self, id: u32) -> Result<Tensor> {
-        let pos = self.cached;
+    /// Logits of every one of `ids` (run at the end of the cache), `[ids.len()][vocab]` row
+    /// major. Each token's numbers are exactly those a run of that token alone would give
+    /// (the same per-token arithmetic, batch-invariant matmuls), so checking speculative
+    /// tokens this way agrees to the bit with decoding them one by one.
+    pub fn forward_each(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
+        let pos0 = self.cached;
+        let l = ids.len();
+        if l == 0 || pos0 + l > self.max_positions {
+            candle_core::bail!(
+                "{} positions requested, room for {}",
+                pos0 + l,
+                self.max_positions
+            );
+        }
         let h = self.hyper.clone();
         let (d, half) = (h.head_dim, h.head_dim / 2);
         let group = h.n_head / h.n_kv_head;
         let scale = 1.0 / (d as f32).sqrt();
-        let cos = &self.cos_v[pos * half..(pos + 1) * half];
-        let sin = &self.sin_v[pos * half..(pos + 1) * half];
-        let rope = |x: &mut [f32]| {
+        let (qw, kw) = (h.n_head * d, h.n_kv_head * d);
+        let (cos_v, sin_v) = (&self.cos_v, &self.sin_v);
+        let rope = |x: &mut [f32], pos: usize| {
+            let cos = &cos_v[pos * half..(pos + 1) * half];
+            let sin = &sin_v[pos * half..(pos + 1) * half];
             for head in x.chunks_mut(d) {
                 for i in 0..half {
                     let (a, b) = if h.rope_neox {
@@ -394,70 +408,75 @@ impl Transformer {
                 }
             }
         };
-        let mut x = self.embed.row(id)?;
-        let kv_len = pos + 1;
-        let mut scores = vec![0f32; kv_len];
+        let mut x = Vec::with_capacity(l * h.hidden);
+        for &id in ids {
+            x.extend(self.embed.row(id)?);
+        }
+        let mut scores = vec![0f32; pos0 + l];
         for layer in &mut self.layers {
             let mut a = x.clone();
             layer.attn_norm.apply(&mut a);
-            let mut q = layer.wq.matvec(&a)?;
-            let mut k = layer.wk.matvec(&a)?;
-            let v = layer.wv.matvec(&a)?;
+            let mut q = layer.wq.rows(&a)?;
+            let mut k = layer.wk.rows(&a)?;
+            let v = layer.wv.rows(&a)?;
             if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
                 qn.apply(&mut q);
                 kn.apply(&mut k);
             }
-            rope(&mut q);
-            rope(&mut k);
+            for i in 0..l {
+                rope(&mut q[i * qw..(i + 1) * qw], pos0 + i);
+                rope(&mut k[i * kw..(i + 1) * kw], pos0 + i);
+            }
             layer.k.extend_from_slice(&k);
             layer.v.extend_from_slice(&v);
-            let row = h.n_kv_head * d;
-            let mut y = vec![0f32; h.n_head * d];
-            for head in 0..h.n_head {
-                let g = head / group;
-                let qh = &q[head * d..(head + 1) * d];
-                let mut max = f32::NEG_INFINITY;
-                for (t, s) in scores.iter_mut().enumerate() {
-                    let kt = &layer.k[t * row + g * d..t * row + (g + 1) * d];
-                    *s = qh.iter().zip(kt).map(|(a, b)| a * b).sum::<f32>() * scale;
-                    max = max.max(*s);
-                }
-                let mut sum = 0f32;
-                for s in scores.iter_mut() {
-                    *s = (*s - max).exp();
-                    sum += *s;
-                }
-                let yh = &mut y[head * d..(head + 1) * d];
-                for (t, s) in scores.iter().enumerate() {
-                    let p = s / sum;
-                    let vt = &layer.v[t * row + g * d..t * row + (g + 1) * d];
-                    for (o, vv) in yh.iter_mut().zip(vt) {
-                        *o += p * vv;
+            let mut y = vec![0f32; l * qw];
+            for i in 0..l {
+                let kv_len = pos0 + i + 1;
+                let scores = &mut scores[..kv_len];
+                for head in 0..h.n_head {
+                    let g = head / group;
+                    let qh = &q[i * qw + head * d..i * qw + (head + 1) * d];
+                    let mut max = f32::NEG_INFINITY;
+                    for (t, s) in scores.iter_mut().enumerate() {
+                        let kt = &layer.k[t * kw + g * d..t * kw + (g + 1) * d];
+                        *s = qh.iter().zip(kt).map(|(a, b)| a * b).sum::<f32>() * scale;
+                        max = max.max(*s);
+                    }
+                    let mut sum = 0f32;
+                    for s in scores.iter_mut() {
+                        *s = (*s - max).exp();
+                        sum += *s;
+                    }
+                    let yh = &mut y[i * qw + head * d..i * qw + (head + 1) * d];
+                    for (t, s) in scores.iter().enumerate() {
+                        let p = s / sum;
+                        let vt = &layer.v[t * kw + g * d..t * kw + (g + 1) * d];
+                        for (o, vv) in yh.iter_mut().zip(vt) {
+                            *o += p * vv;
+                        }
                     }
                 }
             }
-            let o = layer.wo.matvec(&y)?;
+            let o = layer.wo.rows(&y)?;
             for (xv, ov) in x.iter_mut().zip(&o) {
                 *xv += ov;
             }
             let mut f = x.clone();
             layer.ffn_norm.apply(&mut f);
-            let g = layer.gate.matvec(&f)?;
-            let u = layer.up.matvec(&f)?;
+            let g = layer.gate.rows(&f)?;
+            let u = layer.up.rows(&f)?;
             let gu: Vec<f32> = g
                 .iter()
                 .zip(&u)
                 .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
                 .collect();
-            let dn = layer.down.matvec(&gu)?;
+            let dn = layer.down.rows(&gu)?;
             for (xv, dv) in x.iter_mut().zip(&dn) {
                 *xv += dv;
             }
         }
-        self.cached = kv_len;
+        self.cached = pos0 + l;
         self.norm.apply(&mut x);
-        let logits = self.lm_head.matvec(&x)?;
-        let n = logits.len();
-        Tensor::from_vec(logits, n, &Device::Cpu)
+        self.lm_head.rows(&x)
     }
 }

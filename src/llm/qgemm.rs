@@ -1,0 +1,748 @@
+//! Integer matrix products over quantized GGUF weights, for one token (decode), a few
+//! (speculative verification) or hundreds (prefill), with one kernel.
+//!
+//! The activations are quantized once per product to 8 bits per 32 values ([`QActs`]). The
+//! weights are read straight from their GGUF blocks (one copy, no repacking): each 32-value
+//! block of a weight row is unpacked in registers to unsigned bytes, 16-bit integer sub-scales,
+//! one float scale and an offset per 16 values ([`Unpacked`]), then multiplied with up to four
+//! tokens at once by AVX2 integer multiply-adds (`vpmaddubsw` then `vpmaddwd` with the
+//! sub-scales). The micro-kernel covers two weight rows × four tokens, so every weight block is
+//! unpacked once per four tokens and every activation block is loaded once per two rows.
+//! Weight rows are spread over candle's worker pool; tokens go in blocks that stay in L2.
+//!
+//! For a weight value `w = d · s · q + m` (`q` unsigned, `s` an integer sub-scale, `m` per 16
+//! values) and an activation `x = dx · qx`, a 32-value block contributes
+//! `d · dx · Σ s·q·qx + Σ_halves m · (dx · Σ qx)`; the second term uses the activation sums
+//! per 16 values kept in [`QActs`]. Q8_0 weights are signed and go through the sign trick
+//! instead (`|q| · sign(qx, q)`).
+//!
+//! Types: Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K. Without AVX2+FMA at compile time
+//! [`supports`] is false and the callers use candle's kernels.
+
+use candle_core::quantized::GgmlDType;
+
+/// Values per activation (and unpacked weight) block.
+pub const QK: usize = 32;
+/// Tokens per activation tile (the layout of scales and sums); a micro-kernel covers up to
+/// this many.
+const TILE: usize = 8;
+/// Tokens whose activations are walked together (they stay in L2 while the rows go by).
+const TOKEN_BLOCK: usize = 48;
+
+/// Activations of `tokens` rows of `k` values, quantized to 8 bits per 32-value block.
+#[derive(Debug, Default, Clone)]
+pub struct QActs {
+    /// Values per token.
+    pub k: usize,
+    /// Tokens.
+    pub tokens: usize,
+    /// Quantized values, `[token][k]`.
+    qs: Vec<i8>,
+    /// Scales, `[tile][block][4 tokens]` (tokens past the end are 0).
+    d: Vec<f32>,
+    /// `dx · Σ qx` per 16 values, `[tile][block][half][4 tokens]`.
+    sums: Vec<f32>,
+}
+
+impl QActs {
+    /// Quantize `x` (`tokens × k`, row major; `k` a multiple of 32).
+    pub fn new(x: &[f32], k: usize) -> QActs {
+        assert!(
+            k.is_multiple_of(QK) && x.len().is_multiple_of(k),
+            "activations must be whole blocks"
+        );
+        let tokens = x.len() / k;
+        let nb = k / QK;
+        let tiles = tokens.div_ceil(TILE);
+        let mut a = QActs {
+            k,
+            tokens,
+            qs: vec![0; tokens * k],
+            // (+ TILE: a kernel may load a whole tile's lanes from its first token on)
+            d: vec![0.0; tiles * nb * TILE + TILE],
+            sums: vec![0.0; tiles * nb * 2 * TILE + TILE],
+        };
+        for t in 0..tokens {
+            let (tile, lane) = (t / TILE, t % TILE);
+            for b in 0..nb {
+                let xs = &x[t * k + b * QK..t * k + (b + 1) * QK];
+                let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let d = amax / 127.0;
+                let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+                let q = &mut a.qs[t * k + b * QK..t * k + (b + 1) * QK];
+                let mut half_sums = [0i32; 2];
+                for (i, (q, v)) in q.iter_mut().zip(xs).enumerate() {
+                    *q = (v * id).round() as i8;
+                    half_sums[i / 16] += *q as i32;
+                }
+                let at = tile * nb + b;
+                a.d[at * TILE + lane] = d;
+                for (h, s) in half_sums.iter().enumerate() {
+                    a.sums[(at * 2 + h) * TILE + lane] = d * *s as f32;
+                }
+            }
+        }
+        a
+    }
+}
+
+/// Whether [`matmul`] handles weights of this type on this build.
+pub fn supports(dtype: GgmlDType) -> bool {
+    cfg!(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )) && matches!(
+        dtype,
+        GgmlDType::Q4_0
+            | GgmlDType::Q4_1
+            | GgmlDType::Q5_0
+            | GgmlDType::Q5_1
+            | GgmlDType::Q8_0
+            | GgmlDType::Q4K
+            | GgmlDType::Q5K
+            | GgmlDType::Q6K
+    )
+}
+
+/// `y[t][r] = W[r] · x[t]` for the `[n, k]` weight `w` (raw GGUF blocks of `dtype`) and every
+/// token of `x`; `y` is `tokens × n`, row major. Panics if [`supports`] is false.
+pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &QActs, y: &mut [f32]) {
+    assert!(
+        supports(dtype),
+        "{dtype:?} has no integer kernel on this build"
+    );
+    let k = x.k;
+    let row_bytes = k / dtype.block_size() * dtype.type_size();
+    assert!(w.len() >= n * row_bytes && y.len() >= x.tokens * n);
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
+    {
+        use avx2::*;
+        let run = |rows: std::ops::Range<usize>| {
+            // SAFETY: `rows` are whole rows of `w`, `y` has room for every token of them, and
+            // each row index goes to one worker only (disjoint writes).
+            unsafe {
+                match dtype {
+                    GgmlDType::Q4_0 => rows_of::<Q4_0>(w, row_bytes, rows, n, x, y.as_ptr()),
+                    GgmlDType::Q4_1 => rows_of::<Q4_1>(w, row_bytes, rows, n, x, y.as_ptr()),
+                    GgmlDType::Q5_0 => rows_of::<Q5_0>(w, row_bytes, rows, n, x, y.as_ptr()),
+                    GgmlDType::Q5_1 => rows_of::<Q5_1>(w, row_bytes, rows, n, x, y.as_ptr()),
+                    GgmlDType::Q8_0 => rows_of::<Q8_0>(w, row_bytes, rows, n, x, y.as_ptr()),
+                    GgmlDType::Q4K => rows_of::<Q4K>(w, row_bytes, rows, n, x, y.as_ptr()),
+                    GgmlDType::Q5K => rows_of::<Q5K>(w, row_bytes, rows, n, x, y.as_ptr()),
+                    GgmlDType::Q6K => rows_of::<Q6K>(w, row_bytes, rows, n, x, y.as_ptr()),
+                    _ => unreachable!("checked by supports"),
+                }
+            }
+        };
+        // work in row pairs; a pool call costs a few microseconds, so tiny products run inline
+        let pairs = n.div_ceil(2);
+        if n * k * x.tokens < 1 << 16 {
+            run(0..n);
+        } else {
+            candle_core::utils::barrier_pool().execute_chunked(pairs, |p| {
+                run(p.start * 2..(p.end * 2).min(n));
+            });
+        }
+    }
+}
+
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+mod avx2 {
+    use super::{QActs, QK, TILE, TOKEN_BLOCK};
+    use half::f16;
+    use std::arch::x86_64::*;
+
+    /// One 32-value weight block in registers: `w = d · s · q + m[half]`.
+    pub struct Unpacked {
+        /// Unsigned values (signed for [`Block::SIGNED`] types).
+        pub q: __m256i,
+        /// 16-bit integer sub-scales, one per pair of values.
+        pub s: __m256i,
+        /// Float scale.
+        pub d: f32,
+        /// Offset per 16 values (unused when [`Block::OFFSET`] is false).
+        pub m: [f32; 2],
+    }
+
+    /// A GGUF block type the kernel can unpack.
+    pub trait Block {
+        /// `q` is signed (sign trick, no offset).
+        const SIGNED: bool = false;
+        /// The type has an offset term.
+        const OFFSET: bool = true;
+        /// Unpack 32-value block `j` of the row at `row`.
+        unsafe fn unpack(row: *const u8, j: usize) -> Unpacked;
+    }
+
+    #[inline(always)]
+    unsafe fn f16_at(p: *const u8) -> f32 {
+        f16::from_bits(u16::from_le_bytes([*p, *p.add(1)])).to_f32()
+    }
+
+    /// 32 nibbles → 32 bytes: low nibbles first, then high nibbles.
+    #[inline(always)]
+    unsafe fn nibbles(p: *const u8) -> __m256i {
+        let tmp = _mm_loadu_si128(p as *const __m128i);
+        let bytes = _mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp);
+        _mm256_and_si256(_mm256_set1_epi8(0x0F), bytes)
+    }
+
+    /// 32 bits → 32 bytes, 0x10 where the bit is set.
+    #[inline(always)]
+    unsafe fn fifth_bits(p: *const u8) -> __m256i {
+        let x = u32::from_le_bytes([*p, *p.add(1), *p.add(2), *p.add(3)]);
+        let shuf = _mm256_set_epi64x(
+            0x0303_0303_0303_0303,
+            0x0202_0202_0202_0202,
+            0x0101_0101_0101_0101,
+            0,
+        );
+        let b = _mm256_shuffle_epi8(_mm256_set1_epi32(x as i32), shuf);
+        let b = _mm256_or_si256(b, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe));
+        let set = _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1));
+        _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+    }
+
+    #[inline(always)]
+    unsafe fn ones() -> __m256i {
+        _mm256_set1_epi16(1)
+    }
+
+    /// Q4_0, 18 bytes: `d`, 16 bytes of nibbles; `w = d · (q − 8)`.
+    pub struct Q4_0;
+    impl Block for Q4_0 {
+        #[inline(always)]
+        unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
+            let b = row.add(j * 18);
+            let d = f16_at(b);
+            Unpacked {
+                q: nibbles(b.add(2)),
+                s: ones(),
+                d,
+                m: [-8.0 * d; 2],
+            }
+        }
+    }
+
+    /// Q4_1, 20 bytes: `d`, `m`, nibbles; `w = d · q + m`.
+    pub struct Q4_1;
+    impl Block for Q4_1 {
+        #[inline(always)]
+        unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
+            let b = row.add(j * 20);
+            Unpacked {
+                q: nibbles(b.add(4)),
+                s: ones(),
+                d: f16_at(b),
+                m: [f16_at(b.add(2)); 2],
+            }
+        }
+    }
+
+    /// Q5_0, 22 bytes: `d`, 32 fifth bits, nibbles; `w = d · (q − 16)`, unpacked signed (one
+    /// sign trick per token is cheaper than an offset term for a single token).
+    pub struct Q5_0;
+    impl Block for Q5_0 {
+        const SIGNED: bool = true;
+        const OFFSET: bool = false;
+        #[inline(always)]
+        unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
+            let b = row.add(j * 22);
+            // q − 16: set the top three bits of the bytes whose fifth bit is clear
+            let set = _mm256_cmpeq_epi8(fifth_bits(b.add(2)), _mm256_set1_epi8(0x10));
+            let clear = _mm256_andnot_si256(set, _mm256_set1_epi8(0xF0u8 as i8));
+            Unpacked {
+                q: _mm256_or_si256(nibbles(b.add(6)), clear),
+                s: ones(),
+                d: f16_at(b),
+                m: [0.0; 2],
+            }
+        }
+    }
+
+    /// Q5_1, 24 bytes: `d`, `m`, 32 fifth bits, nibbles; `w = d · q + m`.
+    pub struct Q5_1;
+    impl Block for Q5_1 {
+        #[inline(always)]
+        unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
+            let b = row.add(j * 24);
+            Unpacked {
+                q: _mm256_or_si256(nibbles(b.add(8)), fifth_bits(b.add(4))),
+                s: ones(),
+                d: f16_at(b),
+                m: [f16_at(b.add(2)); 2],
+            }
+        }
+    }
+
+    /// Q8_0, 34 bytes: `d`, 32 signed bytes; `w = d · q`.
+    pub struct Q8_0;
+    impl Block for Q8_0 {
+        const SIGNED: bool = true;
+        const OFFSET: bool = false;
+        #[inline(always)]
+        unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
+            let b = row.add(j * 34);
+            Unpacked {
+                q: _mm256_loadu_si256(b.add(2) as *const __m256i),
+                s: ones(),
+                d: f16_at(b),
+                m: [0.0; 2],
+            }
+        }
+    }
+
+    /// The 6-bit scale and min of sub-block `j` in a Q4_K/Q5_K scale array.
+    #[inline(always)]
+    unsafe fn scale_min_k4(j: usize, q: *const u8) -> (u8, u8) {
+        if j < 4 {
+            (*q.add(j) & 63, *q.add(j + 4) & 63)
+        } else {
+            (
+                (*q.add(j + 4) & 0xF) | ((*q.add(j - 4) >> 6) << 4),
+                (*q.add(j + 4) >> 4) | ((*q.add(j) >> 6) << 4),
+            )
+        }
+    }
+
+    /// Low or high nibbles of 32 bytes.
+    #[inline(always)]
+    unsafe fn nibble_half(p: *const u8, high: bool) -> __m256i {
+        let v = _mm256_loadu_si256(p as *const __m256i);
+        let v = if high { _mm256_srli_epi16(v, 4) } else { v };
+        _mm256_and_si256(v, _mm256_set1_epi8(0x0F))
+    }
+
+    /// Q4_K, 144 bytes per 256 values: `d`, `dmin`, 12 bytes of 6-bit scales and mins, 128
+    /// bytes of nibbles; sub-block `s` has `w = d · sc_s · q − dmin · m_s`.
+    pub struct Q4K;
+    impl Block for Q4K {
+        #[inline(always)]
+        unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
+            let (sb, s) = (j / 8, j % 8);
+            let b = row.add(sb * 144);
+            let (sc, mn) = scale_min_k4(s, b.add(4));
+            Unpacked {
+                q: nibble_half(b.add(16 + 32 * (s / 2)), s % 2 == 1),
+                s: _mm256_set1_epi16(sc as i16),
+                d: f16_at(b),
+                m: [-f16_at(b.add(2)) * mn as f32; 2],
+            }
+        }
+    }
+
+    /// Q5_K, 176 bytes per 256 values: as Q4_K plus 32 bytes of fifth bits (bit `s` of byte
+    /// `i` belongs to value `i` of sub-block `s`).
+    pub struct Q5K;
+    impl Block for Q5K {
+        #[inline(always)]
+        unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
+            let (sb, s) = (j / 8, j % 8);
+            let b = row.add(sb * 176);
+            let (sc, mn) = scale_min_k4(s, b.add(4));
+            let h = _mm256_loadu_si256(b.add(16) as *const __m256i);
+            let h = _mm256_and_si256(
+                _mm256_srl_epi16(h, _mm_cvtsi32_si128(s as i32)),
+                _mm256_set1_epi8(1),
+            );
+            Unpacked {
+                q: _mm256_or_si256(
+                    nibble_half(b.add(48 + 32 * (s / 2)), s % 2 == 1),
+                    _mm256_slli_epi16(h, 4),
+                ),
+                s: _mm256_set1_epi16(sc as i16),
+                d: f16_at(b),
+                m: [-f16_at(b.add(2)) * mn as f32; 2],
+            }
+        }
+    }
+
+    /// Q6_K, 210 bytes per 256 values: 128 bytes of low nibbles, 64 of high 2-bit pairs, 16
+    /// signed scales (one per 16 values), `d`; `w = d · sc · (q − 32)`.
+    pub struct Q6K;
+    impl Block for Q6K {
+        #[inline(always)]
+        unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
+            let (sb, s) = (j / 8, j % 8);
+            let b = row.add(sb * 210);
+            let (h, jj) = (s / 4, s % 4);
+            let lo = _mm256_loadu_si256(b.add(64 * h + 32 * (jj & 1)) as *const __m256i);
+            let lo = _mm256_and_si256(
+                _mm256_srl_epi16(lo, _mm_cvtsi32_si128(4 * (jj >> 1) as i32)),
+                _mm256_set1_epi8(0x0F),
+            );
+            let hi = _mm256_loadu_si256(b.add(128 + 32 * h) as *const __m256i);
+            let hi = _mm256_and_si256(
+                _mm256_srl_epi16(hi, _mm_cvtsi32_si128(2 * jj as i32)),
+                _mm256_set1_epi8(3),
+            );
+            let sc = b.add(192 + 8 * h + 2 * jj) as *const i8;
+            let (sa, sb2) = (*sc as i16, *sc.add(1) as i16);
+            let d = f16_at(b.add(208));
+            Unpacked {
+                q: _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)),
+                s: _mm256_set_m128i(_mm_set1_epi16(sb2), _mm_set1_epi16(sa)),
+                d,
+                m: [-32.0 * d * sa as f32, -32.0 * d * sb2 as f32],
+            }
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn hsum(v: __m256) -> f32 {
+        let r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+        let r = _mm_add_ss(r, _mm_movehdup_ps(r));
+        _mm_cvtss_f32(r)
+    }
+
+    /// Two rows (block `b` of row `r` ∈ {0, 1} given by `get(r, b)`; the second row only if
+    /// `rows.0 + 1` is below `rows.1`) × `T` ≤ 4 tokens
+    /// from token `t0` (all in one activation tile), over all blocks; writes `y[t][r]` (row
+    /// stride `n`). The accumulators are named variables so that they live in registers.
+    #[inline(always)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn tile<B: Block, const T: usize>(
+        get: impl Fn(usize, usize) -> Unpacked,
+        rows: (usize, usize),
+        x: &QActs,
+        t0: usize,
+        n: usize,
+        y: *mut f32,
+    ) {
+        let nb = x.k / QK;
+        let two = rows.0 + 1 < rows.1;
+        let (tile, lane) = (t0 / TILE, t0 % TILE);
+        let xq: [*const i8; 4] =
+            std::array::from_fn(|t| x.qs.as_ptr().add((t0 + t.min(T - 1)) * x.k));
+        let dx = x.d.as_ptr().add(tile * nb * TILE + lane);
+        let sx = x.sums.as_ptr().add(tile * nb * 2 * TILE + lane);
+        let z = _mm256_setzero_ps();
+        let (mut a00, mut a01, mut a02, mut a03) = (z, z, z, z);
+        let (mut a10, mut a11, mut a12, mut a13) = (z, z, z, z);
+        let (mut m0, mut m1) = (z, z);
+        for b in 0..nb {
+            let u0 = get(0, b);
+            let u1 = get(1, b);
+            if B::OFFSET {
+                let sa = _mm256_loadu_ps(sx.add(b * 2 * TILE));
+                let sb = _mm256_loadu_ps(sx.add(b * 2 * TILE + TILE));
+                m0 = _mm256_fmadd_ps(_mm256_set1_ps(u0.m[0]), sa, m0);
+                m0 = _mm256_fmadd_ps(_mm256_set1_ps(u0.m[1]), sb, m0);
+                m1 = _mm256_fmadd_ps(_mm256_set1_ps(u1.m[0]), sa, m1);
+                m1 = _mm256_fmadd_ps(_mm256_set1_ps(u1.m[1]), sb, m1);
+            }
+            let (q0, q1) = if B::SIGNED {
+                (_mm256_sign_epi8(u0.q, u0.q), _mm256_sign_epi8(u1.q, u1.q))
+            } else {
+                (u0.q, u1.q)
+            };
+            macro_rules! token {
+                ($t:literal, $acc0:ident, $acc1:ident) => {
+                    if $t < T {
+                        let xv = _mm256_loadu_si256(xq[$t].add(b * QK) as *const __m256i);
+                        let d = *dx.add(b * TILE + $t);
+                        let (x0, x1) = if B::SIGNED {
+                            (_mm256_sign_epi8(xv, u0.q), _mm256_sign_epi8(xv, u1.q))
+                        } else {
+                            (xv, xv)
+                        };
+                        let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(q0, x0), u0.s);
+                        let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(q1, x1), u1.s);
+                        $acc0 = _mm256_fmadd_ps(
+                            _mm256_cvtepi32_ps(p0),
+                            _mm256_set1_ps(u0.d * d),
+                            $acc0,
+                        );
+                        $acc1 = _mm256_fmadd_ps(
+                            _mm256_cvtepi32_ps(p1),
+                            _mm256_set1_ps(u1.d * d),
+                            $acc1,
+                        );
+                    }
+                };
+            }
+            token!(0, a00, a10);
+            token!(1, a01, a11);
+            token!(2, a02, a12);
+            token!(3, a03, a13);
+        }
+        let mut offs = [[0f32; TILE]; 2];
+        _mm256_storeu_ps(offs[0].as_mut_ptr(), m0);
+        _mm256_storeu_ps(offs[1].as_mut_ptr(), m1);
+        let sums = [[a00, a01, a02, a03], [a10, a11, a12, a13]];
+        for (r, (row, off)) in sums.iter().zip(&offs).enumerate() {
+            if r == 1 && !two {
+                break;
+            }
+            for t in 0..T {
+                *y.add((t0 + t) * n + rows.0 + r) = hsum(row[t]) + off[t];
+            }
+        }
+    }
+
+    /// Every token of `x` against rows `rows` of `w`.
+    ///
+    /// # Safety
+    /// `w` holds `B` blocks for every row in `rows` (`row_bytes` each); `y` is `x.tokens × n`
+    /// and no other thread writes these rows.
+    pub unsafe fn rows_of<B: Block>(
+        w: &[u8],
+        row_bytes: usize,
+        rows: std::ops::Range<usize>,
+        n: usize,
+        x: &QActs,
+        y: *const f32,
+    ) {
+        let (w, y) = (w.as_ptr(), y as *mut f32);
+        let nb = x.k / QK;
+        UNPACKED.with(|cell| {
+            let buf = &mut *cell.borrow_mut();
+            let mut tb = 0;
+            while tb < x.tokens {
+                let te = (tb + TOKEN_BLOCK).min(x.tokens);
+                // from 8 tokens on, a row pair is unpacked once per token block
+                let buffered = te - tb >= 8;
+                let mut r = rows.start;
+                while r < rows.end {
+                    let rs = (r, rows.end);
+                    let w0 = w.add(r * row_bytes);
+                    let w1 = if r + 1 < rows.end {
+                        w0.add(row_bytes)
+                    } else {
+                        w0
+                    };
+                    if buffered {
+                        buf.fill::<B>([w0, w1], nb);
+                    }
+                    let mut t0 = tb;
+                    while t0 < te {
+                        // a micro-kernel stays inside one activation tile
+                        let left = (te - t0).min(TILE - t0 % TILE).min(4);
+                        macro_rules! go {
+                            ($get:expr) => {
+                                match left {
+                                    1 => tile::<B, 1>($get, rs, x, t0, n, y),
+                                    2 => tile::<B, 2>($get, rs, x, t0, n, y),
+                                    3 => tile::<B, 3>($get, rs, x, t0, n, y),
+                                    _ => tile::<B, 4>($get, rs, x, t0, n, y),
+                                }
+                            };
+                        }
+                        if buffered {
+                            let b: &Buffer = buf;
+                            go!(|r: usize, j: usize| b.get(r * nb + j));
+                        } else {
+                            go!(|r: usize, j: usize| B::unpack(if r == 0 { w0 } else { w1 }, j));
+                        }
+                        t0 += left;
+                    }
+                    r += 2;
+                }
+                tb = te;
+            }
+        });
+    }
+
+    /// Two weight rows unpacked (`[row][block]`), reused by every tile of a token block.
+    #[derive(Default)]
+    pub struct Buffer {
+        q: Vec<__m256i>,
+        s: Vec<__m256i>,
+        d: Vec<f32>,
+        m: Vec<[f32; 2]>,
+    }
+
+    impl Buffer {
+        #[inline(always)]
+        unsafe fn fill<B: Block>(&mut self, rows: [*const u8; 2], nb: usize) {
+            self.q.clear();
+            self.s.clear();
+            self.d.clear();
+            self.m.clear();
+            for row in rows {
+                for j in 0..nb {
+                    let u = B::unpack(row, j);
+                    self.q.push(u.q);
+                    self.s.push(u.s);
+                    self.d.push(u.d);
+                    self.m.push(u.m);
+                }
+            }
+        }
+
+        #[inline(always)]
+        unsafe fn get(&self, i: usize) -> Unpacked {
+            Unpacked {
+                q: *self.q.get_unchecked(i),
+                s: *self.s.get_unchecked(i),
+                d: *self.d.get_unchecked(i),
+                m: *self.m.get_unchecked(i),
+            }
+        }
+    }
+
+    thread_local! {
+        static UNPACKED: std::cell::RefCell<Buffer> = std::cell::RefCell::new(Buffer::default());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::quantized::{QMatMul, QTensor};
+    use candle_core::{Device, Module, Tensor};
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| (((i * 7919 + seed * 104_729) % 2003) as f32 / 1001.0) - 1.0)
+            .collect()
+    }
+
+    /// Timing of the kernel against candle's product on the default model's shapes:
+    /// `cargo test --workspace --lib kernel_speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn kernel_speed() {
+        use std::time::Instant;
+        for (dtype, n, k) in [
+            (GgmlDType::Q5_0, 4864, 896),
+            (GgmlDType::Q8_0, 4864, 896),
+            (GgmlDType::Q4K, 896, 4864),
+            (GgmlDType::Q6K, 896, 4864),
+            (GgmlDType::Q4_1, 1536, 576),
+        ] {
+            if let Ok(only) = std::env::var("HEARTH_KBENCH") {
+                if format!("{dtype:?}") != only {
+                    continue;
+                }
+            }
+            let wt = Tensor::from_vec(values(n * k, 1), (n, k), &Device::Cpu).unwrap();
+            let q = QTensor::quantize(&wt, dtype).unwrap();
+            let raw = q.data().unwrap().to_vec();
+            let mm_q = QTensor::quantize(&wt, dtype).unwrap();
+            let mm = QMatMul::from_qtensor(q).unwrap();
+            for tokens in [1, 4, 256] {
+                let xv = values(tokens * k, 7);
+                let xt = Tensor::from_vec(xv.clone(), (tokens, k), &Device::Cpu).unwrap();
+                let reps = (2000 / tokens).max(3);
+                let mut y = vec![0f32; tokens * n];
+                let t = Instant::now();
+                for _ in 0..reps {
+                    let acts = QActs::new(&xv, k);
+                    matmul(dtype, &raw, n, &acts, &mut y);
+                }
+                let ours = t.elapsed().as_secs_f64() / reps as f64;
+                let t = Instant::now();
+                for _ in 0..reps {
+                    std::hint::black_box(mm.forward(&xt).unwrap());
+                }
+                let theirs = t.elapsed().as_secs_f64() / reps as f64;
+                let t = Instant::now();
+                for _ in 0..reps {
+                    let dense = mm_q.dequantize(&Device::Cpu).unwrap();
+                    std::hint::black_box(xt.matmul(&dense.t().unwrap()).unwrap());
+                }
+                let dense_s = t.elapsed().as_secs_f64() / reps as f64;
+                let kind = match dtype {
+                    GgmlDType::Q5_0 => Some(crate::llm::kernels::Kind::Q5_0),
+                    GgmlDType::Q4_1 => Some(crate::llm::kernels::Kind::Q4_1),
+                    _ => None,
+                };
+                if let (Some(kind), 1) = (kind, tokens) {
+                    let t = Instant::now();
+                    for _ in 0..reps {
+                        crate::llm::kernels::matvec(kind, &raw, n, k, &xv, &mut y);
+                    }
+                    let s = t.elapsed().as_secs_f64() / reps as f64;
+                    println!(
+                        "{dtype:?} mat-vec kernel: {:.1} GMAC/s",
+                        (n * k) as f64 / 1e9 / s
+                    );
+                }
+                let gmac = (n * k * tokens) as f64 / 1e9;
+                println!(
+                    "{dtype:?} {n}x{k} tokens {tokens}: int {:.1} GMAC/s, candle {:.1}, dequantize+gemm {:.1}",
+                    gmac / ours, gmac / theirs, gmac / dense_s
+                );
+            }
+        }
+    }
+
+    /// Every type, token counts that exercise each tile width, odd row counts: the integer
+    /// product equals the dequantized weights times the dequantized activations (up to float
+    /// rounding), and stays near candle's own quantized product.
+    #[test]
+    fn integer_products_match_dequantized_weights_and_candle() {
+        if !supports(GgmlDType::Q8_0) {
+            return; // no AVX2 on this build: the callers never use the kernel
+        }
+        let (n, k) = (37, 512);
+        let wt = Tensor::from_vec(values(n * k, 1), (n, k), &Device::Cpu).unwrap();
+        for dtype in [
+            GgmlDType::Q4_0,
+            GgmlDType::Q4_1,
+            GgmlDType::Q5_0,
+            GgmlDType::Q5_1,
+            GgmlDType::Q8_0,
+            GgmlDType::Q4K,
+            GgmlDType::Q5K,
+            GgmlDType::Q6K,
+        ] {
+            let q = QTensor::quantize(&wt, dtype).unwrap();
+            let dense = q
+                .dequantize(&Device::Cpu)
+                .unwrap()
+                .to_vec2::<f32>()
+                .unwrap();
+            let raw = q.data().unwrap().to_vec();
+            let mm = QMatMul::from_qtensor(QTensor::quantize(&wt, dtype).unwrap()).unwrap();
+            for tokens in [1, 2, 3, 4, 7, 53] {
+                let xv = values(tokens * k, tokens + 3);
+                let acts = QActs::new(&xv, k);
+                let mut y = vec![0f32; tokens * n];
+                matmul(dtype, &raw, n, &acts, &mut y);
+                let xt = Tensor::from_vec(xv.clone(), (tokens, k), &Device::Cpu).unwrap();
+                let candle = mm.forward(&xt).unwrap().to_vec2::<f32>().unwrap();
+                for t in 0..tokens {
+                    // the activations as the kernel sees them
+                    let xd: Vec<f32> = (0..k)
+                        .map(|i| {
+                            let (tile, lane, b) = (t / TILE, t % TILE, i / QK);
+                            acts.qs[t * k + i] as f32 * acts.d[(tile * (k / QK) + b) * TILE + lane]
+                        })
+                        .collect();
+                    for r in 0..n {
+                        let want: f32 = dense[r].iter().zip(&xd).map(|(a, b)| a * b).sum();
+                        let got = y[t * n + r];
+                        assert!(
+                            (got - want).abs() < 1e-3 * (1.0 + want.abs()),
+                            "{dtype:?} tokens={tokens} t={t} r={r}: {got} vs {want}"
+                        );
+                        // candle quantizes the activations its own way (Q8_K: one scale per
+                        // 256 values): compare against the size of the terms
+                        let c = candle[t][r];
+                        let terms: f32 = dense[r]
+                            .iter()
+                            .zip(&xv[t * k..])
+                            .map(|(a, b)| (a * b).abs())
+                            .sum();
+                        assert!(
+                            (got - c).abs() < 0.01 * terms,
+                            "{dtype:?} tokens={tokens} t={t} r={r}: {got} vs candle {c}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

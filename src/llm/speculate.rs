@@ -1,0 +1,114 @@
+//! Prompt-lookup speculative decoding.
+//!
+//! A RAG answer copies runs of words from its sources. After each token the decoder looks for
+//! the last few tokens (an n-gram) earlier in the prompt or the answer, and drafts the tokens
+//! that followed them there. The network then runs the real token and the draft in one batch
+//! (weights read once for all of them), and keeps the drafted tokens as long as each is the
+//! one greedy decoding would have picked; the first miss is replaced by the network's own
+//! pick. Because the batch computes every token exactly as a run of that token alone would
+//! (`Transformer::forward_each`), the result is token for token the greedy output.
+
+/// Longest n-gram looked up; shorter ones are tried down to [`MIN_NGRAM`].
+const MAX_NGRAM: usize = 3;
+/// Shortest n-gram that may start a draft (one token matches too often by chance).
+const MIN_NGRAM: usize = 2;
+/// Draft length bounds; the length adapts to how many drafted tokens are being accepted.
+pub const MIN_DRAFT: usize = 2;
+/// See [`MIN_DRAFT`].
+pub const MAX_DRAFT: usize = 8;
+
+/// Up to `max` tokens that followed the most recent earlier occurrence of `history`'s last
+/// n-gram (longest first), or nothing.
+pub fn draft(history: &[u32], max: usize) -> Vec<u32> {
+    if max == 0 {
+        return Vec::new();
+    }
+    for n in (MIN_NGRAM..=MAX_NGRAM).rev() {
+        if history.len() <= n {
+            continue;
+        }
+        let tail = &history[history.len() - n..];
+        // latest earlier occurrence whose continuation is non-empty
+        for start in (0..history.len() - n).rev() {
+            if &history[start..start + n] == tail {
+                let from = start + n;
+                let to = (from + max).min(history.len());
+                if from < to {
+                    return history[from..to].to_vec();
+                }
+            }
+        }
+    }
+    Vec::new()
+}
+
+/// Greedy pick with candle's repeat penalty (`context`: the recent generated tokens, each
+/// penalised once): a positive logit is divided by `penalty`, a negative one multiplied.
+pub fn greedy(logits: &[f32], penalty: f32, context: &[u32]) -> u32 {
+    let penalised = |i: usize, v: f32| {
+        if penalty != 1.0 && context.contains(&(i as u32)) {
+            if v >= 0.0 {
+                v / penalty
+            } else {
+                v * penalty
+            }
+        } else {
+            v
+        }
+    };
+    let mut best = (0usize, f32::NEG_INFINITY);
+    for (i, &v) in logits.iter().enumerate() {
+        let v = penalised(i, v);
+        if v > best.1 {
+            best = (i, v);
+        }
+    }
+    best.0 as u32
+}
+
+/// The next draft length after `accepted` of `drafted` tokens were kept.
+pub fn adapt(len: usize, drafted: usize, accepted: usize) -> usize {
+    if accepted == drafted {
+        (len + 2).min(MAX_DRAFT)
+    } else if accepted == 0 {
+        (len / 2).max(MIN_DRAFT)
+    } else {
+        len
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drafts_continue_the_latest_earlier_occurrence() {
+        // "a b c d e ... a b" -> "c d e"
+        let h = [1, 2, 3, 4, 5, 9, 1, 2];
+        assert_eq!(draft(&h, 3), vec![3, 4, 5]);
+        assert_eq!(draft(&h, 10), vec![3, 4, 5, 9, 1, 2]);
+        // the longest n-gram wins over a later shorter match
+        let h = [7, 1, 2, 3, 8, 5, 2, 3, 6, 1, 2, 3];
+        assert_eq!(draft(&h, 2), vec![8, 5]);
+        // a single shared token is not enough
+        assert!(draft(&[1, 2, 3, 4, 3], 4).is_empty());
+        assert!(draft(&[1, 2], 4).is_empty());
+        assert!(draft(&h, 0).is_empty());
+    }
+
+    #[test]
+    fn greedy_applies_the_repeat_penalty() {
+        let logits = [0.5, 2.0, 1.9, -1.0];
+        assert_eq!(greedy(&logits, 1.0, &[1]), 1);
+        assert_eq!(greedy(&logits, 1.1, &[1]), 2);
+        assert_eq!(greedy(&[-1.0, -1.05], 1.1, &[0]), 1);
+    }
+
+    #[test]
+    fn draft_length_adapts() {
+        assert_eq!(adapt(4, 4, 4), 6);
+        assert_eq!(adapt(8, 8, 8), MAX_DRAFT);
+        assert_eq!(adapt(4, 4, 0), MIN_DRAFT);
+        assert_eq!(adapt(6, 6, 3), 6);
+    }
+}
