@@ -40,6 +40,9 @@ pub struct LlmConfig {
     pub model: String,
     /// Context window (prompt + answer) in tokens; capped by what the model was trained for.
     pub context_window: usize,
+    /// Draft answer tokens by prompt lookup and check them in one batch (speculative
+    /// decoding). Changes speed only: greedy answers are the same token for token.
+    pub speculate: bool,
 }
 
 impl Default for LlmConfig {
@@ -47,6 +50,7 @@ impl Default for LlmConfig {
         LlmConfig {
             model: String::new(),
             context_window: 4096,
+            speculate: true,
         }
     }
 }

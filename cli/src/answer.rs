@@ -15,6 +15,7 @@ pub(crate) async fn load_llm(config: &Config, choice: Option<&str>) -> Result<Ar
     let llm = tokio::task::spawn_blocking(move || Llm::load(&path, &name, window))
         .await
         .context("model loading thread")??;
+    llm.set_speculation(config.llm.speculate);
     Ok(Arc::new(llm))
 }
 

@@ -249,6 +249,10 @@ struct Asked {
     first_token_ms: f64,
     evidence_ms: f64,
     prompt_tokens: usize,
+    tokens_per_s: f64,
+    completion_tokens: usize,
+    drafted_tokens: usize,
+    accepted_tokens: usize,
     evidence: Vec<String>,
 }
 
@@ -357,6 +361,10 @@ async fn eval_answers(
             first_token_ms: a.timings.first_token_ms,
             evidence_ms: a.timings.evidence_ms,
             prompt_tokens: a.timings.prompt_tokens,
+            tokens_per_s: a.timings.tokens_per_s,
+            completion_tokens: a.timings.completion_tokens,
+            drafted_tokens: a.timings.drafted_tokens,
+            accepted_tokens: a.timings.accepted_tokens,
             evidence: a.sources.iter().map(|c| c.text.clone()).collect(),
             answer: a.answer.clone(),
         };
@@ -401,6 +409,19 @@ async fn eval_answers(
     let ttft = sorted(&|a| a.first_token_ms);
     let prompt_tokens = sorted(&|a| a.prompt_tokens as f64);
     let evidence_ms = sorted(&|a| a.evidence_ms);
+    // decode speed over answers long enough to measure (speculation included)
+    let decode: Vec<f64> = {
+        let mut v: Vec<f64> = asked
+            .iter()
+            .filter(|a| a.completion_tokens >= 8)
+            .map(|a| a.tokens_per_s)
+            .collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v
+    };
+    let drafted: usize = asked.iter().map(|a| a.drafted_tokens).sum();
+    let accepted: usize = asked.iter().map(|a| a.accepted_tokens).sum();
+    let generated: usize = asked.iter().map(|a| a.completion_tokens).sum();
     let (yes, no): (Vec<&Asked>, Vec<&Asked>) = asked.iter().partition(|a| a.answerable);
     let gold_in_prompt =
         yes.iter().filter(|a| a.gold_in_prompt).count() as f64 / yes.len().max(1) as f64;
@@ -443,6 +464,15 @@ async fn eval_answers(
         "prompt_tokens_p50": percentile(&prompt_tokens, 0.5),
         "evidence_ms_p50": percentile(&evidence_ms, 0.5),
         "evidence_ms_p95": percentile(&evidence_ms, 0.95),
+        "decode_tokens_per_s_p50": percentile(&decode, 0.5),
+        "decode_tokens_per_s_mean": decode.iter().sum::<f64>() / decode.len().max(1) as f64,
+        "speculation": {
+            "generated_tokens": generated,
+            "drafted_tokens": drafted,
+            "accepted_tokens": accepted,
+            "acceptance_rate": accepted as f64 / drafted.max(1) as f64,
+            "accepted_share_of_answer": accepted as f64 / generated.max(1) as f64,
+        },
         "decline_sweep": sweep,
         "gate": gate,
         "unknown_terms": unknown_terms,

@@ -171,6 +171,7 @@ impl Shell {
         let llm = tokio::task::spawn_blocking(move || Llm::load(&path, &n, window))
             .await
             .map_err(|e| ErrorDto::new("internal", format!("model loading thread: {e}")))??;
+        llm.set_speculation(config.llm.speculate);
         let llm = Arc::new(llm);
         *slot = Some((name, llm.clone()));
         Ok(llm)

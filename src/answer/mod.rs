@@ -75,6 +75,12 @@ pub struct AnswerTimings {
     pub tokens_per_s: f64,
     /// Tokens generated.
     pub completion_tokens: usize,
+    /// Tokens drafted by prompt lookup and checked (speculative decoding).
+    #[serde(default)]
+    pub drafted_tokens: usize,
+    /// Of those, the ones kept.
+    #[serde(default)]
+    pub accepted_tokens: usize,
     /// Whole request, ms.
     pub total_ms: f64,
 }
@@ -164,6 +170,8 @@ fn fill_timings(t: &mut AnswerTimings, gen: &Generation, started: Instant, befor
     t.first_token_ms = before_ms + gen.first_token_ms;
     t.tokens_per_s = gen.tokens_per_s;
     t.completion_tokens = gen.completion_tokens;
+    t.drafted_tokens = gen.drafted_tokens;
+    t.accepted_tokens = gen.accepted_tokens;
     t.total_ms = ms(started);
 }
 

@@ -315,6 +315,8 @@ pub struct Llm {
     template: ChatTemplate,
     end_ids: Vec<u32>,
     state: Mutex<State>,
+    /// `llm.speculate`: greedy answers may use prompt-lookup speculative decoding.
+    speculation: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Llm {
@@ -406,11 +408,19 @@ impl Llm {
             tokenizer,
             template,
             end_ids,
+            speculation: std::sync::atomic::AtomicBool::new(true),
             state: Mutex::new(State {
                 model,
                 cached: Vec::new(),
             }),
         })
+    }
+
+    /// Allow or forbid speculative decoding (`llm.speculate`; on by default). It changes
+    /// speed only: greedy output is the same token for token.
+    pub fn set_speculation(&self, on: bool) {
+        self.speculation
+            .store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// What this model is.
@@ -543,7 +553,9 @@ impl Llm {
         let mut decode_start = Instant::now();
         let mut stop_reason = StopReason::Length;
         let greedy = params.temperature <= 0.0;
-        let mut speculating = greedy && params.speculate;
+        let mut speculating = greedy
+            && params.speculate
+            && self.speculation.load(std::sync::atomic::Ordering::Relaxed);
         // the prompt and the answer so far, where drafts are looked up
         let mut history = ids.clone();
         // tokens known to come next; `true` when already in the KV cache

@@ -678,6 +678,37 @@ mod tests {
         }
     }
 
+    /// The Q5_0 mat-vec kernel (used for single tokens) gives the integer kernel's results to
+    /// the bit, so decoding one token at a time and checking drafted tokens in a batch agree.
+    #[test]
+    fn q5_0_mat_vec_equals_the_integer_kernel_bit_for_bit() {
+        if !supports(GgmlDType::Q5_0) {
+            return;
+        }
+        let (n, k) = (37, 896);
+        let wt = Tensor::from_vec(values(n * k, 2), (n, k), &Device::Cpu).unwrap();
+        let raw = QTensor::quantize(&wt, GgmlDType::Q5_0)
+            .unwrap()
+            .data()
+            .unwrap()
+            .to_vec();
+        let xv = values(3 * k, 9);
+        let mut batch = vec![0f32; 3 * n];
+        matmul(GgmlDType::Q5_0, &raw, n, &QActs::new(&xv, k), &mut batch);
+        for t in 0..3 {
+            let mut one = vec![0f32; n];
+            crate::llm::kernels::matvec(
+                crate::llm::kernels::Kind::Q5_0,
+                &raw,
+                n,
+                k,
+                &xv[t * k..(t + 1) * k],
+                &mut one,
+            );
+            assert!(one == batch[t * n..(t + 1) * n], "token {t} differs");
+        }
+    }
+
     /// Every type, token counts that exercise each tile width, odd row counts: the integer
     /// product equals the dequantized weights times the dequantized activations (up to float
     /// rounding), and stays near candle's own quantized product.
