@@ -21,7 +21,11 @@ for id in ${MODELS_IDS//,/ }; do
   gguf="$MODELS/$id/model.gguf"
   [ -f "$gguf" ] || { echo "skip $id (not fetched: hearth models fetch $id)"; continue; }
   for p in ${PROMPTS//,/ }; do
-    h=$("$HEARTH" bench llm --model "$id" --prompt-tokens "$p" --gen-tokens "$GEN" --repeat 3 | tail -1)
+    if ! h=$("$HEARTH" bench llm --model "$id" --prompt-tokens "$p" --gen-tokens "$GEN" --repeat 3 2>/tmp/hearth-bench.err | tail -1) \
+        || [ -z "$h" ]; then
+      printf '%-36s %6s hearth failed: %s\n' "$id" "$p" "$(grep -m1 -i error /tmp/hearth-bench.err || echo '?')"
+      continue
+    fi
     l=$("$VENV/bin/python" "$ROOT/bench/llama_cpp_bench.py" --model "$gguf" --prompt-tokens "$p" \
         --gen-tokens "$GEN" --threads "$THREADS" --repeat 3 --json 2>/dev/null | tail -1)
     python3 - "$id" "$p" "$h" "$l" <<'PY'

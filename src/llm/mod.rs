@@ -622,7 +622,11 @@ impl Llm {
             if in_cache {
                 continue; // an accepted draft: what follows it is already queued
             }
-            let draft = if speculating {
+            // drafting pays only while most drafts are kept: an answer that keeps rejecting
+            // them (it does not copy its sources) goes on one token at a time
+            let paying = drafted_tokens < speculate::PROBATION
+                || accepted_tokens as f64 >= speculate::MIN_ACCEPTANCE * drafted_tokens as f64;
+            let draft = if speculating && paying {
                 speculate::draft(&history, draft_len.min(max_new - generated.len()))
             } else {
                 Vec::new()
