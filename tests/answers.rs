@@ -592,6 +592,19 @@ fn gemma3_gguf_runs_with_its_sentencepiece_vocabulary() {
         "{:?}",
         g.text
     );
+    // a prompt longer than one 512-token chunk (candle's Gemma 3 cannot continue a prompt
+    // at a later position: it must go in one piece)
+    let long = format!(
+        "<bos>{}",
+        "The lighthouse keeper climbed the stairs. ".repeat(90)
+    );
+    assert!(tok.encode(long.as_str(), false).unwrap().len() > 520);
+    let params = GenerateParams {
+        max_tokens: 2,
+        ..GenerateParams::default()
+    };
+    let g = llm.generate(&long, &params, &Cancel::new(), &mut |_| {});
+    assert!(g.is_ok(), "{:?}", g.err());
 }
 
 /// The single-token decode path (plain slices, quantized activations) computes what the

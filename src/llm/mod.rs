@@ -239,6 +239,15 @@ impl Net {
         }
     }
 
+    /// Prompt tokens run through the network at once. candle's Gemma 3 fails on a prompt
+    /// chunk that does not start at position 0 (its mask), so its prompt goes in one piece.
+    fn prefill_chunk(&self) -> usize {
+        match self {
+            Net::Native(_) => PREFILL_CHUNK,
+            Net::Gemma3 { .. } => usize::MAX,
+        }
+    }
+
     fn max_positions(&self) -> usize {
         match self {
             Net::Native(t) => t.max_positions(),
@@ -496,7 +505,8 @@ impl Llm {
         state.cached.truncate(common);
 
         let mut logits: Option<Tensor> = None;
-        for chunk in ids[common..].chunks(PREFILL_CHUNK) {
+        let chunk_len = state.model.prefill_chunk();
+        for chunk in ids[common..].chunks(chunk_len) {
             if cancel.is_cancelled() {
                 // the cache holds part of the prompt: keep it consistent
                 return Ok(self.cancelled(ids.len(), common, start));
@@ -720,7 +730,8 @@ impl Llm {
             // back to the prompt alone (a network that cannot truncate reads it again)
             let kept = state.model.truncate(ids.len()).map_err(gen_err)?;
             state.cached.truncate(kept);
-            for chunk in ids[kept..].chunks(PREFILL_CHUNK) {
+            let chunk_len = state.model.prefill_chunk();
+            for chunk in ids[kept..].chunks(chunk_len) {
                 state.advance(chunk)?;
             }
         }
@@ -756,7 +767,8 @@ impl Llm {
         state.cached.clear();
         let t = Instant::now();
         let mut logits = None;
-        for chunk in ids.chunks(PREFILL_CHUNK) {
+        let chunk_len = state.model.prefill_chunk();
+        for chunk in ids.chunks(chunk_len) {
             logits = Some(state.model.forward(chunk).map_err(gen_err)?);
         }
         let prefill_s = t.elapsed().as_secs_f64();
