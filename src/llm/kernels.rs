@@ -102,12 +102,12 @@ pub fn dot_q4_1_scalar(row: &[u8], x: &Q8Row) -> f32 {
     target_feature = "avx2",
     target_feature = "fma"
 ))]
-mod avx2 {
+pub(crate) mod avx2 {
     use super::*;
     use std::arch::x86_64::*;
 
     #[inline(always)]
-    unsafe fn hsum(v: __m256) -> f32 {
+    pub(crate) unsafe fn hsum(v: __m256) -> f32 {
         let r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
         let r = _mm_add_ps(r, _mm_movehl_ps(r, r));
         let r = _mm_add_ss(r, _mm_movehdup_ps(r));
@@ -116,7 +116,7 @@ mod avx2 {
 
     /// 32 nibbles → 32 bytes: low nibbles first, then high nibbles.
     #[inline(always)]
-    unsafe fn nibbles(p: *const u8) -> __m256i {
+    pub(crate) unsafe fn nibbles(p: *const u8) -> __m256i {
         let tmp = _mm_loadu_si128(p as *const __m128i);
         let bytes = _mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp);
         _mm256_and_si256(_mm256_set1_epi8(0x0F), bytes)
@@ -124,7 +124,7 @@ mod avx2 {
 
     /// 32 bits → 32 bytes, 0xFF where the bit is set.
     #[inline(always)]
-    unsafe fn bits(x: u32) -> __m256i {
+    pub(crate) unsafe fn bits(x: u32) -> __m256i {
         let shuf = _mm256_set_epi64x(
             0x0303_0303_0303_0303,
             0x0202_0202_0202_0202,

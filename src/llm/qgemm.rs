@@ -158,6 +158,7 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &QActs, y: &mut [f32]) {
 ))]
 mod avx2 {
     use super::{QActs, QK, TILE, TOKEN_BLOCK};
+    use crate::llm::kernels::avx2::{bits, hsum, nibbles};
     use half::f16;
     use std::arch::x86_64::*;
 
@@ -188,28 +189,11 @@ mod avx2 {
         f16::from_bits(u16::from_le_bytes([*p, *p.add(1)])).to_f32()
     }
 
-    /// 32 nibbles → 32 bytes: low nibbles first, then high nibbles.
-    #[inline(always)]
-    unsafe fn nibbles(p: *const u8) -> __m256i {
-        let tmp = _mm_loadu_si128(p as *const __m128i);
-        let bytes = _mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp);
-        _mm256_and_si256(_mm256_set1_epi8(0x0F), bytes)
-    }
-
-    /// 32 bits → 32 bytes, 0x10 where the bit is set.
+    /// 32 bits (little-endian at `p`) → 32 bytes, 0x10 where the bit is set.
     #[inline(always)]
     unsafe fn fifth_bits(p: *const u8) -> __m256i {
         let x = u32::from_le_bytes([*p, *p.add(1), *p.add(2), *p.add(3)]);
-        let shuf = _mm256_set_epi64x(
-            0x0303_0303_0303_0303,
-            0x0202_0202_0202_0202,
-            0x0101_0101_0101_0101,
-            0,
-        );
-        let b = _mm256_shuffle_epi8(_mm256_set1_epi32(x as i32), shuf);
-        let b = _mm256_or_si256(b, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe));
-        let set = _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1));
-        _mm256_and_si256(set, _mm256_set1_epi8(0x10))
+        _mm256_and_si256(bits(x), _mm256_set1_epi8(0x10))
     }
 
     #[inline(always)]
@@ -395,14 +379,6 @@ mod avx2 {
                 m: [-32.0 * d * sa as f32, -32.0 * d * sb2 as f32],
             }
         }
-    }
-
-    #[inline(always)]
-    unsafe fn hsum(v: __m256) -> f32 {
-        let r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        let r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-        let r = _mm_add_ss(r, _mm_movehdup_ps(r));
-        _mm_cvtss_f32(r)
     }
 
     /// Two rows (block `b` of row `r` ∈ {0, 1} given by `get(r, b)`; the second row only if
