@@ -39,20 +39,27 @@ impl Q8Row {
             s: vec![0.0; nb],
         };
         for b in 0..nb {
-            let xs = &x[b * QK..(b + 1) * QK];
-            let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let d = amax / 127.0;
-            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
-            let mut sum = 0i32;
-            for (q, v) in r.qs[b * QK..(b + 1) * QK].iter_mut().zip(xs) {
-                *q = (v * id).round() as i8;
-                sum += *q as i32;
-            }
+            let (d, halves) = quantize_block(&x[b * QK..(b + 1) * QK], &mut r.qs[b * QK..]);
             r.d[b] = d;
-            r.s[b] = d * sum as f32;
+            r.s[b] = d * (halves[0] + halves[1]) as f32;
         }
         r
     }
+}
+
+/// Quantize one 32-value block `xs` into `q[..32]` (`round(x / d)`, `d = max |x| / 127`);
+/// returns `d` and the sums of the quantized values over each half. The integer kernels
+/// ([`super::qgemm`]) quantize the same way, so both kinds of kernel see the same activations.
+pub fn quantize_block(xs: &[f32], q: &mut [i8]) -> (f32, [i32; 2]) {
+    let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let d = amax / 127.0;
+    let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+    let mut halves = [0i32; 2];
+    for (i, (q, v)) in q[..QK].iter_mut().zip(xs).enumerate() {
+        *q = (v * id).round() as i8;
+        halves[i / 16] += *q as i32;
+    }
+    (d, halves)
 }
 
 fn f16_at(bytes: &[u8], at: usize) -> f32 {

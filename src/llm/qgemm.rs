@@ -6,8 +6,9 @@
 //! block of a weight row is unpacked in registers to unsigned bytes, 16-bit integer sub-scales,
 //! one float scale and an offset per 16 values ([`Unpacked`]), then multiplied with up to four
 //! tokens at once by AVX2 integer multiply-adds (`vpmaddubsw` then `vpmaddwd` with the
-//! sub-scales). The micro-kernel covers two weight rows × four tokens, so every weight block is
-//! unpacked once per four tokens and every activation block is loaded once per two rows.
+//! sub-scales). The micro-kernel covers two weight rows × four tokens, so every activation
+//! block is loaded once per two rows; from 8 tokens on, a row pair is unpacked once per token
+//! block into a small buffer that every tile of the block reads.
 //! Weight rows are spread over candle's worker pool; tokens go in blocks that stay in L2.
 //!
 //! For a weight value `w = d · s · q + m` (`q` unsigned, `s` an integer sub-scale, `m` per 16
@@ -20,6 +21,8 @@
 //! [`supports`] is false and the callers use candle's kernels.
 
 use candle_core::quantized::GgmlDType;
+
+use super::kernels::quantize_block;
 
 /// Values per activation (and unpacked weight) block.
 pub const QK: usize = 32;
@@ -38,9 +41,9 @@ pub struct QActs {
     pub tokens: usize,
     /// Quantized values, `[token][k]`.
     qs: Vec<i8>,
-    /// Scales, `[tile][block][4 tokens]` (tokens past the end are 0).
+    /// Scales, `[tile][block][TILE tokens]` (tokens past the end are 0).
     d: Vec<f32>,
-    /// `dx · Σ qx` per 16 values, `[tile][block][half][4 tokens]`.
+    /// `dx · Σ qx` per 16 values, `[tile][block][half][TILE tokens]`.
     sums: Vec<f32>,
 }
 
@@ -65,16 +68,9 @@ impl QActs {
         for t in 0..tokens {
             let (tile, lane) = (t / TILE, t % TILE);
             for b in 0..nb {
-                let xs = &x[t * k + b * QK..t * k + (b + 1) * QK];
-                let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
-                let d = amax / 127.0;
-                let id = if d > 0.0 { 1.0 / d } else { 0.0 };
-                let q = &mut a.qs[t * k + b * QK..t * k + (b + 1) * QK];
-                let mut half_sums = [0i32; 2];
-                for (i, (q, v)) in q.iter_mut().zip(xs).enumerate() {
-                    *q = (v * id).round() as i8;
-                    half_sums[i / 16] += *q as i32;
-                }
+                let from = t * k + b * QK;
+                let (d, half_sums) =
+                    quantize_block(&x[from..from + QK], &mut a.qs[from..from + QK]);
                 let at = tile * nb + b;
                 a.d[at * TILE + lane] = d;
                 for (h, s) in half_sums.iter().enumerate() {
@@ -163,6 +159,7 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     /// One 32-value weight block in registers: `w = d · s · q + m[half]`.
+    #[derive(Clone, Copy)]
     pub struct Unpacked {
         /// Unsigned values (signed for [`Block::SIGNED`] types).
         pub q: __m256i,
@@ -498,7 +495,10 @@ mod avx2 {
                         w0
                     };
                     if buffered {
-                        buf.fill::<B>([w0, w1], nb);
+                        buf.clear();
+                        for row in [w0, w1] {
+                            buf.extend((0..nb).map(|j| B::unpack(row, j)));
+                        }
                     }
                     let mut t0 = tb;
                     while t0 < te {
@@ -515,8 +515,8 @@ mod avx2 {
                             };
                         }
                         if buffered {
-                            let b: &Buffer = buf;
-                            go!(|r: usize, j: usize| b.get(r * nb + j));
+                            let b: &[Unpacked] = buf;
+                            go!(|r: usize, j: usize| *b.get_unchecked(r * nb + j));
                         } else {
                             go!(|r: usize, j: usize| B::unpack(if r == 0 { w0 } else { w1 }, j));
                         }
@@ -529,46 +529,9 @@ mod avx2 {
         });
     }
 
-    /// Two weight rows unpacked (`[row][block]`), reused by every tile of a token block.
-    #[derive(Default)]
-    pub struct Buffer {
-        q: Vec<__m256i>,
-        s: Vec<__m256i>,
-        d: Vec<f32>,
-        m: Vec<[f32; 2]>,
-    }
-
-    impl Buffer {
-        #[inline(always)]
-        unsafe fn fill<B: Block>(&mut self, rows: [*const u8; 2], nb: usize) {
-            self.q.clear();
-            self.s.clear();
-            self.d.clear();
-            self.m.clear();
-            for row in rows {
-                for j in 0..nb {
-                    let u = B::unpack(row, j);
-                    self.q.push(u.q);
-                    self.s.push(u.s);
-                    self.d.push(u.d);
-                    self.m.push(u.m);
-                }
-            }
-        }
-
-        #[inline(always)]
-        unsafe fn get(&self, i: usize) -> Unpacked {
-            Unpacked {
-                q: *self.q.get_unchecked(i),
-                s: *self.s.get_unchecked(i),
-                d: *self.d.get_unchecked(i),
-                m: *self.m.get_unchecked(i),
-            }
-        }
-    }
-
     thread_local! {
-        static UNPACKED: std::cell::RefCell<Buffer> = std::cell::RefCell::new(Buffer::default());
+        /// Two weight rows unpacked (`[row][block]`), reused by every tile of a token block.
+        static UNPACKED: std::cell::RefCell<Vec<Unpacked>> = const { std::cell::RefCell::new(Vec::new()) };
     }
 }
 

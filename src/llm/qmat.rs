@@ -191,22 +191,39 @@ impl QLinear {
                 kernels::matvec(Kind::Q5_0, &self.weight.data()?, n, k, x, &mut y);
                 y
             }
-            Decode::Int(dtype) => {
-                let mut y = vec![0f32; n];
-                qgemm::matmul(*dtype, &self.weight.data()?, n, &QActs::new(x, k), &mut y);
-                y
-            }
+            Decode::Int(dtype) => self.int_rows(*dtype, x)?,
             Decode::Candle(mm) => mm
                 .forward(&Tensor::from_slice(x, (1, k), &Device::Cpu)?)?
                 .flatten_all()?
                 .to_vec1::<f32>()?,
         };
+        self.add_bias(&mut y);
+        Ok(y)
+    }
+
+    /// `W x` for each `in`-long row of `x` through the integer kernel (no bias).
+    fn int_rows(&self, dtype: GgmlDType, x: &[f32]) -> Result<Vec<f32>> {
+        let acts = QActs::new(x, self.in_features);
+        let mut y = vec![0f32; acts.tokens * self.out_features];
+        qgemm::matmul(
+            dtype,
+            &self.weight.data()?,
+            self.out_features,
+            &acts,
+            &mut y,
+        );
+        Ok(y)
+    }
+
+    /// Add the bias (if any) to each `out`-long row of `y`.
+    fn add_bias(&self, y: &mut [f32]) {
         if let Some(b) = &self.bias_vec {
-            for (v, b) in y.iter_mut().zip(b) {
-                *v += b;
+            for row in y.chunks_mut(self.out_features) {
+                for (v, b) in row.iter_mut().zip(b) {
+                    *v += b;
+                }
             }
         }
-        Ok(y)
     }
 
     /// `W x (+ b)` for each of the `x.len() / in` vectors of `x` (row major), computed so that
@@ -214,30 +231,21 @@ impl QLinear {
     /// the integer kernel is batch-invariant, other types go one row at a time. Decoding and
     /// the verification of speculative tokens both use it, so they agree to the bit.
     pub fn rows(&self, x: &[f32]) -> Result<Vec<f32>> {
-        let (k, n) = (self.in_features, self.out_features);
-        let mut y = match &self.decode {
+        let k = self.in_features;
+        match &self.decode {
             Decode::Int(dtype) if x.len() > k => {
-                let acts = QActs::new(x, k);
-                let mut y = vec![0f32; acts.tokens * n];
-                qgemm::matmul(*dtype, &self.weight.data()?, n, &acts, &mut y);
-                y
+                let mut y = self.int_rows(*dtype, x)?;
+                self.add_bias(&mut y);
+                Ok(y)
             }
             _ => {
-                let mut y = Vec::with_capacity(x.len() / k * n);
+                let mut y = Vec::with_capacity(x.len() / k * self.out_features);
                 for row in x.chunks(k) {
                     y.extend(self.matvec(row)?);
                 }
-                return Ok(y);
-            }
-        };
-        if let Some(b) = &self.bias_vec {
-            for row in y.chunks_mut(n) {
-                for (v, b) in row.iter_mut().zip(b) {
-                    *v += b;
-                }
+                Ok(y)
             }
         }
-        Ok(y)
     }
 
     /// Output features.
@@ -259,14 +267,10 @@ impl QLinear {
     }
 
     fn forward_int(&self, dtype: GgmlDType, x: &Tensor) -> Result<Tensor> {
-        let (k, n) = (self.in_features, self.out_features);
         let mut out_dims = x.dims().to_vec();
-        *out_dims.last_mut().expect("non-scalar") = n;
+        *out_dims.last_mut().expect("non-scalar") = self.out_features;
         let xs = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let acts = QActs::new(&xs, k);
-        let mut y = vec![0f32; acts.tokens * n];
-        qgemm::matmul(dtype, &self.weight.data()?, n, &acts, &mut y);
-        Tensor::from_vec(y, out_dims, &Device::Cpu)
+        Tensor::from_vec(self.int_rows(dtype, &xs)?, out_dims, &Device::Cpu)
     }
 
     fn forward_prefill(&self, x: &Tensor) -> Result<Tensor> {

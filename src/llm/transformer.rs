@@ -287,17 +287,23 @@ impl Transformer {
         Ok(())
     }
 
-    /// Run `ids` at the end of the cache; returns the logits of the last one (`[vocab]`).
-    pub fn forward(&mut self, ids: &[u32]) -> Result<Tensor> {
-        let pos = self.cached;
-        let l = ids.len();
-        if l == 0 || pos + l > self.max_positions {
+    /// Refuse an empty run or one past the positions the cache allows.
+    fn check_room(&self, l: usize) -> Result<()> {
+        if l == 0 || self.cached + l > self.max_positions {
             candle_core::bail!(
                 "{} positions requested, room for {}",
-                pos + l,
+                self.cached + l,
                 self.max_positions
             );
         }
+        Ok(())
+    }
+
+    /// Run `ids` at the end of the cache; returns the logits of the last one (`[vocab]`).
+    pub fn forward(&mut self, ids: &[u32]) -> Result<Tensor> {
+        self.check_room(ids.len())?;
+        let pos = self.cached;
+        let l = ids.len();
         if l == 1 {
             let logits = self.forward_each(ids)?;
             let n = logits.len();
@@ -399,15 +405,9 @@ impl Transformer {
     /// (the same per-token arithmetic, batch-invariant matmuls), so checking speculative
     /// tokens this way agrees to the bit with decoding them one by one.
     pub fn forward_each(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
+        self.check_room(ids.len())?;
         let pos0 = self.cached;
         let l = ids.len();
-        if l == 0 || pos0 + l > self.max_positions {
-            candle_core::bail!(
-                "{} positions requested, room for {}",
-                pos0 + l,
-                self.max_positions
-            );
-        }
         let h = self.hyper.clone();
         let (d, half) = (h.head_dim, h.head_dim / 2);
         let group = h.n_head / h.n_kv_head;
