@@ -211,12 +211,16 @@ impl Net {
         }
     }
 
-    /// Logits of every token of `ids`, bit-identical to running them one by one; `None` when
-    /// the network cannot (then there is no speculative decoding).
-    fn forward_each(&mut self, ids: &[u32]) -> Option<candle_core::Result<Vec<f32>>> {
+    /// Whether [`Net::forward_each`] works (then there is speculative decoding).
+    fn checks_in_batches(&self) -> bool {
+        matches!(self, Net::Native(_))
+    }
+
+    /// Logits of every token of `ids`, bit-identical to running them one by one.
+    fn forward_each(&mut self, ids: &[u32]) -> candle_core::Result<Vec<f32>> {
         match self {
-            Net::Native(t) => Some(t.forward_each(ids)),
-            Net::Gemma3 { .. } => None,
+            Net::Native(t) => t.forward_each(ids),
+            Net::Gemma3 { .. } => candle_core::bail!("Gemma 3 cannot check tokens in a batch"),
         }
     }
 
@@ -273,10 +277,23 @@ impl State {
     /// Run `ids` after the cached tokens and record them; on failure the cache is dropped
     /// (a half-written cache must not be reused).
     fn advance(&mut self, ids: &[u32]) -> Result<Tensor> {
-        match self.model.forward(ids) {
-            Ok(logits) => {
+        let out = self.model.forward(ids);
+        self.record(ids, out)
+    }
+
+    /// As [`State::advance`], with the logits of every token (`[ids.len()][vocab]`); only for
+    /// a network that [`Net::checks_in_batches`].
+    fn advance_each(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
+        let out = self.model.forward_each(ids);
+        self.record(ids, out)
+    }
+
+    /// Record `ids` as cached when the network ran them, else drop the whole cache.
+    fn record<T>(&mut self, ids: &[u32], out: candle_core::Result<T>) -> Result<T> {
+        match out {
+            Ok(v) => {
                 self.cached.extend_from_slice(ids);
-                Ok(logits)
+                Ok(v)
             }
             Err(e) => {
                 self.model.clear();
@@ -285,35 +302,15 @@ impl State {
             }
         }
     }
-}
 
-impl State {
-    /// As [`State::advance`], with the logits of every token (`[ids.len()][vocab]`).
-    fn advance_each(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
-        match self.model.forward_each(ids) {
-            Some(Ok(rows)) => {
-                self.cached.extend_from_slice(ids);
-                Ok(rows)
-            }
-            Some(Err(e)) => {
-                self.model.clear();
-                self.cached.clear();
-                Err(Error::Generation(e.to_string()))
-            }
-            None => Err(Error::Internal(
-                "this network cannot check tokens in a batch".into(),
-            )),
-        }
-    }
-
-    /// Keep the first `keep` cached tokens.
-    fn keep(&mut self, keep: usize) -> Result<()> {
+    /// Keep (at most) the first `keep` cached tokens; returns how many the network kept.
+    fn keep(&mut self, keep: usize) -> Result<usize> {
         let kept = self
             .model
             .truncate(keep)
             .map_err(|e| Error::Generation(e.to_string()))?;
         self.cached.truncate(kept);
-        Ok(())
+        Ok(kept)
     }
 }
 
@@ -501,8 +498,7 @@ impl Llm {
             .take_while(|(a, b)| a == b)
             .count()
             .min(ids.len() - 1);
-        let common = state.model.truncate(common).map_err(gen_err)?;
-        state.cached.truncate(common);
+        let common = state.keep(common)?;
 
         let mut logits: Option<Tensor> = None;
         let chunk_len = state.model.prefill_chunk();
@@ -563,9 +559,10 @@ impl Llm {
         let mut decode_start = Instant::now();
         let mut stop_reason = StopReason::Length;
         let greedy = params.temperature <= 0.0;
-        let mut speculating = greedy
+        let speculating = greedy
             && params.speculate
-            && self.speculation.load(std::sync::atomic::Ordering::Relaxed);
+            && self.speculation.load(std::sync::atomic::Ordering::Relaxed)
+            && state.model.checks_in_batches();
         // the prompt and the answer so far, where drafts are looked up
         let mut history = ids.clone();
         // tokens known to come next; `true` when already in the KV cache
@@ -580,27 +577,20 @@ impl Llm {
             }
             let (next, in_cache) = match queue.pop_front() {
                 Some(known) => known,
-                None if greedy => {
-                    let v = logit_values(&logits).map_err(gen_err)?;
-                    let from = recent(&generated);
-                    (
-                        speculate::greedy(&v, params.repeat_penalty, &generated[from..]),
-                        false,
-                    )
-                }
                 None => {
-                    let l = if params.repeat_penalty != 1.0 && !generated.is_empty() {
-                        let from = recent(&generated);
-                        candle_transformers::utils::apply_repeat_penalty(
-                            &logits,
-                            params.repeat_penalty,
-                            &generated[from..],
+                    let mut v = logit_values(&logits).map_err(gen_err)?;
+                    let context = &generated[recent(&generated)..];
+                    if greedy {
+                        (
+                            speculate::greedy(&mut v, params.repeat_penalty, context),
+                            false,
                         )
-                        .map_err(gen_err)?
                     } else {
-                        logits.clone()
-                    };
-                    (sampler.sample(&l).map_err(gen_err)?, false)
+                        speculate::penalise(&mut v, params.repeat_penalty, context);
+                        let n = v.len();
+                        let l = Tensor::from_vec(v, n, logits.device()).map_err(gen_err)?;
+                        (sampler.sample(&l).map_err(gen_err)?, false)
+                    }
                 }
             };
             if generated.is_empty() {
@@ -649,20 +639,12 @@ impl Llm {
             let before = state.cached.len();
             let mut batch = vec![next];
             batch.extend_from_slice(&draft);
-            let rows = match state.advance_each(&batch) {
-                Ok(rows) => rows,
-                Err(Error::Internal(_)) => {
-                    speculating = false;
-                    logits = state.advance(&[next])?;
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
+            let mut rows = state.advance_each(&batch)?;
             let vocab = rows.len() / batch.len();
             let mut context = generated.clone();
             let mut ok = 0;
             let pick = loop {
-                let row = &rows[ok * vocab..(ok + 1) * vocab];
+                let row = &mut rows[ok * vocab..(ok + 1) * vocab];
                 let from = recent(&context);
                 let t = speculate::greedy(row, params.repeat_penalty, &context[from..]);
                 if ok < draft.len() && t == draft[ok] {
@@ -728,8 +710,7 @@ impl Llm {
             let next = state.advance(&[first])?;
             p *= softmax_at(&next, second).map_err(gen_err)?;
             // back to the prompt alone (a network that cannot truncate reads it again)
-            let kept = state.model.truncate(ids.len()).map_err(gen_err)?;
-            state.cached.truncate(kept);
+            let kept = state.keep(ids.len())?;
             let chunk_len = state.model.prefill_chunk();
             for chunk in ids[kept..].chunks(chunk_len) {
                 state.advance(chunk)?;

@@ -48,23 +48,31 @@ pub fn draft(history: &[u32], max: usize) -> Vec<u32> {
     Vec::new()
 }
 
-/// Greedy pick with candle's repeat penalty (`context`: the recent generated tokens, each
-/// penalised once): a positive logit is divided by `penalty`, a negative one multiplied.
-pub fn greedy(logits: &[f32], penalty: f32, context: &[u32]) -> u32 {
-    let penalised = |i: usize, v: f32| {
-        if penalty != 1.0 && context.contains(&(i as u32)) {
-            if v >= 0.0 {
-                v / penalty
-            } else {
-                v * penalty
-            }
-        } else {
-            v
+/// candle's repeat penalty, in place: each token of `context` (once, however often it
+/// occurs) has a positive logit divided by `penalty`, a negative one multiplied.
+pub fn penalise(logits: &mut [f32], penalty: f32, context: &[u32]) {
+    if penalty == 1.0 {
+        return;
+    }
+    for (i, &t) in context.iter().enumerate() {
+        if context[..i].contains(&t) {
+            continue;
         }
-    };
+        if let Some(v) = logits.get_mut(t as usize) {
+            *v = if *v >= 0.0 {
+                *v / penalty
+            } else {
+                *v * penalty
+            };
+        }
+    }
+}
+
+/// Greedy pick after [`penalise`] (which it applies to `logits`): the first largest logit.
+pub fn greedy(logits: &mut [f32], penalty: f32, context: &[u32]) -> u32 {
+    penalise(logits, penalty, context);
     let mut best = (0usize, f32::NEG_INFINITY);
     for (i, &v) in logits.iter().enumerate() {
-        let v = penalised(i, v);
         if v > best.1 {
             best = (i, v);
         }
@@ -105,9 +113,9 @@ mod tests {
     #[test]
     fn greedy_applies_the_repeat_penalty() {
         let logits = [0.5, 2.0, 1.9, -1.0];
-        assert_eq!(greedy(&logits, 1.0, &[1]), 1);
-        assert_eq!(greedy(&logits, 1.1, &[1]), 2);
-        assert_eq!(greedy(&[-1.0, -1.05], 1.1, &[0]), 1);
+        assert_eq!(greedy(&mut logits.clone(), 1.0, &[1]), 1);
+        assert_eq!(greedy(&mut logits.clone(), 1.1, &[1]), 2);
+        assert_eq!(greedy(&mut [-1.0, -1.05], 1.1, &[0]), 1);
     }
 
     #[test]
