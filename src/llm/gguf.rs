@@ -2,12 +2,37 @@
 //! error before any weight is read, and the metadata the rest of [`crate::llm`] needs.
 
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
 use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::quantized::k_quants::{
+    BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K,
+    BlockQ8K, BlockQ8_0, BlockQ8_1, GgmlType,
+};
+use candle_core::quantized::{GgmlDType, QStorage, QTensor, QuantizedType};
 
 use crate::error::{Error, Result};
+
+/// `bytes` bytes at `start` as a vector of `T` blocks.
+fn read_blocks<T: GgmlType + 'static>(
+    reader: &mut BufReader<File>,
+    start: u64,
+    bytes: usize,
+) -> candle_core::Result<Box<dyn QuantizedType>> {
+    let size = std::mem::size_of::<T>();
+    if bytes % size != 0 {
+        candle_core::bail!("tensor of {bytes} bytes is not a whole number of {size}-byte blocks");
+    }
+    let mut blocks = vec![T::zeros(); bytes / size];
+    // SAFETY: GGML blocks are plain data (integers and 16-bit floats, no padding, no
+    // invariants): every byte pattern is a valid block, and the slice covers exactly the
+    // vector's initialised elements.
+    let buf = unsafe { std::slice::from_raw_parts_mut(blocks.as_mut_ptr() as *mut u8, bytes) };
+    reader.seek(SeekFrom::Start(start))?;
+    reader.read_exact(buf)?;
+    Ok(Box::new(blocks))
+}
 
 /// Architectures this engine runs (`general.architecture`).
 pub const SUPPORTED_ARCHITECTURES: &[&str] = &["qwen2", "qwen3", "llama", "gemma3"];
@@ -41,7 +66,6 @@ impl GgufFile {
         let len = file.metadata().map_err(|e| invalid(e.to_string()))?.len();
         let mut reader = BufReader::new(file);
         let mut magic = [0u8; 4];
-        use std::io::{Read, Seek};
         if reader.read_exact(&mut magic).is_err() || &magic != b"GGUF" {
             return Err(invalid("not a GGUF file (no GGUF header)".into()));
         }
@@ -78,6 +102,39 @@ impl GgufFile {
             reader,
             architecture,
         })
+    }
+
+    /// Read the tensor `name` straight into its block type: one allocation of the tensor's size
+    /// (candle's `Content::tensor` reads the bytes and then copies them, so loading a model
+    /// peaked at its largest tensor above its size).
+    pub fn tensor(&mut self, name: &str) -> candle_core::Result<QTensor> {
+        let info =
+            self.content.tensor_infos.get(name).ok_or_else(|| {
+                candle_core::Error::Msg(format!("no tensor {name} in the GGUF file"))
+            })?;
+        let dims = info.shape.dims().to_vec();
+        let bytes =
+            info.shape.elem_count() / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
+        let start = self.content.tensor_data_offset + info.offset;
+        let r = &mut self.reader;
+        let storage: Box<dyn QuantizedType> = match info.ggml_dtype {
+            GgmlDType::F32 => read_blocks::<f32>(r, start, bytes)?,
+            GgmlDType::F16 => read_blocks::<half::f16>(r, start, bytes)?,
+            GgmlDType::BF16 => read_blocks::<half::bf16>(r, start, bytes)?,
+            GgmlDType::Q4_0 => read_blocks::<BlockQ4_0>(r, start, bytes)?,
+            GgmlDType::Q4_1 => read_blocks::<BlockQ4_1>(r, start, bytes)?,
+            GgmlDType::Q5_0 => read_blocks::<BlockQ5_0>(r, start, bytes)?,
+            GgmlDType::Q5_1 => read_blocks::<BlockQ5_1>(r, start, bytes)?,
+            GgmlDType::Q8_0 => read_blocks::<BlockQ8_0>(r, start, bytes)?,
+            GgmlDType::Q8_1 => read_blocks::<BlockQ8_1>(r, start, bytes)?,
+            GgmlDType::Q2K => read_blocks::<BlockQ2K>(r, start, bytes)?,
+            GgmlDType::Q3K => read_blocks::<BlockQ3K>(r, start, bytes)?,
+            GgmlDType::Q4K => read_blocks::<BlockQ4K>(r, start, bytes)?,
+            GgmlDType::Q5K => read_blocks::<BlockQ5K>(r, start, bytes)?,
+            GgmlDType::Q6K => read_blocks::<BlockQ6K>(r, start, bytes)?,
+            GgmlDType::Q8K => read_blocks::<BlockQ8K>(r, start, bytes)?,
+        };
+        QTensor::new(QStorage::Cpu(storage), dims)
     }
 
     /// A metadata value, if present.

@@ -8,16 +8,19 @@
 //! * **prefill** (`rows >= PREFILL_MIN_ROWS`): the weight is dequantized (in parallel) into a
 //!   reused per-thread f32 buffer and multiplied with `gemm`'s packed, cache-blocked SIMD
 //!   kernels over the thread pool. Only the buffer of the largest layer is kept (17 MB for the
-//!   0.5B Qwen's MLP); the model stays at its quantized size.
-//! * **decode**: candle's quantized mat-vec, except for Q5_0 and Q4_1, for which candle 0.11 has
-//!   only a scalar dot product on x86: those go through our AVX2 kernels ([`super::kernels`]).
-//!   Q5_1 (rare) is re-quantized to Q8_0 at load.
+//!   0.5B Qwen's MLP, 55 MB for the 1.5B's: dequantizing blocks of 8 MB instead measured 7%
+//!   slower); the model stays at its quantized size.
+//! * **decode**: the 32-value block types go through our integer kernels ([`super::qgemm`],
+//!   [`super::kernels`]); the K-quants through candle's AVX2 dot products on the weights as
+//!   they are in the file ([`Decode::Compact`]), not through candle's `QMatMul`, which on x86
+//!   builds a second, expanded copy of every Q4_K weight on first use (the 1.5B model grew from
+//!   1.25 to 2.2 GB). Q5_1 (rare) is re-quantized to Q8_0 at load.
 
 use std::sync::Arc;
 
 use candle_core::quantized::k_quants::{
-    BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K,
-    BlockQ8K, BlockQ8_0, BlockQ8_1, GgmlType,
+    self, BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1,
+    BlockQ6K, BlockQ8K, BlockQ8_0, BlockQ8_1, GgmlType,
 };
 use candle_core::quantized::{GgmlDType, QMatMul, QTensor};
 use candle_core::{DType, Device, Module, Result, Tensor};
@@ -47,16 +50,6 @@ pub fn dequantize_rows(
     let bytes_per_row = blocks_per_row * dtype.type_size();
     let bytes = &data[row0 * bytes_per_row..(row0 + n_rows) * bytes_per_row];
     let out = &mut out[..n_rows * k];
-    fn cast<T>(bytes: &[u8]) -> &[T] {
-        // SAFETY: candle's CPU storage is a Vec<T> of this very block type, so the bytes are
-        // aligned for T and a whole number of T (rows are whole blocks).
-        unsafe {
-            std::slice::from_raw_parts(
-                bytes.as_ptr() as *const T,
-                bytes.len() / std::mem::size_of::<T>(),
-            )
-        }
-    }
     match dtype {
         GgmlDType::F32 => out.copy_from_slice(cast::<f32>(bytes)),
         GgmlDType::F16 => {
@@ -85,11 +78,25 @@ pub fn dequantize_rows(
     Ok(())
 }
 
+/// A quantized tensor's bytes as its blocks.
+fn cast<T>(bytes: &[u8]) -> &[T] {
+    // SAFETY: candle's CPU storage is a Vec<T> of this very block type, so the bytes are
+    // aligned for T and a whole number of T (rows are whole blocks).
+    unsafe {
+        std::slice::from_raw_parts(
+            bytes.as_ptr() as *const T,
+            bytes.len() / std::mem::size_of::<T>(),
+        )
+    }
+}
+
 /// How a few rows (decoding) are multiplied.
 #[derive(Debug, Clone)]
 enum Decode {
-    /// candle's quantized mat-vec.
+    /// candle's quantized mat-vec (types none of the paths below take).
     Candle(QMatMul),
+    /// candle's dot products for the K-quants over the weight's own blocks, no repacked copy.
+    Compact(GgmlDType),
     /// Our AVX2 mat-vec kernels for types candle has no SIMD dot product for.
     Kernel(Kind),
     /// Our integer product ([`qgemm`]) for every row count.
@@ -99,10 +106,11 @@ enum Decode {
 /// Which kernels multiply quantized weights (`HEARTH_KERNELS`, to compare):
 /// * `auto` (default): what measured fastest on a 2-core AVX2 machine: the integer kernel for
 ///   the 32-value block types at fewer than [`PREFILL_MIN_ROWS`] rows and for Q8_0 always;
-///   dequantize + gemm for the other prompts; candle's kernels for the K-quants' few rows;
+///   dequantize + gemm for the other prompts; candle's K-quant dot products over the weight's
+///   own blocks for the K-quants' few rows ([`Decode::Compact`]);
 /// * `int`: the integer kernel for every type it supports, at every row count;
-/// * `candle`: as before the integer kernel: dequantize + gemm for prompts, candle's mat-vec
-///   (our AVX2 mat-vec for Q5_0/Q4_1) for single tokens.
+/// * `candle`: as before the integer kernel: dequantize + gemm for prompts, candle's `QMatMul`
+///   (with its repacked Q4_K copy; our AVX2 mat-vec for Q5_0/Q4_1) for single tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kernels {
     Auto,
@@ -142,22 +150,32 @@ pub struct QLinear {
 }
 
 impl QLinear {
-    /// Wrap `weight` (`[out, in]`). Q5_0 and Q4_1 decode with our kernels; Q5_1 (no SIMD
-    /// dot product anywhere here) is re-quantized to Q8_0.
+    /// Wrap `weight` (`[out, in]`). Q5_1 (no SIMD dot product anywhere here) is re-quantized
+    /// to Q8_0.
     pub fn new(weight: QTensor, bias: Option<Tensor>) -> Result<Self> {
-        let (out_features, in_features) = weight.shape().dims2()?;
-        let on_cpu = weight.device().is_cpu() && in_features % kernels::QK == 0;
         let weight = if weight.dtype() == GgmlDType::Q5_1 {
             let f = weight.dequantize(&Device::Cpu)?;
             QTensor::quantize(&f, GgmlDType::Q8_0)?
         } else {
             weight
         };
-        let weight = Arc::new(weight);
+        Self::shared(Arc::new(weight), bias)
+    }
+
+    /// Wrap a weight that is also used elsewhere (a tied embedding table), without a copy.
+    pub fn shared(weight: Arc<QTensor>, bias: Option<Tensor>) -> Result<Self> {
+        let (out_features, in_features) = weight.shape().dims2()?;
+        let on_cpu = weight.device().is_cpu() && in_features % kernels::QK == 0;
+        let k_blocks = in_features % 256 == 0;
         let decode = match weight.dtype() {
             t if on_cpu && integer_kernel_for(t) => Decode::Int(t),
             GgmlDType::Q5_0 if on_cpu => Decode::Kernel(Kind::Q5_0),
             GgmlDType::Q4_1 if on_cpu => Decode::Kernel(Kind::Q4_1),
+            t @ (GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K)
+                if on_cpu && k_blocks && kernels_choice() != Kernels::Candle =>
+            {
+                Decode::Compact(t)
+            }
             _ => Decode::Candle(QMatMul::from_arc(weight.clone())?),
         };
         let bias_vec = match &bias {
@@ -192,6 +210,7 @@ impl QLinear {
                 y
             }
             Decode::Int(dtype) => self.int_rows(*dtype, x)?,
+            Decode::Compact(dtype) => self.compact_rows(*dtype, x)?,
             Decode::Candle(mm) => mm
                 .forward(&Tensor::from_slice(x, (1, k), &Device::Cpu)?)?
                 .flatten_all()?
@@ -212,6 +231,22 @@ impl QLinear {
             &acts,
             &mut y,
         );
+        Ok(y)
+    }
+
+    /// `W x` for each `in`-long row of `x` with candle's dot products over the weight's own
+    /// K-quant blocks (no bias). Each row's result is the same whatever the number of rows.
+    fn compact_rows(&self, dtype: GgmlDType, x: &[f32]) -> Result<Vec<f32>> {
+        let (k, n) = (self.in_features, self.out_features);
+        let m = x.len() / k;
+        let raw = self.weight.data()?;
+        let mut y = vec![0f32; m * n];
+        match dtype {
+            GgmlDType::Q4K => k_quants::matmul::<BlockQ4K>((m, k, n), x, cast(&raw), &mut y)?,
+            GgmlDType::Q5K => k_quants::matmul::<BlockQ5K>((m, k, n), x, cast(&raw), &mut y)?,
+            GgmlDType::Q6K => k_quants::matmul::<BlockQ6K>((m, k, n), x, cast(&raw), &mut y)?,
+            other => candle_core::bail!("no compact kernel for {other:?}"),
+        }
         Ok(y)
     }
 
@@ -351,7 +386,13 @@ impl Module for QLinear {
             Decode::Int(dtype) if cpu_f32 => self.forward_int(*dtype, x)?,
             _ if rows >= PREFILL_MIN_ROWS && cpu_f32 => self.forward_prefill(x)?,
             Decode::Kernel(kind) if cpu_f32 => self.forward_kernel(*kind, x)?,
-            Decode::Kernel(_) | Decode::Int(_) => {
+            Decode::Compact(dtype) if cpu_f32 => {
+                let mut out_dims = x.dims().to_vec();
+                *out_dims.last_mut().expect("non-scalar") = self.out_features;
+                let xs = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+                Tensor::from_vec(self.compact_rows(*dtype, &xs)?, out_dims, &Device::Cpu)?
+            }
+            Decode::Kernel(_) | Decode::Int(_) | Decode::Compact(_) => {
                 let w = self.weight.dequantize(x.device())?;
                 x.broadcast_matmul(&w.t()?)?
             }
@@ -432,6 +473,8 @@ mod tests {
             GgmlDType::Q8_0,
             GgmlDType::Q5_0,
             GgmlDType::Q4K,
+            GgmlDType::Q5K,
+            GgmlDType::Q6K,
             GgmlDType::Q4_1,
         ] {
             let q = QTensor::quantize(&w, dtype).unwrap();
@@ -451,6 +494,35 @@ mod tests {
                     assert!(err < 1e-3, "{dtype:?} prefill must be exact: {err}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn k_quants_decode_over_their_own_blocks_like_candle() {
+        let (n, k) = (300, 512);
+        let w = weights(n, k);
+        let x = weights(3, k);
+        let xs = x.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        for dtype in [GgmlDType::Q4K, GgmlDType::Q5K, GgmlDType::Q6K] {
+            let q = Arc::new(QTensor::quantize(&w, dtype).unwrap());
+            let lin = QLinear::shared(q.clone(), None).unwrap();
+            assert!(matches!(lin.decode, Decode::Compact(_)), "{dtype:?}");
+            // the same products as candle's QMatMul (which keeps a repacked copy for Q4_K)
+            let want = QMatMul::from_arc(q).unwrap().forward(&x).unwrap();
+            let want = want.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+            let got = lin.rows(&xs).unwrap();
+            for (g, w) in got.iter().zip(&want) {
+                assert!(
+                    (g - w).abs() < 1e-3 * (1.0 + w.abs()),
+                    "{dtype:?}: {g} vs {w}"
+                );
+            }
+            // one row at a time or three at once: the same bits
+            for (i, row) in xs.chunks(k).enumerate() {
+                assert_eq!(lin.matvec(row).unwrap(), got[i * n..(i + 1) * n]);
+            }
+            let batch = lin.forward(&x).unwrap().flatten_all().unwrap();
+            assert_eq!(batch.to_vec1::<f32>().unwrap(), got, "{dtype:?}");
         }
     }
 

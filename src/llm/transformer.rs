@@ -158,11 +158,10 @@ impl Transformer {
         max_positions: usize,
     ) -> Result<Transformer> {
         let dev = Device::Cpu;
-        let GgufFile {
-            content, reader, ..
-        } = gguf;
-        let mut tensor = |name: &str| content.tensor(reader, name, &dev);
-        let has = |name: &str| content.tensor_infos.contains_key(name);
+        let infos: std::collections::HashSet<String> =
+            gguf.content.tensor_infos.keys().cloned().collect();
+        let mut tensor = |name: &str| gguf.tensor(name);
+        let has = |name: &str| infos.contains(name);
         let has_q_norm = has("blk.0.attn_q_norm.weight");
         let has_bias = has("blk.0.attn_q.bias");
         let mut layers = Vec::with_capacity(hyper.n_layer);
@@ -211,8 +210,8 @@ impl Transformer {
         let lm_head = if has("output.weight") {
             QLinear::new(tensor("output.weight")?, None)?
         } else {
-            // tied embeddings
-            QLinear::new(tensor("token_embd.weight")?, None)?
+            // tied embeddings: one copy of the table serves both
+            QLinear::shared(embed_q.clone(), None)?
         };
         let embed = QEmbedding::new(embed_q)?;
         let norm = Norm::new(tensor("output_norm.weight")?, hyper.eps)?;
