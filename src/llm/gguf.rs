@@ -21,7 +21,7 @@ fn read_blocks<T: GgmlType + 'static>(
     bytes: usize,
 ) -> candle_core::Result<Box<dyn QuantizedType>> {
     let size = std::mem::size_of::<T>();
-    if bytes % size != 0 {
+    if !bytes.is_multiple_of(size) {
         candle_core::bail!("tensor of {bytes} bytes is not a whole number of {size}-byte blocks");
     }
     let mut blocks = vec![T::zeros(); bytes / size];

@@ -166,7 +166,7 @@ impl QLinear {
     pub fn shared(weight: Arc<QTensor>, bias: Option<Tensor>) -> Result<Self> {
         let (out_features, in_features) = weight.shape().dims2()?;
         let on_cpu = weight.device().is_cpu() && in_features % kernels::QK == 0;
-        let k_blocks = in_features % 256 == 0;
+        let k_blocks = in_features.is_multiple_of(256);
         let decode = match weight.dtype() {
             t if on_cpu && integer_kernel_for(t) => Decode::Int(t),
             GgmlDType::Q5_0 if on_cpu => Decode::Kernel(Kind::Q5_0),
