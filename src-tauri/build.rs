@@ -16,6 +16,7 @@ const COMMANDS: &[&str] = &[
     "models",
     "import_model",
     "set_active_model",
+    "measure_models",
     "get_settings",
     "save_settings",
 ];

@@ -39,6 +39,10 @@ pub struct CatalogModel {
     /// Embedders: pooling.
     #[serde(default)]
     pub pooling: Option<Pooling>,
+    /// Language models: answer quality rank (higher answers better). Only ranked models are
+    /// chosen automatically ([`crate::llm::speed::choose`]).
+    #[serde(default)]
+    pub rank: Option<u32>,
     /// The files that make up the model.
     #[serde(rename = "file")]
     pub files: Vec<CatalogFile>,

@@ -9,6 +9,7 @@ use crate::catalog::Catalog;
 use crate::chunk::ChunkingConfig;
 use crate::embed::EmbedderConfig;
 use crate::error::{Error, Result};
+use crate::llm::speed::{choose, AutoChoice, Candidate, Machine, SpeedTable};
 
 /// Everything the engine needs to open a library.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -32,12 +33,15 @@ pub struct Config {
 }
 
 /// Which language model answers, and how much context it gets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct LlmConfig {
     /// A catalog id, the name of an imported model (`hearth models import`), or a path to a
-    /// `.gguf` file. Empty: the catalog's default.
+    /// `.gguf` file. Empty or `auto`: chosen for this machine ([`crate::llm::speed`]).
     pub model: String,
+    /// The automatic choice takes the best model whose first token is expected within this
+    /// many seconds for a typical prompt on this machine (the quickest when none is).
+    pub first_token_budget_s: f64,
     /// Context window (prompt + answer) in tokens; capped by what the model was trained for.
     pub context_window: usize,
     /// Draft answer tokens by prompt lookup and check them in one batch (speculative
@@ -52,6 +56,7 @@ impl Default for LlmConfig {
     fn default() -> Self {
         LlmConfig {
             model: String::new(),
+            first_token_budget_s: 3.0,
             context_window: 4096,
             speculate: false,
         }
@@ -122,8 +127,8 @@ pub enum EmbedderChoice {
 pub struct SettingsUpdate {
     /// New chunk sizes (used for files indexed from now on).
     pub chunking: Option<ChunkingConfig>,
-    /// The language model: a catalog id, an imported model's name or a `.gguf` path; empty
-    /// means the catalog default.
+    /// The language model: a catalog id, an imported model's name or a `.gguf` path; empty or
+    /// `auto` means chosen for this machine.
     pub llm_model: Option<String>,
 }
 
@@ -282,6 +287,12 @@ impl Config {
                 "ingest.files_per_batch, chunks_per_batch and max_file_mb must be positive".into(),
             ));
         }
+        let budget = self.llm.first_token_budget_s;
+        if !(budget.is_finite() && budget > 0.0) {
+            return Err(Error::Config(
+                "llm.first_token_budget_s must be a positive number of seconds".into(),
+            ));
+        }
         if self.llm.context_window < 512 {
             return Err(Error::Config(
                 "llm.context_window must be at least 512".into(),
@@ -308,7 +319,10 @@ impl Config {
     pub fn llm_model(&self, choice: Option<&str>) -> Result<(String, PathBuf)> {
         let catalog = Catalog::builtin();
         let want = choice.unwrap_or(&self.llm.model);
-        if want.is_empty() {
+        if is_auto(want) {
+            if let Some(c) = self.auto_llm() {
+                return Ok((c.id, c.path));
+            }
             let m = catalog
                 .default_of("llm")
                 .ok_or_else(|| Error::Internal("catalog has no default llm".into()))?;
@@ -348,6 +362,68 @@ impl Config {
             "unknown model '{want}' (known: {}; or give a path to a .gguf file)",
             known.join(", ")
         )))
+    }
+}
+
+/// Whether a model setting asks for the automatic choice.
+pub fn is_auto(model: &str) -> bool {
+    model.is_empty() || model.eq_ignore_ascii_case("auto")
+}
+
+impl Config {
+    /// Whether the language model is chosen for this machine (no model set).
+    pub fn llm_is_auto(&self) -> bool {
+        is_auto(&self.llm.model)
+    }
+
+    /// The installed catalog models the automatic choice may take, with this machine's
+    /// measurements where taken.
+    pub fn answer_candidates(&self) -> Vec<Candidate> {
+        let table = SpeedTable::load(&self.models_dir);
+        let machine = Machine::this();
+        Catalog::builtin()
+            .installed(&self.models_dir)
+            .into_iter()
+            .filter(|m| m.installed && m.model.kind == "llm")
+            .filter_map(|m| {
+                let rank = m.model.rank?;
+                let (id, path) = Catalog::builtin()
+                    .llm_path(&m.model.id, &self.models_dir)
+                    .ok()?;
+                let speed = table.get(&id, m.size, &machine).cloned();
+                Some(Candidate {
+                    id,
+                    path,
+                    rank,
+                    speed,
+                })
+            })
+            .collect()
+    }
+
+    /// The model the automatic choice takes now, and why; `None` when no ranked model is
+    /// installed.
+    pub fn auto_llm(&self) -> Option<AutoChoice> {
+        let catalog = Catalog::builtin();
+        let default = catalog
+            .default_of("llm")
+            .map(|m| m.id.as_str())
+            .unwrap_or("");
+        choose(
+            &self.answer_candidates(),
+            self.llm.first_token_budget_s,
+            default,
+        )
+    }
+
+    /// Candidates of the automatic choice not yet measured on this machine: the shells measure
+    /// them ([`crate::llm::speed::measure`]) before the automatic choice loads a model.
+    pub fn unmeasured_answerers(&self) -> Vec<(String, PathBuf)> {
+        self.answer_candidates()
+            .into_iter()
+            .filter(|c| c.speed.is_none())
+            .map(|c| (c.id, c.path))
+            .collect()
     }
 }
 
@@ -400,6 +476,115 @@ impl Default for AnswerConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::speed::Speed;
+
+    /// "Install" a catalog model as a sparse file of its catalog size.
+    fn install(models: &Path, id: &str) -> u64 {
+        let m = Catalog::builtin().get(id).unwrap().clone();
+        let f = &m.files[0];
+        std::fs::create_dir_all(models.join(id)).unwrap();
+        std::fs::File::create(models.join(id).join(&f.name))
+            .unwrap()
+            .set_len(f.size)
+            .unwrap();
+        f.size
+    }
+
+    fn measured(models: &Path, id: &str, size: u64, prefill: f64) {
+        SpeedTable::record(
+            models,
+            Speed {
+                model: id.into(),
+                file_size: size,
+                machine: Machine::this(),
+                prefill_tok_s: prefill,
+                decode_tok_s: 20.0,
+                load_s: 1.0,
+                measured_at: 0,
+            },
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn the_answerer_is_chosen_for_this_machine_unless_one_is_set() {
+        let data = tempfile::tempdir().unwrap();
+        let models = tempfile::tempdir().unwrap();
+        let (small, big) = (
+            "qwen2.5-coder-0.5b-instruct-q4km",
+            "qwen2.5-coder-1.5b-instruct-q4km",
+        );
+        let small_size = install(models.path(), small);
+        let big_size = install(models.path(), big);
+        install(models.path(), "smollm2-135m-instruct-q4_1"); // unranked: never chosen
+        let config = Config::load(data.path(), models.path()).unwrap();
+        assert!(config.llm_is_auto());
+        // nothing measured: the catalog default, and both ranked models wait for a measurement
+        assert_eq!(config.llm_model(None).unwrap().0, small);
+        let mut todo: Vec<String> = config
+            .unmeasured_answerers()
+            .into_iter()
+            .map(|m| m.0)
+            .collect();
+        todo.sort();
+        assert_eq!(todo, [small, big]);
+        // a fast machine: the 1.5B starts within the 3 s budget (400/200 + 1/20 s)
+        measured(models.path(), small, small_size, 600.0);
+        measured(models.path(), big, big_size, 200.0);
+        assert!(config.unmeasured_answerers().is_empty());
+        assert_eq!(config.llm_model(None).unwrap().0, big);
+        assert_eq!(config.llm_model(Some("auto")).unwrap().0, big);
+        // a slow one: nothing fits, the quickest answers
+        measured(models.path(), small, small_size, 90.0);
+        measured(models.path(), big, big_size, 30.0);
+        let choice = config.auto_llm().unwrap();
+        assert_eq!(choice.id, small);
+        assert!(choice.reason.contains("quickest"), "{}", choice.reason);
+        // a bigger budget lets the 1.5B answer again
+        std::fs::write(
+            data.path().join(Config::FILE_NAME),
+            "[llm]\nfirst_token_budget_s = 20\n",
+        )
+        .unwrap();
+        let config = Config::load(data.path(), models.path()).unwrap();
+        assert_eq!(config.llm_model(None).unwrap().0, big);
+        // a model set in the settings wins, and `auto` hands the choice back
+        let config = config
+            .save_settings(&SettingsUpdate {
+                chunking: None,
+                llm_model: Some(small.into()),
+            })
+            .unwrap();
+        assert!(!config.llm_is_auto());
+        assert_eq!(config.llm_model(None).unwrap().0, small);
+        let config = config
+            .save_settings(&SettingsUpdate {
+                chunking: None,
+                llm_model: Some("auto".into()),
+            })
+            .unwrap();
+        assert_eq!(config.llm_model(None).unwrap().0, big);
+        // a changed model file is measured again
+        std::fs::File::options()
+            .write(true)
+            .open(models.path().join(big).join("model.gguf"))
+            .unwrap()
+            .set_len(big_size - 1)
+            .unwrap();
+        assert_eq!(
+            config.llm_model(None).unwrap().0,
+            small,
+            "the 1.5B is no longer installed"
+        );
+        // a bad budget is refused
+        std::fs::write(
+            data.path().join(Config::FILE_NAME),
+            "[llm]\nfirst_token_budget_s = 0\n",
+        )
+        .unwrap();
+        let err = Config::load(data.path(), models.path()).unwrap_err();
+        assert!(err.to_string().contains("first_token_budget_s"), "{err}");
+    }
 
     #[test]
     fn settings_are_saved_into_config_toml_keeping_other_keys() {

@@ -10,6 +10,9 @@ use hearth::{Answer, Cancel, Config, Library, Llm, Message};
 
 /// Load the configured (or chosen) language model, off the async threads.
 pub(crate) async fn load_llm(config: &Config, choice: Option<&str>) -> Result<Arc<Llm>> {
+    if choice.map_or(config.llm_is_auto(), hearth::config::is_auto) {
+        crate::models::measure_if_needed(config).await;
+    }
     let (name, path) = config.llm_model(choice)?;
     let window = config.llm.context_window;
     let llm = tokio::task::spawn_blocking(move || Llm::load(&path, &name, window))

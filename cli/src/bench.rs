@@ -92,27 +92,13 @@ pub async fn run(
     Ok(0)
 }
 
-/// The text the prompt is cut from (the same one `bench/llama_cpp_bench.py` uses).
-pub const BENCH_TEXT: &str = "The quick brown fox jumps over the lazy dog. A journey of a \
-thousand miles begins with a single step. In the middle of difficulty lies opportunity. The \
-library was quiet except for the rustle of pages and the distant hum of the old radiator by the \
-window. ";
-
 /// Prefill and decode tokens/s of the language model on a fixed prompt, plus peak memory.
 async fn bench_llm(config: &Config, args: &BenchArgs) -> Result<()> {
     let t = Instant::now();
     let llm = crate::answer::load_llm(config, args.model.as_deref()).await?;
     let load_s = t.elapsed().as_secs_f64();
     let info = llm.info().clone();
-    let mut ids = Vec::new();
-    while ids.len() < args.prompt_tokens {
-        let enc = llm
-            .tokenizer()
-            .encode(BENCH_TEXT, false)
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
-        ids.extend_from_slice(enc.get_ids());
-    }
-    ids.truncate(args.prompt_tokens);
+    let ids = hearth::llm::speed::sample_ids(&llm, args.prompt_tokens)?;
     let (gen, repeat) = (args.gen_tokens, args.repeat.max(1));
     let runs = tokio::task::spawn_blocking(move || -> hearth::Result<Vec<(f64, f64)>> {
         (0..repeat).map(|_| llm.forward_fresh(&ids, gen)).collect()

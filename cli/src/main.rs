@@ -4,6 +4,7 @@ mod answer;
 mod bench;
 mod eval;
 mod eval_docs;
+mod models;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -12,9 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
-use hearth::{
-    Cancel, Catalog, Config, IngestEvent, IngestReport, Library, SearchMode, SearchRequest,
-};
+use hearth::{Cancel, Config, IngestEvent, IngestReport, Library, SearchMode, SearchRequest};
 use indicatif::{ProgressBar, ProgressStyle};
 
 /// Hearth: private, local search over your own documents.
@@ -105,7 +104,7 @@ enum Command {
 }
 
 #[derive(Subcommand)]
-enum ModelsCommand {
+pub(crate) enum ModelsCommand {
     /// List catalog models and whether they are installed.
     List {
         /// Print as JSON.
@@ -127,6 +126,18 @@ enum ModelsCommand {
         /// Name to use it by [default: the file name without .gguf]
         #[arg(long)]
         name: Option<String>,
+    },
+    /// Measure how fast this machine runs the installed language models (a few seconds each;
+    /// the automatic choice uses the numbers).
+    Measure {
+        /// Model ids or imported names [default: every installed language model].
+        ids: Vec<String>,
+    },
+    /// Choose the language model answers come from: an id, an imported name, or `auto` (the
+    /// best model expected to start answering within `llm.first_token_budget_s` here).
+    Use {
+        /// Model id, imported name, .gguf path or `auto`.
+        model: String,
     },
 }
 
@@ -266,51 +277,14 @@ async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Command::Models {
-            command: ModelsCommand::List { json },
-        } => {
-            let config = config_from(&cli.data_dir, &cli.models_dir)?;
-            let models = Catalog::builtin().installed(&config.models_dir);
-            let imported = hearth::catalog::imported(&config.models_dir);
-            if json {
-                let mut list = serde_json::to_value(&models)?;
-                if let Some(list) = list.as_array_mut() {
-                    for (n, p) in &imported {
-                        list.push(serde_json::json!({
-                            "model": {"id": n, "kind": "llm", "default": false,
-                                      "description": "imported GGUF", "licence": "as stated by its source",
-                                      "source": "imported", "files": []},
-                            "path": p, "installed": true,
-                            "size": std::fs::metadata(p).map(|m| m.len()).unwrap_or(0),
-                        }));
-                    }
-                }
-                println!("{}", serde_json::to_string_pretty(&list)?);
-            } else {
-                println!("models dir: {}", config.models_dir.display());
-                print_models(&models);
-                for (n, p) in &imported {
-                    let size = std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
-                    println!(
-                        "  {:<34} {:<9} {:>9}  imported   {}",
-                        n,
-                        "llm",
-                        human_bytes(size),
-                        p.display()
-                    );
-                }
-                let active = config
-                    .llm_model(None)
-                    .map(|(n, _)| n)
-                    .unwrap_or_else(|_| "(not installed)".into());
-                println!("active language model: {active}");
-            }
-            Ok(0)
-        }
-        Command::Models {
             command: ModelsCommand::Fetch { all, ids },
         } => {
             let config = config_from(&cli.data_dir, &cli.models_dir)?;
             fetch_models(&config.models_dir, all, &ids)
+        }
+        Command::Models { command } => {
+            let config = config_from(&cli.data_dir, &cli.models_dir)?;
+            models::run(config, command).await
         }
         Command::Ask {
             question,
@@ -328,21 +302,12 @@ async fn run(cli: Cli) -> Result<i32> {
             let config = config_from(&cli.data_dir, &cli.models_dir)?;
             answer::summarize(config, model.as_deref(), &path, json).await
         }
-        Command::Models {
-            command: ModelsCommand::Import { file, name },
-        } => {
-            let config = config_from(&cli.data_dir, &cli.models_dir)?;
-            let (name, path) = hearth::llm::import(&config.models_dir, &file, name.as_deref())?;
-            println!("imported {name} -> {}", path.display());
-            println!("use it with: hearth ask --model {name} \"...\"  (or [llm] model = \"{name}\" in config.toml)");
-            Ok(0)
-        }
         Command::Bench(args) => bench::run(&cli.data_dir, &cli.models_dir, args).await,
         Command::Eval(args) => eval::run(&cli.models_dir, args).await,
     }
 }
 
-fn print_models(models: &[hearth::InstalledModel]) {
+pub(crate) fn print_models(models: &[hearth::InstalledModel]) {
     for m in models {
         println!(
             "  {:<34} {:<9} {:>9}  {}  {}",

@@ -169,6 +169,60 @@ fn models_list_shows_the_catalog() {
 }
 
 #[test]
+fn models_are_measured_on_this_machine_and_chosen_or_set() {
+    let tmp = tempfile::tempdir().unwrap();
+    let smol = "smollm2-135m-instruct-q4_1";
+    let entry = |id: &str| {
+        let out = hearth(tmp.path(), &["models", "list", "--json"]);
+        assert!(out.status.success());
+        let list: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        list.as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let out = hearth(tmp.path(), &["models", "measure", smol]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.starts_with(smol) && text.contains("tok/s"), "{text}");
+    let m = entry(smol);
+    assert!(m["speed"]["prefill_tok_s"].as_f64().unwrap() > 1.0, "{m}");
+    assert!(m["speed"]["decode_tok_s"].as_f64().unwrap() > 1.0, "{m}");
+    assert!(m["first_token_s"].as_f64().unwrap() > 0.0, "{m}");
+    // SmolLM2 has no answer rank: not chosen automatically, but it can be set
+    assert_eq!(m["active"], false, "{m}");
+    let out = hearth(tmp.path(), &["models", "use", smol]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("chosen in the settings"));
+    let m = entry(smol);
+    assert_eq!(m["active"], true, "{m}");
+    assert!(m["chosen_because"].is_null(), "{m}");
+    // `auto` hands the choice back to Hearth, which says why
+    let out = hearth(tmp.path(), &["models", "use", "auto"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && text.contains("(automatic: "),
+        "{text}"
+    );
+    let m = entry("qwen2.5-coder-0.5b-instruct-q4km");
+    assert_eq!(m["active"], true, "{m}");
+    assert!(
+        m["chosen_because"].as_str().is_some_and(|s| !s.is_empty()),
+        "{m}"
+    );
+    // an unknown model is refused with the known ones
+    let out = hearth(tmp.path(), &["models", "use", "no-such-model"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown model"));
+}
+
+#[test]
 fn ask_summarize_json_contract_and_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use hearth::answer::{self, AnswerEvent, SummaryEvent};
 use hearth::config::SettingsUpdate;
+use hearth::llm::speed::{Machine, Speed, SpeedTable, TYPICAL_PROMPT_TOKENS};
 use hearth::{
     Answer, Catalog, Citation, IngestEvent, IngestReport, Message, PageText, Role, SearchMode,
     SearchRequest, Summary,
@@ -269,10 +270,8 @@ pub async fn ask(
     let config = lib.config().clone();
     let job = shell.job(&job);
     let llm = shell
-        .llm(&config, || {
-            let _ = on_event.send(AskEvent::Status {
-                text: "Loading the language model…".into(),
-            });
+        .llm(&config, |text| {
+            let _ = on_event.send(AskEvent::Status { text: text.into() });
         })
         .await?;
     let history: Vec<Message> = history
@@ -344,10 +343,8 @@ pub async fn summarize(
     let config = lib.config().clone();
     let job = shell.job(&job);
     let llm = shell
-        .llm(&config, || {
-            let _ = on_event.send(SummarizeEvent::Status {
-                text: "Loading the language model…".into(),
-            });
+        .llm(&config, |text| {
+            let _ = on_event.send(SummarizeEvent::Status { text: text.into() });
         })
         .await?;
     let channel = on_event.clone();
@@ -383,41 +380,111 @@ pub struct ModelEntry {
     active: bool,
     /// Fetched by default.
     default: bool,
+    /// Language models: this machine's measurement, if taken.
+    speed: Option<Speed>,
+    /// Expected seconds to the first token for a typical prompt (from `speed`).
+    first_token_s: Option<f64>,
+    /// The automatic choice may take it (a ranked catalog model).
+    candidate: bool,
+    /// Active because Hearth chose it: why.
+    chosen_because: Option<String>,
 }
 
 fn model_entries(config: &hearth::Config) -> Vec<ModelEntry> {
     let active = config.llm_model(None).ok().map(|(name, _)| name);
+    let auto = config.llm_is_auto().then(|| config.auto_llm()).flatten();
+    let table = SpeedTable::load(&config.models_dir);
+    let machine = Machine::this();
+    let speed_of = |id: &str, size: u64| table.get(id, size, &machine).cloned();
+    let first = |s: &Option<Speed>| s.as_ref().map(|s| s.first_token_s(TYPICAL_PROMPT_TOKENS));
     let mut out: Vec<ModelEntry> = Catalog::builtin()
         .installed(&config.models_dir)
         .into_iter()
-        .map(|m| ModelEntry {
-            active: m.model.kind == "llm" && active.as_deref() == Some(m.model.id.as_str()),
-            id: m.model.id,
-            kind: m.model.kind,
-            description: m.model.description,
-            licence: m.model.licence,
-            source: m.model.source,
-            size: m.size,
-            installed: m.installed,
-            imported: false,
-            default: m.model.default,
+        .map(|m| {
+            let is_llm = m.model.kind == "llm";
+            let active = is_llm && active.as_deref() == Some(m.model.id.as_str());
+            let speed = (is_llm && m.installed)
+                .then(|| speed_of(&m.model.id, m.size))
+                .flatten();
+            ModelEntry {
+                active,
+                first_token_s: first(&speed),
+                speed,
+                candidate: is_llm && m.model.rank.is_some(),
+                chosen_because: auto
+                    .as_ref()
+                    .filter(|c| active && c.id == m.model.id)
+                    .map(|c| c.reason.clone()),
+                id: m.model.id,
+                kind: m.model.kind,
+                description: m.model.description,
+                licence: m.model.licence,
+                source: m.model.source,
+                size: m.size,
+                installed: m.installed,
+                imported: false,
+                default: m.model.default,
+            }
         })
         .collect();
     for (name, path) in hearth::catalog::imported(&config.models_dir) {
+        let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        let speed = speed_of(&name, size);
         out.push(ModelEntry {
             active: active.as_deref() == Some(name.as_str()),
+            first_token_s: first(&speed),
+            speed,
+            candidate: false,
+            chosen_because: None,
             id: name,
             kind: "llm".into(),
             description: "Imported GGUF model".into(),
             licence: "as given by its authors".into(),
             source: path.display().to_string(),
-            size: std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0),
+            size,
             installed: true,
             imported: true,
             default: false,
         });
     }
     out
+}
+
+/// What a measurement of the language models gives the models view.
+#[derive(Debug, Serialize)]
+pub struct Measured {
+    models: Vec<ModelEntry>,
+    /// Models that could not be measured, with why.
+    failed: Vec<ErrorDto>,
+}
+
+/// Measure how fast this machine runs every installed language model (a few seconds each).
+#[tauri::command]
+pub async fn measure_models(shell: State<'_, Shell>) -> Res<Measured> {
+    let config = shell.config()?;
+    let catalog = Catalog::builtin();
+    let models: Vec<(String, PathBuf)> = catalog
+        .installed(&config.models_dir)
+        .into_iter()
+        .filter(|m| m.installed && m.model.kind == "llm")
+        .filter_map(|m| catalog.llm_path(&m.model.id, &config.models_dir).ok())
+        .chain(hearth::catalog::imported(&config.models_dir))
+        .collect();
+    let names: Vec<String> = models.iter().map(|(n, _)| n.clone()).collect();
+    let failed = shell
+        .measure(models)
+        .await
+        .into_iter()
+        .zip(names)
+        .filter_map(|(r, name)| {
+            r.err()
+                .map(|e| ErrorDto::new(&e.code, format!("{name}: {}", e.message)))
+        })
+        .collect();
+    Ok(Measured {
+        models: model_entries(&config),
+        failed,
+    })
 }
 
 /// Installed and available models, with sizes, licences and the active language model.

@@ -19,11 +19,14 @@ fn main() {
         .manage(shell)
         .setup(|app| {
             // Open the library (load the embedding model) while the window paints, so the
-            // first search does not wait for it.
+            // first search does not wait for it; then, at first start (or with a new model or
+            // a new Hearth), measure how fast this machine runs the language models, so the
+            // first question does not wait for that either.
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {
                 let shell = handle.state::<state::Shell>();
                 let _ = shell.library().await;
+                let _ = shell.measure_if_needed(|| {}).await;
             });
             Ok(())
         })
@@ -41,6 +44,7 @@ fn main() {
             commands::models,
             commands::import_model,
             commands::set_active_model,
+            commands::measure_models,
             commands::get_settings,
             commands::save_settings,
         ])

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use hearth::llm::speed::{self, Speed, SpeedTable};
 use hearth::{Cancel, Config, FailedFile, Library, Llm};
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +56,9 @@ pub struct Shell {
     default_data_dir: PathBuf,
     library: tokio::sync::Mutex<Option<Arc<Library>>>,
     llm: tokio::sync::Mutex<Option<(String, Arc<Llm>)>>,
+    /// Held while language models are measured (one measurement at a time, and the automatic
+    /// choice waits for the numbers).
+    measuring: tokio::sync::Mutex<()>,
     jobs: Mutex<HashMap<String, Cancel>>,
     failures: Mutex<BTreeMap<String, FailedFile>>,
 }
@@ -103,6 +107,7 @@ impl Shell {
             default_data_dir: base,
             library: tokio::sync::Mutex::new(None),
             llm: tokio::sync::Mutex::new(None),
+            measuring: tokio::sync::Mutex::new(()),
             jobs: Mutex::new(HashMap::new()),
             failures: Mutex::new(BTreeMap::new()),
         };
@@ -154,9 +159,63 @@ impl Shell {
         Ok(lib)
     }
 
-    /// The language model named by the configuration, loaded on first use. `on_load` is
-    /// called before a (slow) load, so the UI can say so.
-    pub async fn llm(&self, config: &Config, on_load: impl FnOnce()) -> Result<Arc<Llm>, ErrorDto> {
+    /// Measure `models` on this machine, one after the other, and record the numbers in the
+    /// models dir. A model that cannot be measured is left out (and stays unmeasured).
+    pub async fn measure(&self, models: Vec<(String, PathBuf)>) -> Vec<Result<Speed, ErrorDto>> {
+        let _one_at_a_time = self.measuring.lock().await;
+        self.measure_locked(models).await
+    }
+
+    async fn measure_locked(&self, models: Vec<(String, PathBuf)>) -> Vec<Result<Speed, ErrorDto>> {
+        let mut out = Vec::new();
+        for (name, path) in models {
+            let dir = self.models_dir.clone();
+            let at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let r = tokio::task::spawn_blocking(move || -> hearth::Result<Speed> {
+                let s = speed::measure(&name, &path, at)?;
+                SpeedTable::record(&dir, s.clone())?;
+                Ok(s)
+            })
+            .await
+            .map_err(|e| ErrorDto::new("internal", format!("measuring thread: {e}")))
+            .and_then(|r| r.map_err(ErrorDto::from));
+            out.push(r);
+        }
+        out
+    }
+
+    /// When the language model is chosen automatically, measure the candidates this machine
+    /// has no numbers for (first start, a new model, a new Hearth). `on_start` is called
+    /// before a measurement starts.
+    pub async fn measure_if_needed(&self, on_start: impl FnOnce()) -> Result<(), ErrorDto> {
+        let config = self.config()?;
+        if !config.llm_is_auto() {
+            return Ok(());
+        }
+        // after a measurement already running, look again
+        let _one_at_a_time = self.measuring.lock().await;
+        let todo = config.unmeasured_answerers();
+        if !todo.is_empty() {
+            on_start();
+            self.measure_locked(todo).await;
+        }
+        Ok(())
+    }
+
+    /// The language model named by the configuration, loaded on first use. `on_status` tells
+    /// the UI about slow steps (measuring this machine, loading the model).
+    pub async fn llm(
+        &self,
+        config: &Config,
+        on_status: impl Fn(&str),
+    ) -> Result<Arc<Llm>, ErrorDto> {
+        self.measure_if_needed(|| {
+            on_status("Measuring how fast this computer runs the language models (once)…")
+        })
+        .await?;
         let (name, path) = config.llm_model(None)?;
         let mut slot = self.llm.lock().await;
         if let Some((loaded, llm)) = slot.as_ref() {
@@ -165,7 +224,7 @@ impl Shell {
             }
         }
         *slot = None; // free the old model before loading another
-        on_load();
+        on_status("Loading the language model…");
         let window = config.llm.context_window;
         let n = name.clone();
         let llm = tokio::task::spawn_blocking(move || Llm::load(&path, &n, window))

@@ -12,6 +12,7 @@ pub mod kernels;
 pub mod qgemm;
 pub mod qmat;
 pub mod speculate;
+pub mod speed;
 pub mod template;
 pub mod tokenizer;
 pub mod transformer;

@@ -89,6 +89,17 @@ export function formatBytes(n) {
   return `${i === 0 ? n : n.toFixed(n < 10 ? 1 : 0)} ${units[i]}`;
 }
 
+/**
+ * A language model's measured speed on this machine, for the models view:
+ * "first token ~4.6 s · prefill 87 tok/s · decode 28.8 tok/s", or "" when not measured.
+ */
+export function speedLine(entry) {
+  const s = entry && entry.speed;
+  if (!s || !Number.isFinite(s.prefill_tok_s) || !Number.isFinite(s.decode_tok_s)) return "";
+  const first = Number.isFinite(entry.first_token_s) ? `first token ~${entry.first_token_s.toFixed(1)} s · ` : "";
+  return `${first}prefill ${Math.round(s.prefill_tok_s)} tok/s · decode ${s.decode_tok_s.toFixed(1)} tok/s`;
+}
+
 /** Seconds → "42 s", "3 min 5 s". */
 export function formatDuration(s) {
   if (!Number.isFinite(s) || s < 0) return "–";

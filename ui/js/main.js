@@ -7,6 +7,7 @@ import {
   snippet,
   citationSegments,
   formatBytes,
+  speedLine,
   baseName,
   pageLabel,
   newIngest,
@@ -566,17 +567,33 @@ function stopRunning() {
 
 // ---------- models ----------
 
-async function loadModels() {
+async function loadModels(given) {
   try {
-    const models = await call("models");
+    const models = given || (await call("models"));
     $("#models-dir").textContent = state.info && state.info.models_dir ? `Installed in ${state.info.models_dir}` : "";
+    const active = models.find((m) => m.active);
+    const auto = active && active.chosen_because;
+    $("#models-choice").textContent = active
+      ? auto
+        ? `Answers come from ${active.id}, chosen for this computer: ${auto}.`
+        : `Answers come from ${active.id}, chosen by you.`
+      : "";
+    $("#models-auto").hidden = !active || Boolean(auto);
     replace(
       $("#models-list"),
       models.map((m) =>
         h(
           "tr",
           { dataset: { id: m.id, kind: m.kind } },
-          h("td", {}, h("div", { class: "name" }, m.id), h("div", { class: "muted small" }, m.description)),
+          h(
+            "td",
+            {},
+            h("div", { class: "name" }, m.id),
+            h("div", { class: "muted small" }, m.description),
+            m.kind === "llm" && m.installed
+              ? h("div", { class: "small speed" }, speedLine(m) || "Not measured on this computer yet.")
+              : null,
+          ),
           h("td", {}, m.kind),
           h("td", {}, formatBytes(m.size)),
           h("td", { class: "small" }, m.licence),
@@ -605,11 +622,30 @@ async function loadModels() {
 async function setActive(id) {
   try {
     await call("set_active_model", { id });
-    toast(`Answers now come from ${id}.`);
+    toast(id === "auto" ? "Hearth now chooses the model for this computer." : `Answers now come from ${id}.`);
   } catch (e) {
     toast(errorLine(e));
   }
   loadModels();
+}
+
+async function measureModels() {
+  const button = $("#models-measure");
+  const status = $("#models-measure-status");
+  button.disabled = true;
+  status.classList.remove("error-text");
+  status.textContent = "Measuring each installed language model (a few seconds each)…";
+  try {
+    const r = await call("measure_models");
+    status.textContent = r.failed.length ? r.failed.map(errorLine).join(" ") : "Measured.";
+    if (r.failed.length) status.classList.add("error-text");
+    loadModels(r.models);
+  } catch (e) {
+    status.textContent = errorLine(e);
+    status.classList.add("error-text");
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function importModel() {
@@ -736,6 +772,8 @@ function wire() {
     ev.preventDefault();
     importModel();
   });
+  $("#models-measure").addEventListener("click", measureModels);
+  $("#models-auto").addEventListener("click", () => setActive("auto"));
   $("#import-browse").addEventListener("click", async () => {
     try {
       const [p] = await pickPaths({ multiple: false, filters: [{ name: "GGUF model", extensions: ["gguf"] }] });

@@ -17,6 +17,7 @@ import {
   groupByFolder,
   historyForAsk,
   findPassage,
+  speedLine,
 } from "../js/logic.js";
 
 test("query terms drop stop words, short words and repeats", () => {
@@ -127,4 +128,13 @@ test("a cited passage is found in its page even when whitespace differs", () => 
   const text = "One. Two is here. Three. Four is there. Five.";
   assert.deepEqual(findPassage(text, "Two is here. … Four is there."), [5, 39]);
   assert.deepEqual(findPassage(text, "Two is here. … Missing."), [5, 17]);
+});
+
+test("a model's measured speed reads as one line, and nothing when not measured", () => {
+  const m = { speed: { prefill_tok_s: 86.6, decode_tok_s: 28.84 }, first_token_s: 4.65 };
+  assert.equal(speedLine(m), "first token ~4.7 s · prefill 87 tok/s · decode 28.8 tok/s");
+  assert.equal(speedLine({ speed: { prefill_tok_s: 10, decode_tok_s: 2 } }), "prefill 10 tok/s · decode 2.0 tok/s");
+  assert.equal(speedLine({ speed: null }), "");
+  assert.equal(speedLine({}), "");
+  assert.equal(speedLine({ speed: { prefill_tok_s: "x", decode_tok_s: 1 } }), "");
 });

@@ -447,6 +447,34 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
         .await;
     assert!(str_of(&row[2]).ends_with("MB"), "size: {row}");
     assert!(!str_of(&row[3]).is_empty(), "licence: {row}");
+    //     No model was set: Hearth measured this machine (at start, or before the first answer)
+    //     and says why the active model was chosen; "Measure speed" measures every installed
+    //     language model again.
+    let speed = str_of(&row[0]);
+    assert!(
+        speed.contains("first token ~") && speed.contains("tok/s"),
+        "the measured speed is shown: {row}"
+    );
+    let choice = app.text("#models-choice").await;
+    assert!(
+        choice.contains("qwen2.5-coder-0.5b-instruct-q4km")
+            && choice.contains("chosen for this computer"),
+        "{choice}"
+    );
+    app.click("#models-measure").await;
+    app.wait_until(
+        "the measurement",
+        "document.querySelector('#models-measure-status').textContent === 'Measured.'",
+        MODEL,
+    )
+    .await;
+    let smol = app
+        .eval("document.querySelector(\"#models-list tr[data-id='smollm2-135m-instruct-q4_1'] .speed\").textContent")
+        .await;
+    assert!(
+        str_of(&smol).contains("tok/s"),
+        "every installed model measured: {smol}"
+    );
     let not_gguf = tmp.path().join("notes.gguf");
     std::fs::write(&not_gguf, "this is not a model").unwrap();
     app.type_into("#import-path", &not_gguf.to_string_lossy())

@@ -1,0 +1,355 @@
+//! How fast this machine runs each installed language model, and which one answers when the
+//! user has not picked one.
+//!
+//! A measurement loads a model, reads a fixed English prompt of [`MEASURE_PROMPT_TOKENS`]
+//! tokens and decodes [`MEASURE_DECODE_STEPS`] more: a few seconds for the small models. The
+//! results are kept in `<models dir>/speeds.json`, keyed by the model file's size, this
+//! engine's version, the CPU and the thread count, so a new model file, a new Hearth or another
+//! machine measures again.
+//!
+//! The automatic choice ([`choose`]) takes, among the installed catalog models that carry an
+//! answer-quality rank, the best ranked one whose expected time to the first token for a
+//! [`TYPICAL_PROMPT_TOKENS`]-token prompt is within the budget (`llm.first_token_budget_s`);
+//! when none is, the quickest. Imported models and catalog models without a rank (test models,
+//! base models without a chat template) are measured and shown but only answer when chosen.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::Llm;
+use crate::error::{Error, Result};
+
+/// Prompt length the expected first-token time is given for: the median prompt of the
+/// real-document evaluation set was 381 tokens.
+pub const TYPICAL_PROMPT_TOKENS: usize = 400;
+
+/// Prompt tokens read by a measurement.
+pub const MEASURE_PROMPT_TOKENS: usize = 256;
+
+/// Tokens decoded by a measurement.
+pub const MEASURE_DECODE_STEPS: usize = 8;
+
+/// The file, inside the models dir, that keeps the measurements.
+pub const FILE_NAME: &str = "speeds.json";
+
+/// The text measurement prompts are cut from (also `hearth bench llm`'s, and
+/// `bench/llama_cpp_bench.py`'s, so the numbers compare).
+pub const SAMPLE_TEXT: &str = "The quick brown fox jumps over the lazy dog. A journey of a \
+thousand miles begins with a single step. In the middle of difficulty lies opportunity. The \
+library was quiet except for the rustle of pages and the distant hum of the old radiator by the \
+window. ";
+
+/// What a measurement depends on besides the model: results taken elsewhere do not count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Machine {
+    /// CPU model name (`/proc/cpuinfo`), or the architecture where that is not known.
+    pub cpu: String,
+    /// Threads the kernels run on.
+    pub threads: usize,
+    /// Hearth version: kernels change between versions.
+    pub engine: String,
+}
+
+impl Machine {
+    /// This machine, this build.
+    pub fn this() -> Machine {
+        let cpu = std::fs::read_to_string("/proc/cpuinfo")
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("model name"))
+                    .and_then(|l| l.split_once(':'))
+                    .map(|(_, v)| v.trim().to_string())
+            })
+            .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+        Machine {
+            cpu,
+            threads: rayon::current_num_threads(),
+            engine: env!("CARGO_PKG_VERSION").to_string(),
+        }
+    }
+}
+
+/// One model measured on one machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Speed {
+    /// Catalog id or imported model name.
+    pub model: String,
+    /// Size of the GGUF file measured.
+    pub file_size: u64,
+    /// Where it was measured.
+    pub machine: Machine,
+    /// Prompt tokens read per second.
+    pub prefill_tok_s: f64,
+    /// Tokens decoded per second.
+    pub decode_tok_s: f64,
+    /// Seconds to load the model.
+    pub load_s: f64,
+    /// When (seconds since the Unix epoch, given by the caller).
+    pub measured_at: u64,
+}
+
+impl Speed {
+    /// Expected seconds to the first answer token for a prompt of `prompt_tokens` tokens (the
+    /// model already loaded): the prompt, then one decode step.
+    pub fn first_token_s(&self, prompt_tokens: usize) -> f64 {
+        prompt_tokens as f64 / self.prefill_tok_s.max(1e-9) + 1.0 / self.decode_tok_s.max(1e-9)
+    }
+}
+
+/// Load `path` and time a fixed prompt and a few decode steps. `measured_at` is the wall-clock
+/// time to record (the engine reads no clock of its own for it).
+pub fn measure(name: &str, path: &Path, measured_at: u64) -> Result<Speed> {
+    let file_size = std::fs::metadata(path)
+        .map_err(|e| Error::ModelMissing {
+            path: path.to_path_buf(),
+            hint: format!("cannot read the model file: {e}"),
+        })?
+        .len();
+    let t = Instant::now();
+    let llm = Llm::load(path, name, 1024)?;
+    let load_s = t.elapsed().as_secs_f64();
+    let ids = sample_ids(&llm, MEASURE_PROMPT_TOKENS)?;
+    // a short first pass wakes the thread pool and faults in the code paths
+    llm.forward_fresh(&ids[..16], 1)?;
+    let (prefill_tok_s, decode_tok_s) = llm.forward_fresh(&ids, MEASURE_DECODE_STEPS)?;
+    Ok(Speed {
+        model: name.to_string(),
+        file_size,
+        machine: Machine::this(),
+        prefill_tok_s,
+        decode_tok_s,
+        load_s,
+        measured_at,
+    })
+}
+
+/// The first `n` tokens of [`SAMPLE_TEXT`] repeated.
+pub fn sample_ids(llm: &Llm, n: usize) -> Result<Vec<u32>> {
+    let one = llm
+        .tokenizer()
+        .encode(SAMPLE_TEXT, false)
+        .map_err(|e| Error::Generation(format!("tokenizer: {e}")))?;
+    let one = one.get_ids();
+    if one.is_empty() {
+        return Err(Error::Generation("the sample text has no tokens".into()));
+    }
+    Ok(one.iter().copied().cycle().take(n).collect())
+}
+
+/// The measurements kept in a models dir.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SpeedTable {
+    /// One entry per model and machine.
+    pub speeds: Vec<Speed>,
+}
+
+impl SpeedTable {
+    /// Read `<models_dir>/speeds.json`; a missing or unreadable file is an empty table (the
+    /// measurements are a cache: they are taken again).
+    pub fn load(models_dir: &Path) -> SpeedTable {
+        std::fs::read(models_dir.join(FILE_NAME))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    /// The measurement of `model` (a file of `file_size` bytes) on `machine`, if there is one.
+    pub fn get(&self, model: &str, file_size: u64, machine: &Machine) -> Option<&Speed> {
+        self.speeds
+            .iter()
+            .find(|s| s.model == model && s.file_size == file_size && &s.machine == machine)
+    }
+
+    /// Record `speed` (replacing an older measurement of the same model on the same machine)
+    /// and write the table back: to a temporary file, synced, then renamed over the old one.
+    pub fn record(models_dir: &Path, speed: Speed) -> Result<SpeedTable> {
+        let mut table = SpeedTable::load(models_dir);
+        table
+            .speeds
+            .retain(|s| !(s.model == speed.model && s.machine == speed.machine));
+        table.speeds.push(speed);
+        let path = models_dir.join(FILE_NAME);
+        let tmp = models_dir.join(format!("{FILE_NAME}.{}.tmp", std::process::id()));
+        let write = || -> std::io::Result<()> {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp)?;
+            f.write_all(&serde_json::to_vec_pretty(&table).map_err(std::io::Error::other)?)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, &path)
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::Config(format!("cannot write {}: {e}", path.display()))
+        })?;
+        Ok(table)
+    }
+}
+
+/// A model the automatic choice may take.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    /// Catalog id.
+    pub id: String,
+    /// The GGUF file.
+    pub path: PathBuf,
+    /// Answer quality rank from the catalog: higher answers better.
+    pub rank: u32,
+    /// This machine's measurement, if taken.
+    pub speed: Option<Speed>,
+}
+
+/// The model the automatic choice took, and why.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AutoChoice {
+    /// Catalog id.
+    pub id: String,
+    /// The GGUF file.
+    pub path: PathBuf,
+    /// Expected first-token time for a typical prompt, when measured.
+    pub first_token_s: Option<f64>,
+    /// One line for people: why this model.
+    pub reason: String,
+}
+
+/// Pick among `candidates` (see the module docs). Unmeasured candidates are passed over while
+/// another one is measured; with none measured the catalog's default (`default_id`) answers if
+/// it is a candidate, else the best ranked. `None` when there is no candidate.
+pub fn choose(candidates: &[Candidate], budget_s: f64, default_id: &str) -> Option<AutoChoice> {
+    let expected = |c: &Candidate| {
+        c.speed
+            .as_ref()
+            .map(|s| s.first_token_s(TYPICAL_PROMPT_TOKENS))
+    };
+    let measured: Vec<(&Candidate, f64)> = candidates
+        .iter()
+        .filter_map(|c| expected(c).map(|t| (c, t)))
+        .collect();
+    let pick = |c: &Candidate, t: Option<f64>, reason: String| AutoChoice {
+        id: c.id.clone(),
+        path: c.path.clone(),
+        first_token_s: t,
+        reason,
+    };
+    if measured.is_empty() {
+        let c = candidates
+            .iter()
+            .find(|c| c.id == default_id)
+            .or_else(|| candidates.iter().max_by_key(|c| c.rank))?;
+        return Some(pick(
+            c,
+            None,
+            "not measured on this machine yet: the default".into(),
+        ));
+    }
+    let within = measured
+        .iter()
+        .filter(|(_, t)| *t <= budget_s)
+        .max_by(|a, b| a.0.rank.cmp(&b.0.rank).then(b.1.total_cmp(&a.1)));
+    if let Some((c, t)) = within {
+        return Some(pick(
+            c,
+            Some(*t),
+            format!(
+                "the best model whose first token is expected within {budget_s:.1} s \
+                 ({t:.1} s for a {TYPICAL_PROMPT_TOKENS}-token prompt)"
+            ),
+        ));
+    }
+    let (c, t) = measured.iter().min_by(|a, b| a.1.total_cmp(&b.1))?;
+    Some(pick(
+        c,
+        Some(*t),
+        format!(
+            "no model is expected within {budget_s:.1} s here: the quickest \
+             ({t:.1} s for a {TYPICAL_PROMPT_TOKENS}-token prompt)"
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(id: &str, rank: u32, prefill: Option<f64>) -> Candidate {
+        Candidate {
+            id: id.into(),
+            path: PathBuf::from(format!("/m/{id}.gguf")),
+            rank,
+            speed: prefill.map(|p| Speed {
+                model: id.into(),
+                file_size: 1,
+                machine: Machine::this(),
+                prefill_tok_s: p,
+                decode_tok_s: 1000.0,
+                load_s: 0.0,
+                measured_at: 0,
+            }),
+        }
+    }
+
+    #[test]
+    fn the_best_model_within_the_budget_answers() {
+        // 400 tokens: 1.5B at 200 tok/s = 2.0 s, 0.5B at 500 tok/s = 0.8 s
+        let c = [
+            candidate("big", 3, Some(200.0)),
+            candidate("small", 2, Some(500.0)),
+        ];
+        assert_eq!(choose(&c, 3.0, "small").unwrap().id, "big");
+        // a tighter budget: only the small one fits
+        let pick = choose(&c, 1.0, "small").unwrap();
+        assert_eq!(pick.id, "small");
+        assert!(pick.reason.contains("within 1.0 s"), "{}", pick.reason);
+    }
+
+    #[test]
+    fn when_nothing_fits_the_quickest_answers() {
+        let c = [
+            candidate("big", 3, Some(30.0)),
+            candidate("small", 2, Some(90.0)),
+        ];
+        let pick = choose(&c, 3.0, "big").unwrap();
+        assert_eq!(pick.id, "small");
+        assert!(pick.reason.contains("quickest"), "{}", pick.reason);
+        assert!((pick.first_token_s.unwrap() - (400.0 / 90.0 + 0.001)).abs() < 1e-6);
+    }
+
+    #[test]
+    fn unmeasured_models_fall_back_to_the_default() {
+        let c = [candidate("big", 3, None), candidate("small", 2, None)];
+        assert_eq!(choose(&c, 3.0, "small").unwrap().id, "small");
+        assert_eq!(choose(&c, 3.0, "gone").unwrap().id, "big");
+        // one measured: the measured one is judged, the other waits for its measurement
+        let c = [candidate("big", 3, None), candidate("small", 2, Some(50.0))];
+        assert_eq!(choose(&c, 3.0, "big").unwrap().id, "small");
+        assert!(choose(&[], 3.0, "small").is_none());
+    }
+
+    #[test]
+    fn measurements_are_kept_per_model_file_and_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(SpeedTable::load(dir.path()).speeds.is_empty());
+        let here = Machine::this();
+        let mut s = candidate("m", 1, Some(10.0)).speed.unwrap();
+        s.file_size = 42;
+        SpeedTable::record(dir.path(), s.clone()).unwrap();
+        s.prefill_tok_s = 20.0;
+        let table = SpeedTable::record(dir.path(), s.clone()).unwrap();
+        assert_eq!(table.speeds.len(), 1, "a new measurement replaces the old");
+        let table = SpeedTable::load(dir.path());
+        assert_eq!(table.get("m", 42, &here).unwrap().prefill_tok_s, 20.0);
+        assert!(table.get("m", 43, &here).is_none(), "another file");
+        let elsewhere = Machine {
+            threads: here.threads + 1,
+            ..here.clone()
+        };
+        assert!(table.get("m", 42, &elsewhere).is_none(), "another machine");
+        // a damaged file is an empty cache, and is replaced on the next record
+        std::fs::write(dir.path().join(FILE_NAME), b"{not json").unwrap();
+        assert!(SpeedTable::load(dir.path()).speeds.is_empty());
+        SpeedTable::record(dir.path(), s).unwrap();
+        assert_eq!(SpeedTable::load(dir.path()).speeds.len(), 1);
+    }
+}
