@@ -5,11 +5,11 @@
 //! the unpacking of every weight block once per token and runs at a tenth of the FLOPs the cores
 //! have. [`QLinear`] therefore takes two paths:
 //!
-//! * **prefill** (`rows >= PREFILL_MIN_ROWS`): the weight is dequantized (in parallel) into a
-//!   reused per-thread f32 buffer and multiplied with `gemm`'s packed, cache-blocked SIMD
-//!   kernels over the thread pool. Only the buffer of the largest layer is kept (17 MB for the
-//!   0.5B Qwen's MLP, 55 MB for the 1.5B's: dequantizing blocks of 8 MB instead measured 7%
-//!   slower); the model stays at its quantized size.
+//! * **prefill** (`rows >= PREFILL_MIN_ROWS`): our integer kernel ([`super::qgemm`]), which
+//!   unpacks each weight block once for many tokens. (The other path, `HEARTH_KERNELS=gemm`,
+//!   dequantizes the weight into a reused per-thread f32 buffer — 17 MB for the 0.5B Qwen's
+//!   MLP, 55 MB for the 1.5B's — and multiplies with `gemm`'s kernels over rayon's pool; it
+//!   ran at 0.58x of its command-line speed inside the desktop app, for reasons not found.)
 //! * **decode**: the 32-value block types go through our integer kernels ([`super::qgemm`],
 //!   [`super::kernels`]); the K-quants through candle's AVX2 dot products on the weights as
 //!   they are in the file ([`Decode::Compact`]), not through candle's `QMatMul`, which on x86
@@ -104,16 +104,20 @@ enum Decode {
 }
 
 /// Which kernels multiply quantized weights (`HEARTH_KERNELS`, to compare):
-/// * `auto` (default): what measured fastest on a 2-core AVX2 machine: the integer kernel for
-///   the 32-value block types at fewer than [`PREFILL_MIN_ROWS`] rows and for Q8_0 always;
-///   dequantize + gemm for the other prompts; candle's K-quant dot products over the weight's
-///   own blocks for the K-quants' few rows ([`Decode::Compact`]);
+/// * `auto` (default): the integer kernel for prompts of every type it supports and for the
+///   32-value block types' few rows (decoding); candle's K-quant dot products over the
+///   weight's own blocks for the K-quants' few rows ([`Decode::Compact`]). Prompts through the
+///   integer kernel measured +2 to +32% on the default model from the command line (128 to
+///   1,500 tokens), and +52% inside the desktop app, where the dequantize + gemm path ran at
+///   0.58x of its command-line speed;
+/// * `gemm`: as `auto`, but prompts (except Q8_0) dequantize + gemm (the default before);
 /// * `int`: the integer kernel for every type it supports, at every row count;
-/// * `candle`: as before the integer kernel: dequantize + gemm for prompts, candle's `QMatMul`
-///   (with its repacked Q4_K copy; our AVX2 mat-vec for Q5_0/Q4_1) for single tokens.
+/// * `candle`: dequantize + gemm for prompts, candle's `QMatMul` (with its repacked Q4_K copy;
+///   our AVX2 mat-vec for Q5_0/Q4_1) for single tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kernels {
     Auto,
+    Gemm,
     Int,
     Candle,
 }
@@ -122,6 +126,7 @@ fn kernels_choice() -> Kernels {
     static K: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
     *K.get_or_init(|| match std::env::var("HEARTH_KERNELS").as_deref() {
         Ok("int") => Kernels::Int,
+        Ok("gemm") => Kernels::Gemm,
         Ok("candle") => Kernels::Candle,
         _ => Kernels::Auto,
     })
@@ -132,7 +137,7 @@ fn integer_kernel_for(dtype: GgmlDType) -> bool {
     let k_quant = matches!(dtype, GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K);
     qgemm::supports(dtype)
         && match kernels_choice() {
-            Kernels::Auto => !k_quant,
+            Kernels::Auto | Kernels::Gemm => !k_quant,
             Kernels::Int => true,
             Kernels::Candle => false,
         }
@@ -375,16 +380,21 @@ impl Module for QLinear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let rows = x.elem_count() / self.in_features;
         let cpu_f32 = x.device().is_cpu() && x.dtype() == DType::F32;
-        let auto = kernels_choice() == Kernels::Auto;
+        let choice = kernels_choice();
+        let prompt = cpu_f32 && rows >= PREFILL_MIN_ROWS;
+        let dtype = self.weight.dtype();
         let y = match &self.decode {
-            // a prompt: dequantize + gemm measures faster except for Q8_0
+            // a prompt: the integer kernel (see `Kernels::Auto`)
+            _ if prompt && choice == Kernels::Auto && qgemm::supports(dtype) => {
+                self.forward_int(dtype, x)?
+            }
             Decode::Int(dtype)
-                if auto && cpu_f32 && rows >= PREFILL_MIN_ROWS && *dtype != GgmlDType::Q8_0 =>
+                if prompt && choice == Kernels::Gemm && *dtype != GgmlDType::Q8_0 =>
             {
                 self.forward_prefill(x)?
             }
             Decode::Int(dtype) if cpu_f32 => self.forward_int(*dtype, x)?,
-            _ if rows >= PREFILL_MIN_ROWS && cpu_f32 => self.forward_prefill(x)?,
+            _ if prompt => self.forward_prefill(x)?,
             Decode::Kernel(kind) if cpu_f32 => self.forward_kernel(*kind, x)?,
             Decode::Compact(dtype) if cpu_f32 => {
                 let mut out_dims = x.dims().to_vec();
@@ -481,18 +491,22 @@ mod tests {
             let lin = QLinear::new(q, None).unwrap();
             // (types without a fast dot product were re-quantized to Q8_0 at load)
             let dense = lin.weight.dequantize(&Device::Cpu).unwrap();
+            let max_err = |want: &Tensor, got: Tensor| {
+                let err = (want - got).unwrap().abs().unwrap().max_all().unwrap();
+                err.to_scalar::<f32>().unwrap()
+            };
             for m in [1, 40] {
                 let x = weights(m, k);
                 let want = x.matmul(&dense.t().unwrap()).unwrap();
-                let got = lin.forward(&x).unwrap();
-                let err = (want - got).unwrap().abs().unwrap().max_all().unwrap();
-                let err = err.to_scalar::<f32>().unwrap();
+                let err = max_err(&want, lin.forward(&x).unwrap());
                 // the integer kernels quantize the activations to 8 bits: allow its rounding
                 assert!(err < 0.5, "{dtype:?} m={m}: max abs err {err}");
-                // prompts of the other types go through dequantize + gemm: exact
-                if m >= PREFILL_MIN_ROWS && dtype != GgmlDType::Q8_0 {
-                    assert!(err < 1e-3, "{dtype:?} prefill must be exact: {err}");
-                }
+                // the dequantize + gemm path is exact
+                let err = max_err(&want, lin.forward_prefill(&x).unwrap());
+                assert!(
+                    err < 1e-3,
+                    "{dtype:?} dequantize + gemm must be exact: {err}"
+                );
             }
         }
     }
