@@ -226,8 +226,14 @@ impl Config {
         let file: ConfigFile = toml::from_str(&text).map_err(|e| Error::Config(e.to_string()))?;
         let mut checked = Config::load_defaults(&self.data_dir, &self.models_dir)?;
         checked.apply(file, &Catalog::builtin())?;
-        if !update.llm_model.as_deref().unwrap_or("").is_empty() {
-            checked.llm_model(None)?;
+        if !is_auto(update.llm_model.as_deref().unwrap_or("")) {
+            let (_, path) = checked.llm_model(None)?;
+            if !path.is_file() {
+                return Err(Error::ModelMissing {
+                    path,
+                    hint: "give the path of a .gguf file that exists, or a catalog id".into(),
+                });
+            }
         }
         std::fs::create_dir_all(&self.data_dir).map_err(|e| Error::DataDir {
             path: self.data_dir.clone(),
@@ -564,6 +570,16 @@ mod tests {
             })
             .unwrap();
         assert_eq!(config.llm_model(None).unwrap().0, big);
+        // a path to a file that is not there is refused, the settings unchanged
+        let err = config
+            .save_settings(&SettingsUpdate {
+                chunking: None,
+                llm_model: Some("/no/such/model.gguf".into()),
+            })
+            .unwrap_err();
+        assert!(matches!(err, Error::ModelMissing { .. }), "{err}");
+        let config = Config::load(data.path(), models.path()).unwrap();
+        assert!(config.llm_is_auto());
         // a changed model file is measured again
         std::fs::File::options()
             .write(true)
