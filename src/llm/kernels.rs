@@ -17,6 +17,8 @@ pub const QK: usize = 32;
 pub const Q5_0_BYTES: usize = 22;
 /// Bytes per Q4_1 block.
 pub const Q4_1_BYTES: usize = 20;
+/// Bytes of one Q8_0 block: f16 scale, 32 signed bytes.
+pub const Q8_0_BYTES: usize = 34;
 
 /// One row of activations quantized to 8 bits per 32-value block.
 #[derive(Debug, Default, Clone)]
@@ -82,6 +84,21 @@ pub fn dot_q5_0_scalar(row: &[u8], x: &Q8Row) -> f32 {
             acc += lo * xq[j] as i32 + hi * xq[j + 16] as i32;
         }
         sum += d * x.d[b] * acc as f32;
+    }
+    sum
+}
+
+/// Dot of one Q8_0 row with quantized activations, scalar.
+pub fn dot_q8_0_scalar(row: &[u8], x: &Q8Row) -> f32 {
+    let nb = row.len() / Q8_0_BYTES;
+    let mut sum = 0f32;
+    for b in 0..nb {
+        let blk = &row[b * Q8_0_BYTES..(b + 1) * Q8_0_BYTES];
+        let xq = &x.qs[b * QK..(b + 1) * QK];
+        let acc: i32 = (0..QK)
+            .map(|j| blk[2 + j] as i8 as i32 * xq[j] as i32)
+            .sum();
+        sum += f16_at(blk, 0) * x.d[b] * acc as f32;
     }
     sum
 }
@@ -163,6 +180,25 @@ pub(crate) mod avx2 {
         hsum(acc)
     }
 
+    /// The integer kernel's Q8_0 arithmetic for one token, step for step (so a token decoded
+    /// alone gets the same bits as in a batch; tested in `qgemm`).
+    pub unsafe fn dot_q8_0(row: &[u8], x: &Q8Row) -> f32 {
+        let nb = row.len() / Q8_0_BYTES;
+        let mut acc = _mm256_setzero_ps();
+        let ones = _mm256_set1_epi16(1);
+        for b in 0..nb {
+            let blk = row.as_ptr().add(b * Q8_0_BYTES);
+            let d = f16_at(row, b * Q8_0_BYTES) * *x.d.get_unchecked(b);
+            let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
+            let qy = _mm256_loadu_si256(x.qs.as_ptr().add(b * QK) as *const __m256i);
+            let ax = _mm256_sign_epi8(qx, qx);
+            let sy = _mm256_sign_epi8(qy, qx);
+            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), ones);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc);
+        }
+        hsum(acc)
+    }
+
     pub unsafe fn dot_q4_1(row: &[u8], x: &Q8Row) -> f32 {
         let nb = row.len() / Q4_1_BYTES;
         let mut acc = _mm256_setzero_ps();
@@ -188,6 +224,8 @@ pub enum Kind {
     Q5_0,
     /// Q4_1 weights.
     Q4_1,
+    /// Q8_0 weights.
+    Q8_0,
 }
 
 impl Kind {
@@ -196,6 +234,7 @@ impl Kind {
         match self {
             Kind::Q5_0 => Q5_0_BYTES,
             Kind::Q4_1 => Q4_1_BYTES,
+            Kind::Q8_0 => Q8_0_BYTES,
         }
     }
 }
@@ -214,6 +253,7 @@ pub fn dot(kind: Kind, row: &[u8], x: &Q8Row) -> f32 {
         match kind {
             Kind::Q5_0 => avx2::dot_q5_0(row, x),
             Kind::Q4_1 => avx2::dot_q4_1(row, x),
+            Kind::Q8_0 => avx2::dot_q8_0(row, x),
         }
     }
     #[cfg(not(all(
@@ -224,6 +264,7 @@ pub fn dot(kind: Kind, row: &[u8], x: &Q8Row) -> f32 {
     match kind {
         Kind::Q5_0 => dot_q5_0_scalar(row, x),
         Kind::Q4_1 => dot_q4_1_scalar(row, x),
+        Kind::Q8_0 => dot_q8_0_scalar(row, x),
     }
 }
 
@@ -258,7 +299,11 @@ mod tests {
             .map(|i| ((i * 31 % 97) as f32 / 48.0) - 1.0)
             .collect();
         let wt = Tensor::from_vec(w, (n, k), &Device::Cpu).unwrap();
-        for (dtype, kind) in [(GgmlDType::Q5_0, Kind::Q5_0), (GgmlDType::Q4_1, Kind::Q4_1)] {
+        for (dtype, kind) in [
+            (GgmlDType::Q5_0, Kind::Q5_0),
+            (GgmlDType::Q4_1, Kind::Q4_1),
+            (GgmlDType::Q8_0, Kind::Q8_0),
+        ] {
             let q = QTensor::quantize(&wt, dtype).unwrap();
             let dense = q
                 .dequantize(&Device::Cpu)
@@ -287,6 +332,7 @@ mod tests {
                 let scalar = match kind {
                     Kind::Q5_0 => dot_q5_0_scalar(row, &xq),
                     Kind::Q4_1 => dot_q4_1_scalar(row, &xq),
+                    Kind::Q8_0 => dot_q8_0_scalar(row, &xq),
                 };
                 assert!(
                     (y[r] - scalar).abs() < 1e-3,

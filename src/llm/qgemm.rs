@@ -620,31 +620,30 @@ mod tests {
     /// The Q5_0 mat-vec kernel (used for single tokens) gives the integer kernel's results to
     /// the bit, so decoding one token at a time and checking drafted tokens in a batch agree.
     #[test]
-    fn q5_0_mat_vec_equals_the_integer_kernel_bit_for_bit() {
+    fn mat_vecs_equal_the_integer_kernel_bit_for_bit() {
         if !supports(GgmlDType::Q5_0) {
             return;
         }
+        use crate::llm::kernels::Kind;
         let (n, k) = (37, 896);
         let wt = Tensor::from_vec(values(n * k, 2), (n, k), &Device::Cpu).unwrap();
-        let raw = QTensor::quantize(&wt, GgmlDType::Q5_0)
-            .unwrap()
-            .data()
-            .unwrap()
-            .to_vec();
-        let xv = values(3 * k, 9);
-        let mut batch = vec![0f32; 3 * n];
-        matmul(GgmlDType::Q5_0, &raw, n, &QActs::new(&xv, k), &mut batch);
-        for t in 0..3 {
-            let mut one = vec![0f32; n];
-            crate::llm::kernels::matvec(
-                crate::llm::kernels::Kind::Q5_0,
-                &raw,
-                n,
-                k,
-                &xv[t * k..(t + 1) * k],
-                &mut one,
-            );
-            assert!(one == batch[t * n..(t + 1) * n], "token {t} differs");
+        for (dtype, kind) in [(GgmlDType::Q5_0, Kind::Q5_0), (GgmlDType::Q8_0, Kind::Q8_0)] {
+            let raw = QTensor::quantize(&wt, dtype)
+                .unwrap()
+                .data()
+                .unwrap()
+                .to_vec();
+            let xv = values(3 * k, 9);
+            let mut batch = vec![0f32; 3 * n];
+            matmul(dtype, &raw, n, &QActs::new(&xv, k), &mut batch);
+            for t in 0..3 {
+                let mut one = vec![0f32; n];
+                crate::llm::kernels::matvec(kind, &raw, n, k, &xv[t * k..(t + 1) * k], &mut one);
+                assert!(
+                    one == batch[t * n..(t + 1) * n],
+                    "{dtype:?} token {t} differs"
+                );
+            }
         }
     }
 

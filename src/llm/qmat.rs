@@ -207,11 +207,16 @@ impl QLinear {
                 kernels::matvec(*kind, &raw, n, k, x, &mut y);
                 y
             }
-            // the Q5_0 mat-vec kernel does the integer kernel's arithmetic to the bit
-            // (tested), a little faster for one token
-            Decode::Int(GgmlDType::Q5_0) => {
+            // the Q5_0 and Q8_0 mat-vec kernels do the integer kernel's arithmetic to the
+            // bit (tested), faster for one token
+            Decode::Int(t @ (GgmlDType::Q5_0 | GgmlDType::Q8_0)) => {
+                let kind = if *t == GgmlDType::Q5_0 {
+                    Kind::Q5_0
+                } else {
+                    Kind::Q8_0
+                };
                 let mut y = vec![0f32; n];
-                kernels::matvec(Kind::Q5_0, &self.weight.data()?, n, k, x, &mut y);
+                kernels::matvec(kind, &self.weight.data()?, n, k, x, &mut y);
                 y
             }
             Decode::Int(dtype) => self.int_rows(*dtype, x)?,
