@@ -167,6 +167,18 @@ impl Catalog {
     }
 }
 
+/// Every installed language model as (name, GGUF path): the catalog's, then imported ones.
+pub fn language_models(models_dir: &Path) -> Vec<(String, PathBuf)> {
+    let catalog = Catalog::builtin();
+    catalog
+        .installed(models_dir)
+        .into_iter()
+        .filter(|m| m.installed && m.model.kind == "llm")
+        .filter_map(|m| catalog.llm_path(&m.model.id, models_dir).ok())
+        .chain(imported(models_dir))
+        .collect()
+}
+
 /// Where an imported GGUF named `name` lives.
 pub fn imported_path(models_dir: &Path, name: &str) -> PathBuf {
     models_dir.join("imported").join(format!("{name}.gguf"))

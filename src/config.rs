@@ -387,15 +387,14 @@ impl Config {
     pub fn answer_candidates(&self) -> Vec<Candidate> {
         let table = SpeedTable::load(&self.models_dir);
         let machine = Machine::this();
-        Catalog::builtin()
+        let catalog = Catalog::builtin();
+        catalog
             .installed(&self.models_dir)
             .into_iter()
             .filter(|m| m.installed && m.model.kind == "llm")
             .filter_map(|m| {
                 let rank = m.model.rank?;
-                let (id, path) = Catalog::builtin()
-                    .llm_path(&m.model.id, &self.models_dir)
-                    .ok()?;
+                let (id, path) = catalog.llm_path(&m.model.id, &self.models_dir).ok()?;
                 let speed = table.get(&id, m.size, &machine).cloned();
                 Some(Candidate {
                     id,

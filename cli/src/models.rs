@@ -16,7 +16,7 @@ pub(crate) async fn run(config: Config, command: ModelsCommand) -> Result<i32> {
     match command {
         ModelsCommand::List { json } => list(&config, json),
         ModelsCommand::Measure { ids } => {
-            let all = language_models(&config);
+            let all = catalog::language_models(&config.models_dir);
             let chosen: Vec<(String, PathBuf)> = if ids.is_empty() {
                 all
             } else {
@@ -52,18 +52,6 @@ pub(crate) async fn run(config: Config, command: ModelsCommand) -> Result<i32> {
     }
 }
 
-/// Every installed language model: catalog ones, then imported ones.
-fn language_models(config: &Config) -> Vec<(String, PathBuf)> {
-    let catalog = Catalog::builtin();
-    catalog
-        .installed(&config.models_dir)
-        .into_iter()
-        .filter(|m| m.installed && m.model.kind == "llm")
-        .filter_map(|m| catalog.llm_path(&m.model.id, &config.models_dir).ok())
-        .chain(catalog::imported(&config.models_dir))
-        .collect()
-}
-
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -85,12 +73,12 @@ pub(crate) async fn measure_all(
                 "measuring {name} on this machine (once; `hearth models measure` redoes it)…"
             );
         }
-        let (n, p) = (name.clone(), path.clone());
-        let result = tokio::task::spawn_blocking(move || speed::measure(&n, &p, now()))
-            .await
-            .context("measuring thread")
-            .and_then(|r| Ok(r?))
-            .and_then(|s| Ok(SpeedTable::record(&config.models_dir, s.clone()).map(|_| s)?));
+        let (dir, n, p) = (config.models_dir.clone(), name.clone(), path.clone());
+        let result =
+            tokio::task::spawn_blocking(move || speed::measure_and_record(&dir, &n, &p, now()))
+                .await
+                .context("measuring thread")
+                .and_then(|r| Ok(r?));
         match result {
             Ok(s) if verbose => println!("{name}: {}", speed_line(&s)),
             Ok(_) => {}

@@ -462,14 +462,7 @@ pub struct Measured {
 #[tauri::command]
 pub async fn measure_models(shell: State<'_, Shell>) -> Res<Measured> {
     let config = shell.config()?;
-    let catalog = Catalog::builtin();
-    let models: Vec<(String, PathBuf)> = catalog
-        .installed(&config.models_dir)
-        .into_iter()
-        .filter(|m| m.installed && m.model.kind == "llm")
-        .filter_map(|m| catalog.llm_path(&m.model.id, &config.models_dir).ok())
-        .chain(hearth::catalog::imported(&config.models_dir))
-        .collect();
+    let models = hearth::catalog::language_models(&config.models_dir);
     let names: Vec<String> = models.iter().map(|(n, _)| n.clone()).collect();
     let failed = shell
         .measure(models)

@@ -26,7 +26,9 @@ fn main() {
             tauri::async_runtime::spawn(async move {
                 let shell = handle.state::<state::Shell>();
                 let _ = shell.library().await;
-                let _ = shell.measure_if_needed(|| {}).await;
+                if let Ok(config) = shell.config() {
+                    shell.measure_if_needed(&config, || {}).await;
+                }
             });
             Ok(())
         })

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use hearth::llm::speed::{self, Speed, SpeedTable};
+use hearth::llm::speed::{self, Speed};
 use hearth::{Cancel, Config, FailedFile, Library, Llm};
 use serde::{Deserialize, Serialize};
 
@@ -174,10 +174,8 @@ impl Shell {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
-            let r = tokio::task::spawn_blocking(move || -> hearth::Result<Speed> {
-                let s = speed::measure(&name, &path, at)?;
-                SpeedTable::record(&dir, s.clone())?;
-                Ok(s)
+            let r = tokio::task::spawn_blocking(move || {
+                speed::measure_and_record(&dir, &name, &path, at)
             })
             .await
             .map_err(|e| ErrorDto::new("internal", format!("measuring thread: {e}")))
@@ -190,10 +188,9 @@ impl Shell {
     /// When the language model is chosen automatically, measure the candidates this machine
     /// has no numbers for (first start, a new model, a new Hearth). `on_start` is called
     /// before a measurement starts.
-    pub async fn measure_if_needed(&self, on_start: impl FnOnce()) -> Result<(), ErrorDto> {
-        let config = self.config()?;
+    pub async fn measure_if_needed(&self, config: &Config, on_start: impl FnOnce()) {
         if !config.llm_is_auto() {
-            return Ok(());
+            return;
         }
         // after a measurement already running, look again
         let _one_at_a_time = self.measuring.lock().await;
@@ -202,7 +199,6 @@ impl Shell {
             on_start();
             self.measure_locked(todo).await;
         }
-        Ok(())
     }
 
     /// The language model named by the configuration, loaded on first use. `on_status` tells
@@ -212,10 +208,10 @@ impl Shell {
         config: &Config,
         on_status: impl Fn(&str),
     ) -> Result<Arc<Llm>, ErrorDto> {
-        self.measure_if_needed(|| {
+        self.measure_if_needed(config, || {
             on_status("Measuring how fast this computer runs the language models (once)…")
         })
-        .await?;
+        .await;
         let (name, path) = config.llm_model(None)?;
         let mut slot = self.llm.lock().await;
         if let Some((loaded, llm)) = slot.as_ref() {

@@ -53,8 +53,13 @@ pub struct Machine {
 }
 
 impl Machine {
-    /// This machine, this build.
+    /// This machine, this build (read once per process).
     pub fn this() -> Machine {
+        static THIS: std::sync::OnceLock<Machine> = std::sync::OnceLock::new();
+        THIS.get_or_init(Machine::read).clone()
+    }
+
+    fn read() -> Machine {
         let cpu = std::fs::read_to_string("/proc/cpuinfo")
             .ok()
             .and_then(|s| {
@@ -124,6 +129,18 @@ pub fn measure(name: &str, path: &Path, measured_at: u64) -> Result<Speed> {
         load_s,
         measured_at,
     })
+}
+
+/// [`measure`], then [`SpeedTable::record`] the result in `models_dir`.
+pub fn measure_and_record(
+    models_dir: &Path,
+    name: &str,
+    path: &Path,
+    measured_at: u64,
+) -> Result<Speed> {
+    let speed = measure(name, path, measured_at)?;
+    SpeedTable::record(models_dir, speed.clone())?;
+    Ok(speed)
 }
 
 /// The first `n` tokens of [`SAMPLE_TEXT`] repeated.

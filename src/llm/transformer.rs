@@ -158,12 +158,11 @@ impl Transformer {
         max_positions: usize,
     ) -> Result<Transformer> {
         let dev = Device::Cpu;
-        let infos: std::collections::HashSet<String> =
-            gguf.content.tensor_infos.keys().cloned().collect();
-        let mut tensor = |name: &str| gguf.tensor(name);
-        let has = |name: &str| infos.contains(name);
+        let has = |name: &str| gguf.content.tensor_infos.contains_key(name);
         let has_q_norm = has("blk.0.attn_q_norm.weight");
         let has_bias = has("blk.0.attn_q.bias");
+        let has_output = has("output.weight");
+        let mut tensor = |name: &str| gguf.tensor(name);
         let mut layers = Vec::with_capacity(hyper.n_layer);
         for i in 0..hyper.n_layer {
             let p = format!("blk.{i}");
@@ -207,7 +206,7 @@ impl Transformer {
             });
         }
         let embed_q = std::sync::Arc::new(tensor("token_embd.weight")?);
-        let lm_head = if has("output.weight") {
+        let lm_head = if has_output {
             QLinear::new(tensor("output.weight")?, None)?
         } else {
             // tied embeddings: one copy of the table serves both
