@@ -76,6 +76,9 @@ pub enum Error {
     /// The operation was cancelled.
     #[error("cancelled")]
     Cancelled,
+    /// Another process is writing to this library and the caller chose not to wait.
+    #[error("library is busy (being written by {0}); try again when it is done")]
+    Busy(String),
     /// An I/O error while reading a document.
     #[error("i/o error: {0}")]
     Io(#[from] std::io::Error),
@@ -110,6 +113,7 @@ impl Error {
             Error::CorruptPdf(_) => "corrupt_pdf",
             Error::InvalidRequest(_) => "invalid_request",
             Error::Cancelled => "cancelled",
+            Error::Busy(_) => "library_busy",
             Error::Io(_) => "io",
             Error::Embedding(_) => "embedding",
             Error::Generation(_) => "generation",

@@ -68,6 +68,11 @@ pub struct StageTimings {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "phase", rename_all = "snake_case")]
 pub enum IngestEvent {
+    /// Another process is writing to the library; this run waits for it.
+    Waiting {
+        /// Who writes.
+        holder: crate::lock::Holder,
+    },
     /// Inputs walked: how many files were found and how many need work.
     Scanned {
         /// Candidate files found.

@@ -16,6 +16,7 @@ pub mod cancel;
 pub mod catalog;
 pub mod chunk;
 pub mod config;
+pub mod durable;
 pub mod embed;
 pub mod error;
 pub mod extract;
@@ -23,6 +24,7 @@ pub mod ingest;
 mod lexical;
 mod library;
 pub mod llm;
+pub mod lock;
 pub mod retrieve;
 pub mod store;
 

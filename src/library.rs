@@ -11,8 +11,9 @@ use crate::catalog::{Catalog, InstalledModel};
 use crate::config::Config;
 use crate::embed::{Embedder, OnnxEmbedder};
 use crate::error::{Error, Result};
-use crate::ingest::{self, IngestReport, ProgressSink};
+use crate::ingest::{self, IngestEvent, IngestReport, ProgressSink};
 use crate::llm::ms;
+use crate::lock::{Holder, WriteLock};
 use crate::retrieve::{fuse, Fusion, Hit, SearchMode, SearchRequest};
 use crate::store::{read_meta, DocRecord, Store};
 
@@ -33,6 +34,10 @@ pub struct Library {
     config: Config,
     store: Store,
     embedder: Arc<dyn Embedder>,
+    /// Wait for another process's write to finish (else fail with `library_busy`).
+    wait_for_writer: bool,
+    /// How this process names itself in the write lock ("hearth ingest", "Hearth desktop").
+    writer_name: String,
 }
 
 impl std::fmt::Debug for Library {
@@ -112,7 +117,37 @@ impl Library {
             config,
             store,
             embedder,
+            wait_for_writer: true,
+            writer_name: "Hearth".into(),
         })
+    }
+
+    /// Whether a write waits for another process's write (the default) or fails at once with
+    /// `library_busy`; and how this process names itself to a writer that waits for it.
+    pub fn set_writer(&mut self, name: &str, wait: bool) {
+        self.writer_name = name.to_string();
+        self.wait_for_writer = wait;
+    }
+
+    /// Take the library's cross-process write lock (see [`crate::lock`]), telling `on_wait`
+    /// when another process holds it, and put right what a writer that died mid-way left.
+    pub async fn write_lock(
+        &self,
+        on_wait: &(dyn Fn(&Holder) + Send + Sync),
+        cancel: &Cancel,
+    ) -> Result<WriteLock> {
+        let lock = WriteLock::acquire(
+            &self.config.data_dir,
+            &self.writer_name,
+            self.wait_for_writer,
+            on_wait,
+            cancel,
+        )
+        .await?;
+        if self.store.interrupted() {
+            self.store.repair().await?;
+        }
+        Ok(lock)
     }
 
     /// The configuration in use.
@@ -141,6 +176,18 @@ impl Library {
         if paths.is_empty() {
             return Err(Error::InvalidRequest("no paths to ingest".into()));
         }
+        let on_wait = |h: &Holder| progress(IngestEvent::Waiting { holder: h.clone() });
+        let _lock = match self.write_lock(&on_wait, cancel).await {
+            Err(Error::Cancelled) => {
+                let report = IngestReport {
+                    cancelled: true,
+                    ..IngestReport::default()
+                };
+                progress(IngestEvent::Finished(report.clone()));
+                return Ok(report);
+            }
+            other => other?,
+        };
         ingest::run(
             &self.store,
             self.embedder.clone(),
@@ -183,6 +230,7 @@ impl Library {
                 reason: "not in the index".into(),
             });
         }
+        let _lock = self.write_lock(&|_| {}, &Cancel::new()).await?;
         self.store.remove(&paths).await?;
         Ok(paths)
     }

@@ -31,6 +31,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 const DOCUMENTS: &str = "documents";
 const CHUNKS: &str = "chunks";
 const META_FILE: &str = "meta.json";
+/// Present while a write that spans both tables is under way; found at the next write, it
+/// means the last writer died in the middle and [`Store::repair`] runs.
+const PENDING_FILE: &str = "write.pending";
 const INDEX_DIR: &str = "index";
 
 /// What `meta.json` holds.
@@ -165,10 +168,9 @@ pub fn read_meta(data_dir: &Path) -> Result<Option<Meta>> {
 }
 
 fn write_meta(data_dir: &Path, meta: &Meta) -> Result<()> {
-    let tmp = data_dir.join(format!("{META_FILE}.tmp"));
-    let json = serde_json::to_string_pretty(meta).map_err(|e| Error::Internal(e.to_string()))?;
-    std::fs::write(&tmp, json).map_err(|e| data_dir_error(data_dir, e))?;
-    std::fs::rename(&tmp, data_dir.join(META_FILE)).map_err(|e| data_dir_error(data_dir, e))
+    let json = serde_json::to_vec_pretty(meta).map_err(|e| Error::Internal(e.to_string()))?;
+    crate::durable::write_atomic(&data_dir.join(META_FILE), &json)
+        .map_err(|e| data_dir_error(data_dir, e))
 }
 
 /// Bring an older layout up to [`SCHEMA_VERSION`]. Version 1 is the first; future versions add
@@ -214,7 +216,10 @@ impl Store {
         let uri = dir
             .to_str()
             .ok_or_else(|| data_dir_error(data_dir, "path is not valid UTF-8"))?;
-        let db = lancedb::connect(uri).execute().await?;
+        let db = lancedb::connect(uri)
+            .session(crate::durable::lance_session())
+            .execute()
+            .await?;
         let before = meta.schema_version;
         migrate(&db, &mut meta).await?;
         let doc_schema = doc_schema();
@@ -307,12 +312,88 @@ impl Store {
                 .join(", ")
         );
         let batch = self.chunk_batch(chunks)?;
+        self.begin_pending()?;
         let mut merge = self.chunks.merge_insert(&["id"]);
         merge
             .when_not_matched_insert_all()
             .when_not_matched_by_source_delete(Some(filter));
         merge.execute(reader(batch)).await?;
-        self.upsert_documents(docs).await
+        self.upsert_documents(docs).await?;
+        self.end_pending()
+    }
+
+    fn begin_pending(&self) -> Result<()> {
+        crate::durable::write_atomic(&self.dir.join(PENDING_FILE), b"")
+            .map_err(|e| data_dir_error(&self.dir, e))
+    }
+
+    fn end_pending(&self) -> Result<()> {
+        match std::fs::remove_file(self.dir.join(PENDING_FILE)) {
+            Ok(()) => crate::durable::sync_dir(&self.dir).map_err(|e| data_dir_error(&self.dir, e)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(data_dir_error(&self.dir, e)),
+        }
+    }
+
+    /// True when the last write spanning both tables did not finish (its process died).
+    pub fn interrupted(&self) -> bool {
+        self.dir.join(PENDING_FILE).exists()
+    }
+
+    /// Bring the two tables back into agreement after an interrupted write: chunks whose
+    /// document row is missing or holds another content hash are dropped, and so is a document
+    /// row whose chunks are not all there (its file is then indexed again by the next ingest of
+    /// its folder). Returns the number of documents affected. Call it holding the write lock.
+    pub async fn repair(&self) -> Result<usize> {
+        let batches: Vec<RecordBatch> = self
+            .chunks
+            .query()
+            .select(Select::columns(&["doc_path", "doc_hash"]))
+            .execute()
+            .await?
+            .try_collect()
+            .await?;
+        let mut counts: std::collections::HashMap<(String, String), i32> =
+            std::collections::HashMap::new();
+        for b in &batches {
+            let path = strings(b, "doc_path")?;
+            let hash = strings(b, "doc_hash")?;
+            for i in 0..b.num_rows() {
+                *counts
+                    .entry((path.value(i).to_string(), hash.value(i).to_string()))
+                    .or_default() += 1;
+            }
+        }
+        let docs = self.documents().await?;
+        let mut bad_docs = Vec::new();
+        for d in &docs {
+            let have = counts
+                .remove(&(d.path.clone(), d.hash.clone()))
+                .unwrap_or(0);
+            if have != d.chunks {
+                bad_docs.push(d.path.clone());
+            }
+        }
+        // What is left in `counts` belongs to no document row.
+        let mut affected: std::collections::BTreeSet<String> = bad_docs.iter().cloned().collect();
+        for ((path, hash), _) in counts {
+            self.chunks
+                .delete(
+                    format!(
+                        "doc_path = {} AND doc_hash = {}",
+                        sql_string(&path),
+                        sql_string(&hash)
+                    )
+                    .as_str(),
+                )
+                .await?;
+            affected.insert(path);
+        }
+        if !bad_docs.is_empty() {
+            self.remove(&bad_docs).await?;
+        }
+        self.end_pending()?;
+        Ok(affected.len())
     }
 
     /// Insert or update document rows (e.g. a new mtime for a file whose content is unchanged).
@@ -331,6 +412,7 @@ impl Store {
 
     /// Remove documents and their chunks.
     pub async fn remove(&self, paths: &[String]) -> Result<()> {
+        self.begin_pending()?;
         for group in paths.chunks(256) {
             let list = group
                 .iter()
@@ -344,7 +426,7 @@ impl Store {
                 .delete(format!("path IN ({list})").as_str())
                 .await?;
         }
-        Ok(())
+        self.end_pending()
     }
 
     /// The chunks of one document (one page of it when `page` is given), in document order,

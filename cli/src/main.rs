@@ -40,6 +40,10 @@ enum Command {
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
+        /// Fail at once ("library is busy") instead of waiting when another Hearth process is
+        /// writing to this library.
+        #[arg(long)]
+        no_wait: bool,
     },
     /// Search the index.
     Search {
@@ -192,9 +196,14 @@ pub(crate) async fn open_library(config: Config) -> Result<Library> {
 
 async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Ingest { paths, json } => {
+        Command::Ingest {
+            paths,
+            json,
+            no_wait,
+        } => {
             let config = config_from(&cli.data_dir, &cli.models_dir)?;
-            let library = open_library(config).await?;
+            let mut library = open_library(config).await?;
+            library.set_writer("hearth ingest", !no_wait);
             let report = ingest_with_progress(&library, &paths, !json).await?;
             if json {
                 println!("{}", serde_json::to_string(&json_report(&report))?);
@@ -409,6 +418,16 @@ pub(crate) async fn ingest_with_progress(
         }
         IngestEvent::Failed(f) => sink_bar.println(format!("failed: {}: {}", f.path, f.error)),
         IngestEvent::Indexing => sink_bar.set_message("updating indexes…"),
+        IngestEvent::Waiting { holder } => {
+            let line = format!(
+                "waiting for the other Hearth process ({holder}) to finish writing to this library…"
+            );
+            if sink_bar.is_hidden() {
+                eprintln!("{line}");
+            } else {
+                sink_bar.println(line);
+            }
+        }
         IngestEvent::Finished(_) => sink_bar.finish_and_clear(),
     };
     let report = library.ingest(paths, &sink, &cancel).await;
