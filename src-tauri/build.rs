@@ -19,6 +19,9 @@ const COMMANDS: &[&str] = &[
     "measure_models",
     "get_settings",
     "save_settings",
+    "watched_folders",
+    "set_watch_paused",
+    "unwatch",
 ];
 
 fn main() {

@@ -155,7 +155,25 @@ pub(crate) fn contain<T>(f: impl FnOnce() -> Result<T>) -> Result<T> {
 
 impl From<lancedb::Error> for Error {
     fn from(e: lancedb::Error) -> Self {
-        Error::Store(e.to_string())
+        store_error(e.to_string())
+    }
+}
+
+/// A store failure, in plain words where the cause is the disk's.
+fn store_error(message: String) -> Error {
+    let lower = message.to_ascii_lowercase();
+    if lower.contains("no space left on device") || lower.contains("os error 28") {
+        Error::Store(
+            "the disk holding the library is full (no space left on device); the last complete \
+             commit is kept — free some space and run it again"
+                .into(),
+        )
+    } else if lower.contains("read-only file system") || lower.contains("os error 30") {
+        Error::Store(
+            "the library is on a read-only file system; searching works, indexing cannot".into(),
+        )
+    } else {
+        Error::Store(message)
     }
 }
 

@@ -27,6 +27,7 @@ pub mod llm;
 pub mod lock;
 pub mod retrieve;
 pub mod store;
+pub mod watch;
 
 pub use answer::{Answer, AnswerConfig, AnswerEvent, Citation, Summary, SummaryEvent};
 pub use cancel::Cancel;
@@ -35,6 +36,7 @@ pub use config::Config;
 pub use embed::{Embedder, EmbedderConfig, OnnxEmbedder};
 pub use error::{Error, Result};
 pub use ingest::{FailedFile, IngestEvent, IngestReport};
-pub use library::{status, Library, PageText, SearchTimings, Status};
+pub use library::{status, Library, PageText, SearchTimings, Status, WriteGuard};
 pub use llm::{GenerateParams, Generation, GuardedReply, Llm, LlmInfo, Message, Role};
 pub use retrieve::{Hit, SearchMode, SearchRequest};
+pub use watch::{FolderState, WatchControl, WatchEvent, WatchOptions};

@@ -38,6 +38,16 @@ pub struct Library {
     wait_for_writer: bool,
     /// How this process names itself in the write lock ("hearth ingest", "Hearth desktop").
     writer_name: String,
+    /// Writers through this handle take turns here first (a watch and an ingest in one app),
+    /// so that the cross-process lock only ever waits for another process.
+    local_writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// Held while writing: this handle's turn and the library's cross-process lock.
+#[derive(Debug)]
+pub struct WriteGuard {
+    _lock: WriteLock,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
 }
 
 impl std::fmt::Debug for Library {
@@ -113,12 +123,24 @@ impl Library {
         embedder: Arc<dyn Embedder>,
     ) -> Result<Library> {
         let store = Store::open(&config.data_dir, embedder.id(), embedder.dim()).await?;
+        // A writer died between the two tables' commits: put it right now if nobody else is
+        // writing (else the writer that holds the lock does, or the next one).
+        if store.interrupted() {
+            if let Ok(Ok(_lock)) = WriteLock::try_acquire(&config.data_dir, "Hearth (repair)") {
+                // Best effort (a full disk may refuse it): the next writer tries again, and
+                // reporting the failure is its job; opening to search must not fail for it.
+                if store.interrupted() {
+                    let _ = store.repair().await;
+                }
+            }
+        }
         Ok(Library {
             config,
             store,
             embedder,
             wait_for_writer: true,
             writer_name: "Hearth".into(),
+            local_writer: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -135,7 +157,17 @@ impl Library {
         &self,
         on_wait: &(dyn Fn(&Holder) + Send + Sync),
         cancel: &Cancel,
-    ) -> Result<WriteLock> {
+    ) -> Result<WriteGuard> {
+        let turn = loop {
+            match self.local_writer.clone().try_lock_owned() {
+                Ok(turn) => break turn,
+                Err(_) if !self.wait_for_writer => {
+                    return Err(Error::Busy(format!("this process, {}", self.writer_name)))
+                }
+                Err(_) if cancel.is_cancelled() => return Err(Error::Cancelled),
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+            }
+        };
         let lock = WriteLock::acquire(
             &self.config.data_dir,
             &self.writer_name,
@@ -147,7 +179,10 @@ impl Library {
         if self.store.interrupted() {
             self.store.repair().await?;
         }
-        Ok(lock)
+        Ok(WriteGuard {
+            _lock: lock,
+            _turn: turn,
+        })
     }
 
     /// The configuration in use.

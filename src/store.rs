@@ -34,6 +34,9 @@ const META_FILE: &str = "meta.json";
 /// Present while a write that spans both tables is under way; found at the next write, it
 /// means the last writer died in the middle and [`Store::repair`] runs.
 const PENDING_FILE: &str = "write.pending";
+
+/// How stale a read may be with respect to other writers' commits.
+const READ_CONSISTENCY: std::time::Duration = std::time::Duration::ZERO;
 const INDEX_DIR: &str = "index";
 
 /// What `meta.json` holds.
@@ -160,7 +163,13 @@ pub fn read_meta(data_dir: &Path) -> Result<Option<Meta>> {
     let path = data_dir.join(META_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
-            Error::IndexIncompatible(format!("{} is unreadable: {e}", path.display()))
+            Error::IndexIncompatible(format!(
+                "{} is damaged ({e}); the index beside it is intact: if it was built with the \
+                 configured embedding model, delete this file and Hearth writes it again, else \
+                 delete {} to rebuild the index",
+                path.display(),
+                data_dir.join(INDEX_DIR).display()
+            ))
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(data_dir_error(data_dir, e)),
@@ -218,6 +227,10 @@ impl Store {
             .ok_or_else(|| data_dir_error(data_dir, "path is not valid UTF-8"))?;
         let db = lancedb::connect(uri)
             .session(crate::durable::lance_session())
+            // Every read looks for commits made since by other handles and processes (a CLI
+            // ingest while the desktop app searches): without this a table never moves past
+            // the version it was opened at.
+            .read_consistency_interval(READ_CONSISTENCY)
             .execute()
             .await?;
         let before = meta.schema_version;
@@ -556,7 +569,13 @@ impl Store {
             return Ok(Vec::new());
         }
         if !self.indexes().await?.0 {
-            self.create_fts_index().await?;
+            // Left without one by a writer that died before building it. A reader writes only
+            // when no writer is at work (else the writer builds it at the end of its run).
+            match crate::lock::WriteLock::try_acquire(&self.dir, "Hearth (full-text index)") {
+                Ok(Ok(_lock)) if !self.indexes().await?.0 => self.create_fts_index().await?,
+                Ok(Ok(_)) => {}
+                _ => return Ok(Vec::new()),
+            }
         }
         let fts = FullTextSearchQuery::new(query.to_string())
             .with_column("text".to_string())

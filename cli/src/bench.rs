@@ -48,6 +48,15 @@ pub struct BenchArgs {
     /// Repetitions for `llm` (the median is reported).
     #[arg(long, default_value_t = 3)]
     repeat: usize,
+    /// Saves timed by `watch` (save → searchable).
+    #[arg(long, default_value_t = 50)]
+    edits: usize,
+    /// Files of the idle tree `watch` keeps watched.
+    #[arg(long, default_value_t = 10_000)]
+    idle_files: usize,
+    /// Seconds the idle tree is watched.
+    #[arg(long, default_value_t = 60)]
+    idle_secs: u64,
 }
 
 fn halueval(config: &Config, n: usize) -> Result<Vec<QaRow>> {
@@ -64,10 +73,10 @@ pub async fn run(
     let all = args.what == "all";
     if !matches!(
         args.what.as_str(),
-        "all" | "ingest" | "embed" | "search" | "llm"
+        "all" | "ingest" | "embed" | "search" | "llm" | "watch"
     ) {
         bail!(
-            "unknown benchmark '{}' (ingest, embed, search, llm or all)",
+            "unknown benchmark '{}' (ingest, embed, search, llm, watch or all)",
             args.what
         );
     }
@@ -89,7 +98,190 @@ pub async fn run(
     if all || args.what == "llm" {
         bench_llm(&config, &args).await?;
     }
+    if all || args.what == "watch" {
+        bench_watch(&config, work.path(), &args).await?;
+    }
     Ok(0)
+}
+
+/// CPU seconds this process has used (user + system); 0 where /proc is not available.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) : utime is the 14th, stime the 15th.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Resident memory of this process now (VmRSS), bytes.
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
+        .map(|kb| kb * 1024)
+        .unwrap_or(0)
+}
+
+/// Watched folders: time from saving a file to it being searchable, and what watching an idle
+/// tree costs.
+async fn bench_watch(config: &Config, work: &Path, args: &BenchArgs) -> Result<()> {
+    use hearth::watch::{watch, WatchControl, WatchEvent, WatchOptions};
+    use std::sync::Mutex;
+    use std::time::Duration;
+
+    println!("\n== watch: save → searchable ==");
+    let notes = work.join("watch-notes");
+    std::fs::create_dir_all(&notes)?;
+    let notes = std::fs::canonicalize(&notes)?;
+    let topics = [
+        "garden", "boat", "kitchen", "bicycle", "attic", "orchard", "pantry", "garage",
+    ];
+    for (i, t) in topics.iter().cycle().take(20).enumerate() {
+        std::fs::write(
+            notes.join(format!("note-{i:02}.md")),
+            format!("# Note {i}\n\nThings to do in the {t}: sweep, sort, repair.\n"),
+        )?;
+    }
+    let mut cfg = config.clone();
+    cfg.data_dir = work.join("watch-data");
+    let lib = Arc::new(Library::open(cfg).await?);
+    let control = WatchControl::new();
+    let delays = Arc::new(Mutex::new(Vec::<f64>::new()));
+    let applied = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let task = {
+        let (lib, folder, control) = (lib.clone(), notes.clone(), control.clone());
+        let (delays, applied) = (delays.clone(), applied.clone());
+        tokio::spawn(async move {
+            let sink = move |e: WatchEvent| {
+                if let WatchEvent::Applied { delay_ms, .. } = e {
+                    if delay_ms > 0.0 {
+                        delays.lock().unwrap().push(delay_ms);
+                    }
+                    applied.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            };
+            watch(&lib, &[folder], &WatchOptions::default(), &sink, &control).await
+        })
+    };
+    while applied.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut latencies = Vec::new();
+    for i in 0..args.edits {
+        let token = format!("quillwort{i}x{}", std::process::id());
+        let file = notes.join(format!("note-{:02}.md", i % 20));
+        let text = format!("# Note {i}\n\nSaved edit {i}: the {token} goes on the top shelf.\n");
+        let saved = Instant::now();
+        if i % 2 == 0 {
+            std::fs::write(&file, text)?;
+        } else {
+            // The way many editors save: a temp file renamed over the original.
+            let tmp = notes.join(format!(".note-{i}.tmp"));
+            std::fs::write(&tmp, text)?;
+            std::fs::rename(&tmp, &file)?;
+        }
+        loop {
+            let hits = lib
+                .search(&SearchRequest {
+                    query: token.clone(),
+                    limit: 1,
+                    mode: SearchMode::Text,
+                })
+                .await?;
+            if hits.first().is_some_and(|h| h.text.contains(&token)) {
+                break;
+            }
+            if saved.elapsed() > Duration::from_secs(60) {
+                bail!("edit {i} not searchable after 60 s");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        latencies.push(saved.elapsed().as_secs_f64() * 1e3);
+    }
+    control.stop();
+    task.await??;
+    let p = |v: &[f64], q: f64| percentile(v, q);
+    latencies.sort_by(f64::total_cmp);
+    let mut d = delays.lock().unwrap().clone();
+    d.sort_by(f64::total_cmp);
+    println!(
+        "{} saves: searchable after p50 {:.0} ms, p95 {:.0} ms, max {:.0} ms (of which waiting for the folder to be quiet: 300 ms; notice → commit p50 {:.0} ms)",
+        latencies.len(),
+        p(&latencies, 0.5),
+        p(&latencies, 0.95),
+        latencies.iter().cloned().fold(0.0, f64::max),
+        p(&d, 0.5),
+    );
+
+    println!("\n== watch: an idle tree of {} files ==", args.idle_files);
+    let tree = work.join("watch-tree");
+    for i in 0..args.idle_files {
+        let dir = tree.join(format!("d{:03}", i / 100));
+        if i % 100 == 0 {
+            std::fs::create_dir_all(&dir)?;
+        }
+        std::fs::write(
+            dir.join(format!("f{i:05}.txt")),
+            format!("Item {i} of the idle tree."),
+        )?;
+    }
+    let tree = std::fs::canonicalize(&tree)?;
+    let started = Instant::now();
+    crate::ingest_with_progress(&lib, std::slice::from_ref(&tree), true).await?;
+    println!(
+        "first ingest of the tree: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    let (rss0, cpu0) = (rss_bytes(), cpu_seconds());
+    let control = WatchControl::new();
+    let caught_up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = Instant::now();
+    let task = {
+        let (lib, folder, control, caught_up) = (
+            lib.clone(),
+            tree.clone(),
+            control.clone(),
+            caught_up.clone(),
+        );
+        tokio::spawn(async move {
+            let sink = move |e: WatchEvent| {
+                if matches!(e, WatchEvent::Applied { .. }) {
+                    caught_up.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            };
+            watch(&lib, &[folder], &WatchOptions::default(), &sink, &control).await
+        })
+    };
+    while !caught_up.load(std::sync::atomic::Ordering::SeqCst) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let catch_up = started.elapsed().as_secs_f64();
+    let (rss1, cpu1) = (rss_bytes(), cpu_seconds());
+    tokio::time::sleep(Duration::from_secs(args.idle_secs)).await;
+    let (rss2, cpu2) = (rss_bytes(), cpu_seconds());
+    control.stop();
+    task.await??;
+    println!(
+        "start (catch-up walk, nothing changed): {catch_up:.2} s, {:.2} CPU s, memory +{:.1} MB",
+        cpu1 - cpu0,
+        (rss1 as f64 - rss0 as f64) / 1e6
+    );
+    println!(
+        "idle for {} s: {:.3} CPU s ({:.3}% of one core), memory {:+.1} MB",
+        args.idle_secs,
+        cpu2 - cpu1,
+        (cpu2 - cpu1) / args.idle_secs as f64 * 100.0,
+        (rss2 as f64 - rss1 as f64) / 1e6
+    );
+    Ok(())
 }
 
 /// Prefill and decode tokens/s of the language model on a fixed prompt, plus peak memory.

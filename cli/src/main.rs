@@ -5,6 +5,7 @@ mod bench;
 mod eval;
 mod eval_docs;
 mod models;
+mod watch;
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,23 @@ enum Command {
         json: bool,
         /// Fail at once ("library is busy") instead of waiting when another Hearth process is
         /// writing to this library.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Keep the index current with folders: catch up once, then apply every change (created,
+    /// saved, renamed or deleted files) within seconds, until Ctrl-C.
+    Watch {
+        /// Folders.
+        #[arg(required = true)]
+        folders: Vec<PathBuf>,
+        /// Find changes by scanning every SECONDS instead of the system's change notices (for
+        /// network or FUSE file systems).
+        #[arg(long, value_name = "SECONDS")]
+        poll: Option<f64>,
+        /// One JSON object per event on stdout.
+        #[arg(long)]
+        json: bool,
+        /// Fail ("library is busy") instead of waiting when another Hearth process is writing.
         #[arg(long)]
         no_wait: bool,
     },
@@ -87,6 +105,12 @@ enum Command {
         #[arg(long)]
         model: Option<String>,
         /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the indexed documents (path, kind, pages, chunks, size).
+    Documents {
+        /// One JSON array of documents (with content hashes).
         #[arg(long)]
         json: bool,
     },
@@ -213,6 +237,20 @@ async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(if report.cancelled { 130 } else { 0 })
         }
+        Command::Watch {
+            folders,
+            poll,
+            json,
+            no_wait,
+        } => {
+            if poll.is_some_and(|s| !(s > 0.0 && s.is_finite())) {
+                bail!("--poll takes a number of seconds greater than 0");
+            }
+            let config = config_from(&cli.data_dir, &cli.models_dir)?;
+            let mut library = open_library(config).await?;
+            library.set_writer("hearth watch", !no_wait);
+            watch::run(&library, &folders, poll, json, no_wait).await
+        }
         Command::Search {
             query,
             limit,
@@ -254,6 +292,30 @@ async fn run(cli: Cli) -> Result<i32> {
                     println!("{}. {}{}{}  [{:.4}]", i + 1, h.path, page, heading, h.score);
                     println!("   {}", snippet(&h.text, 240));
                 }
+            }
+            Ok(0)
+        }
+        Command::Documents { json } => {
+            let config = config_from(&cli.data_dir, &cli.models_dir)?;
+            if hearth::store::read_meta(&config.data_dir)?.is_none() {
+                bail!("no index in {}", config.data_dir.display());
+            }
+            let library = open_library(config).await?;
+            let docs = library.documents().await?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&docs)?);
+            } else {
+                for d in &docs {
+                    let pages = d.pages.map(|p| format!(", {p} pages")).unwrap_or_default();
+                    println!(
+                        "{}  ({}{pages}, {} chunks, {})",
+                        d.path,
+                        d.kind,
+                        d.chunks,
+                        human_bytes(d.size.max(0) as u64)
+                    );
+                }
+                println!("{} document(s)", docs.len());
             }
             Ok(0)
         }

@@ -13,10 +13,11 @@ use hearth::{
 };
 use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
-use tauri::State;
+use tauri::{AppHandle, State};
 
 use crate::error::ErrorDto;
 use crate::state::{DesktopSettings, Shell};
+use crate::watching::{self, WatchedView};
 
 type Res<T> = Result<T, ErrorDto>;
 
@@ -111,6 +112,7 @@ pub async fn library_entries(shell: State<'_, Shell>) -> Res<Vec<LibraryEntry>> 
 /// `phase`); `job` names the run for `cancel`.
 #[tauri::command]
 pub async fn ingest(
+    app: AppHandle,
     shell: State<'_, Shell>,
     paths: Vec<String>,
     job: String,
@@ -138,6 +140,18 @@ pub async fn ingest(
     let report = lib.ingest(&paths, &sink, &shell.job(&job).cancel).await?;
     let indexed: Vec<String> = lib.documents().await?.into_iter().map(|d| d.path).collect();
     shell.record_failures(&report.failed, &indexed)?;
+    // A folder indexed to the end is watched from now on (a cancelled one is not).
+    if !report.cancelled {
+        let folders: Vec<PathBuf> = paths
+            .iter()
+            .filter(|p| p.is_dir())
+            .filter_map(|p| std::fs::canonicalize(p).ok())
+            .collect();
+        let known = watching::list(&shell).folders;
+        if folders.iter().any(|f| !known.contains(f)) {
+            watching::update(&app, |l| l.folders.extend(folders)).await?;
+        }
+    }
     Ok(report)
 }
 
@@ -149,8 +163,17 @@ pub fn cancel(shell: State<'_, Shell>, job: String) -> bool {
 
 /// Remove a document or a folder's documents from the index (files on disk are untouched).
 #[tauri::command]
-pub async fn remove(shell: State<'_, Shell>, path: String) -> Res<Vec<String>> {
+pub async fn remove(app: AppHandle, shell: State<'_, Shell>, path: String) -> Res<Vec<String>> {
     let lib = shell.library().await?;
+    // Removing a watched folder (or a folder holding one) stops watching it first.
+    let root = PathBuf::from(&path);
+    if watching::list(&shell)
+        .folders
+        .iter()
+        .any(|f| f.starts_with(&root))
+    {
+        watching::update(&app, |l| l.folders.retain(|f| !f.starts_with(&root))).await?;
+    }
     let removed = match lib.remove(&path).await {
         Ok(r) => r,
         // a failed file is not in the index, but the user may still dismiss it
@@ -556,7 +579,11 @@ pub struct SettingsInput {
 /// Save settings. Chunk sizes apply to files indexed from now on; a new data dir switches
 /// the library.
 #[tauri::command]
-pub async fn save_settings(shell: State<'_, Shell>, settings: SettingsInput) -> Res<SettingsView> {
+pub async fn save_settings(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    settings: SettingsInput,
+) -> Res<SettingsView> {
     let mode: SearchMode = settings.search_mode.parse()?;
     let data_dir = settings
         .data_dir
@@ -593,14 +620,40 @@ pub async fn save_settings(shell: State<'_, Shell>, settings: SettingsInput) -> 
     if !shell.data_dir_fixed() {
         desktop.data_dir = data_dir;
     }
+    let old_dir = shell.data_dir();
     shell.update_settings(desktop).await?;
     let config = shell.config()?;
+    let mut reopened = shell.data_dir() != old_dir;
     if config.chunking != chunking {
         config.save_settings(&SettingsUpdate {
             chunking: Some(chunking),
             llm_model: None,
         })?;
         shell.reopen().await;
+        reopened = true;
+    }
+    // The watch follows the library it writes to.
+    if reopened {
+        watching::restart(&app).await;
     }
     settings_view(&shell)
+}
+
+/// The watched folders and the state of each (watching, catching up, paused, missing, error).
+#[tauri::command]
+pub async fn watched_folders(shell: State<'_, Shell>) -> Res<WatchedView> {
+    Ok(watching::view(&shell))
+}
+
+/// Pause or resume watching every folder (kept across restarts); resuming catches up.
+#[tauri::command]
+pub async fn set_watch_paused(app: AppHandle, paused: bool) -> Res<WatchedView> {
+    watching::update(&app, |l| l.paused = paused).await
+}
+
+/// Stop watching a folder; its documents stay indexed.
+#[tauri::command]
+pub async fn unwatch(app: AppHandle, path: String) -> Res<WatchedView> {
+    let path = PathBuf::from(path);
+    watching::update(&app, |l| l.folders.retain(|f| *f != path)).await
 }

@@ -9,6 +9,7 @@ mod commands;
 mod error;
 mod open;
 mod state;
+mod watching;
 
 use tauri::Manager;
 
@@ -26,6 +27,8 @@ fn main() {
             tauri::async_runtime::spawn(async move {
                 let shell = handle.state::<state::Shell>();
                 let _ = shell.library().await;
+                // Watched folders: catch up with what changed while the app was closed.
+                watching::restart(&handle).await;
                 if let Ok(config) = shell.config() {
                     shell.measure_if_needed(&config, || {}).await;
                 }
@@ -49,6 +52,9 @@ fn main() {
             commands::measure_models,
             commands::get_settings,
             commands::save_settings,
+            commands::watched_folders,
+            commands::set_watch_paused,
+            commands::unwatch,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running Hearth");

@@ -61,23 +61,24 @@ pub struct Shell {
     measuring: tokio::sync::Mutex<()>,
     jobs: Mutex<HashMap<String, Cancel>>,
     failures: Mutex<BTreeMap<String, FailedFile>>,
+    /// The watched folders' watch.
+    pub watching: crate::watching::Watching,
 }
 
-fn read_json<T: for<'de> Deserialize<'de> + Default>(path: &Path) -> T {
+pub(crate) fn read_json<T: for<'de> Deserialize<'de> + Default>(path: &Path) -> T {
     std::fs::read(path)
         .ok()
         .and_then(|b| serde_json::from_slice(&b).ok())
         .unwrap_or_default()
 }
 
-fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ErrorDto> {
+/// Write `value` as JSON durably: a crash or power cut leaves the old file or the new one.
+pub(crate) fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), ErrorDto> {
     let write = || -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        let tmp = path.with_extension("json.tmp");
-        std::fs::write(&tmp, serde_json::to_vec_pretty(value)?)?;
-        std::fs::rename(&tmp, path)
+        hearth::durable::write_atomic(path, &serde_json::to_vec_pretty(value)?)
     };
     write().map_err(|e| ErrorDto::new("io", format!("cannot write {}: {e}", path.display())))
 }
@@ -110,6 +111,7 @@ impl Shell {
             measuring: tokio::sync::Mutex::new(()),
             jobs: Mutex::new(HashMap::new()),
             failures: Mutex::new(BTreeMap::new()),
+            watching: Default::default(),
         };
         *shell.failures.lock().unwrap() = read_json(&shell.failures_path());
         shell
@@ -154,7 +156,9 @@ impl Shell {
         if let Some(lib) = slot.as_ref() {
             return Ok(lib.clone());
         }
-        let lib = Arc::new(Library::open(self.config()?).await?);
+        let mut lib = Library::open(self.config()?).await?;
+        lib.set_writer("Hearth desktop", true);
+        let lib = Arc::new(lib);
         *slot = Some(lib.clone());
         Ok(lib)
     }

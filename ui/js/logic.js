@@ -274,3 +274,24 @@ function findPiece(pageText, piece, from) {
   const m = re.exec(pageText);
   return m ? [m.index, m.index + m[0].length] : null;
 }
+
+/**
+ * A watched folder's state as the library view shows it: a short label for its badge and, when
+ * there is more to say, a detail line. `f` is `{path, state, polling?, message?}`.
+ */
+export function describeFolderState(f) {
+  switch (f.state) {
+    case "watching":
+      return { label: "watching", detail: f.polling ? "checked by a scan every few seconds" : "" };
+    case "catching_up":
+      return { label: "catching up", detail: "indexing what changed while Hearth was closed" };
+    case "paused":
+      return { label: "paused", detail: "changes are caught up with when you resume" };
+    case "missing":
+      return { label: "missing", detail: "the folder is not there; its documents are kept until it is back" };
+    case "error":
+      return { label: "error", detail: f.message || "cannot watch this folder" };
+    default:
+      return { label: String(f.state || "unknown"), detail: "" };
+  }
+}

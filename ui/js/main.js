@@ -14,6 +14,7 @@ import {
   reduceIngest,
   describeIngest,
   groupByFolder,
+  describeFolderState,
   historyForAsk,
   findPassage,
 } from "./logic.js";
@@ -26,6 +27,7 @@ const state = {
   chat: { messages: [], job: null },
   searchSeq: 0,
   reader: null, // {path, page, pages, passage}
+  watched: { paused: false, folders: [] },
 };
 
 // ---------- small UI pieces ----------
@@ -175,6 +177,7 @@ async function addPaths(paths) {
     document.body.dataset.ingest = "idle";
     await refreshInfo();
     await refreshLibrary();
+    await refreshWatched();
   }
 }
 
@@ -199,6 +202,68 @@ async function removePath(path, folder) {
   }
   await refreshInfo();
   await refreshLibrary();
+}
+
+// ---------- watched folders ----------
+
+async function refreshWatched() {
+  try {
+    state.watched = await call("watched_folders");
+  } catch (e) {
+    state.watched = { paused: false, folders: [] };
+  }
+  renderWatched();
+}
+
+function renderWatched() {
+  const { paused, folders } = state.watched;
+  $("#watch-card").hidden = folders.length === 0;
+  document.body.dataset.watch = paused ? "paused" : "on";
+  $("#watch-toggle").textContent = paused ? "Resume watching" : "Pause watching";
+  replace(
+    $("#watch-list"),
+    folders.map((f) => {
+      const { label, detail } = describeFolderState(f);
+      return h(
+        "div",
+        { class: "watched row", dataset: { path: f.path, state: f.state } },
+        h("span", { class: `badge watch-${f.state}` }, label),
+        h("span", { class: "path grow ellipsis", title: f.path }, f.path),
+        detail ? h("span", { class: "muted small" }, detail) : null,
+        h("button", { class: "link unwatch", onclick: () => unwatch(f.path) }, "Stop watching"),
+      );
+    }),
+  );
+}
+
+async function setWatchPaused(paused) {
+  try {
+    state.watched = await call("set_watch_paused", { paused });
+  } catch (e) {
+    toast(errorLine(e));
+  }
+  renderWatched();
+}
+
+async function unwatch(path) {
+  try {
+    state.watched = await call("unwatch", { path });
+    toast(`No longer watching ${baseName(path)}; its documents stay in the library.`);
+  } catch (e) {
+    toast(errorLine(e));
+  }
+  renderWatched();
+}
+
+let libraryRefresh = null;
+/** The watch changed the index: refresh the list once things settle. */
+function libraryChanged() {
+  clearTimeout(libraryRefresh);
+  libraryRefresh = setTimeout(async () => {
+    if (state.ingest) return; // the running ingest refreshes at its end
+    await refreshInfo();
+    await refreshLibrary();
+  }, 250);
 }
 
 // ---------- summaries ----------
@@ -741,6 +806,12 @@ function wire() {
       $("#ingest-line").textContent = "Stopping after the current batch…";
     }
   });
+  $("#watch-toggle").addEventListener("click", () => setWatchPaused(!state.watched.paused));
+  listen("watch", (ev) => {
+    state.watched = ev.payload;
+    renderWatched();
+  });
+  listen("library-changed", libraryChanged);
   $("#summary-stop").addEventListener("click", stopRunning);
   $("#summary-close").addEventListener("click", () => {
     stopRunning();
@@ -835,6 +906,7 @@ async function start() {
   document.body.dataset.ready = "shell";
   await refreshInfo();
   await refreshLibrary();
+  await refreshWatched();
   await loadSettings();
   document.body.dataset.ready = "1";
   window.hearthReadyMs = performance.now();

@@ -18,6 +18,7 @@ import {
   historyForAsk,
   findPassage,
   speedLine,
+  describeFolderState,
 } from "../js/logic.js";
 
 test("query terms drop stop words, short words and repeats", () => {
@@ -137,4 +138,13 @@ test("a model's measured speed reads as one line, and nothing when not measured"
   assert.equal(speedLine({ speed: null }), "");
   assert.equal(speedLine({}), "");
   assert.equal(speedLine({ speed: { prefill_tok_s: "x", decode_tok_s: 1 } }), "");
+});
+
+test("watched folder states read as a label and an explanation", () => {
+  assert.deepEqual(describeFolderState({ path: "/n", state: "watching", polling: false }), { label: "watching", detail: "" });
+  assert.match(describeFolderState({ path: "/n", state: "watching", polling: true }).detail, /scan/);
+  assert.equal(describeFolderState({ path: "/n", state: "catching_up" }).label, "catching up");
+  assert.match(describeFolderState({ path: "/n", state: "missing" }).detail, /kept/);
+  assert.equal(describeFolderState({ path: "/n", state: "error", message: "cannot watch this folder: limit" }).detail, "cannot watch this folder: limit");
+  assert.equal(describeFolderState({ path: "/n", state: "paused" }).label, "paused");
 });

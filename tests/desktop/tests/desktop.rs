@@ -109,6 +109,62 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
     assert!(counts.starts_with("6 documents"), "{counts}");
     app.screenshot("02-indexed-with-a-failure").await;
 
+    // 3b. The added folder is watched: a note saved into it appears without doing anything;
+    //     paused, a new note waits; resumed, it is caught up with; deleted notes leave.
+    let docs_path = std::fs::canonicalize(&docs).unwrap();
+    let watched = format!(
+        "document.querySelector('.watched[data-state=watching]')?.dataset.path === {}",
+        serde_json::to_string(&docs_path.to_string_lossy()).unwrap()
+    );
+    app.wait_until("the folder to be watched", &watched, SHORT)
+        .await;
+    std::fs::write(
+        docs.join("harbour.md"),
+        "# Harbour\n\nThe harbour master logs every tide in the blue ledger.\n",
+    )
+    .unwrap();
+    app.wait_until(
+        "a note saved into the folder to be listed",
+        "document.querySelector(\".doc[data-path$='/harbour.md'][data-status=indexed]\") !== null",
+        Duration::from_secs(30),
+    )
+    .await;
+    app.screenshot("02b-watched-folder").await;
+    app.click("#watch-toggle").await;
+    app.wait_until(
+        "watching to pause",
+        "document.body.dataset.watch === 'paused' && document.querySelector('.watched[data-state=paused]') !== null",
+        SHORT,
+    )
+    .await;
+    std::fs::write(
+        docs.join("lighthouse.md"),
+        "# Lighthouse\n\nThe lamp is trimmed at dusk.\n",
+    )
+    .unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        app.eval("document.querySelector(\".doc[data-path$='/lighthouse.md']\") === null")
+            .await,
+        Value::Bool(true),
+        "a paused watch applied a change"
+    );
+    app.click("#watch-toggle").await;
+    app.wait_until(
+        "resuming to catch up",
+        "document.querySelector(\".doc[data-path$='/lighthouse.md'][data-status=indexed]\") !== null && document.querySelector('.watched[data-state=watching]') !== null",
+        Duration::from_secs(30),
+    )
+    .await;
+    std::fs::remove_file(docs.join("harbour.md")).unwrap();
+    std::fs::remove_file(docs.join("lighthouse.md")).unwrap();
+    app.wait_until(
+        "deleted notes to leave the list",
+        "document.querySelectorAll('.doc[data-status=indexed]').length === 6 && !document.querySelector(\".doc[data-path$='/harbour.md']\")",
+        Duration::from_secs(30),
+    )
+    .await;
+
     // 4. Ctrl+K focuses search; results come as you type, with file, page and highlights.
     app.find("body")
         .await
