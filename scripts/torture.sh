@@ -4,8 +4,8 @@
 # (same documents and content hashes, same chunk counts, same top hits for a set of queries) and
 # that one more ingest embeds nothing.
 #   scripts/torture.sh [N=20] [CORPUS=<models dir>/eval-real]
-# Needs the built CLI (cargo build --workspace) and the models (scripts/setup.sh). Takes about
-# twice a clean ingest of the corpus (~5 min for eval-real on 2 cores).
+# Needs the built CLI (cargo build --workspace) and the models (scripts/setup.sh). Takes a clean
+# ingest, N runs of 3–50 s and a resumed one (~14 min for eval-real and N=15 on 2 cores).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 N="${1:-20}"
@@ -25,20 +25,39 @@ h --data-dir "$WORK/clean" ingest "$CORPUS" --json > "$WORK/clean.json"
 clean_s=$(( $(date +%s) - start ))
 echo "clean ingest: ${clean_s} s: $(cat "$WORK/clean.json" | python3 -c 'import json,sys; r=json.load(sys.stdin); print(r["indexed"], "indexed,", r["chunks"], "chunks,", len(r["failed"]), "failed")')"
 
-# Kill moments spread over the whole ingest (model load, extraction, embedding, commits, index
-# building): each run resumes what the previous one left.
-kills=0; finished_early=0
-for i in $(seq 1 "$N"); do
-  delay=$(python3 -c "import random; print(round(random.uniform(1.0, max(2.0, $clean_s / 6)), 2))")
-  h --data-dir "$WORK/victim" ingest "$CORPUS" --json > /dev/null 2>&1 &
+# The victim commits small batches (2 files / 64 chunks: many commits for the kills to land in;
+# batching does not change what is indexed). Kill moments are random over model loading,
+# extraction, embedding, commits and index building; each run resumes what the previous one
+# left (a file is committed whole, so a run killed before its big file is embedded adds
+# nothing). Runs continue until N kills hit a run that was still working (at most 3N runs).
+mkdir -p "$WORK/victim"
+printf '[ingest]\nfiles_per_batch = 2\nchunks_per_batch = 64\n' > "$WORK/victim/config.toml"
+kills=0; finished_early=0; i=0
+while [ "$kills" -lt "$N" ] && [ "$i" -lt $((3 * N)) ]; do
+  i=$((i + 1))
+  delay=$(python3 -c "import random; print(round(random.uniform(3.0, 50.0), 2))")
+  # The binary itself in the background (not through a function: $! would be a subshell's pid
+  # and kill -9 would miss the ingest).
+  "$HEARTH" --models-dir "$MODELS" --data-dir "$WORK/victim" ingest "$CORPUS" --json \
+    > "$WORK/run.json" 2>/dev/null &
   pid=$!
   sleep "$delay"
-  if kill -9 "$pid" 2>/dev/null; then kills=$((kills + 1)); else finished_early=$((finished_early + 1)); fi
+  if kill -9 "$pid" 2>/dev/null; then
+    kills=$((kills + 1))
+  else
+    finished_early=$((finished_early + 1))
+    wait "$pid" 2>/dev/null || true
+    # A run that found nothing to do means the index is complete: no more kills can land.
+    if python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["indexed"] == 0 else 1)' "$WORK/run.json" 2>/dev/null; then
+      echo "the index was complete after $kills kills"; break
+    fi
+  fi
   wait "$pid" 2>/dev/null || true
+  if kill -0 "$pid" 2>/dev/null; then echo "FAIL: the ingest survived kill -9" >&2; exit 1; fi
   # The index must open and answer after every kill.
   h --data-dir "$WORK/victim" status --json > "$WORK/status.json" \
     || { echo "FAIL: the index does not open after kill $i" >&2; exit 1; }
-  printf 'kill %2d after %5.2f s: %s documents, %s chunks\n' "$i" "$delay" \
+  printf 'run %2d, kill at %5.2f s: %s documents, %s chunks\n' "$i" "$delay" \
     "$(python3 -c 'import json; s=json.load(open("'"$WORK"'/status.json")); print(s["documents"])')" \
     "$(python3 -c 'import json; s=json.load(open("'"$WORK"'/status.json")); print(s["chunks"])')"
 done
