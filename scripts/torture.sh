@@ -5,7 +5,7 @@
 # that one more ingest embeds nothing.
 #   scripts/torture.sh [N=20] [CORPUS=<models dir>/eval-real]
 # Needs the built CLI (cargo build --workspace) and the models (scripts/setup.sh). Takes a clean
-# ingest, N runs of 3–50 s and a resumed one (~14 min for eval-real and N=15 on 2 cores).
+# ingest, N runs killed 3 s to min(50 s, a quarter of a clean ingest) in, and a resumed one (~14 min for eval-real and N=15 on 2 cores).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 N="${1:-20}"
@@ -35,7 +35,7 @@ printf '[ingest]\nfiles_per_batch = 2\nchunks_per_batch = 64\n' > "$WORK/victim/
 kills=0; finished_early=0; i=0
 while [ "$kills" -lt "$N" ] && [ "$i" -lt $((3 * N)) ]; do
   i=$((i + 1))
-  delay=$(python3 -c "import random; print(round(random.uniform(3.0, 50.0), 2))")
+  delay=$(python3 -c "import random; print(round(random.uniform(3.0, max(5.0, min(50.0, $clean_s / 4))), 2))")
   # The binary itself in the background (not through a function: $! would be a subshell's pid
   # and kill -9 would miss the ingest).
   "$HEARTH" --models-dir "$MODELS" --data-dir "$WORK/victim" ingest "$CORPUS" --json \
