@@ -166,13 +166,7 @@ fn walk(inputs: &[PathBuf]) -> Walk {
     };
     let mut seen = HashSet::new();
     for input in inputs {
-        let abs = if input.is_absolute() {
-            input.clone()
-        } else {
-            std::env::current_dir()
-                .map(|d| d.join(input))
-                .unwrap_or_else(|_| input.clone())
-        };
+        let abs = absolute(input);
         let root = std::fs::canonicalize(&abs).unwrap_or_else(|_| normalize(&abs));
         w.roots.push(path_key(&root));
         let md = match std::fs::metadata(&root) {
@@ -252,6 +246,16 @@ fn walk(inputs: &[PathBuf]) -> Walk {
         }
     }
     w
+}
+
+/// `path` made absolute against the current directory (not resolved: see `canonicalize`).
+pub(crate) fn absolute(path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        return path.to_path_buf();
+    }
+    std::env::current_dir()
+        .map(|d| d.join(path))
+        .unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// `a/./b/../c` → `a/c` without touching the file system (for paths that no longer exist).

@@ -24,7 +24,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::extract::is_candidate;
-use crate::ingest::{IngestEvent, IngestReport};
+use crate::ingest::{absolute, IngestEvent, IngestReport};
 use crate::library::Library;
 
 /// Above this many changed paths in one batch, each touched folder is walked whole instead
@@ -271,13 +271,7 @@ pub async fn watch(
     }
     let mut roots: Vec<Folder> = Vec::new();
     for f in folders {
-        let abs = if f.is_absolute() {
-            f.clone()
-        } else {
-            std::env::current_dir()
-                .map(|d| d.join(f))
-                .unwrap_or_else(|_| f.clone())
-        };
+        let abs = absolute(f);
         let path = std::fs::canonicalize(&abs).unwrap_or(abs);
         if path.is_file() {
             return Err(Error::BadPath {

@@ -428,6 +428,19 @@ fn tempdir_for_fetch() -> Result<PathBuf> {
     Ok(dir)
 }
 
+/// On the first Ctrl-C say `what` is happening and call `stop`; a second one quits at once.
+pub(crate) fn on_ctrl_c(what: &'static str, stop: impl FnOnce() + Send + 'static) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\n{what} (Ctrl-C again to quit now)…");
+            stop();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+}
+
 pub(crate) async fn ingest_with_progress(
     library: &Library,
     paths: &[PathBuf],
@@ -436,15 +449,7 @@ pub(crate) async fn ingest_with_progress(
     let cancel = Cancel::new();
     {
         let cancel = cancel.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nstopping after the current batch (Ctrl-C again to quit now)…");
-                cancel.cancel();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
-        });
+        on_ctrl_c("stopping after the current batch", move || cancel.cancel());
     }
     let show = show && std::io::stderr().is_terminal();
     let bar = Arc::new(if show {

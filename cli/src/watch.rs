@@ -21,15 +21,7 @@ pub(crate) async fn run(
     let control = WatchControl::new();
     {
         let control = control.clone();
-        tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                eprintln!("\nstopping (Ctrl-C again to quit now)…");
-                control.stop();
-                if tokio::signal::ctrl_c().await.is_ok() {
-                    std::process::exit(130);
-                }
-            }
-        });
+        crate::on_ctrl_c("stopping", move || control.stop());
     }
     let opts = WatchOptions {
         poll: poll.map(Duration::from_secs_f64),
