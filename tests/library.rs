@@ -170,14 +170,20 @@ async fn a_watched_folder_follows_creates_saves_renames_and_deletes() {
         files_found(&lib, "sourdough").await == ["bread.txt"]
     });
     std::fs::rename(&sub, tmp.path().join("recipes-elsewhere")).unwrap();
+    // A removal commits the chunks, then the document rows: wait for both.
+    let bread = sub.join("bread.txt").display().to_string();
     eventually!("a folder moved out of the watched one leaves the index", {
         files_found(&lib, "sourdough").await.is_empty()
+            && !indexed_names(&lib).await.contains(&bread)
     });
 
     // A delete.
     std::fs::remove_file(&renamed).unwrap();
     eventually!("a deleted file leaves the index", {
         files_found(&lib, "walrus").await.is_empty()
+            && !indexed_names(&lib)
+                .await
+                .contains(&renamed.display().to_string())
     });
 
     // Nothing failed, nothing hidden was indexed, and the seed note was never embedded again.
