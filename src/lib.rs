@@ -25,6 +25,7 @@ mod lexical;
 mod library;
 pub mod llm;
 pub mod lock;
+pub mod rebuild;
 pub mod retrieve;
 pub mod store;
 pub mod watch;

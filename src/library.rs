@@ -15,7 +15,7 @@ use crate::ingest::{self, IngestEvent, IngestReport, ProgressSink};
 use crate::llm::ms;
 use crate::lock::{Holder, WriteLock};
 use crate::retrieve::{fuse, Fusion, Hit, SearchMode, SearchRequest};
-use crate::store::{read_meta, DocRecord, Store};
+use crate::store::{migrate, read_meta, write_meta, DocRecord, Meta, Store, SCHEMA_VERSION};
 
 /// Candidates each retriever contributes to hybrid search (at least).
 const HYBRID_DEPTH: usize = 20;
@@ -32,8 +32,11 @@ const PLAIN_TERM_MAX_CHARS: usize = 4;
 /// A user's indexed documents: the store plus the embedding model that feeds and queries it.
 pub struct Library {
     config: Config,
-    store: Store,
-    embedder: Arc<dyn Embedder>,
+    /// The embedding model the configuration names: what a rebuild embeds with.
+    pub(crate) configured: Arc<dyn Embedder>,
+    /// The index in use and the model that made it. Replaced whole when a rebuild (by this or
+    /// another process) switches `meta.json` to a new index folder.
+    active: std::sync::RwLock<Arc<Active>>,
     /// Wait for another process's write to finish (else fail with `library_busy`).
     wait_for_writer: bool,
     /// How this process names itself in the write lock ("hearth ingest", "Hearth desktop").
@@ -41,6 +44,30 @@ pub struct Library {
     /// Writers through this handle take turns here first (a watch and an ingest in one app),
     /// so that the cross-process lock only ever waits for another process.
     local_writer: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// The index generation in use.
+pub(crate) struct Active {
+    pub(crate) store: Store,
+    /// The model its vectors came from (the configured one, or the old one until a rebuild).
+    pub(crate) embedder: Arc<dyn Embedder>,
+    /// Why it cannot be searched by meaning or written to (its model could not be loaded).
+    pub(crate) unusable: Option<String>,
+    pub(crate) meta: Meta,
+}
+
+impl Active {
+    /// The chunk sizes its documents are cut with.
+    pub(crate) fn chunking(&self, config: &Config) -> crate::chunk::ChunkingConfig {
+        self.meta.chunking.unwrap_or(config.chunking)
+    }
+
+    fn usable(&self) -> Result<()> {
+        match &self.unusable {
+            Some(why) => Err(Error::IndexIncompatible(why.clone())),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Held while writing: this handle's turn and the library's cross-process lock.
@@ -54,7 +81,7 @@ impl std::fmt::Debug for Library {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Library")
             .field("data_dir", &self.config.data_dir)
-            .field("embedder", &self.embedder.id())
+            .field("embedder", &self.active().embedder.id())
             .finish()
     }
 }
@@ -89,6 +116,9 @@ pub struct Status {
     pub vector_index: bool,
     /// Catalog models and whether they are installed.
     pub models: Vec<InstalledModel>,
+    /// The configuration names another embedding model or other chunk sizes than the index
+    /// was built with: `hearth reindex` (or the app) rebuilds it.
+    pub index_change: Option<crate::rebuild::IndexChange>,
 }
 
 /// One page of a document (or a whole text document) as it is indexed, pieced back together
@@ -122,7 +152,8 @@ impl Library {
         config: Config,
         embedder: Arc<dyn Embedder>,
     ) -> Result<Library> {
-        let store = Store::open(&config.data_dir, embedder.id(), embedder.dim()).await?;
+        let active = load_active(&config, &embedder).await?;
+        let store = &active.store;
         // A writer died between the two tables' commits: put it right now if nobody else is
         // writing (else the writer that holds the lock does, or the next one).
         if store.interrupted() {
@@ -136,8 +167,8 @@ impl Library {
         }
         Ok(Library {
             config,
-            store,
-            embedder,
+            configured: embedder,
+            active: std::sync::RwLock::new(Arc::new(active)),
             wait_for_writer: true,
             writer_name: "Hearth".into(),
             local_writer: Arc::new(tokio::sync::Mutex::new(())),
@@ -176,8 +207,10 @@ impl Library {
             cancel,
         )
         .await?;
-        if self.store.interrupted() {
-            self.store.repair().await?;
+        // Another process may have switched the library to a rebuilt index since we opened it.
+        let active = self.current().await?;
+        if active.store.interrupted() {
+            active.store.repair().await?;
         }
         Ok(WriteGuard {
             _lock: lock,
@@ -190,14 +223,66 @@ impl Library {
         &self.config
     }
 
-    /// The embedding model.
-    pub fn embedder(&self) -> &Arc<dyn Embedder> {
-        &self.embedder
+    /// The embedding model of the index in use (until a rebuild, the one it was built with,
+    /// which may not be the configured one).
+    pub fn embedder(&self) -> Arc<dyn Embedder> {
+        self.active().embedder.clone()
     }
 
-    /// The store (for tools and benchmarks).
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The index in use (for tools and benchmarks).
+    pub fn store(&self) -> Store {
+        self.active().store.clone()
+    }
+
+    pub(crate) fn active(&self) -> Arc<Active> {
+        self.active
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    pub(crate) fn set_active(&self, active: Active) {
+        *self
+            .active
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(active);
+    }
+
+    /// The index in use, following a switch to a rebuilt index made since (by this handle or
+    /// another process): `meta.json` names the folder in use, and is read on each call (a few
+    /// microseconds). When it cannot be read the index already open is kept.
+    pub(crate) async fn current(&self) -> Result<Arc<Active>> {
+        let active = self.active();
+        match read_meta(&self.config.data_dir) {
+            Ok(Some(meta)) if meta.index_dir != active.meta.index_dir => {
+                let fresh = load_active(&self.config, &self.configured).await?;
+                self.set_active(fresh);
+                Ok(self.active())
+            }
+            _ => Ok(active),
+        }
+    }
+
+    /// Run a read against the index in use. If it fails and meanwhile a rebuild switched the
+    /// library to a new index (the old folder is deleted at the switch, possibly under a read
+    /// in flight), it runs again on the new one: readers never fail because of a switch.
+    async fn read<'s, T, F, Fut>(&'s self, f: F) -> Result<T>
+    where
+        F: Fn(Arc<Active>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>> + 's,
+    {
+        let first = self.current().await?;
+        match f(first.clone()).await {
+            Err(e) => {
+                let now = self.current().await?;
+                if Arc::ptr_eq(&first, &now) {
+                    Err(e)
+                } else {
+                    f(now).await
+                }
+            }
+            ok => ok,
+        }
     }
 
     /// Index files and folders (recursively). Unchanged files are skipped, changed ones replaced,
@@ -223,10 +308,12 @@ impl Library {
             }
             other => other?,
         };
+        let active = self.current().await?;
+        active.usable()?;
         ingest::run(
-            &self.store,
-            self.embedder.clone(),
-            self.config.chunking,
+            &active.store,
+            active.embedder.clone(),
+            active.chunking(&self.config),
             self.config.ingest,
             paths,
             progress,
@@ -237,14 +324,17 @@ impl Library {
 
     /// Every indexed document, by path.
     pub async fn documents(&self) -> Result<Vec<DocRecord>> {
-        let mut docs = self.store.documents().await?;
+        let mut docs = self
+            .read(|a| async move { a.store.documents().await })
+            .await?;
         docs.sort_by(|a, b| a.path.cmp(&b.path));
         Ok(docs)
     }
 
     /// The index's row for one document (`None`: not indexed).
     pub async fn document(&self, path: &str) -> Result<Option<DocRecord>> {
-        self.store.document(path).await
+        self.read(|a| async move { a.store.document(path).await })
+            .await
     }
 
     /// Remove a document, or every document under a folder, from the index (the files on disk
@@ -252,6 +342,8 @@ impl Library {
     pub async fn remove(&self, path: &str) -> Result<Vec<String>> {
         let folder = format!("{}/", path.trim_end_matches('/'));
         let paths: Vec<String> = self
+            .current()
+            .await?
             .store
             .documents()
             .await?
@@ -266,38 +358,14 @@ impl Library {
             });
         }
         let _lock = self.write_lock(&|_| {}, &Cancel::new()).await?;
-        self.store.remove(&paths).await?;
+        self.current().await?.store.remove(&paths).await?;
         Ok(paths)
     }
 
     /// The indexed text of `path` at `page` (PDFs) or the whole document (`page` = `None`).
     /// Only indexed documents can be read this way.
     pub async fn page_text(&self, path: &str, page: Option<u32>) -> Result<PageText> {
-        let doc = self
-            .store
-            .document(path)
-            .await?
-            .ok_or_else(|| Error::BadPath {
-                path: path.into(),
-                reason: "not in the index".into(),
-            })?;
-        let pages = doc.pages.map(|p| p.max(0) as u32);
-        let page = match (page, pages) {
-            (Some(p), Some(n)) if p == 0 || p > n => {
-                return Err(Error::InvalidRequest(format!(
-                    "page {p} is out of range: the document has {n} pages"
-                )))
-            }
-            (p, Some(_)) => Some(p.unwrap_or(1)),
-            (_, None) => None,
-        };
-        let chunks = self.store.document_chunks(path, page).await?;
-        Ok(PageText {
-            path: path.into(),
-            page,
-            pages,
-            text: piece_together(&chunks),
-        })
+        self.read(|a| page_text_in(a, path, page)).await
     }
 
     /// Search the library.
@@ -334,29 +402,37 @@ impl Library {
         req: &SearchRequest,
     ) -> Result<(Vec<Hit>, Option<f32>, SearchTimings)> {
         req.validate()?;
+        self.read(|a| self.search_in(a, req)).await
+    }
+
+    async fn search_in(
+        &self,
+        active: Arc<Active>,
+        req: &SearchRequest,
+    ) -> Result<(Vec<Hit>, Option<f32>, SearchTimings)> {
+        let store = &active.store;
         let mut timings = SearchTimings::default();
         let best = |hits: &[Hit]| hits.iter().map(|h| h.score).fold(f32::MIN, f32::max);
         let (hits, best) = match req.mode {
             SearchMode::Vector => {
-                let v = self.embed_query(&req.query, &mut timings).await?;
+                let v = embed_query(&active, &req.query, &mut timings).await?;
                 let started = Instant::now();
-                let hits = self.store.vector_search(&v, req.limit).await?;
+                let hits = store.vector_search(&v, req.limit).await?;
                 timings.search_ms = ms(started);
                 let b = best(&hits);
                 (hits, Some(b))
             }
             SearchMode::Text => {
                 let started = Instant::now();
-                let hits = self.store.text_search(&req.query, req.limit).await?;
+                let hits = store.text_search(&req.query, req.limit).await?;
                 timings.search_ms = ms(started);
                 (hits, None)
             }
             SearchMode::Hybrid => {
                 // Each retriever fetches more than asked so that fusion has candidates to weigh.
                 let depth = (req.limit * 2).max(HYBRID_DEPTH);
-                let (vector, text) = self
-                    .candidates_timed(&req.query, depth, &mut timings)
-                    .await?;
+                let (vector, text) =
+                    candidates_in(&active, &req.query, depth, &mut timings).await?;
                 let b = best(&vector);
                 (fuse(vector, text, Fusion::default(), req.limit), Some(b))
             }
@@ -368,36 +444,10 @@ impl Library {
     /// (score: cosine) and the `depth` best by BM25 (score: BM25), each best-first. For
     /// evaluations and tools that try other fusions.
     pub async fn candidates(&self, query: &str, depth: usize) -> Result<(Vec<Hit>, Vec<Hit>)> {
-        self.candidates_timed(query, depth, &mut SearchTimings::default())
-            .await
-    }
-
-    async fn candidates_timed(
-        &self,
-        query: &str,
-        depth: usize,
-        timings: &mut SearchTimings,
-    ) -> Result<(Vec<Hit>, Vec<Hit>)> {
-        let v = self.embed_query(query, timings).await?;
-        let started = Instant::now();
-        let (vector, text) = tokio::join!(
-            self.store.vector_search(&v, depth),
-            self.store.text_search(query, depth)
-        );
-        timings.search_ms = ms(started);
-        Ok((vector?, text?))
-    }
-
-    async fn embed_query(&self, query: &str, timings: &mut SearchTimings) -> Result<Vec<f32>> {
-        let started = Instant::now();
-        let embedder = self.embedder.clone();
-        let text = vec![query.to_string()];
-        let mut v = tokio::task::spawn_blocking(move || embedder.embed(&text))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
-        timings.embed_ms = ms(started);
-        v.pop()
-            .ok_or_else(|| Error::Internal("no query vector".into()))
+        self.read(|a| async move {
+            candidates_in(&a, query, depth, &mut SearchTimings::default()).await
+        })
+        .await
     }
 
     /// The words of `question` that name something (a name, or a short lowercase word the
@@ -406,32 +456,97 @@ impl Library {
     /// chunks it returns (the same stem, or a joined term between word boundaries); all
     /// lookups run at once.
     pub async fn unknown_terms(&self, question: &str) -> Result<Vec<String>> {
-        let candidates: Vec<String> = crate::lexical::question_terms(question)
-            .into_iter()
-            .filter(|t| {
-                t.name_like
-                    || (t.text.chars().count() <= PLAIN_TERM_MAX_CHARS
-                        && self.embedder.token_spans(&t.text.to_lowercase()).len() >= 2)
-            })
-            .map(|t| t.text)
-            .collect();
-        let lookups = candidates.iter().map(|term| async move {
-            let hits = self.store.text_search(term, TERM_LOOKUP_DEPTH).await?;
-            Ok::<bool, Error>(!hits.iter().any(|h| crate::lexical::mentions(&h.text, term)))
-        });
-        let absent = futures::future::try_join_all(lookups).await?;
-        Ok(candidates
-            .into_iter()
-            .zip(absent)
-            .filter(|(_, a)| *a)
-            .map(|(t, _)| t)
-            .collect())
+        self.read(|a| unknown_terms_in(a, question)).await
     }
 
     /// Counts, sizes, indexes and models.
     pub async fn status(&self) -> Result<Status> {
-        status_of(&self.config, Some(&self.store)).await
+        let active = self.current().await?;
+        status_of(&self.config, Some(&active.store)).await
     }
+}
+
+async fn page_text_in(active: Arc<Active>, path: &str, page: Option<u32>) -> Result<PageText> {
+    let store = &active.store;
+    let doc = store.document(path).await?.ok_or_else(|| Error::BadPath {
+        path: path.into(),
+        reason: "not in the index".into(),
+    })?;
+    let pages = doc.pages.map(|p| p.max(0) as u32);
+    let page = match (page, pages) {
+        (Some(p), Some(n)) if p == 0 || p > n => {
+            return Err(Error::InvalidRequest(format!(
+                "page {p} is out of range: the document has {n} pages"
+            )))
+        }
+        (p, Some(_)) => Some(p.unwrap_or(1)),
+        (_, None) => None,
+    };
+    let chunks = store.document_chunks(path, page).await?;
+    Ok(PageText {
+        path: path.into(),
+        page,
+        pages,
+        text: piece_together(&chunks),
+    })
+}
+
+async fn candidates_in(
+    active: &Active,
+    query: &str,
+    depth: usize,
+    timings: &mut SearchTimings,
+) -> Result<(Vec<Hit>, Vec<Hit>)> {
+    let v = embed_query(active, query, timings).await?;
+    let store = &active.store;
+    let started = Instant::now();
+    let (vector, text) = tokio::join!(
+        store.vector_search(&v, depth),
+        store.text_search(query, depth)
+    );
+    timings.search_ms = ms(started);
+    Ok((vector?, text?))
+}
+
+async fn embed_query(
+    active: &Active,
+    query: &str,
+    timings: &mut SearchTimings,
+) -> Result<Vec<f32>> {
+    let started = Instant::now();
+    active.usable()?;
+    let embedder = active.embedder.clone();
+    let text = vec![query.to_string()];
+    let mut v = tokio::task::spawn_blocking(move || embedder.embed(&text))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    timings.embed_ms = ms(started);
+    v.pop()
+        .ok_or_else(|| Error::Internal("no query vector".into()))
+}
+
+async fn unknown_terms_in(active: Arc<Active>, question: &str) -> Result<Vec<String>> {
+    let candidates: Vec<String> = crate::lexical::question_terms(question)
+        .into_iter()
+        .filter(|t| {
+            t.name_like
+                || (t.text.chars().count() <= PLAIN_TERM_MAX_CHARS
+                    && active.embedder.token_spans(&t.text.to_lowercase()).len() >= 2)
+        })
+        .map(|t| t.text)
+        .collect();
+    let store = &active.store;
+    let lookups = candidates.iter().map(|term| async move {
+        let hits = store.text_search(term, TERM_LOOKUP_DEPTH).await?;
+        Ok::<bool, Error>(!hits.iter().any(|h| crate::lexical::mentions(&h.text, term)))
+    });
+    let absent = futures::future::try_join_all(lookups).await?;
+    Ok(candidates
+        .into_iter()
+        .zip(absent)
+        .filter(|(_, a)| *a)
+        .map(|(t, _)| t)
+        .collect())
 }
 
 /// Rebuild a page's text from its chunks (exact slices of the page with char offsets, possibly
@@ -459,6 +574,94 @@ fn piece_together(chunks: &[Hit]) -> String {
     out
 }
 
+/// Open the index `meta.json` names (creating the first one if there is none), with the model
+/// it was built with: the configured one, or, after the configuration moved on to another model,
+/// the old one (from `meta.json`'s record, else the catalog), so that it stays searchable until a
+/// rebuild replaces it. If that model cannot be loaded the index is opened but marked unusable.
+pub(crate) async fn load_active(config: &Config, configured: &Arc<dyn Embedder>) -> Result<Active> {
+    let data_dir = &config.data_dir;
+    let Some(mut meta) = read_meta(data_dir)? else {
+        let meta = Meta {
+            schema_version: SCHEMA_VERSION,
+            embedder: configured.id().to_string(),
+            dim: configured.dim(),
+            index_dir: crate::store::generation_dir(
+                configured.id(),
+                configured.dim(),
+                &config.chunking,
+            ),
+            embedder_config: (config.embedder.id == configured.id())
+                .then(|| config.embedder.clone()),
+            chunking: Some(config.chunking),
+        };
+        let store = Store::open(data_dir, &meta.index_dir, meta.dim).await?;
+        write_meta(data_dir, &meta)?;
+        return Ok(Active {
+            store,
+            embedder: configured.clone(),
+            unusable: None,
+            meta,
+        });
+    };
+    migrate(&mut meta)?;
+    let (embedder, unusable) = if meta.embedder == configured.id() {
+        if meta.dim != configured.dim() {
+            return Err(Error::IndexIncompatible(format!(
+                "this index holds {}-d vectors but the embedding model '{}' gives {}-d ones; \
+                 run `hearth reindex` after naming the model differently, or use another --data-dir",
+                meta.dim,
+                configured.id(),
+                configured.dim()
+            )));
+        }
+        (configured.clone(), None)
+    } else {
+        match load_index_embedder(config, &meta).await {
+            Ok(e) if e.dim() == meta.dim => (e, None),
+            Ok(e) => (
+                configured.clone(),
+                Some(format!(
+                    "the index's embedding model '{}' now gives {}-d vectors, not the index's {}; \
+                     run `hearth reindex` to rebuild the index with '{}'",
+                    meta.embedder,
+                    e.dim(),
+                    meta.dim,
+                    configured.id()
+                )),
+            ),
+            Err(e) => (
+                configured.clone(),
+                Some(format!(
+                    "the index was built with the embedding model '{}', which cannot be loaded \
+                     ({e}); run `hearth reindex` to rebuild it with '{}'",
+                    meta.embedder,
+                    configured.id()
+                )),
+            ),
+        }
+    };
+    let store = Store::open(data_dir, &meta.index_dir, meta.dim).await?;
+    Ok(Active {
+        store,
+        embedder,
+        unusable,
+        meta,
+    })
+}
+
+/// The model an index was built with: as recorded in `meta.json`, else the catalog's by id.
+async fn load_index_embedder(config: &Config, meta: &Meta) -> Result<Arc<dyn Embedder>> {
+    let cfg = match &meta.embedder_config {
+        Some(c) => c.clone(),
+        None => Catalog::builtin().embedder_config(&meta.embedder, &config.models_dir)?,
+    };
+    let lib = config.runtime_library.clone();
+    let embedder = tokio::task::spawn_blocking(move || OnnxEmbedder::load(&cfg, &lib))
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))??;
+    Ok(Arc::new(embedder))
+}
+
 /// Status of a data dir without loading any model (works when the model is missing).
 pub async fn status(config: &Config) -> Result<Status> {
     status_of(config, None).await
@@ -471,7 +674,7 @@ async fn status_of(config: &Config, store: Option<&Store>) -> Result<Status> {
     let store = match (store, &meta) {
         (Some(s), _) => Some(s),
         (None, Some(m)) => {
-            opened = Store::open(&config.data_dir, &m.embedder, m.dim).await?;
+            opened = Store::open(&config.data_dir, &m.index_dir, m.dim).await?;
             Some(&opened)
         }
         (None, None) => None,
@@ -490,6 +693,9 @@ async fn status_of(config: &Config, store: Option<&Store>) -> Result<Status> {
         index_bytes,
         embedder: meta.as_ref().map(|m| m.embedder.clone()),
         schema_version: meta.as_ref().map(|m| m.schema_version),
+        index_change: meta
+            .as_ref()
+            .and_then(|m| crate::rebuild::pending_change(config, m)),
         fts_index,
         vector_index,
         models,

@@ -19,9 +19,11 @@ use lancedb::index::vector::IvfHnswSqIndexBuilder;
 use lancedb::index::{Index, IndexType};
 use lancedb::query::{ExecutableQuery, QueryBase, Select};
 use lancedb::table::OptimizeAction;
-use lancedb::{Connection, DistanceType, Table};
+use lancedb::{DistanceType, Table};
 use serde::{Deserialize, Serialize};
 
+use crate::chunk::ChunkingConfig;
+use crate::embed::EmbedderConfig;
 use crate::error::{Error, Result};
 use crate::retrieve::Hit;
 
@@ -39,7 +41,8 @@ const PENDING_FILE: &str = "write.pending";
 const READ_CONSISTENCY: std::time::Duration = std::time::Duration::ZERO;
 const INDEX_DIR: &str = "index";
 
-/// What `meta.json` holds.
+/// What `meta.json` holds: which index generation is in use and how its vectors and chunks were
+/// made. Rewriting it (atomically) is how a rebuilt index replaces the old one in one step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Meta {
     /// Layout version.
@@ -48,6 +51,68 @@ pub struct Meta {
     pub embedder: String,
     /// Vector dimension.
     pub dim: usize,
+    /// The folder inside the data dir that holds the index in use (`index` until the first
+    /// rebuild, then `index-<fingerprint>`).
+    #[serde(default = "default_index_dir")]
+    pub index_dir: String,
+    /// The embedding model's files and settings, so that the index stays searchable with it
+    /// after the configuration names another model (absent in indexes made before rebuilds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedder_config: Option<EmbedderConfig>,
+    /// The chunk sizes the documents were cut with (absent: unknown, taken as the configured).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chunking: Option<ChunkingConfig>,
+}
+
+fn default_index_dir() -> String {
+    INDEX_DIR.to_string()
+}
+
+/// The folder an index made with `embedder`, `dim` and `chunking` is built in: the same for the
+/// same settings, so that an interrupted rebuild resumes where it stopped.
+pub fn generation_dir(embedder: &str, dim: usize, chunking: &ChunkingConfig) -> String {
+    use sha2::Digest;
+    let key = format!(
+        "{embedder}\n{dim}\n{}\n{}",
+        chunking.chunk_tokens, chunking.overlap_tokens
+    );
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    let hex: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
+    format!("{INDEX_DIR}-{hex}")
+}
+
+/// Index folders in `data_dir` (`index`, `index-*`), by name.
+pub fn generation_dirs(data_dir: &Path) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(data_dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = entries
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .filter(|n| n == INDEX_DIR || n.starts_with(&format!("{INDEX_DIR}-")))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Delete an index folder that is not in use (and its interrupted-write marker).
+pub fn remove_generation(data_dir: &Path, index_dir: &str) -> Result<()> {
+    let _ = std::fs::remove_file(data_dir.join(pending_file(index_dir)));
+    match std::fs::remove_dir_all(data_dir.join(index_dir)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(data_dir_error(data_dir, e)),
+    }
+    .and_then(|()| crate::durable::sync_dir(data_dir).map_err(|e| data_dir_error(data_dir, e)))
+}
+
+fn pending_file(index_dir: &str) -> String {
+    if index_dir == INDEX_DIR {
+        PENDING_FILE.to_string()
+    } else {
+        format!("{index_dir}.pending")
+    }
 }
 
 /// A document row.
@@ -98,6 +163,8 @@ pub struct ChunkRow {
 #[derive(Clone)]
 pub struct Store {
     dir: PathBuf,
+    /// The index folder inside `dir`.
+    index_dir: String,
     docs: Table,
     chunks: Table,
     dim: usize,
@@ -176,7 +243,8 @@ pub fn read_meta(data_dir: &Path) -> Result<Option<Meta>> {
     }
 }
 
-fn write_meta(data_dir: &Path, meta: &Meta) -> Result<()> {
+/// Write `meta.json` atomically (temp, fsync, rename, fsync of the folder).
+pub fn write_meta(data_dir: &Path, meta: &Meta) -> Result<()> {
     let json = serde_json::to_vec_pretty(meta).map_err(|e| Error::Internal(e.to_string()))?;
     crate::durable::write_atomic(&data_dir.join(META_FILE), &json)
         .map_err(|e| data_dir_error(data_dir, e))
@@ -184,7 +252,7 @@ fn write_meta(data_dir: &Path, meta: &Meta) -> Result<()> {
 
 /// Bring an older layout up to [`SCHEMA_VERSION`]. Version 1 is the first; future versions add
 /// their steps here (e.g. `1 => add_columns(...)`), each followed by a `meta.json` rewrite.
-async fn migrate(_db: &Connection, meta: &mut Meta) -> Result<()> {
+pub fn migrate(meta: &mut Meta) -> Result<()> {
     if meta.schema_version > SCHEMA_VERSION {
         return Err(Error::IndexIncompatible(format!(
             "the index uses layout version {} but this Hearth understands up to {}; upgrade Hearth",
@@ -197,31 +265,12 @@ async fn migrate(_db: &Connection, meta: &mut Meta) -> Result<()> {
 }
 
 impl Store {
-    /// Open (creating if needed) the index in `data_dir` for vectors of `embedder` with `dim`.
-    pub async fn open(data_dir: &Path, embedder: &str, dim: usize) -> Result<Store> {
+    /// Open (creating if needed) the index in `data_dir/index_dir` for vectors of `dim`.
+    /// `meta.json` is neither read nor written here: which folder is in use is the caller's
+    /// business (see [`crate::library::Library`]).
+    pub async fn open(data_dir: &Path, index_dir: &str, dim: usize) -> Result<Store> {
         std::fs::create_dir_all(data_dir).map_err(|e| data_dir_error(data_dir, e))?;
-        let mut meta = match read_meta(data_dir)? {
-            Some(meta) => {
-                if meta.embedder != embedder || meta.dim != dim {
-                    return Err(Error::IndexIncompatible(format!(
-                        "this index was built with the embedding model '{}' ({}-d) but the configured model is '{}' ({}-d); \
-                         use another --data-dir, or delete {} to rebuild it",
-                        meta.embedder,
-                        meta.dim,
-                        embedder,
-                        dim,
-                        data_dir.join(INDEX_DIR).display()
-                    )));
-                }
-                meta
-            }
-            None => Meta {
-                schema_version: SCHEMA_VERSION,
-                embedder: embedder.to_string(),
-                dim,
-            },
-        };
-        let dir = data_dir.join(INDEX_DIR);
+        let dir = data_dir.join(index_dir);
         let uri = dir
             .to_str()
             .ok_or_else(|| data_dir_error(data_dir, "path is not valid UTF-8"))?;
@@ -233,8 +282,6 @@ impl Store {
             .read_consistency_interval(READ_CONSISTENCY)
             .execute()
             .await?;
-        let before = meta.schema_version;
-        migrate(&db, &mut meta).await?;
         let doc_schema = doc_schema();
         let chunk_schema = chunk_schema(dim);
         let names = db.table_names().execute().await?;
@@ -252,17 +299,20 @@ impl Store {
                 .execute()
                 .await?
         };
-        if before != meta.schema_version || read_meta(data_dir)?.is_none() {
-            write_meta(data_dir, &meta)?;
-        }
         Ok(Store {
             dir: data_dir.to_path_buf(),
+            index_dir: index_dir.to_string(),
             docs,
             chunks,
             dim,
             chunk_schema,
             doc_schema,
         })
+    }
+
+    /// The index folder's name inside the data dir.
+    pub fn index_dir(&self) -> &str {
+        &self.index_dir
     }
 
     /// Vector dimension of this index.
@@ -336,12 +386,12 @@ impl Store {
     }
 
     fn begin_pending(&self) -> Result<()> {
-        crate::durable::write_atomic(&self.dir.join(PENDING_FILE), b"")
+        crate::durable::write_atomic(&self.dir.join(pending_file(&self.index_dir)), b"")
             .map_err(|e| data_dir_error(&self.dir, e))
     }
 
     fn end_pending(&self) -> Result<()> {
-        match std::fs::remove_file(self.dir.join(PENDING_FILE)) {
+        match std::fs::remove_file(self.dir.join(pending_file(&self.index_dir))) {
             Ok(()) => crate::durable::sync_dir(&self.dir).map_err(|e| data_dir_error(&self.dir, e)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(data_dir_error(&self.dir, e)),
@@ -350,7 +400,7 @@ impl Store {
 
     /// True when the last write spanning both tables did not finish (its process died).
     pub fn interrupted(&self) -> bool {
-        self.dir.join(PENDING_FILE).exists()
+        self.dir.join(pending_file(&self.index_dir)).exists()
     }
 
     /// Bring the two tables back into agreement after an interrupted write: chunks whose
@@ -474,7 +524,7 @@ impl Store {
 
     /// Bytes the index takes on disk.
     pub fn disk_bytes(&self) -> u64 {
-        walkdir::WalkDir::new(self.dir.join(INDEX_DIR))
+        walkdir::WalkDir::new(self.dir.join(&self.index_dir))
             .into_iter()
             .filter_map(|e| e.ok())
             .filter_map(|e| e.metadata().ok())

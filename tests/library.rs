@@ -438,10 +438,12 @@ async fn a_write_interrupted_between_the_two_tables_is_repaired_and_reindexed() 
         lib.status().await.unwrap()
     };
     let victim = lib_doc(&tmp, &corpus).await;
+    let index = hearth::store::read_meta(&data).unwrap().unwrap().index_dir;
+    let pending = data.join(format!("{index}.pending"));
     // What a writer killed after committing a file's new chunks, before its document row,
     // leaves: chunks under another content hash, and the journal marker.
     {
-        let db = lancedb::connect(data.join("index").to_str().unwrap())
+        let db = lancedb::connect(data.join(&index).to_str().unwrap())
             .execute()
             .await
             .unwrap();
@@ -457,11 +459,11 @@ async fn a_write_interrupted_between_the_two_tables_is_repaired_and_reindexed() 
             .await
             .unwrap();
     }
-    std::fs::write(data.join("write.pending"), b"").unwrap();
+    std::fs::write(&pending, b"").unwrap();
     // Opening the library repairs it: the orphaned chunks go, the document is dropped so that
     // the next ingest indexes it again; everything else is untouched.
     let lib = library(tmp.path()).await;
-    assert!(!data.join("write.pending").exists());
+    assert!(!pending.exists());
     let repaired = lib.status().await.unwrap();
     assert_eq!(repaired.documents, before.documents - 1);
     let docs = lib.documents().await.unwrap();
@@ -580,4 +582,217 @@ async fn a_full_disk_during_a_commit_loses_nothing_and_the_next_run_finishes() {
     );
     let again = ingest(&lib, &[corpus, many]).await;
     assert_eq!((again.indexed, again.removed), (0, 0), "{again:?}");
+}
+
+/// Notes enough for a rebuild to take several batches: note `i` names animal `i`.
+const ANIMALS: [&str; 12] = [
+    "heron", "otter", "badger", "lynx", "marten", "stoat", "vole", "wren", "ibis", "newt", "tapir",
+    "okapi",
+];
+
+fn write_notes(dir: &Path) {
+    std::fs::create_dir_all(dir).unwrap();
+    for (i, animal) in ANIMALS.iter().enumerate() {
+        std::fs::write(
+            dir.join(format!("{animal}.md")),
+            format!(
+                "# Field note {i}\n\nThe {animal} was seen near the mill pond at dawn; it fed \
+                 for an hour, then went back into the reeds. Count: {i}.\n"
+            ),
+        )
+        .unwrap();
+    }
+}
+
+fn config_with(tmp: &Path, change: impl FnOnce(&mut hearth::Config)) -> hearth::Config {
+    let mut config = hearth::Config::load(&tmp.join("data"), &models_dir()).unwrap();
+    config.ingest.files_per_batch = 2;
+    change(&mut config);
+    config
+}
+
+/// The default model with [CLS] pooling instead of mean pooling: a real, different embedder
+/// (other vectors for the same text), as a user's own ONNX model would be.
+fn cls_pooled(config: &mut hearth::Config) {
+    config.embedder.id = "minilm-cls".into();
+    config.embedder.pooling = hearth::embed::Pooling::Cls;
+}
+
+async fn vector_top(lib: &Library, query: &str) -> (String, f32) {
+    let hit = search(lib, query, SearchMode::Vector).await.remove(0);
+    (file_name(&hit.path).to_string(), hit.score)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_embedding_model_is_built_beside_the_old_index_which_serves_until_the_switch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let notes = tmp.path().join("notes");
+    write_notes(&notes);
+    let data = tmp.path().join("data");
+    let old = Library::open(config_with(tmp.path(), |_| {}))
+        .await
+        .unwrap();
+    ingest(&old, std::slice::from_ref(&notes)).await;
+    let before = vector_top(&old, "where was the otter seen").await;
+    assert_eq!(before.0, "otter.md");
+    let old_dir = hearth::store::read_meta(&data).unwrap().unwrap().index_dir;
+    assert!(old.pending_change().is_none());
+
+    // The configuration now names another model: the library opens and searches as before,
+    // with the model the index was built with.
+    let lib = Arc::new(
+        Library::open(config_with(tmp.path(), cls_pooled))
+            .await
+            .unwrap(),
+    );
+    let change = lib.pending_change().expect("a change is pending");
+    assert_eq!(
+        (change.from_embedder.as_str(), change.to_embedder.as_str()),
+        ("all-minilm-l6-v2-int8", "minilm-cls")
+    );
+    assert_eq!(vector_top(&lib, "where was the otter seen").await, before);
+    assert_eq!(
+        lib.status().await.unwrap().index_change,
+        Some(change.clone())
+    );
+
+    // A rebuild cancelled after its first batches: the old index stays in use, here and for a
+    // library opened afresh.
+    let cancel = Cancel::new();
+    let sink = {
+        let cancel = cancel.clone();
+        move |e: IngestEvent| {
+            if let IngestEvent::Progress { files_done, .. } = e {
+                if files_done >= 5 {
+                    cancel.cancel();
+                }
+            }
+        }
+    };
+    let stopped = lib.rebuild(&sink, &cancel).await.unwrap();
+    assert!(!stopped.switched && stopped.ingest.cancelled, "{stopped:?}");
+    assert!(stopped.ingest.indexed >= 4, "{stopped:?}");
+    assert_eq!(vector_top(&lib, "where was the otter seen").await, before);
+    let reopened = Library::open(config_with(tmp.path(), cls_pooled))
+        .await
+        .unwrap();
+    assert_eq!(
+        vector_top(&reopened, "where was the otter seen").await,
+        before
+    );
+    assert_eq!(
+        hearth::store::read_meta(&data).unwrap().unwrap().index_dir,
+        old_dir
+    );
+    drop(reopened);
+
+    // Resumed: what the stopped run embedded is kept; searches from another handle run the
+    // whole time and see the old index until the switch, never an error or a half index.
+    let searching = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let searcher = {
+        let (searching, before) = (searching.clone(), before.clone());
+        let reader = Library::open(config_with(tmp.path(), |_| {}))
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            let (mut old_seen, mut new_seen) = (0, 0);
+            while searching.load(std::sync::atomic::Ordering::SeqCst) {
+                let top = vector_top(&reader, "where was the otter seen").await;
+                assert_eq!(top.0, "otter.md", "a search during the rebuild");
+                if top == before {
+                    assert_eq!(new_seen, 0, "the old index came back after the switch");
+                    old_seen += 1;
+                } else {
+                    new_seen += 1;
+                }
+                let docs = reader.documents().await.unwrap();
+                assert_eq!(docs.len(), ANIMALS.len(), "a search during the rebuild");
+            }
+            (old_seen, reader.embedder().id().to_string())
+        })
+    };
+    let done = lib.rebuild(&|_| {}, &Cancel::new()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    searching.store(false, std::sync::atomic::Ordering::SeqCst);
+    let (old_seen, reader_model) = searcher.await.unwrap();
+    assert!(done.switched, "{done:?}");
+    assert!(
+        done.ingest.skipped >= 4,
+        "the stopped run's files kept: {done:?}"
+    );
+    assert_eq!(
+        done.ingest.indexed + done.ingest.skipped,
+        ANIMALS.len(),
+        "{done:?}"
+    );
+    assert_eq!(done.documents, ANIMALS.len());
+    assert!(old_seen > 0, "searches ran during the rebuild");
+    // The other handle (configured with the old model) followed the switch.
+    assert_eq!(reader_model, "minilm-cls");
+
+    // Switched: new vectors, the old folder gone, nothing pending.
+    let meta = hearth::store::read_meta(&data).unwrap().unwrap();
+    assert_eq!(meta.embedder, "minilm-cls");
+    assert_ne!(meta.index_dir, old_dir);
+    assert!(!data.join(&old_dir).exists());
+    assert!(lib.pending_change().is_none());
+    let after = vector_top(&lib, "where was the otter seen").await;
+    assert_ne!(after.1, before.1, "vectors from the new model");
+    assert_eq!(lib.status().await.unwrap().documents, ANIMALS.len());
+    // Writes go to the new index.
+    std::fs::write(
+        notes.join("heron.md"),
+        "The heron nested by the weir this spring.",
+    )
+    .unwrap();
+    let report = ingest(&lib, std::slice::from_ref(&notes)).await;
+    assert_eq!(report.indexed, 1, "{report:?}");
+    assert_eq!(files_found(&lib, "weir").await, ["heron.md"]);
+    assert!(lib
+        .rebuild(&|_| {}, &Cancel::new())
+        .await
+        .unwrap()
+        .change
+        .is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_chunk_sizes_rebuild_the_index_and_a_vanished_file_is_left_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = copy_corpus(tmp.path());
+    let lib = Library::open(config_with(tmp.path(), |_| {}))
+        .await
+        .unwrap();
+    ingest(&lib, std::slice::from_ref(&corpus)).await;
+    let before = lib.status().await.unwrap();
+    let gone = lib.documents().await.unwrap()[0].path.clone();
+    std::fs::remove_file(&gone).unwrap();
+    drop(lib);
+
+    let small = |c: &mut hearth::Config| {
+        c.chunking.chunk_tokens = 48;
+        c.chunking.overlap_tokens = 8;
+    };
+    let lib = Library::open(config_with(tmp.path(), small)).await.unwrap();
+    assert!(lib.pending_change().unwrap().describe().contains("→ 48/8"));
+    let report = lib.rebuild(&|_| {}, &Cancel::new()).await.unwrap();
+    assert!(report.switched, "{report:?}");
+    assert_eq!(report.gone, std::slice::from_ref(&gone));
+    assert!(report.ingest.failed.is_empty(), "{report:?}");
+    let after = lib.status().await.unwrap();
+    assert_eq!(after.documents, before.documents - 1);
+    assert!(
+        after.chunks > before.chunks,
+        "smaller chunks, more of them: {} → {}",
+        before.chunks,
+        after.chunks
+    );
+    assert!(lib
+        .documents()
+        .await
+        .unwrap()
+        .iter()
+        .all(|d| d.path != gone));
+    let hits = search(&lib, "when do heron eggs hatch", SearchMode::Hybrid).await;
+    assert_eq!(file_name(&hits[0].path), "field-guide.pdf");
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use hearth::{Cancel, IngestEvent, SearchMode};
+use hearth::{Cancel, IngestEvent, SearchMode, SearchRequest};
 use util::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -359,15 +359,52 @@ async fn a_search_never_sees_half_a_replaced_file() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn index_remembers_its_model_and_refuses_another() {
+async fn index_remembers_its_model_and_is_rebuilt_when_that_model_is_gone() {
     let tmp = tempfile::tempdir().unwrap();
+    // An index built with the user's own copy of a model...
+    let own = tmp.path().join("my-model");
+    std::fs::create_dir_all(&own).unwrap();
+    let src = models_dir().join("all-minilm-l6-v2-int8");
+    for f in ["model.onnx", "tokenizer.json"] {
+        std::fs::copy(src.join(f), own.join(f)).unwrap();
+    }
+    let data = tmp.path().join("data");
+    let mut config = hearth::Config::load(&data, &models_dir()).unwrap();
+    config.embedder.id = "my-minilm".into();
+    config.embedder.onnx = own.join("model.onnx");
+    config.embedder.tokenizer_dir = own.clone();
+    let corpus = copy_corpus(tmp.path());
+    {
+        let lib = hearth::Library::open(config).await.unwrap();
+        ingest(&lib, std::slice::from_ref(&corpus)).await;
+    }
+    // ...whose files are then deleted, with the configuration back on the catalog model: the
+    // library opens, says what is wrong and what to do, and the rebuild puts it right.
+    std::fs::remove_dir_all(&own).unwrap();
     let lib = library(tmp.path()).await;
-    drop(lib);
-    let mut config = hearth::Config::load(&tmp.path().join("data"), &models_dir()).unwrap();
-    config.embedder.id = "some-other-model".into();
-    let err = hearth::Library::open(config).await.unwrap_err();
+    assert_eq!(
+        lib.pending_change().map(|c| c.from_embedder),
+        Some("my-minilm".to_string())
+    );
+    let err = lib
+        .search(&SearchRequest {
+            query: "solar panels".into(),
+            limit: 3,
+            mode: SearchMode::Hybrid,
+        })
+        .await
+        .unwrap_err();
     assert_eq!(err.code(), "index_incompatible", "{err}");
-    assert!(err.to_string().contains("all-minilm-l6-v2-int8"));
+    assert!(err.to_string().contains("hearth reindex"), "{err}");
+    let report = lib.rebuild(&|_| {}, &Cancel::new()).await.unwrap();
+    assert!(report.switched, "{report:?}");
+    assert_eq!(report.ingest.indexed, 6, "{report:?}");
+    let hits = search(&lib, "how many solar panels", SearchMode::Vector).await;
+    assert_eq!(hits[0].page, Some(4));
+    assert_eq!(
+        lib.status().await.unwrap().embedder.as_deref(),
+        Some("all-minilm-l6-v2-int8")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
