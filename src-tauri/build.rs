@@ -22,6 +22,9 @@ const COMMANDS: &[&str] = &[
     "watched_folders",
     "set_watch_paused",
     "unwatch",
+    "rebuild",
+    "collections",
+    "change_collection",
 ];
 
 fn main() {

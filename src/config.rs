@@ -461,6 +461,10 @@ pub struct AnswerConfig {
     pub max_answer_tokens: usize,
     /// Model tokens of earlier turns kept in a conversation.
     pub history_tokens: usize,
+    /// Answer only from documents in these collections (empty: the whole library). Set per
+    /// question by the shells, never read from config.toml.
+    #[serde(skip)]
+    pub collections: Vec<String>,
 }
 
 impl Default for AnswerConfig {
@@ -474,6 +478,7 @@ impl Default for AnswerConfig {
             decline_unknown_terms: true,
             max_answer_tokens: 256,
             history_tokens: 400,
+            collections: Vec::new(),
         }
     }
 }

@@ -15,6 +15,7 @@ pub mod answer;
 pub mod cancel;
 pub mod catalog;
 pub mod chunk;
+pub mod collections;
 pub mod config;
 pub mod durable;
 pub mod embed;

@@ -382,15 +382,18 @@ impl Library {
     /// Hybrid search for `query` that also reports how close the nearest chunk is by meaning:
     /// the best cosine similarity among the vector candidates (the signal `ask` uses to decide
     /// that the documents do not hold an answer). One query embedding serves both.
+    /// `collections` keeps it to documents in those (empty: the whole library).
     pub async fn search_with_similarity(
         &self,
         query: &str,
         limit: usize,
+        collections: &[String],
     ) -> Result<(Vec<Hit>, f32, SearchTimings)> {
         let req = SearchRequest {
             query: query.to_string(),
             limit,
             mode: SearchMode::Hybrid,
+            collections: collections.to_vec(),
         };
         let (hits, best, timings) = self.search_scored(&req).await?;
         Ok((hits, best.unwrap_or(f32::MIN), timings))
@@ -412,19 +415,24 @@ impl Library {
     ) -> Result<(Vec<Hit>, Option<f32>, SearchTimings)> {
         let store = &active.store;
         let mut timings = SearchTimings::default();
+        let Some(filter) = self.scope(&req.collections)?.filter("doc_path") else {
+            // Collections without any folder or file: nothing to find.
+            return Ok((Vec::new(), None, timings));
+        };
+        let filter = filter.as_deref();
         let best = |hits: &[Hit]| hits.iter().map(|h| h.score).fold(f32::MIN, f32::max);
         let (hits, best) = match req.mode {
             SearchMode::Vector => {
                 let v = embed_query(&active, &req.query, &mut timings).await?;
                 let started = Instant::now();
-                let hits = store.vector_search(&v, req.limit).await?;
+                let hits = store.vector_search(&v, req.limit, filter).await?;
                 timings.search_ms = ms(started);
                 let b = best(&hits);
                 (hits, Some(b))
             }
             SearchMode::Text => {
                 let started = Instant::now();
-                let hits = store.text_search(&req.query, req.limit).await?;
+                let hits = store.text_search(&req.query, req.limit, filter).await?;
                 timings.search_ms = ms(started);
                 (hits, None)
             }
@@ -432,7 +440,7 @@ impl Library {
                 // Each retriever fetches more than asked so that fusion has candidates to weigh.
                 let depth = (req.limit * 2).max(HYBRID_DEPTH);
                 let (vector, text) =
-                    candidates_in(&active, &req.query, depth, &mut timings).await?;
+                    candidates_in(&active, &req.query, depth, &mut timings, filter).await?;
                 let b = best(&vector);
                 (fuse(vector, text, Fusion::default(), req.limit), Some(b))
             }
@@ -445,7 +453,7 @@ impl Library {
     /// evaluations and tools that try other fusions.
     pub async fn candidates(&self, query: &str, depth: usize) -> Result<(Vec<Hit>, Vec<Hit>)> {
         self.read(|a| async move {
-            candidates_in(&a, query, depth, &mut SearchTimings::default()).await
+            candidates_in(&a, query, depth, &mut SearchTimings::default(), None).await
         })
         .await
     }
@@ -455,8 +463,17 @@ impl Library {
     /// "WireGuard" asked of documents that never say it. Each candidate is looked up in the full-text index and checked in the
     /// chunks it returns (the same stem, or a joined term between word boundaries); all
     /// lookups run at once.
-    pub async fn unknown_terms(&self, question: &str) -> Result<Vec<String>> {
-        self.read(|a| unknown_terms_in(a, question)).await
+    /// `collections` keeps the lookups to documents in those (empty: the whole library).
+    pub async fn unknown_terms(
+        &self,
+        question: &str,
+        collections: &[String],
+    ) -> Result<Vec<String>> {
+        let Some(filter) = self.scope(collections)?.filter("doc_path") else {
+            return Ok(Vec::new());
+        };
+        let filter = filter.as_deref();
+        self.read(|a| unknown_terms_in(a, question, filter)).await
     }
 
     /// Counts, sizes, indexes and models.
@@ -496,13 +513,14 @@ async fn candidates_in(
     query: &str,
     depth: usize,
     timings: &mut SearchTimings,
+    filter: Option<&str>,
 ) -> Result<(Vec<Hit>, Vec<Hit>)> {
     let v = embed_query(active, query, timings).await?;
     let store = &active.store;
     let started = Instant::now();
     let (vector, text) = tokio::join!(
-        store.vector_search(&v, depth),
-        store.text_search(query, depth)
+        store.vector_search(&v, depth, filter),
+        store.text_search(query, depth, filter)
     );
     timings.search_ms = ms(started);
     Ok((vector?, text?))
@@ -525,7 +543,11 @@ async fn embed_query(
         .ok_or_else(|| Error::Internal("no query vector".into()))
 }
 
-async fn unknown_terms_in(active: Arc<Active>, question: &str) -> Result<Vec<String>> {
+async fn unknown_terms_in(
+    active: Arc<Active>,
+    question: &str,
+    filter: Option<&str>,
+) -> Result<Vec<String>> {
     let candidates: Vec<String> = crate::lexical::question_terms(question)
         .into_iter()
         .filter(|t| {
@@ -537,7 +559,7 @@ async fn unknown_terms_in(active: Arc<Active>, question: &str) -> Result<Vec<Str
         .collect();
     let store = &active.store;
     let lookups = candidates.iter().map(|term| async move {
-        let hits = store.text_search(term, TERM_LOOKUP_DEPTH).await?;
+        let hits = store.text_search(term, TERM_LOOKUP_DEPTH, filter).await?;
         Ok::<bool, Error>(!hits.iter().any(|h| crate::lexical::mentions(&h.text, term)))
     });
     let absent = futures::future::try_join_all(lookups).await?;
@@ -649,11 +671,14 @@ pub(crate) async fn load_active(config: &Config, configured: &Arc<dyn Embedder>)
     })
 }
 
-/// The model an index was built with: as recorded in `meta.json`, else the catalog's by id.
+/// The model an index was built with: a catalog model from the models folder in use (which may
+/// have moved), else the files `meta.json` recorded.
 async fn load_index_embedder(config: &Config, meta: &Meta) -> Result<Arc<dyn Embedder>> {
-    let cfg = match &meta.embedder_config {
-        Some(c) => c.clone(),
-        None => Catalog::builtin().embedder_config(&meta.embedder, &config.models_dir)?,
+    let catalog = Catalog::builtin().embedder_config(&meta.embedder, &config.models_dir);
+    let cfg = match (catalog, &meta.embedder_config) {
+        (Ok(c), _) => c,
+        (Err(_), Some(c)) => c.clone(),
+        (Err(e), None) => return Err(e),
     };
     let lib = config.runtime_library.clone();
     let embedder = tokio::task::spawn_blocking(move || OnnxEmbedder::load(&cfg, &lib))

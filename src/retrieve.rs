@@ -43,6 +43,9 @@ pub struct SearchRequest {
     pub limit: usize,
     /// Which retriever.
     pub mode: SearchMode,
+    /// Only documents in these collections (by name); empty: the whole library.
+    #[serde(default)]
+    pub collections: Vec<String>,
 }
 
 impl SearchRequest {
@@ -52,6 +55,7 @@ impl SearchRequest {
             query: query.into(),
             limit: 10,
             mode: SearchMode::Hybrid,
+            collections: Vec::new(),
         }
     }
 

@@ -590,7 +590,14 @@ impl Store {
     }
 
     /// Nearest chunks to a query vector; score = cosine similarity.
-    pub async fn vector_search(&self, query: &[f32], limit: usize) -> Result<Vec<Hit>> {
+    /// `filter` (a LanceDB SQL condition) keeps the search to some chunks, applied before the
+    /// nearest are taken.
+    pub async fn vector_search(
+        &self,
+        query: &[f32],
+        limit: usize,
+        filter: Option<&str>,
+    ) -> Result<Vec<Hit>> {
         if query.len() != self.dim {
             return Err(Error::Internal(format!(
                 "query vector has {} dims, index has {}",
@@ -598,23 +605,29 @@ impl Store {
                 self.dim
             )));
         }
-        let batches: Vec<RecordBatch> = self
+        let mut q = self
             .chunks
             .query()
             .nearest_to(query)?
             .column("vector")
             .distance_type(DistanceType::Cosine)
             .limit(limit)
-            .select(Select::columns(HIT_COLUMNS))
-            .execute()
-            .await?
-            .try_collect()
-            .await?;
+            .select(Select::columns(HIT_COLUMNS));
+        if let Some(f) = filter {
+            q = q.only_if(f);
+        }
+        let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
         hits(&batches, Some("_distance"), |d| 1.0 - d)
     }
 
     /// BM25 full-text search over chunk text.
-    pub async fn text_search(&self, query: &str, limit: usize) -> Result<Vec<Hit>> {
+    /// `filter` as for [`Store::vector_search`].
+    pub async fn text_search(
+        &self,
+        query: &str,
+        limit: usize,
+        filter: Option<&str>,
+    ) -> Result<Vec<Hit>> {
         if self.chunks.count_rows(None).await? == 0 {
             return Ok(Vec::new());
         }
@@ -630,16 +643,16 @@ impl Store {
         let fts = FullTextSearchQuery::new(query.to_string())
             .with_column("text".to_string())
             .map_err(|e| Error::Store(e.to_string()))?;
-        let batches: Vec<RecordBatch> = self
+        let mut q = self
             .chunks
             .query()
             .full_text_search(fts)
             .limit(limit)
-            .select(Select::columns(HIT_COLUMNS))
-            .execute()
-            .await?
-            .try_collect()
-            .await?;
+            .select(Select::columns(HIT_COLUMNS));
+        if let Some(f) = filter {
+            q = q.only_if(f);
+        }
+        let batches: Vec<RecordBatch> = q.execute().await?.try_collect().await?;
         let mut out = hits(&batches, Some("_score"), |s| s)?;
         out.sort_by(|a, b| b.score.total_cmp(&a.score));
         Ok(out)

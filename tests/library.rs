@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hearth::watch::{watch, FolderState, WatchControl, WatchEvent, WatchOptions};
-use hearth::{Cancel, IngestEvent, Library, SearchMode};
+use hearth::{Cancel, IngestEvent, Library, SearchMode, SearchRequest};
 use util::*;
 
 /// A watch running in the background, with every event it reported.
@@ -795,4 +795,119 @@ async fn new_chunk_sizes_rebuild_the_index_and_a_vanished_file_is_left_out() {
         .all(|d| d.path != gone));
     let hits = search(&lib, "when do heron eggs hatch", SearchMode::Hybrid).await;
     assert_eq!(file_name(&hits[0].path), "field-guide.pdf");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn collections_scope_search_and_a_shared_file_is_stored_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = copy_corpus(tmp.path());
+    let notes = tmp.path().join("notes");
+    write_notes(&notes);
+    let notes = std::fs::canonicalize(notes).unwrap();
+    let guide = corpus.join("field-guide.pdf");
+    let lib = library(tmp.path()).await;
+    lib.add_to_collection("Work", std::slice::from_ref(&corpus))
+        .await
+        .unwrap();
+    // The field guide is in both collections.
+    lib.add_to_collection(" Nature ", &[notes.clone(), guide.clone()])
+        .await
+        .unwrap();
+    ingest(&lib, &[corpus.clone(), notes.clone()]).await;
+    let status = lib.status().await.unwrap();
+    assert_eq!(status.documents, 6 + ANIMALS.len(), "stored once");
+    let stats = lib.collection_stats().await.unwrap();
+    let names: Vec<(&str, usize)> = stats
+        .iter()
+        .map(|c| (c.name.as_str(), c.documents))
+        .collect();
+    assert_eq!(names, [("Nature", ANIMALS.len() + 1), ("Work", 6)]);
+    assert_eq!(
+        stats.iter().map(|c| c.chunks).sum::<usize>(),
+        status.chunks
+            + lib
+                .document(&guide.display().to_string())
+                .await
+                .unwrap()
+                .unwrap()
+                .chunks as usize,
+        "the shared file counts in both"
+    );
+
+    let scoped = |q: &str, mode: SearchMode, names: &[&str]| SearchRequest {
+        query: q.into(),
+        limit: 5,
+        mode,
+        collections: names.iter().map(|n| n.to_string()).collect(),
+    };
+    let under = |hits: &[hearth::Hit], roots: &[&Path]| {
+        hits.iter().all(|h| {
+            roots.iter().any(|r| Path::new(&h.path).starts_with(r)) || Path::new(&h.path) == guide
+        })
+    };
+    // The otter is only in the notes: scoped to Work, a search by meaning still fills its five
+    // places from Work (the filter comes before the nearest are taken), and never shows a note.
+    for mode in [SearchMode::Vector, SearchMode::Hybrid] {
+        let hits = lib
+            .search(&scoped("where was the otter seen", mode, &["work"]))
+            .await
+            .unwrap();
+        assert_eq!(hits.len(), 5, "{mode:?}");
+        assert!(under(&hits, &[&corpus]), "{mode:?}: {hits:?}");
+        let hits = lib
+            .search(&scoped("where was the otter seen", mode, &["Nature"]))
+            .await
+            .unwrap();
+        assert_eq!(file_name(&hits[0].path), "otter.md", "{mode:?}");
+        assert!(under(&hits, &[&notes]), "{mode:?}: {hits:?}");
+    }
+    let text = lib
+        .search(&scoped("heron", SearchMode::Text, &["Nature"]))
+        .await
+        .unwrap();
+    let files: Vec<&str> = text.iter().map(|h| file_name(&h.path)).collect();
+    assert!(
+        files.contains(&"heron.md") && files.contains(&"field-guide.pdf"),
+        "{files:?}"
+    );
+    let both = lib
+        .search(&scoped("heron", SearchMode::Text, &["Nature", "Work"]))
+        .await
+        .unwrap();
+    assert!(!both.is_empty());
+    // A name the notes never use is unknown there, known in the whole library.
+    let q = "What does the Okapi eat?";
+    assert_eq!(
+        lib.unknown_terms(q, &["Work".into()]).await.unwrap(),
+        ["Okapi"]
+    );
+    assert!(lib.unknown_terms(q, &[]).await.unwrap().is_empty());
+
+    // Unknown names are refused with the ones there are; rename and delete touch no document.
+    let err = lib
+        .search(&scoped("heron", SearchMode::Text, &["Thesis"]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "invalid_request");
+    assert!(err.to_string().contains("Nature, Work"), "{err}");
+    assert!(lib.rename_collection("nature", "work").await.is_err());
+    lib.rename_collection("nature", "Wildlife").await.unwrap();
+    assert!(!lib
+        .search(&scoped("heron", SearchMode::Text, &["Wildlife"]))
+        .await
+        .unwrap()
+        .is_empty());
+    lib.delete_collection("Work").await.unwrap();
+    lib.remove_from_collection("Wildlife", std::slice::from_ref(&guide))
+        .await
+        .unwrap();
+    let reopened = library(tmp.path()).await;
+    let left = reopened.collections().unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].name, "Wildlife");
+    assert_eq!(left[0].paths, [notes.display().to_string()]);
+    assert_eq!(
+        reopened.status().await.unwrap().documents,
+        6 + ANIMALS.len()
+    );
 }

@@ -326,6 +326,7 @@ async fn a_search_never_sees_half_a_replaced_file() {
                         query: "Aurora lighthouse keeper log".into(),
                         limit: 50,
                         mode: SearchMode::Text,
+                        collections: Vec::new(),
                     })
                     .await
                     .unwrap();
@@ -391,6 +392,7 @@ async fn index_remembers_its_model_and_is_rebuilt_when_that_model_is_gone() {
             query: "solar panels".into(),
             limit: 3,
             mode: SearchMode::Hybrid,
+            collections: Vec::new(),
         })
         .await
         .unwrap_err();
@@ -705,7 +707,10 @@ async fn real_html_documentation_is_indexed_whole_and_found() {
     // Names the pages never mention are found out; names they do mention, in any case or
     // spelling of their parts (pg_reload_conf, "VACUUM FULL", iproute2), are not.
     let unknown = lib
-        .unknown_terms("How do I set up a WireGuard tunnel between two Debian hosts?")
+        .unknown_terms(
+            "How do I set up a WireGuard tunnel between two Debian hosts?",
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(unknown, vec!["WireGuard".to_string()]);
@@ -714,7 +719,7 @@ async fn real_html_documentation_is_indexed_whole_and_found() {
         "Does vacuum full lock the table?",
         "Which iproute2 command lists addresses?",
     ] {
-        let unknown = lib.unknown_terms(known).await.unwrap();
+        let unknown = lib.unknown_terms(known, &[]).await.unwrap();
         assert!(unknown.is_empty(), "{known}: {unknown:?}");
     }
 }

@@ -180,6 +180,7 @@ async fn bench_watch(config: &Config, work: &Path, args: &BenchArgs) -> Result<(
                     query: token.clone(),
                     limit: 1,
                     mode: SearchMode::Text,
+                    collections: Vec::new(),
                 })
                 .await?;
             if hits.first().is_some_and(|h| h.text.contains(&token)) {
@@ -605,6 +606,7 @@ async fn measure(library: &Library, questions: &[String], size: usize, label: &s
                 query: questions[0].clone(),
                 limit: 10,
                 mode,
+                collections: Vec::new(),
             })
             .await?;
         for q in questions {
@@ -614,6 +616,7 @@ async fn measure(library: &Library, questions: &[String], size: usize, label: &s
                     query: q.clone(),
                     limit: 10,
                     mode,
+                    collections: Vec::new(),
                 })
                 .await?;
             total.push(t.elapsed().as_secs_f64() * 1e3);

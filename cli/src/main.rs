@@ -2,6 +2,7 @@
 
 mod answer;
 mod bench;
+mod collections;
 mod eval;
 mod eval_docs;
 mod models;
@@ -38,6 +39,9 @@ enum Command {
         /// Files or folders.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+        /// Also add the paths to this collection (created if needed).
+        #[arg(long, value_name = "NAME")]
+        collection: Option<String>,
         /// Print the report as JSON.
         #[arg(long)]
         json: bool,
@@ -73,6 +77,9 @@ enum Command {
         /// vector, text or hybrid.
         #[arg(long, default_value = "hybrid")]
         mode: String,
+        /// Only documents in this collection (repeat for several).
+        #[arg(long = "collection", value_name = "NAME")]
+        collections: Vec<String>,
         /// Print hits as JSON.
         #[arg(long)]
         json: bool,
@@ -81,6 +88,9 @@ enum Command {
     Ask {
         /// The question.
         question: String,
+        /// Only documents in this collection (repeat for several).
+        #[arg(long = "collection", value_name = "NAME")]
+        collections: Vec<String>,
         /// Language model: catalog id, imported name or .gguf path [default: config / catalog]
         #[arg(long)]
         model: Option<String>,
@@ -90,6 +100,9 @@ enum Command {
     },
     /// A conversation over your documents: one question per line on stdin; follow-ups work.
     Chat {
+        /// Only documents in this collection (repeat for several).
+        #[arg(long = "collection", value_name = "NAME")]
+        collections: Vec<String>,
         /// Language model: catalog id, imported name or .gguf path.
         #[arg(long)]
         model: Option<String>,
@@ -113,6 +126,22 @@ enum Command {
         /// One JSON array of documents (with content hashes).
         #[arg(long)]
         json: bool,
+    },
+    /// Rebuild the index with the configured embedding model and chunk sizes (after changing
+    /// them in config.toml). The old index serves searches until the new one is complete and
+    /// replaces it in one step; Ctrl-C or a crash keeps the old one, and the next run resumes.
+    Reindex {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Fail ("library is busy") instead of waiting when another Hearth process is writing.
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// Collections: named sets of folders and files to search and ask within.
+    Collections {
+        #[command(subcommand)]
+        command: Option<collections::CollectionsCommand>,
     },
     /// Documents, chunks, models and index size.
     Status {
@@ -212,6 +241,18 @@ pub(crate) fn config_from(
 }
 
 pub(crate) async fn open_library(config: Config) -> Result<Library> {
+    let library = open_library_quietly(config).await?;
+    if let Some(change) = library.pending_change() {
+        eprintln!(
+            "note: the configuration asks for {}; until `hearth reindex` rebuilds the index, it \
+             is used as it was built",
+            change.describe()
+        );
+    }
+    Ok(library)
+}
+
+async fn open_library_quietly(config: Config) -> Result<Library> {
     Library::open(config).await.map_err(|e| match e {
         hearth::Error::ModelMissing { .. } => anyhow::anyhow!("{e}; then try again"),
         other => other.into(),
@@ -222,12 +263,16 @@ async fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Ingest {
             paths,
+            collection,
             json,
             no_wait,
         } => {
             let config = config_from(&cli.data_dir, &cli.models_dir)?;
             let mut library = open_library(config).await?;
             library.set_writer("hearth ingest", !no_wait);
+            if let Some(name) = collection {
+                library.add_to_collection(&name, &paths).await?;
+            }
             let report = ingest_with_progress(&library, &paths, !json).await?;
             if json {
                 println!("{}", serde_json::to_string(&json_report(&report))?);
@@ -255,6 +300,7 @@ async fn run(cli: Cli) -> Result<i32> {
             query,
             limit,
             mode,
+            collections,
             json,
         } => {
             let mode: SearchMode = mode.parse()?;
@@ -266,7 +312,12 @@ async fn run(cli: Cli) -> Result<i32> {
                 );
             }
             let library = open_library(config).await?;
-            let request = SearchRequest { query, limit, mode };
+            let request = SearchRequest {
+                query,
+                limit,
+                mode,
+                collections,
+            };
             let hits = library.search(&request).await?;
             if json {
                 let out: Vec<_> = hits
@@ -319,6 +370,82 @@ async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
+        Command::Reindex { json, no_wait } => {
+            let config = config_from(&cli.data_dir, &cli.models_dir)?;
+            if hearth::store::read_meta(&config.data_dir)?.is_none() {
+                bail!(
+                    "no index in {}; run `hearth ingest PATH` first",
+                    config.data_dir.display()
+                );
+            }
+            let mut library = open_library_quietly(config).await?;
+            library.set_writer("hearth reindex", !no_wait);
+            let change = library.pending_change();
+            if let (Some(c), false) = (&change, json) {
+                eprintln!(
+                    "rebuilding the index ({}); searches use the old one until it is done",
+                    c.describe()
+                );
+            }
+            let report = with_progress(!json, async |sink, cancel| {
+                library.rebuild(sink, cancel).await
+            })
+            .await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string(&serde_json::json!({
+                        "change": report.change,
+                        "switched": report.switched,
+                        "documents": report.documents,
+                        "gone": report.gone,
+                        "old_kept": report.old_kept,
+                        "ingest": json_report(&report.ingest),
+                    }))?
+                );
+            } else if report.change.is_none() {
+                println!(
+                    "The index already uses {} with the configured chunk sizes: nothing to do ({} documents).",
+                    library.embedder().id(),
+                    report.documents
+                );
+            } else if report.switched {
+                println!(
+                    "Switched: the library now uses {} ({} documents; {} re-indexed, {} kept from an earlier run).",
+                    library.embedder().id(),
+                    report.documents,
+                    report.ingest.indexed,
+                    report.ingest.skipped
+                );
+                if !report.gone.is_empty() {
+                    println!(
+                        "{} document(s) whose files are gone were left out:",
+                        report.gone.len()
+                    );
+                    for g in &report.gone {
+                        println!("  {g}");
+                    }
+                }
+                for f in &report.ingest.failed {
+                    println!("  failed (left out): {}: {}", f.path, f.error);
+                }
+                if let Some(kept) = &report.old_kept {
+                    println!(
+                        "The old index could not be deleted ({kept}); the next reindex deletes it."
+                    );
+                }
+            } else {
+                println!(
+                    "Stopped early: the old index stays in use; `hearth reindex` again resumes ({} file(s) done so far).",
+                    report.ingest.indexed
+                );
+            }
+            Ok(if report.ingest.cancelled { 130 } else { 0 })
+        }
+        Command::Collections { command } => {
+            let config = config_from(&cli.data_dir, &cli.models_dir)?;
+            collections::run(config, command).await
+        }
         Command::Status { json } => {
             let config = config_from(&cli.data_dir, &cli.models_dir)?;
             let status = hearth::status(&config).await?;
@@ -342,6 +469,12 @@ async fn run(cli: Cli) -> Result<i32> {
                     "embedder:   {}",
                     status.embedder.as_deref().unwrap_or("(no index yet)")
                 );
+                if let Some(c) = &status.index_change {
+                    println!(
+                        "pending:    the configuration asks for {}; run `hearth reindex`",
+                        c.describe()
+                    );
+                }
                 println!("models:");
                 print_models(&status.models);
             }
@@ -360,13 +493,20 @@ async fn run(cli: Cli) -> Result<i32> {
         Command::Ask {
             question,
             model,
+            collections,
             json,
         } => {
-            let config = config_from(&cli.data_dir, &cli.models_dir)?;
+            let mut config = config_from(&cli.data_dir, &cli.models_dir)?;
+            config.answer.collections = collections;
             answer::ask(config, model.as_deref(), &question, json).await
         }
-        Command::Chat { model, json } => {
-            let config = config_from(&cli.data_dir, &cli.models_dir)?;
+        Command::Chat {
+            model,
+            collections,
+            json,
+        } => {
+            let mut config = config_from(&cli.data_dir, &cli.models_dir)?;
+            config.answer.collections = collections;
             answer::chat(config, model.as_deref(), json).await
         }
         Command::Summarize { path, model, json } => {
@@ -446,6 +586,18 @@ pub(crate) async fn ingest_with_progress(
     paths: &[PathBuf],
     show: bool,
 ) -> Result<IngestReport> {
+    with_progress(show, async |sink, cancel| {
+        library.ingest(paths, sink, cancel).await
+    })
+    .await
+}
+
+/// Run an ingest-like job (ingest, reindex) with a progress bar on a terminal, stopping after
+/// the current batch on Ctrl-C.
+pub(crate) async fn with_progress<T>(
+    show: bool,
+    job: impl AsyncFnOnce(&(dyn Fn(IngestEvent) + Send + Sync), &Cancel) -> hearth::Result<T>,
+) -> Result<T> {
     let cancel = Cancel::new();
     {
         let cancel = cancel.clone();
@@ -497,7 +649,7 @@ pub(crate) async fn ingest_with_progress(
         }
         IngestEvent::Finished(_) => sink_bar.finish_and_clear(),
     };
-    let report = library.ingest(paths, &sink, &cancel).await;
+    let report = job(&sink, &cancel).await;
     bar.finish_and_clear();
     Ok(report?)
 }

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use hearth::answer::{self, AnswerEvent, SummaryEvent};
+use hearth::collections::CollectionInfo;
 use hearth::config::SettingsUpdate;
 use hearth::llm::speed::{Machine, Speed, SpeedTable, TYPICAL_PROMPT_TOKENS};
 use hearth::{
@@ -31,6 +32,9 @@ pub struct AppInfo {
     documents: usize,
     chunks: usize,
     index_bytes: u64,
+    /// The settings ask for another embedding model or other chunk sizes than the index was
+    /// built with (one line); the index serves as it is until it is rebuilt.
+    index_change: Option<String>,
     /// Set when the library cannot be opened (models missing, bad config...).
     problem: Option<ErrorDto>,
 }
@@ -46,6 +50,7 @@ pub async fn app_info(shell: State<'_, Shell>) -> Res<AppInfo> {
         documents: 0,
         chunks: 0,
         index_bytes: 0,
+        index_change: None,
         problem: None,
     };
     match shell.library().await {
@@ -54,6 +59,7 @@ pub async fn app_info(shell: State<'_, Shell>) -> Res<AppInfo> {
             info.documents = s.documents;
             info.chunks = s.chunks;
             info.index_bytes = s.index_bytes;
+            info.index_change = s.index_change.map(|c| c.describe());
         }
         Err(e) => info.problem = Some(e),
     }
@@ -155,6 +161,108 @@ pub async fn ingest(
     Ok(report)
 }
 
+/// What a rebuild did, for the UI.
+#[derive(Debug, Serialize)]
+pub struct RebuildSummary {
+    /// The new index is in use.
+    switched: bool,
+    /// Nothing to rebuild: the index already matches the settings.
+    unchanged: bool,
+    cancelled: bool,
+    /// Embedding model now in use.
+    embedder: String,
+    documents: usize,
+    /// Documents left out: their files are gone, or could not be read again.
+    left_out: Vec<String>,
+}
+
+/// Rebuild the index with the configured embedding model and chunk sizes. Searches use the old
+/// index until the new one is complete; progress goes to `on_event` as for an ingest, and
+/// `cancel(job)` stops it with the old index kept (the next rebuild resumes).
+#[tauri::command]
+pub async fn rebuild(
+    shell: State<'_, Shell>,
+    job: String,
+    on_event: Channel<IngestEvent>,
+) -> Res<RebuildSummary> {
+    let lib = shell.library().await?;
+    let sink = move |ev: IngestEvent| {
+        let _ = on_event.send(ev);
+    };
+    let report = lib.rebuild(&sink, &shell.job(&job).cancel).await?;
+    let mut left_out = report.gone;
+    left_out.extend(report.ingest.failed.into_iter().map(|f| f.path));
+    Ok(RebuildSummary {
+        switched: report.switched,
+        unchanged: report.change.is_none(),
+        cancelled: report.ingest.cancelled,
+        embedder: lib.embedder().id().to_string(),
+        documents: report.documents,
+        left_out,
+    })
+}
+
+/// The library's collections with what each holds.
+#[tauri::command]
+pub async fn collections(shell: State<'_, Shell>) -> Res<Vec<CollectionInfo>> {
+    Ok(shell.library().await?.collection_stats().await?)
+}
+
+/// A change to the collections.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum CollectionChange {
+    /// Add folders or files (creating the collection if needed).
+    Add { name: String, paths: Vec<String> },
+    /// Take folders or files out.
+    Remove { name: String, paths: Vec<String> },
+    /// Rename.
+    Rename { name: String, new_name: String },
+    /// Delete (documents stay in the library).
+    Delete { name: String },
+}
+
+/// Create, fill, rename or delete a collection; returns the collections after the change.
+#[tauri::command]
+pub async fn change_collection(
+    shell: State<'_, Shell>,
+    change: CollectionChange,
+) -> Res<Vec<CollectionInfo>> {
+    let lib = shell.library().await?;
+    let full = |paths: Vec<String>| -> Res<Vec<PathBuf>> {
+        let paths: Vec<PathBuf> = paths
+            .iter()
+            .map(|p| p.trim())
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .collect();
+        match paths.iter().find(|p| !p.is_absolute()) {
+            Some(rel) => Err(ErrorDto::new(
+                "bad_path",
+                format!("{}: give the full path of the folder or file", rel.display()),
+            )),
+            None if paths.is_empty() => Err(ErrorDto::new(
+                "invalid_request",
+                "choose a folder or file for the collection",
+            )),
+            None => Ok(paths),
+        }
+    };
+    match change {
+        CollectionChange::Add { name, paths } => {
+            lib.add_to_collection(&name, &full(paths)?).await?;
+        }
+        CollectionChange::Remove { name, paths } => {
+            lib.remove_from_collection(&name, &full(paths)?).await?;
+        }
+        CollectionChange::Rename { name, new_name } => {
+            lib.rename_collection(&name, &new_name).await?;
+        }
+        CollectionChange::Delete { name } => lib.delete_collection(&name).await?,
+    }
+    Ok(lib.collection_stats().await?)
+}
+
 /// Stop a running job (ingest, answer, summary). Returns false when it already ended.
 #[tauri::command]
 pub fn cancel(shell: State<'_, Shell>, job: String) -> bool {
@@ -199,6 +307,7 @@ pub async fn search(
     query: String,
     mode: Option<String>,
     limit: Option<usize>,
+    collections: Option<Vec<String>>,
 ) -> Res<SearchResults> {
     let started = Instant::now();
     let lib = shell.library().await?;
@@ -209,6 +318,7 @@ pub async fn search(
         query,
         limit: limit.unwrap_or(10),
         mode,
+        collections: collections.unwrap_or_default(),
     };
     let hits = lib.search(&req).await?;
     Ok(SearchResults {
@@ -286,11 +396,13 @@ pub async fn ask(
     shell: State<'_, Shell>,
     question: String,
     history: Vec<Turn>,
+    collections: Option<Vec<String>>,
     job: String,
     on_event: Channel<AskEvent>,
 ) -> Res<Answer> {
     let lib = shell.library().await?;
-    let config = lib.config().clone();
+    let mut config = lib.config().clone();
+    config.answer.collections = collections.unwrap_or_default();
     let job = shell.job(&job);
     let llm = shell
         .llm(&config, |text| {
@@ -576,8 +688,8 @@ pub struct SettingsInput {
     search_mode: String,
 }
 
-/// Save settings. Chunk sizes apply to files indexed from now on; a new data dir switches
-/// the library.
+/// Save settings. New chunk sizes make the index due for a rebuild (the UI starts it; until it
+/// is done the index serves as it was built); a new data dir switches the library.
 #[tauri::command]
 pub async fn save_settings(
     app: AppHandle,

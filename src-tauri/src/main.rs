@@ -55,6 +55,9 @@ fn main() {
             commands::watched_folders,
             commands::set_watch_paused,
             commands::unwatch,
+            commands::rebuild,
+            commands::collections,
+            commands::change_collection,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running Hearth");

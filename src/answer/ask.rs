@@ -56,8 +56,8 @@ pub async fn ask(
     // 2. Retrieve; decide whether the documents can answer at all.
     let t = Instant::now();
     let (search, unknown_terms) = tokio::join!(
-        library.search_with_similarity(&query, cfg.passages.max(1)),
-        library.unknown_terms(&query)
+        library.search_with_similarity(&query, cfg.passages.max(1), &cfg.collections),
+        library.unknown_terms(&query, &cfg.collections)
     );
     let ((hits, best, _), mut unknown_terms) = (search?, unknown_terms?);
     // a misspelt word is not a missing one

@@ -62,6 +62,7 @@ pub async fn search(lib: &Library, q: &str, mode: SearchMode) -> Vec<hearth::Hit
         query: q.to_string(),
         limit: 5,
         mode,
+        collections: Vec::new(),
     })
     .await
     .expect("search")

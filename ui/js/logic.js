@@ -295,3 +295,15 @@ export function describeFolderState(f) {
       return { label: String(f.state || "unknown"), detail: "" };
   }
 }
+
+/** The line shown when a rebuild of the index (new embedding model or chunk sizes) ends. */
+export function describeRebuild(r) {
+  if (r.unchanged) return "The index already matches the settings; nothing to rebuild.";
+  if (r.cancelled || !r.switched) {
+    return "Stopped: searches keep using the index as it was built. Rebuild again to go on where it stopped.";
+  }
+  let line = `Rebuilt: ${r.documents} documents, now searched with ${r.embedder}.`;
+  const n = r.left_out.length;
+  if (n) line += ` ${n} document${n === 1 ? " was" : "s were"} left out (the file is gone or could not be read): ${r.left_out.slice(0, 3).map(baseName).join(", ")}${n > 3 ? ", …" : ""}.`;
+  return line;
+}

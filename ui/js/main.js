@@ -13,6 +13,7 @@ import {
   newIngest,
   reduceIngest,
   describeIngest,
+  describeRebuild,
   groupByFolder,
   describeFolderState,
   historyForAsk,
@@ -28,6 +29,7 @@ const state = {
   searchSeq: 0,
   reader: null, // {path, page, pages, passage}
   watched: { paused: false, folders: [] },
+  collections: [], // [{name, paths, documents, chunks}]
 };
 
 // ---------- small UI pieces ----------
@@ -75,6 +77,10 @@ async function refreshInfo() {
     ? ""
     : `${i.documents} documents · ${i.chunks} chunks · ${formatBytes(i.index_bytes)}`;
   $("#library-counts").textContent = i.problem ? "" : `${i.documents} documents, ${i.chunks} chunks`;
+  const due = !i.problem && i.index_change;
+  $("#rebuild-card").hidden = !due;
+  $("#rebuild-line").textContent = due ? `The settings ask for ${i.index_change}.` : "";
+  document.body.dataset.rebuild = due ? "due" : "none";
   updateSearchEmpty();
 }
 
@@ -148,6 +154,25 @@ async function addPaths(paths) {
     toast("Type or choose a folder or file to add.");
     return;
   }
+  await runIndexJob("ingest", { paths }, "index", (report) => {
+    state.ingest.progress = reduceIngest(state.ingest.progress, { phase: "finished", ...report }, Date.now());
+    renderIngest();
+    $("#add-path").value = "";
+  });
+}
+
+/** Rebuild the index with the settings' embedding model and chunk sizes. */
+async function rebuildIndex() {
+  await runIndexJob("rebuild", {}, "rebuild the index", (summary) => {
+    $("#ingest-bar").value = summary.switched || summary.unchanged ? 1 : $("#ingest-bar").value;
+    $("#ingest-line").textContent = describeRebuild(summary);
+    $("#ingest-current").textContent = "";
+    document.body.dataset.rebuilt = summary.switched ? "switched" : summary.unchanged ? "unchanged" : "stopped";
+  });
+}
+
+/** Run an indexing command (ingest, rebuild) with the progress card; one at a time. */
+async function runIndexJob(command, args, verb, done) {
   if (state.ingest) {
     toast("Indexing is already running; wait for it or cancel it.");
     return;
@@ -163,21 +188,21 @@ async function addPaths(paths) {
     state.ingest.progress = reduceIngest(state.ingest.progress, ev, Date.now());
     renderIngest();
   });
+  $("#rebuild-start").disabled = true;
   try {
-    const report = await call("ingest", { paths, job, onEvent });
-    state.ingest.progress = reduceIngest(state.ingest.progress, { phase: "finished", ...report }, Date.now());
-    renderIngest();
-    $("#add-path").value = "";
+    done(await call(command, { ...args, job, onEvent }));
   } catch (e) {
-    $("#ingest-line").textContent = `Could not index: ${errorLine(e)}`;
+    $("#ingest-line").textContent = `Could not ${verb}: ${errorLine(e)}`;
     $("#ingest-line").classList.add("error-text");
   } finally {
     state.ingest = null;
     $("#ingest-cancel").disabled = true;
+    $("#rebuild-start").disabled = false;
     document.body.dataset.ingest = "idle";
     await refreshInfo();
     await refreshLibrary();
     await refreshWatched();
+    await refreshCollections();
   }
 }
 
@@ -205,6 +230,112 @@ async function removePath(path, folder) {
 }
 
 // ---------- watched folders ----------
+
+// ---------- collections ----------
+
+async function refreshCollections() {
+  try {
+    state.collections = await call("collections");
+  } catch (e) {
+    state.collections = [];
+  }
+  renderCollections();
+}
+
+function renderCollections() {
+  const list = state.collections;
+  replace(
+    $("#collection-list"),
+    list.length === 0
+      ? h("div", { class: "muted small" }, "No collections yet: name one below and give it a folder.")
+      : list.map((c) =>
+          h(
+            "div",
+            { class: "collection", dataset: { name: c.name } },
+            h(
+              "div",
+              { class: "head row" },
+              h("strong", { class: "name grow" }, c.name),
+              h("span", { class: "muted small counts" }, `${c.documents} document${c.documents === 1 ? "" : "s"}, ${c.chunks} chunks`),
+              h("button", { class: "link rename", onclick: (ev) => startRename(ev.target.closest(".collection"), c.name) }, "Rename"),
+              h("button", { class: "link delete", onclick: () => changeCollection({ action: "delete", name: c.name }, `Deleted ${c.name}; its documents stay in the library.`) }, "Delete"),
+            ),
+            c.paths.map((p) =>
+              h(
+                "div",
+                { class: "root row", dataset: { path: p } },
+                h("span", { class: "path grow ellipsis", title: p }, p),
+                h("button", { class: "link", onclick: () => changeCollection({ action: "remove", name: c.name, paths: [p] }) }, "Take out"),
+              ),
+            ),
+          ),
+        ),
+  );
+  for (const sel of ["#search-scope", "#chat-scope"]) renderScope($(sel));
+}
+
+/** Chips to pick collections; none picked means the whole library. Picks survive a refresh. */
+function renderScope(el) {
+  const picked = new Set(scopeOf(el));
+  replace(
+    el,
+    state.collections.length ? h("span", { class: "muted small" }, "Within:") : null,
+    state.collections.map((c) =>
+      h(
+        "label",
+        { class: "small" },
+        h("input", {
+          type: "checkbox",
+          value: c.name,
+          checked: picked.has(c.name),
+          onchange: () => el.id === "search-scope" && runSearch(),
+        }),
+        ` ${c.name}`,
+      ),
+    ),
+  );
+}
+
+function scopeOf(el) {
+  return [...el.querySelectorAll("input:checked")].map((i) => i.value);
+}
+
+function startRename(row, name) {
+  const input = h("input", { type: "text", value: name, "aria-label": `New name for ${name}`, class: "rename-input" });
+  const save = () => changeCollection({ action: "rename", name, new_name: input.value }, null);
+  input.addEventListener("keydown", (ev) => {
+    if (ev.key === "Enter") save();
+    if (ev.key === "Escape") renderCollections();
+  });
+  replace(row.querySelector(".head"), input, h("button", { class: "rename-save", onclick: save }, "Save"));
+  input.focus();
+  input.select();
+}
+
+async function changeCollection(change, done) {
+  const status = $("#collection-status");
+  status.classList.remove("error-text");
+  try {
+    state.collections = await call("change_collection", { change });
+    status.textContent = done || "";
+    renderCollections();
+    return true;
+  } catch (e) {
+    status.textContent = errorLine(e);
+    status.classList.add("error-text");
+    return false;
+  }
+}
+
+async function addToCollection() {
+  const name = $("#collection-name").value.trim();
+  const path = $("#collection-path").value.trim();
+  if (!(await changeCollection({ action: "add", name, paths: [path] }, `Added to ${name}.`))) return;
+  $("#collection-path").value = "";
+  // A folder not in the library yet is indexed now.
+  const indexed = state.entries.some((e) => e.path === path || e.path.startsWith(path.replace(/\/+$/, "") + "/"));
+  if (!indexed) await addPaths([path]);
+}
 
 async function refreshWatched() {
   try {
@@ -263,6 +394,7 @@ function libraryChanged() {
     if (state.ingest) return; // the running ingest refreshes at its end
     await refreshInfo();
     await refreshLibrary();
+    await refreshCollections();
   }, 250);
 }
 
@@ -340,7 +472,8 @@ async function runSearch() {
   }
   document.body.dataset.search = "running";
   try {
-    const r = await call("search", { query, mode: $("#search-mode").value, limit: 20 });
+    const collections = scopeOf($("#search-scope"));
+    const r = await call("search", { query, mode: $("#search-mode").value, limit: 20, collections });
     if (seq !== state.searchSeq) return; // a newer query is on its way
     const terms = queryTerms(query);
     $("#search-meta").textContent = `${r.hits.length} result${r.hits.length === 1 ? "" : "s"} in ${r.took_ms.toFixed(0)} ms`;
@@ -604,7 +737,7 @@ async function ask() {
     renderChat();
   });
   try {
-    const a = await call("ask", { question, history, job, onEvent });
+    const a = await call("ask", { question, history, collections: scopeOf($("#chat-scope")), job, onEvent });
     m.text = a.answer;
     m.sources = a.sources;
     m.citations = a.citations;
@@ -770,6 +903,11 @@ async function saveSettings() {
     status.textContent = "Saved.";
     await refreshInfo();
     await refreshLibrary();
+    // New chunk sizes: rebuild now (search goes on with the index as it is meanwhile).
+    if (state.info.index_change && !state.ingest) {
+      status.textContent = "Saved. Rebuilding the index with the new settings (see Library)…";
+      rebuildIndex();
+    }
   } catch (e) {
     status.textContent = errorLine(e);
     status.classList.add("error-text");
@@ -798,6 +936,11 @@ function wire() {
     } catch (e) {
       toast(errorLine(e));
     }
+  });
+  $("#rebuild-start").addEventListener("click", () => rebuildIndex());
+  $("#collection-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    addToCollection();
   });
   $("#ingest-cancel").addEventListener("click", () => {
     if (state.ingest) {
@@ -907,6 +1050,7 @@ async function start() {
   await refreshInfo();
   await refreshLibrary();
   await refreshWatched();
+  await refreshCollections();
   await loadSettings();
   document.body.dataset.ready = "1";
   window.hearthReadyMs = performance.now();

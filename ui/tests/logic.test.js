@@ -19,6 +19,7 @@ import {
   findPassage,
   speedLine,
   describeFolderState,
+  describeRebuild,
 } from "../js/logic.js";
 
 test("query terms drop stop words, short words and repeats", () => {
@@ -147,4 +148,13 @@ test("watched folder states read as a label and an explanation", () => {
   assert.match(describeFolderState({ path: "/n", state: "missing" }).detail, /kept/);
   assert.equal(describeFolderState({ path: "/n", state: "error", message: "cannot watch this folder: limit" }).detail, "cannot watch this folder: limit");
   assert.equal(describeFolderState({ path: "/n", state: "paused" }).label, "paused");
+});
+
+test("the end of a rebuild says what happened, and what was left out", () => {
+  const done = { switched: true, unchanged: false, cancelled: false, embedder: "minilm-cls", documents: 12, left_out: [] };
+  assert.equal(describeRebuild(done), "Rebuilt: 12 documents, now searched with minilm-cls.");
+  assert.match(describeRebuild({ ...done, left_out: ["/n/a.md"] }), /1 document was left out .*: a\.md\.$/);
+  assert.match(describeRebuild({ ...done, left_out: ["/a", "/b", "/c", "/d"] }), /4 documents were left out .*: a, b, c, …\.$/);
+  assert.match(describeRebuild({ ...done, switched: false, cancelled: true }), /^Stopped: .*as it was built/);
+  assert.match(describeRebuild({ ...done, switched: false, unchanged: true }), /nothing to rebuild/);
 });

@@ -592,6 +592,115 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
     let saved = std::fs::read_to_string(&desktop_json).unwrap();
     assert!(saved.contains("\"search_mode\": \"text\""), "{saved}");
     app.screenshot("10-settings").await;
+
+    // 15. New chunk sizes: saving starts a rebuild of the index beside the old one, with
+    //     progress in the library; when it switches, the documents are all there in more,
+    //     smaller chunks and search finds the same page.
+    let chunks_before = app.text("#index-summary").await;
+    app.eval("(() => { document.querySelector('#set-chunk').value = '64'; document.querySelector('#set-overlap').value = '16'; return 1; })()")
+        .await;
+    app.click("#settings-save").await;
+    app.wait_until(
+        "the rebuild to switch",
+        "document.body.dataset.rebuilt === 'switched' && document.body.dataset.ingest === 'idle' && document.body.dataset.rebuild === 'none'",
+        Duration::from_secs(120),
+    )
+    .await;
+    let line = app.text("#ingest-line").await;
+    assert!(line.starts_with("Rebuilt: 6 documents"), "{line}");
+    assert_eq!(
+        app.eval("document.querySelector('#rebuild-card').hidden")
+            .await,
+        Value::Bool(true)
+    );
+    let chunks_after = app.text("#index-summary").await;
+    let count = |s: &str| -> usize {
+        s.split(" · ")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        count(&chunks_after) > count(&chunks_before),
+        "{chunks_before} → {chunks_after}"
+    );
+    app.screenshot("11-rebuilt").await;
+    app.click("#nav-search").await;
+    app.find("#search-input").await.clear().await.unwrap();
+    app.type_into("#search-input", "when do heron eggs hatch")
+        .await;
+    app.wait_until(
+        "a search on the rebuilt index",
+        "document.body.dataset.search === 'done' && document.querySelector('#search-results .result .file')?.textContent === 'field-guide.pdf'",
+        SHORT,
+    )
+    .await;
+
+    // 16. Collections: one made from a file, renamed, picked to keep a search to it, deleted
+    //     with the documents left in the library.
+    app.click("#nav-library").await;
+    app.type_into("#collection-name", "Birds").await;
+    app.type_into(
+        "#collection-path",
+        &docs_path.join("field-guide.pdf").to_string_lossy(),
+    )
+    .await;
+    app.click("#collection-add").await;
+    app.wait_until(
+        "the collection to be listed",
+        "document.querySelector('.collection[data-name=Birds] .counts')?.textContent.startsWith('1 document,')",
+        SHORT,
+    )
+    .await;
+    app.click(".collection[data-name=Birds] .rename").await;
+    app.eval("(() => { document.querySelector('.rename-input').value = 'Field notes'; return 1; })()")
+        .await;
+    app.click(".rename-save").await;
+    app.wait_until(
+        "the rename",
+        "document.querySelector(\".collection[data-name='Field notes']\") && !document.querySelector('.collection[data-name=Birds]') && document.querySelector(\"#search-scope input[value='Field notes']\")",
+        SHORT,
+    )
+    .await;
+    app.screenshot("12-collections").await;
+    app.click("#nav-search").await;
+    let results = "(() => document.body.dataset.search === 'done' ? [...document.querySelectorAll('#search-results .result')].map(r => r.dataset.path.split('/').pop()) : null)()";
+    app.find("#search-input").await.clear().await.unwrap();
+    app.type_into("#search-input", "pressure").await;
+    app.wait_until(
+        "the whole library's hits",
+        &format!("({results} || []).includes('bike-maintenance.md')"),
+        SHORT,
+    )
+    .await;
+    app.click("#search-scope input[value='Field notes']").await;
+    app.wait_until(
+        "the search kept to the collection",
+        &format!("(() => {{ const r = {results}; return r !== null && !r.includes('bike-maintenance.md'); }})()"),
+        SHORT,
+    )
+    .await;
+    app.find("#search-input").await.clear().await.unwrap();
+    app.type_into("#search-input", "heron").await;
+    app.wait_until(
+        "a hit inside the collection",
+        &format!("(() => {{ const r = {results}; return r !== null && r.length > 0 && r.every(f => f === 'field-guide.pdf'); }})()"),
+        SHORT,
+    )
+    .await;
+    app.screenshot("13-search-in-collection").await;
+    app.click("#nav-library").await;
+    app.click(".collection[data-name='Field notes'] .delete").await;
+    app.wait_until(
+        "the collection to go, the documents to stay",
+        "!document.querySelector('.collection') && document.querySelector('#search-scope').children.length === 0 && document.querySelectorAll('.doc[data-status=indexed]').length === 6",
+        SHORT,
+    )
+    .await;
     app.close().await;
 }
 
