@@ -317,3 +317,70 @@ fn ask_summarize_json_contract_and_errors() {
     );
     assert_eq!(s["pages"], 1);
 }
+
+#[test]
+fn collections_and_reindex_after_new_chunk_sizes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let ok = |out: &Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    ok(&hearth(
+        &data,
+        &["ingest", &corpus(), "--collection", "Work", "--json"],
+    ));
+    let list: serde_json::Value =
+        serde_json::from_str(&ok(&hearth(&data, &["collections", "list", "--json"]))).unwrap();
+    assert_eq!(list[0]["name"], "Work");
+    assert_eq!(list[0]["documents"], 6);
+    let hits: serde_json::Value = serde_json::from_str(&ok(&hearth(
+        &data,
+        &["search", "heron eggs", "--collection", "work", "--json"],
+    )))
+    .unwrap();
+    assert!(!hits.as_array().unwrap().is_empty());
+    let out = hearth(&data, &["search", "heron", "--collection", "Thesis"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("no collection named \"Thesis\" (collections: Work)"),
+        "{err}"
+    );
+
+    // New chunk sizes: every command says the index is as it was built until `reindex`.
+    std::fs::write(
+        data.join("config.toml"),
+        "[chunking]\nchunk_tokens = 64\noverlap_tokens = 16\n",
+    )
+    .unwrap();
+    assert!(ok(&hearth(&data, &["status"]))
+        .contains("pending:    the configuration asks for chunks of 200/32 → 64/16"));
+    let out = hearth(&data, &["search", "heron eggs"]);
+    ok(&out);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("until `hearth reindex` rebuilds the index")
+    );
+    let before: serde_json::Value =
+        serde_json::from_str(&ok(&hearth(&data, &["status", "--json"]))).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&ok(&hearth(&data, &["reindex", "--json"]))).unwrap();
+    assert_eq!(report["switched"], true, "{report}");
+    assert_eq!(report["documents"], 6);
+    assert_eq!(report["ingest"]["indexed"], 6);
+    let after: serde_json::Value =
+        serde_json::from_str(&ok(&hearth(&data, &["status", "--json"]))).unwrap();
+    assert!(after["index_change"].is_null(), "{after}");
+    assert!(
+        after["chunks"].as_u64() > before["chunks"].as_u64(),
+        "{before} {after}"
+    );
+    assert!(ok(&hearth(&data, &["reindex"])).contains("nothing to do"));
+    // Collections are untouched by the rebuild.
+    assert!(ok(&hearth(&data, &["collections"])).starts_with("Work  (6 documents"));
+}

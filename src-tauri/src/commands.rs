@@ -239,7 +239,10 @@ pub async fn change_collection(
         match paths.iter().find(|p| !p.is_absolute()) {
             Some(rel) => Err(ErrorDto::new(
                 "bad_path",
-                format!("{}: give the full path of the folder or file", rel.display()),
+                format!(
+                    "{}: give the full path of the folder or file",
+                    rel.display()
+                ),
             )),
             None if paths.is_empty() => Err(ErrorDto::new(
                 "invalid_request",

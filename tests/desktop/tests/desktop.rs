@@ -657,8 +657,10 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
     )
     .await;
     app.click(".collection[data-name=Birds] .rename").await;
-    app.eval("(() => { document.querySelector('.rename-input').value = 'Field notes'; return 1; })()")
-        .await;
+    app.eval(
+        "(() => { document.querySelector('.rename-input').value = 'Field notes'; return 1; })()",
+    )
+    .await;
     app.click(".rename-save").await;
     app.wait_until(
         "the rename",
@@ -694,7 +696,8 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
     .await;
     app.screenshot("13-search-in-collection").await;
     app.click("#nav-library").await;
-    app.click(".collection[data-name='Field notes'] .delete").await;
+    app.click(".collection[data-name='Field notes'] .delete")
+        .await;
     app.wait_until(
         "the collection to go, the documents to stay",
         "!document.querySelector('.collection') && document.querySelector('#search-scope').children.length === 0 && document.querySelectorAll('.doc[data-status=indexed]').length === 6",
