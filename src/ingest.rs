@@ -446,6 +446,7 @@ pub(crate) async fn run(
     let mut files_done = 0usize;
     let mut bytes_done = 0u64;
     let mut todo = todo.into_iter().peekable();
+    let mut wrote = false;
     'batches: while todo.peek().is_some() {
         // Extract and chunk files off the async threads, one at a time, until the batch is full.
         let mut prepared: Vec<Prepared> = Vec::new();
@@ -560,6 +561,7 @@ pub(crate) async fn run(
         }
         report.chunks += rows.len();
         report.indexed += docs.len();
+        wrote |= !docs.is_empty() || !unchanged.is_empty();
         store.replace(&docs, rows).await?;
         store.upsert_documents(&unchanged).await?;
         report.timings.store_s += started.elapsed().as_secs_f64();
@@ -571,11 +573,17 @@ pub(crate) async fn run(
     if !report.cancelled && !removed.is_empty() {
         store.remove(&removed).await?;
         report.removed = removed.len();
+        wrote = true;
     }
-    progress(IngestEvent::Indexing);
-    let started = Instant::now();
-    store.maintain_indexes(cfg.vector_index_min_rows).await?;
-    report.timings.store_s += started.elapsed().as_secs_f64();
+    // A run that wrote nothing (a catch-up finding no change) leaves the indexes as they are,
+    // unless the last writer died before building the full-text one: compacting and
+    // re-indexing unchanged tables took seconds on a busy machine for nothing.
+    if wrote || !store.indexes().await?.0 {
+        progress(IngestEvent::Indexing);
+        let started = Instant::now();
+        store.maintain_indexes(cfg.vector_index_min_rows).await?;
+        report.timings.store_s += started.elapsed().as_secs_f64();
+    }
     progress(IngestEvent::Finished(report.clone()));
     Ok(report)
 }

@@ -911,3 +911,44 @@ async fn collections_scope_search_and_a_shared_file_is_stored_once() {
         6 + ANIMALS.len()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_changed_while_the_ingest_reads_it_is_indexed_again_by_the_next_pass() {
+    let tmp = tempfile::tempdir().unwrap();
+    let notes = tmp.path().join("notes");
+    std::fs::create_dir_all(&notes).unwrap();
+    let notes = std::fs::canonicalize(notes).unwrap();
+    let (early, late) = (notes.join("a-early.md"), notes.join("b-late.md"));
+    std::fs::write(&early, "The early note speaks of a copper kettle.").unwrap();
+    std::fs::write(&late, "The late note speaks of a brass lantern.").unwrap();
+    let lib = library(tmp.path()).await;
+    // The early note is rewritten just before it is read (after the walk listed it); the late
+    // one just after it was read (while the run goes on with the rest).
+    let (e, l) = (early.clone(), late.clone());
+    let sink = move |ev: IngestEvent| {
+        if let IngestEvent::Progress { current, .. } = ev {
+            std::thread::sleep(Duration::from_millis(20));
+            if current == e.display().to_string() {
+                std::fs::write(&e, "The early note now speaks of a pewter jug.").unwrap();
+            }
+            if current.is_empty() && std::fs::read_to_string(&l).unwrap().contains("brass") {
+                // Embedding: both files were read; the late one changes now.
+                std::fs::write(&l, "The late note now speaks of a silver bell.").unwrap();
+            }
+        }
+    };
+    let first = lib
+        .ingest(std::slice::from_ref(&notes), &sink, &Cancel::new())
+        .await
+        .unwrap();
+    assert_eq!(first.indexed, 2, "{first:?}");
+    // Whatever the first pass caught, the next one brings the index to the files as they are.
+    let second = ingest(&lib, std::slice::from_ref(&notes)).await;
+    assert!(second.failed.is_empty(), "{second:?}");
+    assert_eq!(files_found(&lib, "pewter").await, ["a-early.md"]);
+    assert_eq!(files_found(&lib, "silver").await, ["b-late.md"]);
+    assert!(files_found(&lib, "copper").await.is_empty());
+    assert!(files_found(&lib, "brass").await.is_empty());
+    let third = ingest(&lib, std::slice::from_ref(&notes)).await;
+    assert_eq!((third.indexed, third.skipped), (0, 2), "{third:?}");
+}

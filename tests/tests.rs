@@ -359,16 +359,22 @@ async fn a_search_never_sees_half_a_replaced_file() {
     assert!(!hits.is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn index_remembers_its_model_and_is_rebuilt_when_that_model_is_gone() {
-    let tmp = tempfile::tempdir().unwrap();
-    // An index built with the user's own copy of a model...
-    let own = tmp.path().join("my-model");
+/// The default model's ONNX file and tokenizer copied to `<dir>/my-model`, as a user's own.
+fn own_model_copy(dir: &std::path::Path) -> PathBuf {
+    let own = dir.join("my-model");
     std::fs::create_dir_all(&own).unwrap();
     let src = models_dir().join("all-minilm-l6-v2-int8");
     for f in ["model.onnx", "tokenizer.json"] {
         std::fs::copy(src.join(f), own.join(f)).unwrap();
     }
+    own
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_remembers_its_model_and_is_rebuilt_when_that_model_is_gone() {
+    let tmp = tempfile::tempdir().unwrap();
+    // An index built with the user's own copy of a model...
+    let own = own_model_copy(tmp.path());
     let data = tmp.path().join("data");
     let mut config = hearth::Config::load(&data, &models_dir()).unwrap();
     config.embedder.id = "my-minilm".into();
@@ -455,12 +461,7 @@ async fn a_local_onnx_model_can_be_configured_instead_of_the_catalog_one() {
     let tmp = tempfile::tempdir().unwrap();
     // Bring-your-own model: copy the ONNX file and tokenizer somewhere else and point the
     // data dir's config.toml at them under a new id.
-    let own = tmp.path().join("my-model");
-    std::fs::create_dir_all(&own).unwrap();
-    let src = models_dir().join("all-minilm-l6-v2-int8");
-    for f in ["model.onnx", "tokenizer.json"] {
-        std::fs::copy(src.join(f), own.join(f)).unwrap();
-    }
+    let own = own_model_copy(tmp.path());
     let data = tmp.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(

@@ -240,6 +240,17 @@ pub(crate) fn config_from(
     Ok(Config::load(&data_dir, &models_dir)?)
 }
 
+/// The configuration for answering, kept to `collections` (empty: the whole library).
+fn answer_config(
+    data_dir: &Option<PathBuf>,
+    models_dir: &Option<PathBuf>,
+    collections: Vec<String>,
+) -> Result<Config> {
+    let mut config = config_from(data_dir, models_dir)?;
+    config.answer.collections = collections;
+    Ok(config)
+}
+
 pub(crate) async fn open_library(config: Config) -> Result<Library> {
     let library = open_library_quietly(config).await?;
     if let Some(change) = library.pending_change() {
@@ -496,8 +507,7 @@ async fn run(cli: Cli) -> Result<i32> {
             collections,
             json,
         } => {
-            let mut config = config_from(&cli.data_dir, &cli.models_dir)?;
-            config.answer.collections = collections;
+            let config = answer_config(&cli.data_dir, &cli.models_dir, collections)?;
             answer::ask(config, model.as_deref(), &question, json).await
         }
         Command::Chat {
@@ -505,8 +515,7 @@ async fn run(cli: Cli) -> Result<i32> {
             collections,
             json,
         } => {
-            let mut config = config_from(&cli.data_dir, &cli.models_dir)?;
-            config.answer.collections = collections;
+            let config = answer_config(&cli.data_dir, &cli.models_dir, collections)?;
             answer::chat(config, model.as_deref(), json).await
         }
         Command::Summarize { path, model, json } => {

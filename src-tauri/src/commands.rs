@@ -114,6 +114,26 @@ pub async fn library_entries(shell: State<'_, Shell>) -> Res<Vec<LibraryEntry>> 
     Ok(out)
 }
 
+/// Paths typed or chosen in the UI: trimmed, blanks dropped, each one required to be absolute.
+fn full_paths(paths: Vec<String>) -> Res<Vec<PathBuf>> {
+    let paths: Vec<PathBuf> = paths
+        .iter()
+        .map(|p| p.trim())
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    match paths.iter().find(|p| !p.is_absolute()) {
+        Some(rel) => Err(ErrorDto::new(
+            "bad_path",
+            format!(
+                "{}: give the full path of the file or folder",
+                rel.display()
+            ),
+        )),
+        None => Ok(paths),
+    }
+}
+
 /// Index files and folders. Progress goes to `on_event` (the engine's events, tagged by
 /// `phase`); `job` names the run for `cancel`.
 #[tauri::command]
@@ -125,21 +145,7 @@ pub async fn ingest(
     on_event: Channel<IngestEvent>,
 ) -> Res<IngestReport> {
     let lib = shell.library().await?;
-    let paths: Vec<PathBuf> = paths
-        .iter()
-        .map(|p| p.trim())
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .collect();
-    if let Some(rel) = paths.iter().find(|p| !p.is_absolute()) {
-        return Err(ErrorDto::new(
-            "bad_path",
-            format!(
-                "{}: give the full path of the file or folder",
-                rel.display()
-            ),
-        ));
-    }
+    let paths = full_paths(paths)?;
     let sink = move |ev: IngestEvent| {
         let _ = on_event.send(ev);
     };
@@ -230,26 +236,14 @@ pub async fn change_collection(
 ) -> Res<Vec<CollectionInfo>> {
     let lib = shell.library().await?;
     let full = |paths: Vec<String>| -> Res<Vec<PathBuf>> {
-        let paths: Vec<PathBuf> = paths
-            .iter()
-            .map(|p| p.trim())
-            .filter(|p| !p.is_empty())
-            .map(PathBuf::from)
-            .collect();
-        match paths.iter().find(|p| !p.is_absolute()) {
-            Some(rel) => Err(ErrorDto::new(
-                "bad_path",
-                format!(
-                    "{}: give the full path of the folder or file",
-                    rel.display()
-                ),
-            )),
-            None if paths.is_empty() => Err(ErrorDto::new(
+        let paths = full_paths(paths)?;
+        if paths.is_empty() {
+            return Err(ErrorDto::new(
                 "invalid_request",
                 "choose a folder or file for the collection",
-            )),
-            None => Ok(paths),
+            ));
         }
+        Ok(paths)
     };
     match change {
         CollectionChange::Add { name, paths } => {
