@@ -603,15 +603,19 @@ fn piece_together(chunks: &[Hit]) -> String {
 pub(crate) async fn load_active(config: &Config, configured: &Arc<dyn Embedder>) -> Result<Active> {
     let data_dir = &config.data_dir;
     let Some(mut meta) = read_meta(data_dir)? else {
+        let mut index_dir =
+            crate::store::generation_dir(configured.id(), configured.dim(), &config.chunking);
+        // meta.json deleted (after a message about it being damaged) beside an index made
+        // before rebuilds existed: that folder is the index.
+        let legacy = data_dir.join(crate::store::INDEX_DIR);
+        if !data_dir.join(&index_dir).exists() && legacy.is_dir() {
+            index_dir = crate::store::INDEX_DIR.to_string();
+        }
         let meta = Meta {
             schema_version: SCHEMA_VERSION,
             embedder: configured.id().to_string(),
             dim: configured.dim(),
-            index_dir: crate::store::generation_dir(
-                configured.id(),
-                configured.dim(),
-                &config.chunking,
-            ),
+            index_dir,
             embedder_config: (config.embedder.id == configured.id())
                 .then(|| config.embedder.clone()),
             chunking: Some(config.chunking),

@@ -39,7 +39,8 @@ const PENDING_FILE: &str = "write.pending";
 
 /// How stale a read may be with respect to other writers' commits.
 const READ_CONSISTENCY: std::time::Duration = std::time::Duration::ZERO;
-const INDEX_DIR: &str = "index";
+/// The index folder of libraries made before rebuilds existed (and the prefix of the others).
+pub const INDEX_DIR: &str = "index";
 
 /// What `meta.json` holds: which index generation is in use and how its vectors and chunks were
 /// made. Rewriting it (atomically) is how a rebuilt index replaces the old one in one step.
@@ -232,10 +233,11 @@ pub fn read_meta(data_dir: &Path) -> Result<Option<Meta>> {
         Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
             Error::IndexIncompatible(format!(
                 "{} is damaged ({e}); the index beside it is intact: if it was built with the \
-                 configured embedding model, delete this file and Hearth writes it again, else \
-                 delete {} to rebuild the index",
+                 configured embedding model and chunk sizes, delete this file and Hearth writes \
+                 it again, else delete the index folders ({INDEX_DIR}, {INDEX_DIR}-*) in {} and \
+                 ingest again",
                 path.display(),
-                data_dir.join(INDEX_DIR).display()
+                data_dir.display()
             ))
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

@@ -952,3 +952,108 @@ async fn a_file_changed_while_the_ingest_reads_it_is_indexed_again_by_the_next_p
     let third = ingest(&lib, std::slice::from_ref(&notes)).await;
     assert_eq!((third.indexed, third.skipped), (0, 2), "{third:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_meta_json_is_named_and_deleting_it_finds_the_index_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = copy_corpus(tmp.path());
+    let data = tmp.path().join("data");
+    {
+        let lib = library(tmp.path()).await;
+        ingest(&lib, std::slice::from_ref(&corpus)).await;
+    }
+    let meta = data.join("meta.json");
+    let text = std::fs::read(&meta).unwrap();
+    std::fs::write(&meta, &text[..text.len() / 2]).unwrap();
+    let config = hearth::Config::load(&data, &models_dir()).unwrap();
+    let err = Library::open(config).await.unwrap_err();
+    assert_eq!(err.code(), "index_incompatible", "{err}");
+    assert!(
+        err.to_string().contains("meta.json is damaged")
+            && err.to_string().contains("delete this file"),
+        "{err}"
+    );
+    // Deleted as the message says: the index beside it is found and nothing is lost.
+    std::fs::remove_file(&meta).unwrap();
+    let lib = library(tmp.path()).await;
+    assert_eq!(lib.status().await.unwrap().documents, 6);
+    assert_eq!(files_found(&lib, "starter").await[0], "sourdough.md");
+    drop(lib);
+
+    // The same with an index made before rebuilds existed (its folder is `index`).
+    let index = hearth::store::read_meta(&data).unwrap().unwrap().index_dir;
+    std::fs::rename(data.join(&index), data.join("index")).unwrap();
+    std::fs::remove_file(&meta).unwrap();
+    let lib = library(tmp.path()).await;
+    assert_eq!(lib.status().await.unwrap().documents, 6);
+    assert_eq!(
+        hearth::store::read_meta(&data).unwrap().unwrap().index_dir,
+        "index"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_library_on_a_read_only_mount_searches_and_refuses_writes_with_a_reason() {
+    use std::process::Command;
+    let tmp = tempfile::tempdir().unwrap();
+    let disk = tmp.path().join("disk");
+    std::fs::create_dir_all(&disk).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
+        .arg(&disk)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        return;
+    }
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(disk.clone());
+    let open = || async {
+        let config = hearth::Config::load(&disk.join("data"), &models_dir()).unwrap();
+        Library::open(config).await
+    };
+    let corpus = copy_corpus(tmp.path());
+    {
+        let lib = open().await.unwrap();
+        ingest(&lib, std::slice::from_ref(&corpus)).await;
+        lib.add_to_collection("Notes", &[corpus.join("notes")])
+            .await
+            .unwrap();
+    }
+    assert!(Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&disk)
+        .status()
+        .unwrap()
+        .success());
+    let lib = open().await.expect("a read-only library opens");
+    assert_eq!(files_found(&lib, "starter").await[0], "sourdough.md");
+    let hits = lib
+        .search(&SearchRequest {
+            query: "chain lubrication".into(),
+            limit: 3,
+            mode: SearchMode::Hybrid,
+            collections: vec!["Notes".into()],
+        })
+        .await
+        .unwrap();
+    assert!(!hits.is_empty());
+    std::fs::write(corpus.join("notes/new.md"), "A new note about kites.").unwrap();
+    let err = lib
+        .ingest(std::slice::from_ref(&corpus), &|_| {}, &Cancel::new())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("read-only"), "{err}");
+    let err = lib
+        .add_to_collection("Kites", &[corpus.clone()])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("read-only"), "{err}");
+    assert_eq!(lib.status().await.unwrap().documents, 6);
+}
