@@ -96,12 +96,26 @@ const MAX_HEADING_TOKENS: usize = 48;
 
 /// Cut a document into chunks.
 pub fn chunk_document(doc: &Extracted, tok: &dyn Tokenize, cfg: &ChunkingConfig) -> Vec<Chunk> {
+    let chunks = chunk_pages(doc, tok, cfg, true);
+    if chunks.is_empty() {
+        // Headings and nothing under them ("# Buy milk"): the headings are the text.
+        return chunk_pages(doc, tok, cfg, false);
+    }
+    chunks
+}
+
+fn chunk_pages(
+    doc: &Extracted,
+    tok: &dyn Tokenize,
+    cfg: &ChunkingConfig,
+    by_heading: bool,
+) -> Vec<Chunk> {
     let budget = cfg.chunk_tokens.max(4);
     let overlap = cfg.overlap_tokens.min(budget / 2);
     let mut chunks = Vec::new();
     for page in &doc.pages {
         let sections = match doc.kind {
-            DocKind::Markdown | DocKind::Html => markdown_sections(&page.text),
+            DocKind::Markdown | DocKind::Html if by_heading => markdown_sections(&page.text),
             _ => vec![Section {
                 heading: String::new(),
                 range: 0..page.text.len(),
@@ -393,6 +407,28 @@ pub(crate) mod tests {
                 .collect();
             assert_eq!(slice, c.text);
         }
+    }
+
+    #[test]
+    fn a_note_of_headings_only_is_indexed_as_its_text() {
+        let chunks = chunk_document(
+            &doc(DocKind::Markdown, &["# Buy milk and eggs\n"]),
+            &Words,
+            &Default::default(),
+        );
+        let got: Vec<_> = chunks
+            .iter()
+            .map(|c| (c.heading.as_str(), c.text.as_str()))
+            .collect();
+        assert_eq!(got, [("", "# Buy milk and eggs")]);
+        // With a body somewhere, headings stay headings.
+        let chunks = chunk_document(
+            &doc(DocKind::Markdown, &["# Groceries\n\n## Bread\n\nRye.\n"]),
+            &Words,
+            &Default::default(),
+        );
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].text, "Rye.");
     }
 
     #[test]
