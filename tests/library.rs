@@ -1051,7 +1051,7 @@ async fn a_library_on_a_read_only_mount_searches_and_refuses_writes_with_a_reaso
         .unwrap_err();
     assert!(err.to_string().contains("read-only"), "{err}");
     let err = lib
-        .add_to_collection("Kites", &[corpus.clone()])
+        .add_to_collection("Kites", std::slice::from_ref(&corpus))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("read-only"), "{err}");
