@@ -45,8 +45,63 @@ pub struct IngestReport {
     pub chunks: usize,
     /// True when the run was stopped early (what was committed stays).
     pub cancelled: bool,
+    /// Files found in the folders that are not of a type Hearth reads (images, archives…).
+    #[serde(default)]
+    pub unsupported: Unsupported,
     /// Time spent per stage.
     pub timings: StageTimings,
+}
+
+/// Files of types Hearth does not read, found by a walk: counted, never dropped in silence.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Unsupported {
+    /// How many.
+    pub count: usize,
+    /// How many per extension (lowercase, without the dot; `""` for none).
+    pub by_type: std::collections::BTreeMap<String, usize>,
+    /// Their paths, the first [`UNSUPPORTED_LISTED`] of them.
+    pub paths: Vec<String>,
+}
+
+/// Paths of unsupported files a report lists (the count covers all).
+pub const UNSUPPORTED_LISTED: usize = 1000;
+
+impl Unsupported {
+    fn add(&mut self, path: &Path) {
+        self.count += 1;
+        let ext = path
+            .extension()
+            .map(|e| e.to_string_lossy().to_lowercase())
+            .unwrap_or_default();
+        *self.by_type.entry(ext).or_default() += 1;
+        if self.paths.len() < UNSUPPORTED_LISTED {
+            self.paths.push(path.display().to_string());
+        }
+    }
+
+    /// "12 (.jpg 10, .docx 2)": the count and the most common types.
+    pub fn describe(&self) -> String {
+        format!("{} ({})", self.count, self.types())
+    }
+
+    /// ".jpg 10, .docx 2": the most common types (five at most).
+    pub fn types(&self) -> String {
+        let mut types: Vec<(&String, &usize)> = self.by_type.iter().collect();
+        types.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let shown: Vec<String> = types
+            .iter()
+            .take(5)
+            .map(|(t, n)| {
+                if t.is_empty() {
+                    format!("no extension {n}")
+                } else {
+                    format!(".{t} {n}")
+                }
+            })
+            .collect();
+        let more = if types.len() > 5 { ", …" } else { "" };
+        format!("{}{more}", shown.join(", "))
+    }
 }
 
 /// Seconds per stage (wall time inside the stage).
@@ -154,6 +209,8 @@ struct Walk {
     unreadable: Vec<String>,
     /// Inputs that do not exist (fine if they were indexed: they are removed; an error if not).
     missing: Vec<PathBuf>,
+    /// Files in the folders that are not of a type Hearth reads.
+    unsupported: Unsupported,
 }
 
 fn walk(inputs: &[PathBuf]) -> Walk {
@@ -163,6 +220,7 @@ fn walk(inputs: &[PathBuf]) -> Walk {
         roots: Vec::new(),
         unreadable: Vec::new(),
         missing: Vec::new(),
+        unsupported: Unsupported::default(),
     };
     let mut seen = HashSet::new();
     for input in inputs {
@@ -221,7 +279,11 @@ fn walk(inputs: &[PathBuf]) -> Walk {
                     continue;
                 }
             };
-            if !entry.file_type().is_file() || !is_candidate(entry.path()) {
+            if !entry.file_type().is_file() {
+                continue;
+            }
+            if !is_candidate(entry.path()) {
+                w.unsupported.add(entry.path());
                 continue;
             }
             // Through symlinks the same file can be reached twice: index it once, by its real path.
@@ -402,6 +464,7 @@ pub(crate) async fn run(
         .into_iter()
         .map(|d| (d.path.clone(), d))
         .collect();
+    report.unsupported = walk.unsupported;
     let mut failures = walk.failures;
     for missing in &walk.missing {
         let key = path_key(missing);

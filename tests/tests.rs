@@ -208,6 +208,12 @@ async fn bad_input_is_reported_per_file_and_nothing_is_lost() {
     let big = std::fs::File::create(bad.join("huge.txt")).unwrap();
     big.set_len(500 * 1024 * 1024).unwrap(); // sparse: no disk needed
     drop(big);
+    // Types Hearth does not read (yet): counted and listed, not dropped in silence; a hidden
+    // file is not counted.
+    std::fs::write(bad.join("letter.docx"), b"PK\x03\x04 not really").unwrap();
+    std::fs::write(bad.join("holiday.JPG"), [0xffu8, 0xd8, 0xff]).unwrap();
+    std::fs::write(bad.join("beach.jpg"), [0xffu8, 0xd8, 0xff]).unwrap();
+    std::fs::write(bad.join(".DS_Store"), b"\0\0").unwrap();
     // An already-indexed file becomes corrupt: the failed re-index must keep the old version.
     std::fs::write(corpus.join("field-guide.pdf"), &pdf[..200]).unwrap();
 
@@ -245,6 +251,12 @@ async fn bad_input_is_reported_per_file_and_nothing_is_lost() {
     assert!(reason("no-such-folder").contains("no such file"));
     assert_eq!(report.failed.len(), 11, "{:#?}", report.failed);
     assert_eq!(report.indexed, 2, "latin1 + utf16: {report:?}");
+    let u = &report.unsupported;
+    assert_eq!(u.count, 3, "{u:?}");
+    assert_eq!(u.describe(), "3 (.jpg 2, .docx 1)");
+    let mut listed: Vec<&str> = u.paths.iter().map(|p| file_name(p)).collect();
+    listed.sort();
+    assert_eq!(listed, ["beach.jpg", "holiday.JPG", "letter.docx"]);
 
     let hits = search(&lib, "gâteau de Mirabelle crème fraîche", SearchMode::Text).await;
     assert_eq!(file_name(&hits[0].path), "latin1.txt");

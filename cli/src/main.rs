@@ -671,6 +671,7 @@ fn json_report(r: &IngestReport) -> serde_json::Value {
         "failed": r.failed.iter().map(|f| serde_json::json!({"path": f.path, "error": f.error, "code": f.code})).collect::<Vec<_>>(),
         "chunks": r.chunks,
         "cancelled": r.cancelled,
+        "unsupported": r.unsupported,
     })
 }
 
@@ -690,6 +691,13 @@ fn print_report(r: &IngestReport, list_failures: bool) {
         for f in &r.failed {
             println!("  failed: {}: {}", f.path, f.error);
         }
+    }
+    if r.unsupported.count > 0 {
+        println!(
+            "not read: {} file(s) of types Hearth does not read ({}); `--json` lists them",
+            r.unsupported.count,
+            r.unsupported.types()
+        );
     }
 }
 

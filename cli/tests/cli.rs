@@ -42,6 +42,7 @@ fn ingest_search_status_json_contract() {
     assert_eq!(report["indexed"], 6);
     assert_eq!(report["skipped"], 0);
     assert_eq!(report["removed"], 0);
+    assert_eq!(report["unsupported"]["count"], 0, "{report}");
     assert!(report["chunks"].as_u64().unwrap() >= 8);
     let failed = report["failed"].as_array().unwrap();
     assert_eq!(failed.len(), 1);

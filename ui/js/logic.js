@@ -200,6 +200,8 @@ export function describeIngest(s) {
     const parts = [`${r.indexed} indexed`, `${r.skipped} unchanged`];
     if (r.removed) parts.push(`${r.removed} removed`);
     parts.push(`${r.failed.length} failed`);
+    const u = r.unsupported && r.unsupported.count;
+    if (u) parts.push(`${u} not of a type Hearth reads (${describeTypes(r.unsupported.by_type)})`);
     line = `${r.cancelled ? "Stopped" : "Done"}: ${parts.join(", ")} · ${r.chunks} chunks in ${formatDuration(s.elapsed)}`;
   } else if (s.filesTotal === 0 && !s.indexing) {
     line = s.found ? `Found ${s.found} files; checking for changes…` : "Looking for files…";
@@ -306,4 +308,11 @@ export function describeRebuild(r) {
   const n = r.left_out.length;
   if (n) line += ` ${n} document${n === 1 ? " was" : "s were"} left out (the file is gone or could not be read): ${r.left_out.slice(0, 3).map(baseName).join(", ")}${n > 3 ? ", …" : ""}.`;
   return line;
+}
+
+/** ".jpg 10, .docx 2": the most common file types of a by-type count, at most 4. */
+export function describeTypes(byType) {
+  const types = Object.entries(byType || {}).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]));
+  const shown = types.slice(0, 4).map(([t, n]) => `${t ? "." + t : "no extension"} ${n}`);
+  return shown.join(", ") + (types.length > 4 ? ", …" : "");
 }

@@ -20,6 +20,7 @@ import {
   speedLine,
   describeFolderState,
   describeRebuild,
+  describeTypes,
 } from "../js/logic.js";
 
 test("query terms drop stop words, short words and repeats", () => {
@@ -157,4 +158,13 @@ test("the end of a rebuild says what happened, and what was left out", () => {
   assert.match(describeRebuild({ ...done, left_out: ["/a", "/b", "/c", "/d"] }), /4 documents were left out .*: a, b, c, …\.$/);
   assert.match(describeRebuild({ ...done, switched: false, cancelled: true }), /^Stopped: .*as it was built/);
   assert.match(describeRebuild({ ...done, switched: false, unchanged: true }), /nothing to rebuild/);
+});
+
+test("files of types Hearth does not read are counted in the ingest summary", () => {
+  assert.equal(describeTypes({ jpg: 10, docx: 2, "": 1 }), ".jpg 10, .docx 2, no extension 1");
+  assert.equal(describeTypes({ a: 1, b: 1, c: 1, d: 1, e: 1 }), ".a 1, .b 1, .c 1, .d 1, …");
+  let s = newIngest(0);
+  const report = { indexed: 3, skipped: 0, removed: 0, failed: [], chunks: 9, cancelled: false, unsupported: { count: 12, by_type: { jpg: 10, docx: 2 }, paths: [] } };
+  s = reduceIngest(s, { phase: "finished", ...report }, 1000);
+  assert.match(describeIngest(s).line, /3 indexed, 0 unchanged, 0 failed, 12 not of a type Hearth reads \(\.jpg 10, \.docx 2\)/);
 });
