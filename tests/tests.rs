@@ -736,3 +736,57 @@ async fn real_html_documentation_is_indexed_whole_and_found() {
         assert!(unknown.is_empty(), "{known}: {unknown:?}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spreadsheet_row_is_found_with_its_column_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("accounts");
+    std::fs::create_dir_all(&dir).unwrap();
+    let months = [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ];
+    let mut csv = String::from("Month;Rent;Groceries;Total\n");
+    for (i, m) in months.iter().enumerate() {
+        csv.push_str(&format!("{m};\"950\";{};{}\n", 300 + i * 11, 1250 + i * 11));
+    }
+    std::fs::write(dir.join("budget-2026.csv"), csv).unwrap();
+    std::fs::write(
+        dir.join("parts.tsv"),
+        "part\tbin\tcount\nhex bolt M6\tA4\t120\nwing nut\tB2\t35\n",
+    )
+    .unwrap();
+    let lib = library(tmp.path()).await;
+    let report = ingest(&lib, std::slice::from_ref(&dir)).await;
+    assert_eq!(report.indexed, 2, "{report:?}");
+    let docs = lib.documents().await.unwrap();
+    assert!(docs.iter().all(|d| d.kind == "table"), "{docs:?}");
+    for mode in [SearchMode::Hybrid, SearchMode::Text] {
+        let hits = search(&lib, "what was the total for March", mode).await;
+        assert_eq!(file_name(&hits[0].path), "budget-2026.csv", "{mode:?}");
+        assert!(
+            hits[0]
+                .text
+                .contains("Row 3 · Month: March · Rent: 950 · Groceries: 322 · Total: 1272"),
+            "{mode:?}: {}",
+            hits[0].text
+        );
+    }
+    let hits = search(&lib, "which bin holds the wing nuts", SearchMode::Hybrid).await;
+    assert_eq!(file_name(&hits[0].path), "parts.tsv");
+    assert!(
+        hits[0].text.contains("part: wing nut · bin: B2"),
+        "{}",
+        hits[0].text
+    );
+}

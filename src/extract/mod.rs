@@ -13,6 +13,7 @@ use crate::error::{contain, Error, Result};
 
 mod html;
 mod pdf;
+mod table;
 
 pub use html::html_to_text;
 
@@ -30,6 +31,8 @@ pub enum DocKind {
     Html,
     /// Source code or structured text (split at blank lines).
     Code,
+    /// A `.csv` / `.tsv` table, each row written out with its column names.
+    Table,
 }
 
 impl DocKind {
@@ -41,6 +44,7 @@ impl DocKind {
             DocKind::Pdf => "pdf",
             DocKind::Html => "html",
             DocKind::Code => "code",
+            DocKind::Table => "table",
         }
     }
 }
@@ -131,6 +135,11 @@ fn extract_contained(path: &Path, bytes: &[u8]) -> Result<Extracted> {
         (DocKind::Markdown, text)
     } else if CODE_EXTENSIONS.contains(&ext.as_str()) {
         (DocKind::Code, text)
+    } else if let Some(rows) = matches!(ext.as_str(), "csv" | "tsv")
+        .then(|| table::table_text(&text, ext == "tsv"))
+        .flatten()
+    {
+        (DocKind::Table, rows)
     } else {
         (DocKind::Text, text)
     };
