@@ -115,7 +115,9 @@ fn chunk_pages(
     let mut chunks = Vec::new();
     for page in &doc.pages {
         let sections = match doc.kind {
-            DocKind::Markdown | DocKind::Html if by_heading => markdown_sections(&page.text),
+            DocKind::Markdown | DocKind::Html | DocKind::Word if by_heading => {
+                markdown_sections(&page.text)
+            }
             _ => vec![Section {
                 heading: String::new(),
                 range: 0..page.text.len(),

@@ -790,3 +790,67 @@ async fn a_spreadsheet_row_is_found_with_its_column_names() {
         hits[0].text
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_word_document_is_read_with_its_headings_and_tables_and_bad_ones_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("office");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Made by python-docx (tests/data/formats/make_docx.py).
+    let docx = std::fs::read(data("formats/field-report.docx")).unwrap();
+    std::fs::write(dir.join("field-report.docx"), &docx).unwrap();
+    // Read by content, not by extension: a damaged or password-protected .docx is refused with
+    // the reason, a .docx holding plain text is read as the text it is.
+    std::fs::write(dir.join("truncated.docx"), &docx[..docx.len() / 2]).unwrap();
+    std::fs::write(
+        dir.join("locked.docx"),
+        [0xD0u8, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1, 0, 0, 0, 0],
+    )
+    .unwrap();
+    std::fs::write(dir.join("notes.docx"), "plain text pretending").unwrap();
+    let lib = library(tmp.path()).await;
+    let report = ingest(&lib, std::slice::from_ref(&dir)).await;
+    assert_eq!(report.indexed, 2, "the report and the text one: {report:?}");
+    let reason = |name: &str| {
+        report
+            .failed
+            .iter()
+            .find(|f| f.path.ends_with(name))
+            .map(|f| f.error.clone())
+            .unwrap_or_else(|| panic!("{name}: {report:?}"))
+    };
+    assert!(
+        reason("truncated.docx").contains("damaged Word file"),
+        "{}",
+        reason("truncated.docx")
+    );
+    assert!(
+        reason("locked.docx").contains("password-protected"),
+        "{}",
+        reason("locked.docx")
+    );
+    assert_eq!(report.failed.len(), 2, "{report:?}");
+
+    let doc = lib
+        .document(
+            &std::fs::canonicalize(dir.join("field-report.docx"))
+                .unwrap()
+                .display()
+                .to_string(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(doc.kind, "docx");
+    let hits = search(&lib, "when did the heron chicks hatch", SearchMode::Hybrid).await;
+    assert_eq!(file_name(&hits[0].path), "field-report.docx");
+    assert_eq!(hits[0].heading, "Lake Varnen field report > Nesting");
+    assert!(hits[0].text.contains("ninth of May"), "{}", hits[0].text);
+    let hits = search(&lib, "where are the waders kept", SearchMode::Text).await;
+    assert!(
+        hits[0].text.contains("Waders | 5 | north shed"),
+        "{}",
+        hits[0].text
+    );
+    assert_eq!(hits[0].heading, "Lake Varnen field report > Equipment");
+}

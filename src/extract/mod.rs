@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{contain, Error, Result};
 
 mod html;
+mod office;
 mod pdf;
 mod table;
 
@@ -33,6 +34,8 @@ pub enum DocKind {
     Code,
     /// A `.csv` / `.tsv` table, each row written out with its column names.
     Table,
+    /// A Word document (`.docx`), its headings kept as Markdown headings.
+    Word,
 }
 
 impl DocKind {
@@ -45,6 +48,7 @@ impl DocKind {
             DocKind::Html => "html",
             DocKind::Code => "code",
             DocKind::Table => "table",
+            DocKind::Word => "docx",
         }
     }
 }
@@ -90,6 +94,7 @@ fn extension(path: &Path) -> String {
 pub fn is_candidate(path: &Path) -> bool {
     let ext = extension(path);
     ext == "pdf"
+        || ext == "docx"
         || CODE_EXTENSIONS.contains(&ext.as_str())
         || TEXT_EXTENSIONS.contains(&ext.as_str())
         || MARKDOWN_EXTENSIONS.contains(&ext.as_str())
@@ -118,6 +123,27 @@ fn extract_contained(path: &Path, bytes: &[u8]) -> Result<Extracted> {
         return Err(Error::CorruptPdf(
             "not a PDF file (no %PDF- header)".to_string(),
         ));
+    }
+    if office::looks_like_ole(bytes) {
+        return Err(Error::unsupported(
+            "a password-protected or legacy (.doc/.xls/.ppt) Office file: save it as .docx \
+             without a password to index it",
+        ));
+    }
+    if office::looks_like_zip(bytes) {
+        if !office::is_docx(bytes)? {
+            return Err(Error::unsupported(
+                "a zip archive, not a document Hearth reads",
+            ));
+        }
+        let text = office::docx_text(bytes)?;
+        if text.trim().is_empty() {
+            return Err(Error::unsupported("Word document has no text"));
+        }
+        return Ok(Extracted {
+            kind: DocKind::Word,
+            pages: vec![Page { number: None, text }],
+        });
     }
     let text = decode_text(bytes)?;
     if text.trim().is_empty() {
