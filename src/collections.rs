@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
+use crate::ingest::under;
 use crate::library::Library;
 use crate::store::sql_string;
 
@@ -123,15 +124,6 @@ fn root_key(path: &Path) -> String {
         .to_string()
 }
 
-/// Whether the document at `path` is under `root`.
-pub(crate) fn contains(root: &str, path: &str) -> bool {
-    let root = root.trim_end_matches('/');
-    path == root
-        || (path.len() > root.len()
-            && path.starts_with(root)
-            && path[root.len()..].starts_with('/'))
-}
-
 /// A LanceDB filter on `column` that keeps rows under any of `roots` (`None`: no roots, so
 /// nothing can match).
 pub(crate) fn filter(column: &str, roots: &[String]) -> Option<String> {
@@ -184,7 +176,7 @@ impl Library {
             .map(|c| {
                 let inside = docs
                     .iter()
-                    .filter(|d| c.paths.iter().any(|r| contains(r, &d.path)));
+                    .filter(|d| c.paths.iter().any(|r| under(&d.path, r)));
                 let (documents, chunks) =
                     inside.fold((0, 0), |(n, k), d| (n + 1, k + d.chunks.max(0) as usize));
                 CollectionInfo {
@@ -310,11 +302,11 @@ mod tests {
 
     #[test]
     fn a_root_holds_itself_and_what_is_under_it_only() {
-        assert!(contains("/a/b", "/a/b"));
-        assert!(contains("/a/b", "/a/b/c.md"));
-        assert!(contains("/a/b/", "/a/b/c/d.md"));
-        assert!(!contains("/a/b", "/a/bc.md"));
-        assert!(!contains("/a/b", "/a"));
+        assert!(under("/a/b", "/a/b"));
+        assert!(under("/a/b/c.md", "/a/b"));
+        assert!(under("/a/b/c/d.md", "/a/b/"));
+        assert!(!under("/a/bc.md", "/a/b"));
+        assert!(!under("/a", "/a/b"));
     }
 
     #[test]

@@ -335,7 +335,8 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
-fn under(path: &str, root: &str) -> bool {
+/// Whether `path` is `root` or inside it (path boundaries respected).
+pub(crate) fn under(path: &str, root: &str) -> bool {
     path == root
         || (path.starts_with(root)
             && (root.ends_with('/') || path[root.len()..].starts_with(std::path::MAIN_SEPARATOR)))

@@ -139,12 +139,8 @@ impl Library {
     /// Open the library described by `config`, loading its embedding model.
     pub async fn open(config: Config) -> Result<Library> {
         config.validate()?;
-        let cfg = config.embedder.clone();
-        let lib = config.runtime_library.clone();
-        let embedder = tokio::task::spawn_blocking(move || OnnxEmbedder::load(&cfg, &lib))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
-        Self::open_with_embedder(config, Arc::new(embedder)).await
+        let embedder = load_embedder(config.embedder.clone(), &config).await?;
+        Self::open_with_embedder(config, embedder).await
     }
 
     /// Open with an embedder the caller built (another model, or a fake in unit tests).
@@ -684,6 +680,14 @@ async fn load_index_embedder(config: &Config, meta: &Meta) -> Result<Arc<dyn Emb
         (Err(_), Some(c)) => c.clone(),
         (Err(e), None) => return Err(e),
     };
+    load_embedder(cfg, config).await
+}
+
+/// Load an ONNX embedding model off the async threads, with the configured ONNX Runtime.
+async fn load_embedder(
+    cfg: crate::embed::EmbedderConfig,
+    config: &Config,
+) -> Result<Arc<dyn Embedder>> {
     let lib = config.runtime_library.clone();
     let embedder = tokio::task::spawn_blocking(move || OnnxEmbedder::load(&cfg, &lib))
         .await
