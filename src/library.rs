@@ -607,15 +607,7 @@ pub(crate) async fn load_active(config: &Config, configured: &Arc<dyn Embedder>)
         if !data_dir.join(&index_dir).exists() && legacy.is_dir() {
             index_dir = crate::store::INDEX_DIR.to_string();
         }
-        let meta = Meta {
-            schema_version: SCHEMA_VERSION,
-            embedder: configured.id().to_string(),
-            dim: configured.dim(),
-            index_dir,
-            embedder_config: (config.embedder.id == configured.id())
-                .then(|| config.embedder.clone()),
-            chunking: Some(config.chunking),
-        };
+        let meta = configured_meta(config, configured.as_ref(), index_dir);
         let store = Store::open(data_dir, &meta.index_dir, meta.dim).await?;
         write_meta(data_dir, &meta)?;
         return Ok(Active {
@@ -669,6 +661,19 @@ pub(crate) async fn load_active(config: &Config, configured: &Arc<dyn Embedder>)
         unusable,
         meta,
     })
+}
+
+/// `meta.json` for an index in `index_dir` made with `embedder` and the configured chunk sizes
+/// (the model's files recorded when it is the configured one).
+pub(crate) fn configured_meta(config: &Config, embedder: &dyn Embedder, index_dir: String) -> Meta {
+    Meta {
+        schema_version: SCHEMA_VERSION,
+        embedder: embedder.id().to_string(),
+        dim: embedder.dim(),
+        index_dir,
+        embedder_config: (config.embedder.id == embedder.id()).then(|| config.embedder.clone()),
+        chunking: Some(config.chunking),
+    }
 }
 
 /// The model an index was built with: a catalog model from the models folder in use (which may

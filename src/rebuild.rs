@@ -18,11 +18,9 @@ use crate::chunk::ChunkingConfig;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ingest::{self, IngestEvent, IngestReport, ProgressSink};
-use crate::library::{Active, Library};
+use crate::library::{configured_meta, Active, Library};
 use crate::lock::Holder;
-use crate::store::{
-    generation_dir, generation_dirs, remove_generation, write_meta, Meta, Store, SCHEMA_VERSION,
-};
+use crate::store::{generation_dir, generation_dirs, remove_generation, write_meta, Meta, Store};
 
 /// How the configuration differs from the index in use.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -184,15 +182,7 @@ impl Library {
         report.documents = store.documents().await?.len();
 
         // The switch: one atomic rewrite of meta.json.
-        let meta = Meta {
-            schema_version: SCHEMA_VERSION,
-            embedder: target.id().to_string(),
-            dim: target.dim(),
-            index_dir: dir,
-            embedder_config: (self.config().embedder.id == target.id())
-                .then(|| self.config().embedder.clone()),
-            chunking: Some(chunking),
-        };
+        let meta = configured_meta(self.config(), target.as_ref(), dir);
         write_meta(&data_dir, &meta)?;
         self.set_active(Active {
             store,
