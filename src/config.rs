@@ -26,6 +26,8 @@ pub struct Config {
     pub chunking: ChunkingConfig,
     /// Ingest limits.
     pub ingest: IngestConfig,
+    /// Text recognition for scanned pages and images.
+    pub ocr: OcrConfig,
     /// The language model.
     pub llm: LlmConfig,
     /// Answering (ask, chat).
@@ -89,6 +91,34 @@ impl Default for IngestConfig {
     }
 }
 
+/// `[ocr]`: pages without a text layer (scanned PDFs) and images are read with Tesseract
+/// (`tesseract-ocr`, pages rendered by poppler's `pdftoppm`) when both are installed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OcrConfig {
+    /// OCR at all (it is used only when Tesseract and pdftoppm are installed).
+    pub enabled: bool,
+    /// Tesseract language codes joined by `+` (e.g. `eng+deu`); each needs its
+    /// `tesseract-ocr-<lang>` package.
+    pub languages: String,
+    /// Most pages recognised per file; pages past it stay without text (a 1,000-page scan
+    /// would otherwise hold an ingest for an hour).
+    pub max_pages: usize,
+    /// Resolution pages are rendered at for recognition.
+    pub dpi: u32,
+}
+
+impl Default for OcrConfig {
+    fn default() -> Self {
+        OcrConfig {
+            enabled: true,
+            languages: "eng".into(),
+            max_pages: 500,
+            dpi: 300,
+        }
+    }
+}
+
 /// The optional `config.toml` in the data dir. Every field may be left out.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -99,6 +129,8 @@ pub struct ConfigFile {
     pub chunking: Option<ChunkingConfig>,
     /// Ingest limits.
     pub ingest: Option<IngestConfig>,
+    /// Text recognition (OCR).
+    pub ocr: Option<OcrConfig>,
     /// Path of another ONNX Runtime library.
     pub runtime_library: Option<PathBuf>,
     /// The language model.
@@ -170,6 +202,7 @@ impl Config {
             runtime_library: catalog.runtime_library(models_dir)?,
             chunking: ChunkingConfig::default(),
             ingest: IngestConfig::default(),
+            ocr: OcrConfig::default(),
             llm: LlmConfig::default(),
             answer: AnswerConfig::default(),
         };
@@ -259,6 +292,9 @@ impl Config {
         if let Some(i) = file.ingest {
             self.ingest = i;
         }
+        if let Some(o) = file.ocr {
+            self.ocr = o;
+        }
         if let Some(l) = file.llm {
             self.llm = l;
         }
@@ -273,6 +309,23 @@ impl Config {
 
     /// Check settings that would otherwise fail later in confusing ways.
     pub fn validate(&self) -> Result<()> {
+        let langs_ok =
+            !self.ocr.languages.is_empty()
+                && self.ocr.languages.split('+').all(|l| {
+                    !l.is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+        if !langs_ok {
+            return Err(Error::Config(format!(
+                "ocr.languages must be Tesseract language codes joined by '+' (e.g. \"eng+deu\"), got {:?}",
+                self.ocr.languages
+            )));
+        }
+        if !(70..=600).contains(&self.ocr.dpi) {
+            return Err(Error::Config(format!(
+                "ocr.dpi must be between 70 and 600, got {}",
+                self.ocr.dpi
+            )));
+        }
         let max_chunk = self.embedder.max_tokens.saturating_sub(2);
         if self.chunking.chunk_tokens < 16 || self.chunking.chunk_tokens > max_chunk {
             return Err(Error::Config(format!(

@@ -13,10 +13,10 @@ use sha2::{Digest, Sha256};
 
 use crate::cancel::Cancel;
 use crate::chunk::{chunk_document, Chunk, ChunkingConfig};
-use crate::config::IngestConfig;
+use crate::config::{IngestConfig, OcrConfig};
 use crate::embed::Embedder;
 use crate::error::{contain, Error, Result};
-use crate::extract::{extract, is_candidate};
+use crate::extract::{extract_with, is_candidate, is_image, ExtractOptions};
 use crate::store::{ChunkRow, DocRecord, Store};
 
 /// A file that could not be indexed, and why.
@@ -213,7 +213,7 @@ struct Walk {
     unsupported: Unsupported,
 }
 
-fn walk(inputs: &[PathBuf]) -> Walk {
+fn walk(inputs: &[PathBuf], images: bool) -> Walk {
     let mut w = Walk {
         files: Vec::new(),
         failures: Vec::new(),
@@ -282,7 +282,7 @@ fn walk(inputs: &[PathBuf]) -> Walk {
             if !entry.file_type().is_file() {
                 continue;
             }
-            if !is_candidate(entry.path()) {
+            if !(is_candidate(entry.path()) || images && is_image(entry.path())) {
                 w.unsupported.add(entry.path());
                 continue;
             }
@@ -361,6 +361,7 @@ fn prepare(
     embedder: &dyn Embedder,
     chunking: &ChunkingConfig,
     max_bytes: u64,
+    opts: &ExtractOptions,
     timings: &mut StageTimings,
 ) -> Outcome {
     let started = Instant::now();
@@ -388,7 +389,7 @@ fn prepare(
             });
         }
     }
-    let extracted = extract(&c.path, &bytes);
+    let extracted = extract_with(&c.path, &bytes, opts);
     drop(bytes);
     timings.extract_s += started.elapsed().as_secs_f64();
     let extracted = match extracted {
@@ -401,8 +402,8 @@ fn prepare(
     if chunks.is_empty() {
         return fail(Error::unsupported("no text to index"));
     }
-    let pages =
-        (extracted.kind == crate::extract::DocKind::Pdf).then_some(extracted.pages.len() as i32);
+    let paged = extracted.pages.iter().any(|p| p.number.is_some());
+    let pages = paged.then_some(extracted.pages.len() as i32);
     Outcome::Prepared(Prepared {
         doc: DocRecord {
             path: c.key.clone(),
@@ -448,16 +449,22 @@ pub(crate) async fn run(
     embedder: Arc<dyn Embedder>,
     chunking: ChunkingConfig,
     cfg: IngestConfig,
+    ocr: &OcrConfig,
     inputs: &[PathBuf],
     progress: ProgressSink<'_>,
     cancel: &Cancel,
 ) -> Result<IngestReport> {
     let mut report = IngestReport::default();
-    let walk = {
+    let (walk, opts) = {
         let inputs = inputs.to_vec();
-        tokio::task::spawn_blocking(move || walk(&inputs))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))?
+        let (ocr, cancel) = (ocr.clone(), cancel.clone());
+        tokio::task::spawn_blocking(move || {
+            // Finding the OCR tools runs them once per process.
+            let opts = ExtractOptions::new(&ocr, cancel);
+            (walk(&inputs, opts.ocr.is_some()), Arc::new(opts))
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?
     };
     let known: HashMap<String, DocRecord> = store
         .documents()
@@ -534,6 +541,7 @@ pub(crate) async fn run(
             let (outcome, t, c) = {
                 let embedder = embedder.clone();
                 let known = known.clone();
+                let opts = opts.clone();
                 tokio::task::spawn_blocking(move || {
                     let mut t = StageTimings::default();
                     // A reader or the chunker crashing on this file fails this file only.
@@ -544,6 +552,7 @@ pub(crate) async fn run(
                             embedder.as_ref(),
                             &chunking,
                             max_bytes,
+                            &opts,
                             &mut t,
                         ))
                     })
@@ -564,6 +573,11 @@ pub(crate) async fn run(
                 Outcome::Unchanged(d) => {
                     report.skipped += 1;
                     unchanged.push(d)
+                }
+                // Stopped inside a long read (OCR): the file is not a failure, the run stops.
+                Outcome::Failed(f) if f.code == "cancelled" && cancel.is_cancelled() => {
+                    report.cancelled = true;
+                    break 'batches;
                 }
                 Outcome::Failed(f) => {
                     progress(IngestEvent::Failed(f.clone()));
@@ -683,7 +697,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("note.txt");
         std::fs::write(&path, "soon gone").unwrap();
-        let w = walk(&[dir.path().to_path_buf()]);
+        let w = walk(&[dir.path().to_path_buf()], false);
         assert_eq!(w.files.len(), 1);
         std::fs::remove_file(&path).unwrap();
         let mut t = StageTimings::default();
@@ -693,6 +707,7 @@ mod tests {
             &HashEmbedder,
             &ChunkingConfig::default(),
             1 << 20,
+            &ExtractOptions::default(),
             &mut t,
         );
         match outcome {
@@ -709,7 +724,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("log.txt");
         std::fs::write(&path, "small").unwrap();
-        let w = walk(std::slice::from_ref(&path));
+        let w = walk(std::slice::from_ref(&path), false);
         std::fs::write(&path, "x".repeat(5000)).unwrap();
         let mut t = StageTimings::default();
         let outcome = prepare(
@@ -718,6 +733,7 @@ mod tests {
             &HashEmbedder,
             &ChunkingConfig::default(),
             1000,
+            &ExtractOptions::default(),
             &mut t,
         );
         assert!(matches!(outcome, Outcome::Failed(f) if f.error.contains("too large")));

@@ -34,7 +34,7 @@ pub mod watch;
 pub use answer::{Answer, AnswerConfig, AnswerEvent, Citation, Summary, SummaryEvent};
 pub use cancel::Cancel;
 pub use catalog::{Catalog, InstalledModel};
-pub use config::Config;
+pub use config::{Config, OcrConfig};
 pub use embed::{Embedder, EmbedderConfig, OnnxEmbedder};
 pub use error::{Error, Result};
 pub use ingest::{FailedFile, IngestEvent, IngestReport};

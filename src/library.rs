@@ -311,6 +311,7 @@ impl Library {
             active.embedder.clone(),
             active.chunking(&self.config),
             self.config.ingest,
+            &self.config.ocr,
             paths,
             progress,
             cancel,

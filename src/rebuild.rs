@@ -170,6 +170,7 @@ impl Library {
                 target.clone(),
                 chunking,
                 self.config().ingest,
+                &self.config().ocr,
                 &inputs,
                 progress,
                 cancel,

@@ -23,7 +23,7 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
 
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use crate::extract::is_candidate;
+use crate::extract::{is_candidate, is_image};
 use crate::ingest::{absolute, IngestEvent, IngestReport};
 use crate::library::Library;
 
@@ -496,6 +496,8 @@ impl Watch<'_> {
         } else {
             let mut indexed: Option<Vec<String>> = None;
             let mut touched: HashSet<PathBuf> = HashSet::new();
+            // Images are documents only where OCR can read them (as in an ingest's walk).
+            let images = crate::extract::Ocr::from_config(&self.lib.config().ocr).is_some();
             for p in pending {
                 // Under a missing folder, or a stale name from a folder moved away: ignored.
                 let Some(root) = live.iter().find(|r| under(&p, r)) else {
@@ -507,7 +509,7 @@ impl Watch<'_> {
                 touched.insert(root.clone());
                 let keep = match std::fs::metadata(&p) {
                     Ok(md) if md.is_dir() => true,
-                    Ok(_) => is_candidate(&p),
+                    Ok(_) => is_candidate(&p) || images && is_image(&p),
                     // Gone: worth a look only if something is indexed at or under it.
                     Err(_) => {
                         if indexed.is_none() {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use hearth::answer::{self, AnswerEvent, SummaryEvent};
 use hearth::llm::{self, GenerateParams, GuardedReply, Message, StopReason};
-use hearth::{AnswerConfig, Cancel, Citation, Config, Library, Llm};
+use hearth::{AnswerConfig, Cancel, Citation, Config, Library, Llm, OcrConfig};
 use util::{copy_corpus, file_name, ingest, models_dir};
 
 const SMOL: &str = "smollm2-135m-instruct-q4_1";
@@ -222,6 +222,7 @@ async fn summarize_reads_every_page_of_a_pdf_in_parts() {
         llm,
         &pdf,
         64,
+        &OcrConfig::default(),
         &Cancel::new(),
         Box::new(move |ev| match ev {
             SummaryEvent::Token(t) => s2.lock().unwrap().push_str(&t),
@@ -253,9 +254,16 @@ async fn summarize_refuses_what_it_cannot_read() {
         (util::data("bad/encrypted.pdf"), "invalid_request"),
         (dir.path().join("gone.md"), "bad_path"),
     ] {
-        let e = answer::summarize(llm.clone(), &path, 64, &Cancel::new(), Box::new(|_| {}))
-            .await
-            .unwrap_err();
+        let e = answer::summarize(
+            llm.clone(),
+            &path,
+            64,
+            &OcrConfig::default(),
+            &Cancel::new(),
+            Box::new(|_| {}),
+        )
+        .await
+        .unwrap_err();
         assert_eq!(e.code(), want, "{}: {e}", path.display());
         assert!(!e.to_string().contains('\n'), "one line: {e}");
     }

@@ -169,6 +169,14 @@ async fn incremental_ingest_skips_replaces_and_removes() {
 async fn bad_input_is_reported_per_file_and_nothing_is_lost() {
     let tmp = tempfile::tempdir().unwrap();
     let corpus = copy_corpus(tmp.path());
+    // Without OCR (as on a machine without Tesseract): images are not documents, a scanned
+    // PDF has no text. With OCR: `scanned_pages_and_images_are_read_by_ocr`.
+    std::fs::create_dir_all(tmp.path().join("data")).unwrap();
+    std::fs::write(
+        tmp.path().join("data/config.toml"),
+        "[ocr]\nenabled = false\n",
+    )
+    .unwrap();
     let lib = library(tmp.path()).await;
     ingest(&lib, std::slice::from_ref(&corpus)).await;
 
@@ -239,6 +247,7 @@ async fn bad_input_is_reported_per_file_and_nothing_is_lost() {
     assert!(reason("truncated.pdf").starts_with("corrupt_pdf"));
     assert!(reason("encrypted.pdf").starts_with("encrypted_pdf"));
     assert!(reason("scanned.pdf").contains("no text layer"));
+    assert!(reason("scanned.pdf").contains("OCR is turned off"));
     assert!(reason("fake.pdf").contains("not a PDF"));
     assert!(
         reason("vanished.txt").contains("no such file"),
@@ -853,4 +862,177 @@ async fn a_word_document_is_read_with_its_headings_and_tables_and_bad_ones_are_n
         hits[0].text
     );
     assert_eq!(hits[0].heading, "Lake Varnen field report > Equipment");
+}
+
+/// Needs Debian's `tesseract-ocr`, `tesseract-ocr-eng` and `poppler-utils` (scripts/setup.sh
+/// installs them); OCR is on by default when they are there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scanned_pages_and_images_are_read_by_ocr_and_cited_by_page() {
+    assert!(
+        std::process::Command::new("tesseract")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success()),
+        "this test needs tesseract-ocr and poppler-utils: run scripts/setup.sh"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("scans");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Made from corpus/field-guide.pdf by tests/data/formats/make_scans.sh.
+    for f in [
+        "field-guide-scanned.pdf",
+        "field-guide-mixed.pdf",
+        "field-guide-p4.png",
+        "field-guide-p2-3.tif",
+    ] {
+        std::fs::copy(data(&format!("formats/{f}")), dir.join(f)).unwrap();
+    }
+    let png = std::fs::read(data("formats/field-guide-p4.png")).unwrap();
+    std::fs::write(dir.join("torn.png"), &png[..png.len() / 3]).unwrap();
+    // A PNG with no writing on it (a 64x64 white square, made here).
+    std::fs::write(dir.join("blank.png"), white_png(64, 64)).unwrap();
+    let lib = library(tmp.path()).await;
+    let report = ingest(&lib, std::slice::from_ref(&dir)).await;
+    assert_eq!(report.indexed, 4, "{report:#?}");
+    let reason = |name: &str| {
+        report
+            .failed
+            .iter()
+            .find(|f| f.path.ends_with(name))
+            .map(|f| f.error.clone())
+            .unwrap_or_else(|| panic!("{name}: {report:?}"))
+    };
+    assert!(
+        reason("torn.png").contains("PNG image that could not be read"),
+        "{}",
+        reason("torn.png")
+    );
+    assert!(
+        reason("blank.png").contains("recognised no text"),
+        "{}",
+        reason("blank.png")
+    );
+    assert_eq!(report.failed.len(), 2, "{report:?}");
+
+    let key = |f: &str| {
+        std::fs::canonicalize(dir.join(f))
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    let scanned = lib
+        .document(&key("field-guide-scanned.pdf"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((scanned.kind.as_str(), scanned.pages), ("pdf", Some(4)));
+    let tif = lib
+        .document(&key("field-guide-p2-3.tif"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((tif.kind.as_str(), tif.pages), ("image", Some(2)));
+
+    // Each fact is found on its page in every copy that holds it.
+    let pages_of = |hits: &[hearth::Hit], file: &str| -> Vec<Option<u32>> {
+        let mut pages: Vec<Option<u32>> = hits
+            .iter()
+            .filter(|h| file_name(&h.path) == file)
+            .map(|h| h.page)
+            .collect();
+        pages.dedup();
+        pages
+    };
+    let hits = search(&lib, "ice reached 71 centimetres", SearchMode::Text).await;
+    assert_eq!(
+        pages_of(&hits, "field-guide-scanned.pdf"),
+        [Some(3)],
+        "{hits:#?}"
+    );
+    assert_eq!(
+        pages_of(&hits, "field-guide-mixed.pdf"),
+        [Some(3)],
+        "{hits:#?}"
+    );
+    assert_eq!(
+        pages_of(&hits, "field-guide-p2-3.tif"),
+        [Some(2)],
+        "{hits:#?}"
+    );
+    let hits = search(&lib, "eggs hatch after 26 days", SearchMode::Text).await;
+    // (its page 2 may follow lower down on the words "after" and "days")
+    assert_eq!(
+        pages_of(&hits, "field-guide-p2-3.tif")[0],
+        Some(1),
+        "{hits:#?}"
+    );
+    let hits = search(&lib, "how big is the solar battery", SearchMode::Hybrid).await;
+    let png_hit = hits
+        .iter()
+        .find(|h| file_name(&h.path) == "field-guide-p4.png")
+        .unwrap_or_else(|| panic!("{hits:#?}"));
+    assert_eq!(png_hit.page, None);
+    assert!(png_hit.text.contains("9.2 kWh"), "{}", png_hit.text);
+
+    // A mixed PDF keeps the text layer of the pages that have one: page 1 is the original text.
+    let original = hearth::extract::extract(
+        std::path::Path::new("f.pdf"),
+        &std::fs::read(data("corpus/field-guide.pdf")).unwrap(),
+    )
+    .unwrap();
+    let mixed = lib
+        .page_text(&key("field-guide-mixed.pdf"), Some(1))
+        .await
+        .unwrap();
+    assert_eq!(mixed.text.trim(), original.pages[0].text.trim());
+}
+
+/// A white greyscale PNG, written by hand (stored deflate blocks, no image crate).
+fn white_png(w: u32, h: u32) -> Vec<u8> {
+    fn crc(bytes: &[u8]) -> u32 {
+        let mut c = 0xffff_ffffu32;
+        for &b in bytes {
+            c ^= b as u32;
+            for _ in 0..8 {
+                c = if c & 1 != 0 {
+                    0xedb8_8320 ^ (c >> 1)
+                } else {
+                    c >> 1
+                };
+            }
+        }
+        !c
+    }
+    fn chunk(out: &mut Vec<u8>, kind: &[u8], data: &[u8]) {
+        out.extend((data.len() as u32).to_be_bytes());
+        let mut body = kind.to_vec();
+        body.extend(data);
+        out.extend(&body);
+        out.extend(crc(&body).to_be_bytes());
+    }
+    let mut raw = Vec::new();
+    for _ in 0..h {
+        raw.push(0u8); // filter: none
+        raw.extend(std::iter::repeat_n(0xffu8, w as usize));
+    }
+    // zlib stream of one stored block (raw is far below 65,535 bytes here).
+    let mut z = vec![0x78, 0x01, 0x01];
+    z.extend((raw.len() as u16).to_le_bytes());
+    z.extend((!(raw.len() as u16)).to_le_bytes());
+    z.extend(&raw);
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in &raw {
+        a = (a + x as u32) % 65521;
+        b = (b + a) % 65521;
+    }
+    z.extend(((b << 16) | a).to_be_bytes());
+    let mut ihdr = Vec::new();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 0, 0, 0, 0]); // 8-bit greyscale
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &z);
+    chunk(&mut out, b"IEND", &[]);
+    out
 }

@@ -255,7 +255,15 @@ pub(crate) async fn summarize(
         }
         _ => {}
     });
-    let s = answer::summarize(llm, &path, config.ingest.max_file_mb, &cancel, on_event).await?;
+    let s = answer::summarize(
+        llm,
+        &path,
+        config.ingest.max_file_mb,
+        &config.ocr,
+        &cancel,
+        on_event,
+    )
+    .await?;
     if json {
         println!("{}", serde_json::to_string(&s)?);
     } else {

@@ -490,6 +490,7 @@ pub async fn summarize(
         llm,
         Path::new(&path),
         config.ingest.max_file_mb,
+        &config.ocr,
         &job.cancel,
         sink,
     )

@@ -54,11 +54,13 @@ pub async fn summarize(
     llm: Arc<Llm>,
     path: &Path,
     max_file_mb: u64,
+    ocr: &crate::config::OcrConfig,
     cancel: &Cancel,
     mut on_event: Box<dyn FnMut(SummaryEvent) + Send>,
 ) -> Result<Summary> {
     let started = Instant::now();
     let p = path.to_path_buf();
+    let (ocr, job) = (ocr.clone(), cancel.clone());
     let extracted = blocking(move || {
         let meta = std::fs::metadata(&p).map_err(|e| Error::BadPath {
             path: p.clone(),
@@ -77,7 +79,8 @@ pub async fn summarize(
             )));
         }
         let bytes = std::fs::read(&p)?;
-        crate::extract::extract(&p, &bytes)
+        let opts = crate::extract::ExtractOptions::new(&ocr, job);
+        crate::extract::extract_with(&p, &bytes, &opts)
     })
     .await
     .map_err(|e| match e {

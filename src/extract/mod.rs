@@ -12,9 +12,12 @@ use serde::{Deserialize, Serialize};
 use crate::error::{contain, Error, Result};
 
 mod html;
+mod ocr;
 mod office;
 mod pdf;
 mod table;
+
+pub use ocr::Ocr;
 
 pub use html::html_to_text;
 
@@ -36,6 +39,8 @@ pub enum DocKind {
     Table,
     /// A Word document (`.docx`), its headings kept as Markdown headings.
     Word,
+    /// An image (PNG, JPEG, TIFF, …) read by OCR; a multi-page TIFF has pages.
+    Image,
 }
 
 impl DocKind {
@@ -49,6 +54,7 @@ impl DocKind {
             DocKind::Code => "code",
             DocKind::Table => "table",
             DocKind::Word => "docx",
+            DocKind::Image => "image",
         }
     }
 }
@@ -80,6 +86,49 @@ const CODE_EXTENSIONS: &[&str] = &[
 const TEXT_EXTENSIONS: &[&str] = &["txt", "text", "rst", "org", "log", "csv", "tsv", "adoc"];
 const MARKDOWN_EXTENSIONS: &[&str] = &["md", "markdown", "mdown", "mkd"];
 const HTML_EXTENSIONS: &[&str] = &["html", "htm", "xhtml"];
+/// Images Tesseract reads; taken in folder walks only when OCR is available.
+const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp", "gif"];
+
+/// How files are read beyond their bytes: OCR (if available) and the job's cancel flag.
+#[derive(Debug, Clone, Default)]
+pub struct ExtractOptions {
+    /// Text recognition for scanned pages and images; `None`: not available or turned off.
+    pub ocr: Option<Ocr>,
+    /// Why `ocr` is `None`, for the error of a file that needs it.
+    pub ocr_missing: String,
+    /// Checked between OCR pages.
+    pub cancel: crate::cancel::Cancel,
+}
+
+impl ExtractOptions {
+    /// Options for `cfg`: OCR when it is enabled and installed.
+    pub fn new(cfg: &crate::config::OcrConfig, cancel: crate::cancel::Cancel) -> Self {
+        let ocr = Ocr::from_config(cfg);
+        let ocr_missing = if ocr.is_some() {
+            String::new()
+        } else {
+            ocr::unavailable_hint(cfg)
+        };
+        ExtractOptions {
+            ocr,
+            ocr_missing,
+            cancel,
+        }
+    }
+
+    fn ocr_hint(&self) -> &str {
+        if self.ocr_missing.is_empty() {
+            "OCR is not available"
+        } else {
+            &self.ocr_missing
+        }
+    }
+}
+
+/// Whether a path names an image (by extension).
+pub fn is_image(path: &Path) -> bool {
+    IMAGE_EXTENSIONS.contains(&extension(path).as_str())
+}
 
 fn extension(path: &Path) -> String {
     path.extension()
@@ -101,19 +150,28 @@ pub fn is_candidate(path: &Path) -> bool {
         || HTML_EXTENSIONS.contains(&ext.as_str())
 }
 
-/// Extract the text of a file's bytes. `path` only picks the text flavour; the content decides
-/// whether it is a PDF, text or binary. Never panics: a crash inside the PDF parser is reported
-/// as [`Error::CorruptPdf`], one in any other reader as [`Error::ReaderCrashed`].
+/// Extract the text of a file's bytes without OCR. See [`extract_with`].
 pub fn extract(path: &Path, bytes: &[u8]) -> Result<Extracted> {
-    contain(|| extract_contained(path, bytes))
+    extract_with(path, bytes, &ExtractOptions::default())
 }
 
-fn extract_contained(path: &Path, bytes: &[u8]) -> Result<Extracted> {
+/// Extract the text of a file's bytes. `path` only picks the text flavour; the content decides
+/// whether it is a PDF, an Office file, an image, text or binary. Never panics: a crash inside
+/// the PDF parser is reported as [`Error::CorruptPdf`], one in any other reader as
+/// [`Error::ReaderCrashed`].
+pub fn extract_with(path: &Path, bytes: &[u8], opts: &ExtractOptions) -> Result<Extracted> {
+    contain(|| extract_contained(path, bytes, opts))
+}
+
+fn extract_contained(path: &Path, bytes: &[u8], opts: &ExtractOptions) -> Result<Extracted> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(Error::unsupported("empty file (no text)"));
     }
+    if let Some(kind) = image_type(bytes) {
+        return image_text(kind, bytes, opts);
+    }
     if looks_like_pdf(bytes) {
-        let pages = pdf::extract_pdf(bytes)?;
+        let pages = pdf::extract_pdf(bytes, opts)?;
         return Ok(Extracted {
             kind: DocKind::Pdf,
             pages,
@@ -175,6 +233,64 @@ fn extract_contained(path: &Path, bytes: &[u8]) -> Result<Extracted> {
     Ok(Extracted {
         kind,
         pages: vec![Page { number: None, text }],
+    })
+}
+
+/// The image format of a file, by its signature.
+fn image_type(bytes: &[u8]) -> Option<&'static str> {
+    let sigs: [(&[u8], &str); 7] = [
+        (b"\x89PNG\r\n\x1a\n", "PNG"),
+        (b"\xff\xd8\xff", "JPEG"),
+        (b"II*\x00", "TIFF"),
+        (b"MM\x00*", "TIFF"),
+        (b"GIF87a", "GIF"),
+        (b"GIF89a", "GIF"),
+        (b"BM", "BMP"),
+    ];
+    if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        return Some("WebP");
+    }
+    // "BM" alone is too weak a signature: a BMP also names its own size at bytes 2..6.
+    sigs.iter()
+        .find(|(sig, kind)| {
+            bytes.starts_with(sig)
+                && (*kind != "BMP"
+                    || bytes.len() >= 6
+                        && u32::from_le_bytes([bytes[2], bytes[3], bytes[4], bytes[5]]) as usize
+                            == bytes.len())
+        })
+        .map(|(_, kind)| *kind)
+}
+
+/// An image's text by OCR: one page, or one per page of a multi-page TIFF.
+fn image_text(kind: &str, bytes: &[u8], opts: &ExtractOptions) -> Result<Extracted> {
+    let Some(ocr) = &opts.ocr else {
+        return Err(Error::unsupported(format!(
+            "a {kind} image: its text can only be read by OCR ({})",
+            opts.ocr_hint()
+        )));
+    };
+    let texts = ocr.image(bytes).map_err(|e| match e {
+        Error::Cancelled => e,
+        e => Error::unsupported(format!("a {kind} image that could not be read: {e}")),
+    })?;
+    let many = texts.len() > 1;
+    let pages: Vec<Page> = texts
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| Page {
+            number: many.then_some(i as u32 + 1),
+            text: pdf::tidy_pdf_text(&t),
+        })
+        .collect();
+    if pages.iter().all(|p| p.text.trim().is_empty()) {
+        return Err(Error::unsupported(format!(
+            "a {kind} image in which OCR recognised no text"
+        )));
+    }
+    Ok(Extracted {
+        kind: DocKind::Image,
+        pages,
     })
 }
 
@@ -280,8 +396,25 @@ mod tests {
         let png = [
             0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 1, 2, 3,
         ];
+        // An image is named as one, with why it is not read (no OCR here).
         let err = extract(p, &png).unwrap_err();
+        assert!(err.to_string().contains("a PNG image"), "{err}");
+        let elf = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00";
+        let err = extract(p, elf).unwrap_err();
         assert!(err.to_string().contains("binary"), "{err}");
+    }
+
+    #[test]
+    fn images_are_known_by_their_signatures() {
+        assert_eq!(image_type(b"\xff\xd8\xff\xe0rest"), Some("JPEG"));
+        assert_eq!(image_type(b"II*\x00rest"), Some("TIFF"));
+        assert_eq!(image_type(b"RIFF\x10\x00\x00\x00WEBPVP8 "), Some("WebP"));
+        // "BM" starts many texts: a BMP must also state its own length.
+        assert_eq!(image_type(b"BMW owners club notes"), None);
+        let mut bmp = b"BM".to_vec();
+        bmp.extend(30u32.to_le_bytes());
+        bmp.resize(30, 0);
+        assert_eq!(image_type(&bmp), Some("BMP"));
     }
 
     #[test]

@@ -1,26 +1,56 @@
-//! PDF pages through `lopdf` + `pdf-extract`, one text per page.
+//! PDF pages through `lopdf` + `pdf-extract`, one text per page; pages without a text layer
+//! (scanned) are recognised by OCR when it is available ([`super::ocr`]).
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use super::Page;
+use super::ocr::MIN_PAGE_CHARS;
+use super::{ExtractOptions, Page};
 use crate::error::{panic_message, Error, Result};
 
-pub(super) fn extract_pdf(bytes: &[u8]) -> Result<Vec<Page>> {
+pub(super) fn extract_pdf(bytes: &[u8], opts: &ExtractOptions) -> Result<Vec<Page>> {
     // pdf-extract (and lopdf under it) panic on some malformed files: contain it here.
     let outcome = catch_unwind(AssertUnwindSafe(|| extract_pdf_inner(bytes)));
-    let pages = match outcome {
+    let mut pages = match outcome {
         Ok(result) => result?,
         Err(panic) => {
             let msg = panic_message(panic.as_ref());
             return Err(Error::CorruptPdf(format!("PDF parser crashed: {msg}")));
         }
     };
+    // Scanned pages (no or almost no text layer) are recognised, and only those: a mixed PDF
+    // keeps the text layer of its other pages.
+    let scanned: Vec<u32> = pages
+        .iter()
+        .filter(|p| visible_chars(&p.text) < MIN_PAGE_CHARS)
+        .filter_map(|p| p.number)
+        .collect();
+    if let (Some(ocr), false) = (&opts.ocr, scanned.is_empty()) {
+        let texts = ocr.pdf_pages(bytes, &scanned, &opts.cancel)?;
+        for (number, text) in scanned.iter().zip(texts) {
+            let text = tidy_pdf_text(&text);
+            if let Some(page) = pages.iter_mut().find(|p| p.number == Some(*number)) {
+                if visible_chars(&text) > visible_chars(&page.text) {
+                    page.text = text;
+                }
+            }
+        }
+        if pages.iter().all(|p| p.text.trim().is_empty()) {
+            return Err(Error::unsupported(
+                "PDF has no text layer, and OCR recognised no text on its pages",
+            ));
+        }
+    }
     if pages.iter().all(|p| p.text.trim().is_empty()) {
-        return Err(Error::unsupported(
-            "PDF has no text layer (scanned or image-only; OCR is not supported)",
-        ));
+        return Err(Error::unsupported(format!(
+            "PDF has no text layer (scanned or image-only; {})",
+            opts.ocr_hint()
+        )));
     }
     Ok(pages)
+}
+
+fn visible_chars(text: &str) -> usize {
+    text.chars().filter(|c| !c.is_whitespace()).count()
 }
 
 fn extract_pdf_inner(bytes: &[u8]) -> Result<Vec<Page>> {
@@ -102,7 +132,7 @@ fn expand_quote_operators(doc: &mut lopdf::Document, page_id: lopdf::ObjectId) {
 
 /// pdf-extract leaves runs of spaces and single line breaks from the page layout: fold spaces,
 /// keep blank lines as paragraph breaks, and join lines inside a paragraph.
-fn tidy_pdf_text(raw: &str) -> String {
+pub(super) fn tidy_pdf_text(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     let mut paragraph = String::new();
     let flush = |paragraph: &mut String, out: &mut String| {
