@@ -115,7 +115,9 @@ fn chunk_pages(
     let mut chunks = Vec::new();
     for page in &doc.pages {
         let sections = match doc.kind {
-            DocKind::Markdown | DocKind::Html | DocKind::Word if by_heading => {
+            DocKind::Markdown | DocKind::Html | DocKind::Word | DocKind::Odt | DocKind::Slides
+                if by_heading =>
+            {
                 markdown_sections(&page.text)
             }
             _ => vec![Section {

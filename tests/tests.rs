@@ -1036,3 +1036,125 @@ fn white_png(w: u32, h: u32) -> Vec<u8> {
     chunk(&mut out, b"IEND", &[]);
     out
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slides_and_opendocument_files_are_read_with_slide_numbers_and_headings() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("office");
+    std::fs::create_dir_all(&dir).unwrap();
+    // field-talk.pptx by python-pptx, .odp and .odt converted by LibreOffice
+    // (tests/data/formats/make_office.py).
+    for f in ["field-talk.pptx", "field-talk.odp", "field-report.odt"] {
+        std::fs::copy(data(&format!("formats/{f}")), dir.join(f)).unwrap();
+    }
+    // Bad ones: a truncated deck, an .odp that is a zip of something else, and a deck whose
+    // slide XML is broken.
+    let pptx = std::fs::read(data("formats/field-talk.pptx")).unwrap();
+    std::fs::write(dir.join("cut.pptx"), &pptx[..pptx.len() / 2]).unwrap();
+    let mut other = std::io::Cursor::new(Vec::new());
+    {
+        use std::io::Write;
+        let mut w = zip::ZipWriter::new(&mut other);
+        w.start_file(
+            "photos/readme.txt",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
+        w.write_all(b"holiday snaps").unwrap();
+        w.finish().unwrap();
+    }
+    std::fs::write(dir.join("album.odp"), other.into_inner()).unwrap();
+    let lib = library(tmp.path()).await;
+    let report = ingest(&lib, std::slice::from_ref(&dir)).await;
+    assert_eq!(report.indexed, 3, "{report:#?}");
+    let reason = |name: &str| {
+        report
+            .failed
+            .iter()
+            .find(|f| f.path.ends_with(name))
+            .map(|f| f.error.clone())
+            .unwrap_or_else(|| panic!("{name}: {report:?}"))
+    };
+    assert!(
+        reason("cut.pptx").contains("damaged"),
+        "{}",
+        reason("cut.pptx")
+    );
+    assert!(
+        reason("album.odp").contains("not a document Hearth reads"),
+        "{}",
+        reason("album.odp")
+    );
+
+    let key = |f: &str| {
+        std::fs::canonicalize(dir.join(f))
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    for deck in ["field-talk.pptx", "field-talk.odp"] {
+        let doc = lib.document(&key(deck)).await.unwrap().unwrap();
+        assert_eq!(
+            (doc.kind.as_str(), doc.pages),
+            ("slides", Some(4)),
+            "{deck}"
+        );
+    }
+    // A slide's body, a table on a slide, and speaker notes: each found on its slide, under the
+    // slide's title, in both the PowerPoint and the LibreOffice deck.
+    for (query, slide, title, text) in [
+        (
+            "how thick was the ice at the north buoy",
+            2,
+            "Ice cover",
+            "64 centimetres",
+        ),
+        (
+            "how much diesel was used in January",
+            3,
+            "Fuel used",
+            "January | 455",
+        ),
+        (
+            "when was the auger blade replaced",
+            2,
+            "Ice cover",
+            "Speaker notes: Remind everyone",
+        ),
+        (
+            "price quoted for the snowmobile track",
+            4,
+            "Next steps",
+            "1,840 euros",
+        ),
+    ] {
+        let hits = search(&lib, query, SearchMode::Hybrid).await;
+        for deck in ["field-talk.pptx", "field-talk.odp"] {
+            let hit = hits
+                .iter()
+                .find(|h| file_name(&h.path) == deck)
+                .unwrap_or_else(|| panic!("{query}: no {deck} in {hits:#?}"));
+            assert_eq!(hit.page, Some(slide), "{query} in {deck}: {hit:#?}");
+            assert_eq!(hit.heading, title, "{query} in {deck}");
+            assert!(hit.text.contains(text), "{query} in {deck}: {}", hit.text);
+        }
+    }
+    let odt = lib
+        .document(&key("field-report.odt"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((odt.kind.as_str(), odt.pages), ("odt", None));
+    let hits = search(&lib, "when did the heron chicks hatch", SearchMode::Hybrid).await;
+    let hit = hits
+        .iter()
+        .find(|h| file_name(&h.path) == "field-report.odt")
+        .unwrap_or_else(|| panic!("{hits:#?}"));
+    assert_eq!(hit.heading, "Lake Varnen field report > Nesting");
+    let hits = search(&lib, "where are the waders kept", SearchMode::Text).await;
+    let hit = hits
+        .iter()
+        .find(|h| file_name(&h.path) == "field-report.odt")
+        .unwrap_or_else(|| panic!("{hits:#?}"));
+    assert!(hit.text.contains("Waders | 5 | north shed"), "{}", hit.text);
+}

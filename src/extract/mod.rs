@@ -10,11 +10,14 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{contain, Error, Result};
+use office::ZipKind;
 
 mod html;
 mod ocr;
+mod odf;
 mod office;
 mod pdf;
+mod slides;
 mod table;
 
 pub use ocr::Ocr;
@@ -41,6 +44,10 @@ pub enum DocKind {
     Word,
     /// An image (PNG, JPEG, TIFF, …) read by OCR; a multi-page TIFF has pages.
     Image,
+    /// An OpenDocument text (`.odt`), headings kept as in Word documents.
+    Odt,
+    /// A slide deck (`.pptx`, `.odp`): one page per slide, its title as the heading.
+    Slides,
 }
 
 impl DocKind {
@@ -55,6 +62,8 @@ impl DocKind {
             DocKind::Table => "table",
             DocKind::Word => "docx",
             DocKind::Image => "image",
+            DocKind::Odt => "odt",
+            DocKind::Slides => "slides",
         }
     }
 }
@@ -86,6 +95,8 @@ const CODE_EXTENSIONS: &[&str] = &[
 const TEXT_EXTENSIONS: &[&str] = &["txt", "text", "rst", "org", "log", "csv", "tsv", "adoc"];
 const MARKDOWN_EXTENSIONS: &[&str] = &["md", "markdown", "mdown", "mkd"];
 const HTML_EXTENSIONS: &[&str] = &["html", "htm", "xhtml"];
+/// Zip-packaged documents read by content ([`office::zip_kind`]).
+const OFFICE_EXTENSIONS: &[&str] = &["docx", "odt", "pptx", "odp"];
 /// Images Tesseract reads; taken in folder walks only when OCR is available.
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp", "gif"];
 
@@ -143,7 +154,7 @@ fn extension(path: &Path) -> String {
 pub fn is_candidate(path: &Path) -> bool {
     let ext = extension(path);
     ext == "pdf"
-        || ext == "docx"
+        || OFFICE_EXTENSIONS.contains(&ext.as_str())
         || CODE_EXTENSIONS.contains(&ext.as_str())
         || TEXT_EXTENSIONS.contains(&ext.as_str())
         || MARKDOWN_EXTENSIONS.contains(&ext.as_str())
@@ -189,19 +200,7 @@ fn extract_contained(path: &Path, bytes: &[u8], opts: &ExtractOptions) -> Result
         ));
     }
     if office::looks_like_zip(bytes) {
-        if !office::is_docx(bytes)? {
-            return Err(Error::unsupported(
-                "a zip archive, not a document Hearth reads",
-            ));
-        }
-        let text = office::docx_text(bytes)?;
-        if text.trim().is_empty() {
-            return Err(Error::unsupported("Word document has no text"));
-        }
-        return Ok(Extracted {
-            kind: DocKind::Word,
-            pages: vec![Page { number: None, text }],
-        });
+        return zipped(bytes);
     }
     let text = decode_text(bytes)?;
     if text.trim().is_empty() {
@@ -234,6 +233,42 @@ fn extract_contained(path: &Path, bytes: &[u8], opts: &ExtractOptions) -> Result
         kind,
         pages: vec![Page { number: None, text }],
     })
+}
+
+/// A zip-packaged document, by what the archive holds.
+fn zipped(bytes: &[u8]) -> Result<Extracted> {
+    let one = |kind, text: String, what: &str| {
+        if text.trim().is_empty() {
+            return Err(Error::unsupported(format!("{what} has no text")));
+        }
+        Ok(Extracted {
+            kind,
+            pages: vec![Page { number: None, text }],
+        })
+    };
+    let deck = |slides: Vec<slides::Slide>| {
+        let pages = slides::slide_pages(slides);
+        if pages.iter().all(|p| p.text.trim().is_empty()) {
+            return Err(Error::unsupported("the slides have no text"));
+        }
+        Ok(Extracted {
+            kind: DocKind::Slides,
+            pages,
+        })
+    };
+    match office::zip_kind(bytes)? {
+        ZipKind::Docx => one(DocKind::Word, office::docx_text(bytes)?, "Word document"),
+        ZipKind::Odt => one(DocKind::Odt, odf::odt_text(bytes)?, "OpenDocument text"),
+        ZipKind::Pptx => deck(slides::pptx_slides(bytes)?),
+        ZipKind::Odp => deck(odf::odp_slides(bytes)?),
+        ZipKind::Xlsx | ZipKind::Ods => Err(Error::unsupported(
+            "a spreadsheet (.xlsx/.ods): not read yet; save it as .csv to index it",
+        )),
+        ZipKind::Epub => Err(Error::unsupported("an e-book (.epub): not read yet")),
+        ZipKind::Other => Err(Error::unsupported(
+            "a zip archive, not a document Hearth reads",
+        )),
+    }
 }
 
 /// The image format of a file, by its signature.

@@ -1,4 +1,5 @@
-//! Word documents (`.docx`, recognised by content: a zip archive holding `word/document.xml`).
+//! Zip-packaged documents (recognised by their parts, never the extension), and Word documents
+//! (`.docx`: a zip archive holding `word/document.xml`).
 //! The body is walked in order into Markdown-like text: paragraphs styled `Title` / `Heading N`
 //! become `#` headings (so chunks carry their heading path), other paragraphs become blocks,
 //! table rows become `a | b | c` lines, line breaks and tabs are kept; footnotes and endnotes
@@ -33,24 +34,127 @@ pub fn looks_like_ole(bytes: &[u8]) -> bool {
     bytes.starts_with(&OLE_SIGNATURE)
 }
 
-/// Whether a zip archive is a Word document; an archive that does not open (truncated,
-/// damaged) is an error.
-pub fn is_docx(bytes: &[u8]) -> Result<bool> {
-    zip::ZipArchive::new(std::io::Cursor::new(bytes))
-        .map(|z| z.index_for_name("word/document.xml").is_some())
-        .map_err(|e| Error::unsupported(format!("damaged Word file or zip archive ({e})")))
+/// Most bytes all the parts read from one archive may take uncompressed.
+const MAX_TOTAL_BYTES: u64 = 256 * 1024 * 1024;
+
+/// What a zip archive holds, by its parts (OOXML) or its `mimetype` file (OpenDocument, EPUB).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ZipKind {
+    Docx,
+    Pptx,
+    Xlsx,
+    Odt,
+    Odp,
+    Ods,
+    Epub,
+    Other,
+}
+
+/// Recognise an Office document, OpenDocument file or e-book inside a zip archive; an archive
+/// that does not open (truncated, damaged) is an error.
+pub(super) fn zip_kind(bytes: &[u8]) -> Result<ZipKind> {
+    let mut pkg = Package::open(bytes, "document (zip archive)")?;
+    for (part, kind) in [
+        ("word/document.xml", ZipKind::Docx),
+        ("ppt/presentation.xml", ZipKind::Pptx),
+        ("xl/workbook.xml", ZipKind::Xlsx),
+    ] {
+        if pkg.has(part) {
+            return Ok(kind);
+        }
+    }
+    let mime = pkg.part("mimetype")?.unwrap_or_default();
+    Ok(match String::from_utf8_lossy(&mime).trim() {
+        "application/vnd.oasis.opendocument.text" => ZipKind::Odt,
+        "application/vnd.oasis.opendocument.presentation" => ZipKind::Odp,
+        "application/vnd.oasis.opendocument.spreadsheet" => ZipKind::Ods,
+        "application/epub+zip" => ZipKind::Epub,
+        _ => ZipKind::Other,
+    })
+}
+
+/// A zip-packaged document whose parts are read through size caps: one part may expand to
+/// [`MAX_PART_BYTES`], all parts together to [`MAX_TOTAL_BYTES`] (a zip bomb stops there).
+pub(super) struct Package<'a> {
+    zip: zip::ZipArchive<std::io::Cursor<&'a [u8]>>,
+    /// What the file is, for error messages ("Word file").
+    what: &'static str,
+    read: u64,
+}
+
+impl<'a> Package<'a> {
+    pub(super) fn open(bytes: &'a [u8], what: &'static str) -> Result<Self> {
+        let zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
+            .map_err(|e| Error::unsupported(format!("damaged {what} ({e})")))?;
+        Ok(Package { zip, what, read: 0 })
+    }
+
+    pub(super) fn has(&self, name: &str) -> bool {
+        self.zip.index_for_name(name).is_some()
+    }
+
+    /// Names of the parts, in archive order.
+    pub(super) fn names(&self) -> Vec<String> {
+        self.zip
+            .file_names()
+            .filter_map(|n| n.ok().map(|n| n.into_owned()))
+            .collect()
+    }
+
+    /// A part's bytes, `None` if the archive has no such part.
+    pub(super) fn part(&mut self, name: &str) -> Result<Option<Vec<u8>>> {
+        let what = self.what;
+        let file = match self.zip.by_name(name) {
+            Ok(f) => f,
+            Err(zip::result::ZipError::FileNotFound) => return Ok(None),
+            Err(e) => return Err(Error::unsupported(format!("damaged {what} ({e})"))),
+        };
+        let cap = MAX_PART_BYTES.min(MAX_TOTAL_BYTES - self.read);
+        let mut out = Vec::new();
+        file.take(cap + 1)
+            .read_to_end(&mut out)
+            .map_err(|e| Error::unsupported(format!("damaged {what} ({e})")))?;
+        if out.len() as u64 > cap {
+            return Err(Error::unsupported(format!(
+                "{what} expands beyond {} MB (a zip bomb?)",
+                cap / 1024 / 1024
+            )));
+        }
+        self.read += out.len() as u64;
+        Ok(Some(out))
+    }
+}
+
+/// An attribute's value with the predefined entities and character references resolved.
+pub(super) fn attr_value(a: &quick_xml::events::attributes::Attribute) -> Option<String> {
+    a.normalized_value(quick_xml::XmlVersion::default())
+        .ok()
+        .map(|v| v.into_owned())
+}
+
+/// The character an XML entity or character reference stands for: the five predefined
+/// entities and `&#...;`; custom (DTD) entities are never expanded.
+pub(super) fn xml_ref(r: &quick_xml::events::BytesRef) -> Option<char> {
+    match AsRef::<str>::as_ref(r) {
+        "amp" => Some('&'),
+        "lt" => Some('<'),
+        "gt" => Some('>'),
+        "quot" => Some('"'),
+        "apos" => Some('\''),
+        _ => r.resolve_char_ref().ok().flatten(),
+    }
 }
 
 /// The text of a `.docx`.
 pub fn docx_text(bytes: &[u8]) -> Result<String> {
-    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes))
-        .map_err(|e| Error::unsupported(format!("damaged Word file ({e})")))?;
-    let body = read_part(&mut zip, "word/document.xml")?
+    let mut pkg = Package::open(bytes, "Word file")?;
+    let body = pkg
+        .part("word/document.xml")?
         .ok_or_else(|| Error::unsupported("not a Word document (no word/document.xml)"))?;
     let mut out = body_text(&body)?;
     let mut notes = String::new();
     for part in ["word/footnotes.xml", "word/endnotes.xml"] {
-        if let Some(xml) = read_part(&mut zip, part)? {
+        if let Some(xml) = pkg.part(part)? {
             notes.push_str(&body_text(&xml)?);
         }
     }
@@ -59,28 +163,6 @@ pub fn docx_text(bytes: &[u8]) -> Result<String> {
         out.push_str(&notes);
     }
     Ok(out)
-}
-
-fn read_part(
-    zip: &mut zip::ZipArchive<std::io::Cursor<&[u8]>>,
-    name: &str,
-) -> Result<Option<Vec<u8>>> {
-    let file = match zip.by_name(name) {
-        Ok(f) => f,
-        Err(zip::result::ZipError::FileNotFound) => return Ok(None),
-        Err(e) => return Err(Error::unsupported(format!("damaged Word file ({e})"))),
-    };
-    let mut out = Vec::new();
-    file.take(MAX_PART_BYTES + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| Error::unsupported(format!("damaged Word file ({e})")))?;
-    if out.len() as u64 > MAX_PART_BYTES {
-        return Err(Error::unsupported(format!(
-            "Word file expands beyond {} MB (a zip bomb?)",
-            MAX_PART_BYTES / 1024 / 1024
-        )));
-    }
-    Ok(Some(out))
 }
 
 /// Paragraphs, headings and table rows of a WordprocessingML part, in order.
@@ -125,16 +207,7 @@ fn body_text(xml: &[u8]) -> Result<String> {
                 para.push_str(&t.xml10_content());
             }
             Event::GeneralRef(r) if in_text => {
-                // &amp; &lt; … and character references; nothing else is defined in OOXML.
-                let ch = match AsRef::<str>::as_ref(&r) {
-                    "amp" => Some('&'),
-                    "lt" => Some('<'),
-                    "gt" => Some('>'),
-                    "quot" => Some('"'),
-                    "apos" => Some('\''),
-                    _ => r.resolve_char_ref().ok().flatten(),
-                };
-                if let Some(c) = ch {
+                if let Some(c) = xml_ref(&r) {
                     para.push(c);
                 }
             }
