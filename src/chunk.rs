@@ -115,7 +115,12 @@ fn chunk_pages(
     let mut chunks = Vec::new();
     for page in &doc.pages {
         let sections = match doc.kind {
-            DocKind::Markdown | DocKind::Html | DocKind::Word | DocKind::Odt | DocKind::Slides
+            DocKind::Markdown
+            | DocKind::Html
+            | DocKind::Word
+            | DocKind::Odt
+            | DocKind::Slides
+            | DocKind::Epub
                 if by_heading =>
             {
                 markdown_sections(&page.text)

@@ -1044,7 +1044,12 @@ async fn slides_and_opendocument_files_are_read_with_slide_numbers_and_headings(
     std::fs::create_dir_all(&dir).unwrap();
     // field-talk.pptx by python-pptx, .odp and .odt converted by LibreOffice
     // (tests/data/formats/make_office.py).
-    for f in ["field-talk.pptx", "field-talk.odp", "field-report.odt"] {
+    for f in [
+        "field-talk.pptx",
+        "field-talk.odp",
+        "field-report.odt",
+        "field-report.epub",
+    ] {
         std::fs::copy(data(&format!("formats/{f}")), dir.join(f)).unwrap();
     }
     // Bad ones: a truncated deck, an .odp that is a zip of something else, and a deck whose
@@ -1066,7 +1071,7 @@ async fn slides_and_opendocument_files_are_read_with_slide_numbers_and_headings(
     std::fs::write(dir.join("album.odp"), other.into_inner()).unwrap();
     let lib = library(tmp.path()).await;
     let report = ingest(&lib, std::slice::from_ref(&dir)).await;
-    assert_eq!(report.indexed, 3, "{report:#?}");
+    assert_eq!(report.indexed, 4, "{report:#?}");
     let reason = |name: &str| {
         report
             .failed
@@ -1157,4 +1162,28 @@ async fn slides_and_opendocument_files_are_read_with_slide_numbers_and_headings(
         .find(|h| file_name(&h.path) == "field-report.odt")
         .unwrap_or_else(|| panic!("{hits:#?}"));
     assert!(hit.text.contains("Waders | 5 | north shed"), "{}", hit.text);
+    // The e-book (LibreOffice's EPUB export drops heading styles): chapters in spine order, each
+    // under its table-of-contents label.
+    let epub = lib
+        .document(&key("field-report.epub"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(epub.kind, "epub");
+    let hits = search(&lib, "gauge at the weir in April", SearchMode::Text).await;
+    let hit = hits
+        .iter()
+        .find(|h| file_name(&h.path) == "field-report.epub")
+        .unwrap_or_else(|| panic!("{hits:#?}"));
+    assert_eq!(hit.heading, "Nesting");
+    assert!(hit.text.contains("41 centimetres"), "{}", hit.text);
+    let page = lib
+        .page_text(&key("field-report.epub"), None)
+        .await
+        .unwrap();
+    let (a, b) = (
+        page.text.find("reed beds").unwrap(),
+        page.text.find("north shed").unwrap(),
+    );
+    assert!(a < b, "chapters out of spine order: {}", page.text);
 }

@@ -70,7 +70,7 @@ fn stream_printer(show: bool) -> answer::OnEvent {
 
 fn where_label(path: &str, page: Option<u32>) -> String {
     match page {
-        Some(p) => format!("{path}, page {p}"),
+        Some(p) => format!("{path}, {} {p}", hearth::extract::page_unit(path)),
         None => path.to_string(),
     }
 }

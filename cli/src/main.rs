@@ -345,7 +345,10 @@ async fn run(cli: Cli) -> Result<i32> {
                 println!("No results.");
             } else {
                 for (i, h) in hits.iter().enumerate() {
-                    let page = h.page.map(|p| format!(", page {p}")).unwrap_or_default();
+                    let page = h
+                        .page
+                        .map(|p| format!(", {} {p}", hearth::extract::page_unit(&h.path)))
+                        .unwrap_or_default();
                     let heading = if h.heading.is_empty() {
                         String::new()
                     } else {

@@ -29,7 +29,7 @@ fn source_label(s: &Citation) -> String {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| s.path.clone());
     let place = match s.page {
-        Some(p) => format!("{name}, page {p}"),
+        Some(p) => format!("{name}, {} {p}", crate::extract::page_unit(&s.path)),
         None => name,
     };
     // the section the excerpt is in often names what it is about ("EXPLAIN > Parameters")

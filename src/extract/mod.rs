@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{contain, Error, Result};
 use office::ZipKind;
 
+mod epub;
 mod html;
 mod ocr;
 mod odf;
@@ -48,6 +49,8 @@ pub enum DocKind {
     Odt,
     /// A slide deck (`.pptx`, `.odp`): one page per slide, its title as the heading.
     Slides,
+    /// An e-book (`.epub`): chapters in reading order, chapter titles as headings.
+    Epub,
 }
 
 impl DocKind {
@@ -64,6 +67,7 @@ impl DocKind {
             DocKind::Image => "image",
             DocKind::Odt => "odt",
             DocKind::Slides => "slides",
+            DocKind::Epub => "epub",
         }
     }
 }
@@ -96,7 +100,7 @@ const TEXT_EXTENSIONS: &[&str] = &["txt", "text", "rst", "org", "log", "csv", "t
 const MARKDOWN_EXTENSIONS: &[&str] = &["md", "markdown", "mdown", "mkd"];
 const HTML_EXTENSIONS: &[&str] = &["html", "htm", "xhtml"];
 /// Zip-packaged documents read by content ([`office::zip_kind`]).
-const OFFICE_EXTENSIONS: &[&str] = &["docx", "odt", "pptx", "odp"];
+const OFFICE_EXTENSIONS: &[&str] = &["docx", "odt", "pptx", "odp", "epub"];
 /// Images Tesseract reads; taken in folder walks only when OCR is available.
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp", "gif"];
 
@@ -133,6 +137,15 @@ impl ExtractOptions {
         } else {
             &self.ocr_missing
         }
+    }
+}
+
+/// What a numbered page of this document is called in citations: "slide" for slide decks,
+/// else "page". Decided by the extension: hits and citations carry only the path.
+pub fn page_unit(path: &str) -> &'static str {
+    match extension(Path::new(path)).as_str() {
+        "pptx" | "odp" => "slide",
+        _ => "page",
     }
 }
 
@@ -264,7 +277,7 @@ fn zipped(bytes: &[u8]) -> Result<Extracted> {
         ZipKind::Xlsx | ZipKind::Ods => Err(Error::unsupported(
             "a spreadsheet (.xlsx/.ods): not read yet; save it as .csv to index it",
         )),
-        ZipKind::Epub => Err(Error::unsupported("an e-book (.epub): not read yet")),
+        ZipKind::Epub => one(DocKind::Epub, epub::epub_text(bytes)?, "e-book"),
         ZipKind::Other => Err(Error::unsupported(
             "a zip archive, not a document Hearth reads",
         )),

@@ -121,10 +121,11 @@ export function dirName(path) {
   return i > 0 ? path.slice(0, i) : "/";
 }
 
-/** "page 3" / "" */
-export function pageLabel(page, pages) {
+/** "page 3" / "slide 3 of 9" (slide decks, by extension) / "" */
+export function pageLabel(page, pages, path) {
   if (!page) return "";
-  return pages ? `page ${page} of ${pages}` : `page ${page}`;
+  const unit = /\.(pptx|odp)$/i.test(path || "") ? "slide" : "page";
+  return pages ? `${unit} ${page} of ${pages}` : `${unit} ${page}`;
 }
 
 /** Any thrown value from invoke → {code, message}. */

@@ -493,7 +493,7 @@ async function runSearch() {
             "div",
             { class: "where" },
             h("strong", { class: "file" }, baseName(hit.path)),
-            hit.page ? h("span", { class: "page" }, pageLabel(hit.page)) : null,
+            hit.page ? h("span", { class: "page" }, pageLabel(hit.page, null, hit.path)) : null,
             hit.heading ? h("span", { class: "muted small ellipsis" }, hit.heading) : null,
           ),
           h("div", { class: "snippet" }, marked(highlightSegments(snippet(hit.text, terms), terms))),
@@ -530,7 +530,7 @@ async function renderReader() {
     const p = await call("page_text", { path: r.path, page: r.page });
     r.pages = p.pages;
     r.page = p.page;
-    $("#reader-where").textContent = [p.page ? pageLabel(p.page, p.pages) : "", r.path].filter(Boolean).join(" · ");
+    $("#reader-where").textContent = [p.page ? pageLabel(p.page, p.pages, r.path) : "", r.path].filter(Boolean).join(" · ");
     const span = r.passage ? findPassage(p.text, r.passage) : null;
     if (span) {
       replace(
@@ -581,7 +581,7 @@ function renderMessage(m) {
           {
             class: `cite${attributed ? " attributed" : ""}`,
             dataset: { n: seg.cite },
-            title: src ? `${baseName(src.path)}${src.page ? `, ${pageLabel(src.page)}` : ""}` : "",
+            title: src ? `${baseName(src.path)}${src.page ? `, ${pageLabel(src.page, null, src.path)}` : ""}` : "",
             onclick: () => togglePassage(m, seg.cite),
           },
           `[${seg.cite}]`,
@@ -624,7 +624,7 @@ function renderMessage(m) {
             "div",
             { class: "where" },
             h("strong", {}, `[${src.n}] ${baseName(src.path)}`),
-            src.page ? h("span", { class: "page" }, pageLabel(src.page)) : null,
+            src.page ? h("span", { class: "page" }, pageLabel(src.page, null, src.path)) : null,
             h("button", { class: "link open-source", onclick: () => openReader({ path: src.path, page: src.page, passage: src.text }) }, "Open page"),
           ),
           h("div", { class: "body" }, src.text),
@@ -655,7 +655,7 @@ function renderEvidence(m) {
             h(
               "button",
               { class: "link where", title: "Open page", onclick: () => openReader({ path: src.path, page: src.page, passage: src.text }) },
-              `[${src.n}] ${baseName(src.path)}${src.page ? `, ${pageLabel(src.page)}` : ""}`,
+              `[${src.n}] ${baseName(src.path)}${src.page ? `, ${pageLabel(src.page, null, src.path)}` : ""}`,
             ),
             h("span", { class: "body" }, src.text),
           ),

@@ -2,6 +2,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import {
+  pageLabel,
   queryTerms,
   highlightSegments,
   snippet,
@@ -167,4 +168,11 @@ test("files of types Hearth does not read are counted in the ingest summary", ()
   const report = { indexed: 3, skipped: 0, removed: 0, failed: [], chunks: 9, cancelled: false, unsupported: { count: 12, by_type: { jpg: 10, docx: 2 }, paths: [] } };
   s = reduceIngest(s, { phase: "finished", ...report }, 1000);
   assert.match(describeIngest(s).line, /3 indexed, 0 unchanged, 0 failed, 12 not of a type Hearth reads \(\.jpg 10, \.docx 2\)/);
+});
+
+test("slides are called slides in citations, other pages pages", () => {
+  assert.equal(pageLabel(3, 9, "/d/talk.PPTX"), "slide 3 of 9");
+  assert.equal(pageLabel(2, null, "/d/deck.odp"), "slide 2");
+  assert.equal(pageLabel(2, null, "/d/manual.pdf"), "page 2");
+  assert.equal(pageLabel(null, 4, "/d/x.pdf"), "");
 });

@@ -5,6 +5,7 @@ then LibreOffice (headless) converts it and the other sources:
     field-talk.pptx   python-pptx
     field-talk.odp    LibreOffice from field-talk.pptx
     field-report.odt  LibreOffice from field-report.docx (make_docx.py)
+    field-report.epub LibreOffice (EPUB 3 export) from field-report.odt
     python3 -m venv v && v/bin/pip install python-pptx && v/bin/python make_office.py
     (needs `soffice`: Debian's libreoffice-impress-nogui, -writer-nogui, -calc-nogui)
 """
@@ -61,5 +62,6 @@ def soffice(src: Path, fmt: str) -> None:
 
 soffice(HERE / "field-talk.pptx", "odp")
 soffice(HERE / "field-report.docx", "odt")
+soffice(HERE / "field-report.odt", "epub")
 for f in sorted(HERE.glob("field-*")):
     print(f.name, f.stat().st_size)
