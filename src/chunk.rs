@@ -121,6 +121,7 @@ fn chunk_pages(
             | DocKind::Odt
             | DocKind::Slides
             | DocKind::Epub
+            | DocKind::Spreadsheet
                 if by_heading =>
             {
                 markdown_sections(&page.text)

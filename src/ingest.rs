@@ -443,17 +443,27 @@ fn chunk_id(path: &str, hash: &str, ordinal: usize) -> String {
 /// Texts embedded per call, between which cancellation and progress are checked.
 const EMBED_GROUP: usize = 128;
 
+/// How an ingest cuts and reads files: the index's chunk sizes, the ingest limits, OCR.
+pub(crate) struct Settings<'a> {
+    pub chunking: ChunkingConfig,
+    pub limits: IngestConfig,
+    pub ocr: &'a OcrConfig,
+}
+
 /// Run an ingest. See the module docs.
 pub(crate) async fn run(
     store: &Store,
     embedder: Arc<dyn Embedder>,
-    chunking: ChunkingConfig,
-    cfg: IngestConfig,
-    ocr: &OcrConfig,
+    settings: Settings<'_>,
     inputs: &[PathBuf],
     progress: ProgressSink<'_>,
     cancel: &Cancel,
 ) -> Result<IngestReport> {
+    let Settings {
+        chunking,
+        limits: cfg,
+        ocr,
+    } = settings;
     let mut report = IngestReport::default();
     let (walk, opts) = {
         let inputs = inputs.to_vec();

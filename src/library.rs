@@ -309,9 +309,11 @@ impl Library {
         ingest::run(
             &active.store,
             active.embedder.clone(),
-            active.chunking(&self.config),
-            self.config.ingest,
-            &self.config.ocr,
+            ingest::Settings {
+                chunking: active.chunking(&self.config),
+                limits: self.config.ingest,
+                ocr: &self.config.ocr,
+            },
             paths,
             progress,
             cancel,

@@ -168,9 +168,11 @@ impl Library {
             ingest::run(
                 &store,
                 target.clone(),
-                chunking,
-                self.config().ingest,
-                &self.config().ocr,
+                ingest::Settings {
+                    chunking,
+                    limits: self.config().ingest,
+                    ocr: &self.config().ocr,
+                },
                 &inputs,
                 progress,
                 cancel,

@@ -1187,3 +1187,79 @@ async fn slides_and_opendocument_files_are_read_with_slide_numbers_and_headings(
     );
     assert!(a < b, "chapters out of spine order: {}", page.text);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spreadsheets_are_read_one_section_per_sheet_with_named_columns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("sheets");
+    std::fs::create_dir_all(&dir).unwrap();
+    // station-log.xlsx by openpyxl, .ods converted by LibreOffice (make_office.py).
+    for f in ["station-log.xlsx", "station-log.ods"] {
+        std::fs::copy(data(&format!("formats/{f}")), dir.join(f)).unwrap();
+    }
+    let xlsx = std::fs::read(data("formats/station-log.xlsx")).unwrap();
+    std::fs::write(dir.join("cut.xlsx"), &xlsx[..xlsx.len() / 2]).unwrap();
+    let lib = library(tmp.path()).await;
+    let report = ingest(&lib, std::slice::from_ref(&dir)).await;
+    assert_eq!(report.indexed, 2, "{report:#?}");
+    assert_eq!(report.failed.len(), 1, "{report:#?}");
+    assert!(report.failed[0].error.contains("damaged"), "{report:?}");
+    let key = |f: &str| {
+        std::fs::canonicalize(dir.join(f))
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    for book in ["station-log.xlsx", "station-log.ods"] {
+        let doc = lib.document(&key(book)).await.unwrap().unwrap();
+        assert_eq!(doc.kind, "spreadsheet");
+        let text = lib.page_text(&key(book), None).await.unwrap().text;
+        // Title row kept as a line, the header names every value, dates as dates.
+        assert!(
+            text.contains("Lake Varnen station: fuel deliveries"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "Month: March · Delivered on: 2024-03-12 · Diesel (litres): 1204 · Supplier: Nordvik Oil"
+            ),
+            "{book}: {text}"
+        );
+        // Sheets in the workbook's order.
+        let fuel = text.find("Ostby Fuel").unwrap();
+        let visitors = text.find("Ines Alvarado").unwrap();
+        assert!(fuel < visitors, "{text}");
+    }
+    // LibreOffice calculated the total; openpyxl stored only the formula.
+    let ods = lib
+        .page_text(&key("station-log.ods"), None)
+        .await
+        .unwrap()
+        .text;
+    assert!(
+        ods.contains("Month: Total · Diesel (litres): 2259"),
+        "{ods}"
+    );
+    let xlsx = lib
+        .page_text(&key("station-log.xlsx"), None)
+        .await
+        .unwrap()
+        .text;
+    assert!(xlsx.contains("Diesel (litres): =SUM(C3:C6)"), "{xlsx}");
+
+    let hits = search(
+        &lib,
+        "how many nights did Tomas Berg stay",
+        SearchMode::Hybrid,
+    )
+    .await;
+    for book in ["station-log.xlsx", "station-log.ods"] {
+        let hit = hits
+            .iter()
+            .find(|h| file_name(&h.path) == book)
+            .unwrap_or_else(|| panic!("{book}: {hits:#?}"));
+        assert_eq!(hit.heading, "Sheet: Visitors");
+        assert!(hit.text.contains("Name: Tomas Berg"), "{}", hit.text);
+        assert!(hit.text.contains("Nights: 11"), "{}", hit.text);
+    }
+}

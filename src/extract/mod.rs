@@ -18,6 +18,7 @@ mod ocr;
 mod odf;
 mod office;
 mod pdf;
+mod sheets;
 mod slides;
 mod table;
 
@@ -51,6 +52,8 @@ pub enum DocKind {
     Slides,
     /// An e-book (`.epub`): chapters in reading order, chapter titles as headings.
     Epub,
+    /// A workbook (`.xlsx`, `.ods`): a `# Sheet: NAME` section per sheet, rows as in a table.
+    Spreadsheet,
 }
 
 impl DocKind {
@@ -68,6 +71,7 @@ impl DocKind {
             DocKind::Odt => "odt",
             DocKind::Slides => "slides",
             DocKind::Epub => "epub",
+            DocKind::Spreadsheet => "spreadsheet",
         }
     }
 }
@@ -100,7 +104,7 @@ const TEXT_EXTENSIONS: &[&str] = &["txt", "text", "rst", "org", "log", "csv", "t
 const MARKDOWN_EXTENSIONS: &[&str] = &["md", "markdown", "mdown", "mkd"];
 const HTML_EXTENSIONS: &[&str] = &["html", "htm", "xhtml"];
 /// Zip-packaged documents read by content ([`office::zip_kind`]).
-const OFFICE_EXTENSIONS: &[&str] = &["docx", "odt", "pptx", "odp", "epub"];
+const OFFICE_EXTENSIONS: &[&str] = &["docx", "odt", "pptx", "odp", "epub", "xlsx", "ods"];
 /// Images Tesseract reads; taken in folder walks only when OCR is available.
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp", "gif"];
 
@@ -274,9 +278,16 @@ fn zipped(bytes: &[u8]) -> Result<Extracted> {
         ZipKind::Odt => one(DocKind::Odt, odf::odt_text(bytes)?, "OpenDocument text"),
         ZipKind::Pptx => deck(slides::pptx_slides(bytes)?),
         ZipKind::Odp => deck(odf::odp_slides(bytes)?),
-        ZipKind::Xlsx | ZipKind::Ods => Err(Error::unsupported(
-            "a spreadsheet (.xlsx/.ods): not read yet; save it as .csv to index it",
-        )),
+        ZipKind::Xlsx => one(
+            DocKind::Spreadsheet,
+            sheets::xlsx_text(bytes)?,
+            "spreadsheet",
+        ),
+        ZipKind::Ods => one(
+            DocKind::Spreadsheet,
+            sheets::ods_text(bytes)?,
+            "spreadsheet",
+        ),
         ZipKind::Epub => one(DocKind::Epub, epub::epub_text(bytes)?, "e-book"),
         ZipKind::Other => Err(Error::unsupported(
             "a zip archive, not a document Hearth reads",

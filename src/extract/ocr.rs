@@ -272,8 +272,7 @@ fn run_tool(cmd: &mut Command, input: &[u8]) -> std::result::Result<Vec<u8>, Str
         let err = String::from_utf8_lossy(&err);
         let last = err
             .lines()
-            .filter(|l| !l.trim().is_empty() && !l.starts_with("Estimating resolution"))
-            .last()
+            .rfind(|l| !l.trim().is_empty() && !l.starts_with("Estimating resolution"))
             .unwrap_or("no message");
         return Err(format!("{name} failed ({status}): {last}"));
     }

@@ -20,11 +20,42 @@ pub fn table_text(text: &str, tsv: bool) -> Option<String> {
         .has_headers(false)
         .flexible(true)
         .from_reader(text.as_bytes());
-    let mut rows = reader.records();
-    let first = rows.next()?.ok()?;
-    if first.len() < 2 {
+    let rows = reader
+        .records()
+        .filter_map(|r| r.ok())
+        .map(|r| r.iter().map(str::to_string).collect::<Vec<String>>());
+    let mut rows = rows.peekable();
+    if rows.peek()?.len() < 2 {
         return None;
     }
+    rows_text(rows)
+}
+
+/// Rows of cells written out with their column names ("Row 3 · Month: March · Total: 1,204"),
+/// one paragraph per row; leading rows of one cell (a sheet's title above its header) are kept
+/// as lines of their own. `None` when no row has a value.
+pub fn rows_text(rows: impl Iterator<Item = Vec<String>>) -> Option<String> {
+    let mut out = String::new();
+    let mut rows = rows.peekable();
+    // Title lines above the table.
+    while let Some(row) = rows.peek() {
+        let filled: Vec<&str> = row
+            .iter()
+            .map(|c| c.trim())
+            .filter(|c| !c.is_empty())
+            .collect();
+        if filled.len() >= 2 {
+            break;
+        }
+        if let Some(line) = filled.first() {
+            out.push_str(line);
+            out.push_str("\n\n");
+        }
+        rows.next();
+    }
+    let Some(first) = rows.next() else {
+        return (!out.trim().is_empty()).then_some(out);
+    };
     let first: Vec<String> = first.iter().map(|c| c.trim().to_string()).collect();
     // A first row of distinct non-numeric names is the header; else columns are numbered and the
     // first row is data.
@@ -37,7 +68,6 @@ pub fn table_text(text: &str, tsv: bool) -> Option<String> {
     } else {
         (1..=first.len()).map(|i| format!("column {i}")).collect()
     };
-    let mut out = String::new();
     let mut n = 0usize;
     let write_row = |cells: &[String], out: &mut String, n: &mut usize| {
         *n += 1;
@@ -62,13 +92,11 @@ pub fn table_text(text: &str, tsv: bool) -> Option<String> {
         write_row(&first, &mut out, &mut n);
     }
     let mut more = 0usize;
-    for row in rows {
-        let Ok(row) = row else { continue };
+    for cells in rows {
         if n >= MAX_ROWS {
             more += 1;
             continue;
         }
-        let cells: Vec<String> = row.iter().map(str::to_string).collect();
         write_row(&cells, &mut out, &mut n);
     }
     if more > 0 {

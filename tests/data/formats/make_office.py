@@ -6,7 +6,9 @@ then LibreOffice (headless) converts it and the other sources:
     field-talk.odp    LibreOffice from field-talk.pptx
     field-report.odt  LibreOffice from field-report.docx (make_docx.py)
     field-report.epub LibreOffice (EPUB 3 export) from field-report.odt
-    python3 -m venv v && v/bin/pip install python-pptx && v/bin/python make_office.py
+    station-log.xlsx  openpyxl: two sheets (a title row above the header, dates, a total)
+    station-log.ods   LibreOffice from station-log.xlsx
+    python3 -m venv v && v/bin/pip install python-pptx openpyxl && v/bin/python make_office.py
     (needs `soffice`: Debian's libreoffice-impress-nogui, -writer-nogui, -calc-nogui)
 """
 import shutil
@@ -15,6 +17,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+import datetime
+
+from openpyxl import Workbook
 from pptx import Presentation
 from pptx.util import Inches
 
@@ -48,6 +53,26 @@ s.placeholders[1].text_frame.text = "Order a second snowmobile track before Octo
 s.notes_slide.notes_text_frame.text = "The quote from the dealer in Ostby was 1,840 euros."
 deck.save(HERE / "field-talk.pptx")
 
+book = Workbook()
+fuel = book.active
+fuel.title = "Fuel"
+fuel.append(["Lake Varnen station: fuel deliveries"])
+fuel.append(["Month", "Delivered on", "Diesel (litres)", "Supplier"])
+for month, day, litres, who in [
+    ("December", datetime.date(2023, 12, 4), 310, "Ostby Fuel"),
+    ("January", datetime.date(2024, 1, 9), 455, "Ostby Fuel"),
+    ("February", datetime.date(2024, 2, 6), 290, "Nordvik Oil"),
+    ("March", datetime.date(2024, 3, 12), 1204, "Nordvik Oil"),
+]:
+    fuel.append([month, day, litres, who])
+    fuel.cell(row=fuel.max_row, column=2).number_format = "yyyy-mm-dd"
+fuel.append(["Total", None, "=SUM(C3:C6)", None])
+visits = book.create_sheet("Visitors")
+visits.append(["Name", "Institute", "Nights"])
+visits.append(["Ines Alvarado", "University of Tartu", 6])
+visits.append(["Tomas Berg", "Lund University", 11])
+book.save(HERE / "station-log.xlsx")
+
 
 def soffice(src: Path, fmt: str) -> None:
     with tempfile.TemporaryDirectory() as out:
@@ -63,5 +88,6 @@ def soffice(src: Path, fmt: str) -> None:
 soffice(HERE / "field-talk.pptx", "odp")
 soffice(HERE / "field-report.docx", "odt")
 soffice(HERE / "field-report.odt", "epub")
-for f in sorted(HERE.glob("field-*")):
+soffice(HERE / "station-log.xlsx", "ods")
+for f in sorted(HERE.glob("*.*")):
     print(f.name, f.stat().st_size)
