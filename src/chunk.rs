@@ -122,6 +122,7 @@ fn chunk_pages(
             | DocKind::Slides
             | DocKind::Epub
             | DocKind::Spreadsheet
+            | DocKind::Mail
                 if by_heading =>
             {
                 markdown_sections(&page.text)

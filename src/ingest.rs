@@ -366,6 +366,7 @@ fn prepare(
 ) -> Outcome {
     let started = Instant::now();
     let fail = |e: Error| Outcome::Failed(failed(&c.path, &e));
+    let max_bytes = crate::extract::size_limit(&c.path, max_bytes);
     if c.size > max_bytes {
         return fail(Error::unsupported(format!(
             "file too large ({:.1} MB; the limit is {} MB, set ingest.max_file_mb in config.toml to raise it)",

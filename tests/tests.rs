@@ -1263,3 +1263,74 @@ async fn spreadsheets_are_read_one_section_per_sheet_with_named_columns() {
         assert!(hit.text.contains("Nights: 11"), "{}", hit.text);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_is_read_one_page_per_message_with_sender_date_and_attachments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("mail");
+    std::fs::create_dir_all(&dir).unwrap();
+    // Written by Python's email package and mailbox module (tests/data/formats/make_mail.py).
+    for f in ["station-list.mbox", "boathouse.eml"] {
+        std::fs::copy(data(&format!("formats/{f}")), dir.join(f)).unwrap();
+    }
+    // Not mail at all, though named so.
+    std::fs::write(dir.join("junk.eml"), [0u8, 159, 146, 150, 0, 1, 2]).unwrap();
+    let lib = library(tmp.path()).await;
+    let report = ingest(&lib, std::slice::from_ref(&dir)).await;
+    assert_eq!(report.indexed, 2, "{report:#?}");
+    assert_eq!(report.failed.len(), 1, "{report:#?}");
+    assert!(report.failed[0].path.ends_with("junk.eml"), "{report:?}");
+    let key = |f: &str| {
+        std::fs::canonicalize(dir.join(f))
+            .unwrap()
+            .display()
+            .to_string()
+    };
+    let mbox = lib
+        .document(&key("station-list.mbox"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((mbox.kind.as_str(), mbox.pages), ("mail", Some(4)));
+    let eml = lib.document(&key("boathouse.eml")).await.unwrap().unwrap();
+    assert_eq!((eml.kind.as_str(), eml.pages), ("mail", None));
+
+    let find = |hits: &[hearth::Hit], file: &str| {
+        hits.iter()
+            .find(|h| file_name(&h.path) == file)
+            .cloned()
+            .unwrap_or_else(|| panic!("no {file} in {hits:#?}"))
+    };
+    // Subject, sender and date travel with every chunk of a message (its heading).
+    let hits = search(&lib, "how long was the ice core", SearchMode::Hybrid).await;
+    let hit = find(&hits, "station-list.mbox");
+    assert_eq!(hit.page, Some(1));
+    assert_eq!(hit.heading, "Ice core results (Ines Alvarado, 2024-03-04)");
+    assert!(hit.text.contains("64 centimetres"), "{}", hit.text);
+    // An HTML-only message, and the Word file attached to it.
+    let hits = search(&lib, "what does the generator need", SearchMode::Hybrid).await;
+    assert_eq!(find(&hits, "station-list.mbox").page, Some(2));
+    let hits = search(&lib, "when did the heron chicks hatch", SearchMode::Hybrid).await;
+    let hit = find(&hits, "station-list.mbox");
+    assert_eq!(hit.page, Some(2));
+    assert_eq!(
+        hit.heading,
+        "Field report attached (Tomas Berg, 2024-03-05) > Attachment: field-report.docx"
+    );
+    // A Latin-1 quoted-printable body under an RFC 2047 subject.
+    let hits = search(&lib, "price of a cup of coffee", SearchMode::Hybrid).await;
+    let hit = find(&hits, "station-list.mbox");
+    assert_eq!(hit.page, Some(3));
+    assert!(
+        hit.heading.starts_with("Café budget für März"),
+        "{}",
+        hit.heading
+    );
+    assert!(hit.text.contains("coûte 4,50 EUR"), "{}", hit.text);
+    // A forwarded message inside a message, and the same message as its own .eml.
+    let hits = search(&lib, "where is the spare boathouse key", SearchMode::Hybrid).await;
+    assert_eq!(find(&hits, "station-list.mbox").page, Some(4));
+    let hit = find(&hits, "boathouse.eml");
+    assert_eq!(hit.heading, "boathouse key (Harbour office, 2024-03-06)");
+    assert!(hit.text.contains("hook number 17"), "{}", hit.text);
+}

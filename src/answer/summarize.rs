@@ -72,10 +72,12 @@ pub async fn summarize(
                 reason: "not a file".into(),
             });
         }
-        if meta.len() > max_file_mb * 1_000_000 {
+        let limit = crate::extract::size_limit(&p, max_file_mb * 1_000_000);
+        if meta.len() > limit {
             return Err(Error::unsupported(format!(
-                "file too large ({:.1} MB; the limit is {max_file_mb} MB)",
-                meta.len() as f64 / 1e6
+                "file too large ({:.1} MB; the limit is {} MB)",
+                meta.len() as f64 / 1e6,
+                limit / 1_000_000
             )));
         }
         let bytes = std::fs::read(&p)?;

@@ -14,6 +14,7 @@ use office::ZipKind;
 
 mod epub;
 mod html;
+mod mail;
 mod ocr;
 mod odf;
 mod office;
@@ -54,6 +55,8 @@ pub enum DocKind {
     Epub,
     /// A workbook (`.xlsx`, `.ods`): a `# Sheet: NAME` section per sheet, rows as in a table.
     Spreadsheet,
+    /// E-mail (`.eml`, `.mbox`): one page per message, its subject, sender and date as heading.
+    Mail,
 }
 
 impl DocKind {
@@ -72,6 +75,7 @@ impl DocKind {
             DocKind::Slides => "slides",
             DocKind::Epub => "epub",
             DocKind::Spreadsheet => "spreadsheet",
+            DocKind::Mail => "mail",
         }
     }
 }
@@ -105,6 +109,7 @@ const MARKDOWN_EXTENSIONS: &[&str] = &["md", "markdown", "mdown", "mkd"];
 const HTML_EXTENSIONS: &[&str] = &["html", "htm", "xhtml"];
 /// Zip-packaged documents read by content ([`office::zip_kind`]).
 const OFFICE_EXTENSIONS: &[&str] = &["docx", "odt", "pptx", "odp", "epub", "xlsx", "ods"];
+const MAIL_EXTENSIONS: &[&str] = &["eml", "mbox", "mbx"];
 /// Images Tesseract reads; taken in folder walks only when OCR is available.
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp", "gif"];
 
@@ -149,7 +154,19 @@ impl ExtractOptions {
 pub fn page_unit(path: &str) -> &'static str {
     match extension(Path::new(path)).as_str() {
         "pptx" | "odp" => "slide",
+        "mbox" | "mbx" => "message",
         _ => "page",
+    }
+}
+
+/// The largest file of this kind read, given the limit for text (`ingest.max_file_mb`): PDFs
+/// and images may be four times larger, as a scan is mostly pictures (a 200-page manual scanned
+/// at 200 dpi is ~70 MB) and yields far less text than its size.
+pub fn size_limit(path: &Path, text_limit: u64) -> u64 {
+    if extension(path) == "pdf" || is_image(path) {
+        text_limit.saturating_mul(4)
+    } else {
+        text_limit
     }
 }
 
@@ -172,6 +189,7 @@ pub fn is_candidate(path: &Path) -> bool {
     let ext = extension(path);
     ext == "pdf"
         || OFFICE_EXTENSIONS.contains(&ext.as_str())
+        || MAIL_EXTENSIONS.contains(&ext.as_str())
         || CODE_EXTENSIONS.contains(&ext.as_str())
         || TEXT_EXTENSIONS.contains(&ext.as_str())
         || MARKDOWN_EXTENSIONS.contains(&ext.as_str())
@@ -219,11 +237,24 @@ fn extract_contained(path: &Path, bytes: &[u8], opts: &ExtractOptions) -> Result
     if office::looks_like_zip(bytes) {
         return zipped(bytes);
     }
+    let ext = extension(path);
+    let mail_ext = MAIL_EXTENSIONS.contains(&ext.as_str());
+    if mail_ext || mail::looks_like_mail(bytes) {
+        match mail::mail_pages(bytes, opts) {
+            Ok(pages) => {
+                return Ok(Extracted {
+                    kind: DocKind::Mail,
+                    pages,
+                })
+            }
+            Err(e) if mail_ext => return Err(e),
+            Err(_) => {} // text that only looked like mail
+        }
+    }
     let text = decode_text(bytes)?;
     if text.trim().is_empty() {
         return Err(Error::unsupported("empty file (no text)"));
     }
-    let ext = extension(path);
     let head = text.trim_start().get(..64).unwrap_or(text.trim_start());
     let head = head.to_ascii_lowercase();
     let (kind, text) = if HTML_EXTENSIONS.contains(&ext.as_str())

@@ -125,21 +125,26 @@ impl Ocr {
     /// ones), several at once. Returns each page's text in the order asked.
     pub fn pdf_pages(&self, pdf: &[u8], pages: &[u32], cancel: &Cancel) -> Result<Vec<String>> {
         let pages = &pages[..pages.len().min(self.max_pages)];
+        // pdftoppm reads the PDF from a private temporary copy: fed through a pipe it would be
+        // sent whole for every page (a 70 MB scan × 200 pages).
+        let copy = TempCopy::new(pdf)
+            .map_err(|e| Error::unsupported(format!("cannot prepare the PDF for OCR: {e}")))?;
         self.each(pages.len(), cancel, |i| {
             let n = pages[i].to_string();
             let image = run_tool(
-                Command::new("pdftoppm").args([
-                    "-f",
-                    &n,
-                    "-l",
-                    &n,
-                    "-r",
-                    &self.dpi.to_string(),
-                    "-gray",
-                    "-singlefile",
-                    "-",
-                ]),
-                pdf,
+                Command::new("pdftoppm")
+                    .args([
+                        "-f",
+                        &n,
+                        "-l",
+                        &n,
+                        "-r",
+                        &self.dpi.to_string(),
+                        "-gray",
+                        "-singlefile",
+                    ])
+                    .arg(&copy.path),
+                b"",
             )
             .map_err(|e| Error::unsupported(format!("page {n} could not be rendered: {e}")))?;
             self.recognise(&image)
@@ -214,6 +219,36 @@ impl Ocr {
             });
         }
         Ok(results.into_iter().flatten().flatten().collect())
+    }
+}
+
+/// A file only this user can read, holding a copy of a document, deleted when dropped.
+struct TempCopy {
+    path: std::path::PathBuf,
+}
+
+impl TempCopy {
+    fn new(bytes: &[u8]) -> std::io::Result<Self> {
+        use std::sync::atomic::AtomicU64;
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "hearth-ocr-{}-{}.pdf",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let copy = TempCopy { path };
+        options.open(&copy.path)?.write_all(bytes)?;
+        Ok(copy)
+    }
+}
+
+impl Drop for TempCopy {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
     }
 }
 

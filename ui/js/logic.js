@@ -121,10 +121,14 @@ export function dirName(path) {
   return i > 0 ? path.slice(0, i) : "/";
 }
 
-/** "page 3" / "slide 3 of 9" (slide decks, by extension) / "" */
+/** "page 3" / "slide 3 of 9" (slide decks) / "message 2" (mailboxes), by extension / "" */
 export function pageLabel(page, pages, path) {
   if (!page) return "";
-  const unit = /\.(pptx|odp)$/i.test(path || "") ? "slide" : "page";
+  const unit = /\.(pptx|odp)$/i.test(path || "")
+    ? "slide"
+    : /\.(mbox|mbx)$/i.test(path || "")
+      ? "message"
+      : "page";
   return pages ? `${unit} ${page} of ${pages}` : `${unit} ${page}`;
 }
 

@@ -174,5 +174,6 @@ test("slides are called slides in citations, other pages pages", () => {
   assert.equal(pageLabel(3, 9, "/d/talk.PPTX"), "slide 3 of 9");
   assert.equal(pageLabel(2, null, "/d/deck.odp"), "slide 2");
   assert.equal(pageLabel(2, null, "/d/manual.pdf"), "page 2");
+  assert.equal(pageLabel(12, 40, "/mail/lists.mbox"), "message 12 of 40");
   assert.equal(pageLabel(null, 4, "/d/x.pdf"), "");
 });
