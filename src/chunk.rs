@@ -123,6 +123,7 @@ fn chunk_pages(
             | DocKind::Epub
             | DocKind::Spreadsheet
             | DocKind::Mail
+            | DocKind::Rtf
                 if by_heading =>
             {
                 markdown_sections(&page.text)

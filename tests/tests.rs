@@ -893,7 +893,7 @@ async fn scanned_pages_and_images_are_read_by_ocr_and_cited_by_page() {
     std::fs::write(dir.join("blank.png"), white_png(64, 64)).unwrap();
     let lib = library(tmp.path()).await;
     let report = ingest(&lib, std::slice::from_ref(&dir)).await;
-    assert_eq!(report.indexed, 4, "{report:#?}");
+    assert_eq!(report.indexed, 5, "{report:#?}");
     let reason = |name: &str| {
         report
             .failed
@@ -1049,6 +1049,7 @@ async fn slides_and_opendocument_files_are_read_with_slide_numbers_and_headings(
         "field-talk.odp",
         "field-report.odt",
         "field-report.epub",
+        "field-report.rtf",
     ] {
         std::fs::copy(data(&format!("formats/{f}")), dir.join(f)).unwrap();
     }
@@ -1071,7 +1072,7 @@ async fn slides_and_opendocument_files_are_read_with_slide_numbers_and_headings(
     std::fs::write(dir.join("album.odp"), other.into_inner()).unwrap();
     let lib = library(tmp.path()).await;
     let report = ingest(&lib, std::slice::from_ref(&dir)).await;
-    assert_eq!(report.indexed, 4, "{report:#?}");
+    assert_eq!(report.indexed, 5, "{report:#?}");
     let reason = |name: &str| {
         report
             .failed

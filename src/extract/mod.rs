@@ -19,6 +19,7 @@ mod ocr;
 mod odf;
 mod office;
 mod pdf;
+mod rtf;
 mod sheets;
 mod slides;
 mod table;
@@ -57,6 +58,8 @@ pub enum DocKind {
     Spreadsheet,
     /// E-mail (`.eml`, `.mbox`): one page per message, its subject, sender and date as heading.
     Mail,
+    /// Rich Text Format (`.rtf`), headings kept as in Word documents.
+    Rtf,
 }
 
 impl DocKind {
@@ -76,6 +79,7 @@ impl DocKind {
             DocKind::Epub => "epub",
             DocKind::Spreadsheet => "spreadsheet",
             DocKind::Mail => "mail",
+            DocKind::Rtf => "rtf",
         }
     }
 }
@@ -110,6 +114,7 @@ const HTML_EXTENSIONS: &[&str] = &["html", "htm", "xhtml"];
 /// Zip-packaged documents read by content ([`office::zip_kind`]).
 const OFFICE_EXTENSIONS: &[&str] = &["docx", "odt", "pptx", "odp", "epub", "xlsx", "ods"];
 const MAIL_EXTENSIONS: &[&str] = &["eml", "mbox", "mbx"];
+const RTF_EXTENSIONS: &[&str] = &["rtf"];
 /// Images Tesseract reads; taken in folder walks only when OCR is available.
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "tif", "tiff", "bmp", "webp", "gif"];
 
@@ -190,6 +195,7 @@ pub fn is_candidate(path: &Path) -> bool {
     ext == "pdf"
         || OFFICE_EXTENSIONS.contains(&ext.as_str())
         || MAIL_EXTENSIONS.contains(&ext.as_str())
+        || RTF_EXTENSIONS.contains(&ext.as_str())
         || CODE_EXTENSIONS.contains(&ext.as_str())
         || TEXT_EXTENSIONS.contains(&ext.as_str())
         || MARKDOWN_EXTENSIONS.contains(&ext.as_str())
@@ -236,6 +242,16 @@ fn extract_contained(path: &Path, bytes: &[u8], opts: &ExtractOptions) -> Result
     }
     if office::looks_like_zip(bytes) {
         return zipped(bytes);
+    }
+    if rtf::is_rtf(bytes) {
+        let text = rtf::rtf_text(bytes)?;
+        if text.trim().is_empty() {
+            return Err(Error::unsupported("RTF document has no text"));
+        }
+        return Ok(Extracted {
+            kind: DocKind::Rtf,
+            pages: vec![Page { number: None, text }],
+        });
     }
     let ext = extension(path);
     let mail_ext = MAIL_EXTENSIONS.contains(&ext.as_str());

@@ -263,7 +263,7 @@ fn body_text(xml: &[u8]) -> Result<String> {
 
 /// `Title` → 1, `Heading1`…`Heading5` (any case, with or without a space) → 2…6: headings sit
 /// under the title in heading paths ("Report > Nesting").
-fn heading_level(style: &str) -> Option<usize> {
+pub(super) fn heading_level(style: &str) -> Option<usize> {
     let s = style.to_ascii_lowercase().replace(' ', "");
     if s == "title" {
         return Some(1);

@@ -6,6 +6,7 @@ then LibreOffice (headless) converts it and the other sources:
     field-talk.odp    LibreOffice from field-talk.pptx
     field-report.odt  LibreOffice from field-report.docx (make_docx.py)
     field-report.epub LibreOffice (EPUB 3 export) from field-report.odt
+    field-report.rtf  LibreOffice from field-report.odt
     station-log.xlsx  openpyxl: two sheets (a title row above the header, dates, a total)
     station-log.ods   LibreOffice from station-log.xlsx
     python3 -m venv v && v/bin/pip install python-pptx openpyxl && v/bin/python make_office.py
@@ -88,6 +89,7 @@ def soffice(src: Path, fmt: str) -> None:
 soffice(HERE / "field-talk.pptx", "odp")
 soffice(HERE / "field-report.docx", "odt")
 soffice(HERE / "field-report.odt", "epub")
+soffice(HERE / "field-report.odt", "rtf")
 soffice(HERE / "station-log.xlsx", "ods")
 for f in sorted(HERE.glob("*.*")):
     print(f.name, f.stat().st_size)
