@@ -608,6 +608,18 @@ mod fuzz_tests {
         b"   ",
         b".\n",
         b"#######",
+        b"{",
+        b"}",
+        b"{\\*\\x ",
+        b"\\'e",
+        b"\\u-3000?",
+        b"\\par ",
+        b"\\cell ",
+        b"\nFrom x@y Mon Jan  1 00:00:00 2024\n",
+        b"\n--",
+        b"=?utf-8?b?",
+        b"Content-Type: multipart/mixed; boundary=\"b\"\n\n",
+        b"PK\x03\x04",
     ];
 
     fn seeds() -> Vec<(&'static str, Vec<u8>)> {
@@ -623,6 +635,14 @@ mod fuzz_tests {
             "corpus/code/retry.rs",
             "corpus/field-guide.pdf",
             "bad/encrypted.pdf",
+            "formats/field-report.rtf",
+            "formats/station-list.mbox",
+            "formats/boathouse.eml",
+            "formats/field-report.docx",
+            "formats/field-report.odt",
+            "formats/field-talk.pptx",
+            "formats/station-log.xlsx",
+            "formats/field-report.epub",
         ] {
             let name: &'static str =
                 Box::leak(rel.rsplit('/').next().unwrap().to_string().into_boxed_str());
@@ -675,7 +695,7 @@ mod fuzz_tests {
             overlap_tokens: 6,
         };
         let mut extracted = 0;
-        for round in 0..2500 {
+        for round in 0..4000 {
             let (name, seed) = &seeds[round % seeds.len()];
             let bytes = mutate(&mut rng, seed, &seeds);
             let doc = match extract(Path::new(name), &bytes) {
@@ -708,5 +728,56 @@ mod fuzz_tests {
             }
         }
         assert!(extracted > 1000, "only {extracted} inputs were readable");
+    }
+
+    /// The XML inside Office files, e-books and OpenDocument files mutated and zipped again (a
+    /// mutation of the archive's bytes mostly just breaks its checksums).
+    #[test]
+    fn mutated_xml_inside_packages_never_crashes_a_reader() {
+        use std::io::{Read, Write};
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/formats");
+        let seeds = seeds();
+        let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+        let targets = [
+            ("field-report.docx", "word/document.xml"),
+            ("field-report.odt", "content.xml"),
+            ("field-talk.pptx", "ppt/slides/slide3.xml"),
+            ("field-talk.pptx", "ppt/presentation.xml"),
+            ("field-talk.odp", "content.xml"),
+            ("station-log.xlsx", "xl/worksheets/sheet1.xml"),
+            ("station-log.xlsx", "xl/sharedStrings.xml"),
+            ("station-log.xlsx", "xl/styles.xml"),
+            ("station-log.ods", "content.xml"),
+            ("field-report.epub", "OEBPS/content.opf"),
+            ("field-report.epub", "OEBPS/sections/section0002.xhtml"),
+        ];
+        let mut read = 0;
+        for (round, (file, part)) in targets.iter().cycle().take(targets.len() * 60).enumerate() {
+            let bytes = std::fs::read(data.join(file)).unwrap();
+            let mut zip = zip::ZipArchive::new(std::io::Cursor::new(&bytes)).unwrap();
+            let mut out = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+            for i in 0..zip.len() {
+                let mut entry = zip.by_index(i).unwrap();
+                let name = entry.name().unwrap().into_owned();
+                let mut content = Vec::new();
+                entry.read_to_end(&mut content).unwrap();
+                if name == *part {
+                    content = mutate(&mut rng, &content, &seeds);
+                }
+                out.start_file(name, zip::write::SimpleFileOptions::default())
+                    .unwrap();
+                out.write_all(&content).unwrap();
+            }
+            let mutated = out.finish().unwrap().into_inner();
+            match extract(Path::new(file), &mutated) {
+                Ok(_) => read += 1,
+                Err(e) => assert_ne!(
+                    e.code(),
+                    "reader_crashed",
+                    "{file}:{part} round {round}: {e}"
+                ),
+            }
+        }
+        assert!(read > 200, "only {read} mutated packages were readable");
     }
 }
