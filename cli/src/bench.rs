@@ -1,6 +1,8 @@
 //! `hearth bench`: numbers, not assertions.
 //!
 //! * `ingest`: files/s, chunks/s, MB/s and the split extract / chunk / embed / store on a folder.
+//! * `extract`: reading speed per format on a folder (MB/s, pages/s), and OCR pages per minute
+//!   for scanned PDF pages and images.
 //! * `embed`: the engine's embedder against raw ONNX Runtime (same model, same tokenizer, same
 //!   batch size, same threads), texts/s and the ratio.
 //! * `search`: p50/p95 latency of vector, text and hybrid search (query embedding included) at
@@ -73,10 +75,10 @@ pub async fn run(
     let all = args.what == "all";
     if !matches!(
         args.what.as_str(),
-        "all" | "ingest" | "embed" | "search" | "llm" | "watch"
+        "all" | "ingest" | "embed" | "search" | "llm" | "watch" | "extract"
     ) {
         bail!(
-            "unknown benchmark '{}' (ingest, embed, search, llm, watch or all)",
+            "unknown benchmark '{}' (ingest, extract, embed, search, llm, watch or all)",
             args.what
         );
     }
@@ -92,6 +94,14 @@ pub async fn run(
     if all || args.what == "ingest" {
         bench_ingest(&config, work.path(), args.corpus.as_deref()).await?;
     }
+    if args.what == "extract" {
+        let Some(corpus) = args.corpus.as_deref() else {
+            bail!(
+                "`hearth bench extract` needs --corpus FOLDER (documents of the formats to time)"
+            );
+        };
+        bench_extract(&config, corpus)?;
+    }
     if all || args.what == "search" {
         bench_search(&config, work.path(), &args.rows, args.queries).await?;
     }
@@ -102,6 +112,146 @@ pub async fn run(
         bench_watch(&config, work.path(), &args).await?;
     }
     Ok(0)
+}
+
+/// Per format: files, bytes, pages and seconds of reading, plus OCR apart.
+#[derive(Default)]
+struct ReadStats {
+    files: usize,
+    failed: usize,
+    bytes: u64,
+    pages: usize,
+    secs: f64,
+}
+
+/// Reading speed per format on the files of a folder. Each file is read without OCR (best of
+/// three); a PDF with pages that have no text layer, or an image, is then read again with OCR
+/// and the difference is counted as OCR time for the pages it recognised.
+fn bench_extract(config: &Config, corpus: &Path) -> Result<()> {
+    use hearth::extract::{extract_with, ExtractOptions};
+    let mut files = Vec::new();
+    let mut dirs = vec![corpus.to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d)? {
+            let e = e?;
+            let ft = e.file_type()?;
+            if ft.is_dir() {
+                dirs.push(e.path());
+            } else if ft.is_file() {
+                files.push(e.path());
+            }
+        }
+    }
+    files.sort();
+    let plain = ExtractOptions::default();
+    let with_ocr = ExtractOptions::new(&config.ocr, hearth::Cancel::new());
+    println!(
+        "extract: {} files under {} (OCR {})",
+        files.len(),
+        corpus.display(),
+        if with_ocr.ocr.is_some() {
+            "on"
+        } else {
+            "not available"
+        }
+    );
+    let mut by_kind: std::collections::BTreeMap<String, ReadStats> = Default::default();
+    let mut ocr = ReadStats::default();
+    for path in &files {
+        let bytes = std::fs::read(path)?;
+        let mut best = f64::MAX;
+        let mut result = None;
+        for _ in 0..3 {
+            let t = Instant::now();
+            let r = extract_with(path, &bytes, &plain);
+            best = best.min(t.elapsed().as_secs_f64());
+            result = Some(r);
+        }
+        let result = result.expect("ran");
+        let empty_pages = |doc: &hearth::extract::Extracted| {
+            doc.pages
+                .iter()
+                .filter(|p| p.text.trim().chars().count() < 16)
+                .count()
+        };
+        let needs_ocr = match &result {
+            Ok(doc) => doc.kind == hearth::extract::DocKind::Pdf && empty_pages(doc) > 0,
+            Err(e) => {
+                let m = e.to_string();
+                m.contains("no text layer") || m.contains("image")
+            }
+        };
+        let kind = match &result {
+            Ok(doc) => doc.kind.as_str().to_string(),
+            Err(_) => match hearth::extract::extension_of(path) {
+                e if e.is_empty() => "(no ext.)".to_string(),
+                e => format!(".{e}"),
+            },
+        };
+        let stats = by_kind.entry(kind).or_default();
+        stats.files += 1;
+        stats.bytes += bytes.len() as u64;
+        stats.secs += best;
+        match &result {
+            Ok(doc) => stats.pages += doc.pages.len(),
+            // (a scan read by OCR below is not a failure)
+            Err(_) if needs_ocr && with_ocr.ocr.is_some() => {}
+            Err(_) => stats.failed += 1,
+        }
+        if needs_ocr && with_ocr.ocr.is_some() {
+            let before = result.as_ref().map(|d| empty_pages(d)).ok();
+            let t = Instant::now();
+            let again = extract_with(path, &bytes, &with_ocr);
+            let secs = t.elapsed().as_secs_f64() - best;
+            if let Ok(doc) = again {
+                let recognised = before
+                    .unwrap_or(doc.pages.len())
+                    .saturating_sub(empty_pages(&doc));
+                let recognised = if before.is_none() {
+                    doc.pages.len()
+                } else {
+                    recognised
+                };
+                ocr.files += 1;
+                ocr.pages += recognised;
+                ocr.bytes += bytes.len() as u64;
+                ocr.secs += secs.max(0.0);
+            } else {
+                ocr.failed += 1;
+                stats.failed += 1;
+            }
+        }
+    }
+    println!("  (reading without OCR; files only OCR can read are counted under their extension)");
+    println!(
+        "  {:<12} {:>6} {:>7} {:>9} {:>8} {:>9} {:>10}",
+        "format", "files", "failed", "MB", "pages", "MB/s", "pages/s"
+    );
+    for (kind, s) in &by_kind {
+        let mb = s.bytes as f64 / 1e6;
+        println!(
+            "  {:<12} {:>6} {:>7} {:>9.2} {:>8} {:>9.1} {:>10.1}",
+            kind,
+            s.files,
+            s.failed,
+            mb,
+            s.pages,
+            mb / s.secs.max(1e-9),
+            s.pages as f64 / s.secs.max(1e-9)
+        );
+    }
+    if ocr.files > 0 {
+        println!(
+            "  OCR: {} pages of {} files in {:.1} s: {:.1} pages/min on {} cores ({} files failed)",
+            ocr.pages,
+            ocr.files,
+            ocr.secs,
+            ocr.pages as f64 * 60.0 / ocr.secs.max(1e-9),
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ocr.failed
+        );
+    }
+    Ok(())
 }
 
 /// CPU seconds this process has used (user + system); 0 where /proc is not available.

@@ -154,6 +154,11 @@ impl ExtractOptions {
     }
 }
 
+/// A path's extension, lowercased (`""` when it has none).
+pub fn extension_of(path: &Path) -> String {
+    extension(path)
+}
+
 /// What a numbered page of this document is called in citations: "slide" for slide decks,
 /// else "page". Decided by the extension: hits and citations carry only the path.
 pub fn page_unit(path: &str) -> &'static str {
