@@ -549,11 +549,12 @@ pub(crate) async fn run(
                 bytes_done,
                 current: c.path.display().to_string(),
             });
+            let current = c.path.display().to_string();
             let (outcome, t, c) = {
                 let embedder = embedder.clone();
                 let known = known.clone();
-                let opts = opts.clone();
-                tokio::task::spawn_blocking(move || {
+                let reading = opts.clone();
+                let mut task = tokio::task::spawn_blocking(move || {
                     let mut t = StageTimings::default();
                     // A reader or the chunker crashing on this file fails this file only.
                     let outcome = contain(|| {
@@ -563,15 +564,33 @@ pub(crate) async fn run(
                             embedder.as_ref(),
                             &chunking,
                             max_bytes,
-                            &opts,
+                            &reading,
                             &mut t,
                         ))
                     })
                     .unwrap_or_else(|e| Outcome::Failed(failed(&c.path, &e)));
                     (outcome, t, c)
-                })
-                .await
-                .map_err(|e| Error::Internal(format!("extraction task failed: {e}")))?
+                });
+                // A long read (OCR of a scan) reports its pages every second.
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+                tick.tick().await;
+                let joined = loop {
+                    tokio::select! {
+                        joined = &mut task => break joined,
+                        _ = tick.tick() => {
+                            if let Some((done, total)) = opts.ocr_pages() {
+                                progress(IngestEvent::Progress {
+                                    files_done,
+                                    files_total,
+                                    chunks_done: report.chunks,
+                                    bytes_done,
+                                    current: format!("{current} (OCR: page {done} of {total})"),
+                                });
+                            }
+                        }
+                    }
+                };
+                joined.map_err(|e| Error::Internal(format!("extraction task failed: {e}")))?
             };
             add_timings(&mut report.timings, &t);
             files_done += 1;

@@ -199,7 +199,7 @@ fn bench_extract(config: &Config, corpus: &Path) -> Result<()> {
             Err(_) => stats.failed += 1,
         }
         if needs_ocr && with_ocr.ocr.is_some() {
-            let before = result.as_ref().map(|d| empty_pages(d)).ok();
+            let before = result.as_ref().map(&empty_pages).ok();
             let t = Instant::now();
             let again = extract_with(path, &bytes, &with_ocr);
             let secs = t.elapsed().as_secs_f64() - best;

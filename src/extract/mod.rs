@@ -24,7 +24,7 @@ mod sheets;
 mod slides;
 mod table;
 
-pub use ocr::Ocr;
+pub use ocr::{Ocr, Progress as OcrProgress};
 
 pub use html::html_to_text;
 
@@ -127,6 +127,8 @@ pub struct ExtractOptions {
     pub ocr_missing: String,
     /// Checked between OCR pages.
     pub cancel: crate::cancel::Cancel,
+    /// Pages recognised / to recognise in the file being read, for progress reports.
+    pub ocr_progress: std::sync::Arc<OcrProgress>,
 }
 
 impl ExtractOptions {
@@ -142,7 +144,13 @@ impl ExtractOptions {
             ocr,
             ocr_missing,
             cancel,
+            ocr_progress: Default::default(),
         }
+    }
+
+    /// `(done, total)` pages of the OCR running now, if one is.
+    pub fn ocr_pages(&self) -> Option<(usize, usize)> {
+        self.ocr_progress.get()
     }
 
     fn ocr_hint(&self) -> &str {
@@ -228,7 +236,9 @@ fn extract_contained(path: &Path, bytes: &[u8], opts: &ExtractOptions) -> Result
         return image_text(kind, bytes, opts);
     }
     if looks_like_pdf(bytes) {
-        let pages = pdf::extract_pdf(bytes, opts)?;
+        let pages = pdf::extract_pdf(bytes, opts);
+        opts.ocr_progress.clear();
+        let pages = pages?;
         return Ok(Extracted {
             kind: DocKind::Pdf,
             pages,

@@ -25,6 +25,31 @@ const PAGE_TIMEOUT: Duration = Duration::from_secs(180);
 /// A page with fewer visible characters than this in its text layer is recognised instead.
 pub(super) const MIN_PAGE_CHARS: usize = 16;
 
+/// Pages recognised so far of the file being read (0 of 0: no OCR running).
+#[derive(Debug, Default)]
+pub struct Progress {
+    done: AtomicUsize,
+    total: AtomicUsize,
+}
+
+impl Progress {
+    /// `(done, total)` while an OCR runs.
+    pub fn get(&self) -> Option<(usize, usize)> {
+        let total = self.total.load(Ordering::Relaxed);
+        (total > 0).then(|| (self.done.load(Ordering::Relaxed), total))
+    }
+    fn start(&self, total: usize) {
+        self.done.store(0, Ordering::Relaxed);
+        self.total.store(total, Ordering::Relaxed);
+    }
+    fn page_done(&self) {
+        self.done.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(super) fn clear(&self) {
+        self.total.store(0, Ordering::Relaxed);
+    }
+}
+
 /// OCR as configured on a machine that has the tools.
 #[derive(Debug, Clone)]
 pub struct Ocr {
@@ -112,7 +137,10 @@ impl Ocr {
             languages: cfg.languages.clone(),
             max_pages: cfg.max_pages,
             dpi: cfg.dpi,
-            threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            threads: match cfg.threads {
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+                n => n,
+            },
         })
     }
 
@@ -123,8 +151,15 @@ impl Ocr {
 
     /// Recognise the given 1-based pages of a PDF (at most `max_pages` of them, the first
     /// ones), several at once. Returns each page's text in the order asked.
-    pub fn pdf_pages(&self, pdf: &[u8], pages: &[u32], cancel: &Cancel) -> Result<Vec<String>> {
+    pub fn pdf_pages(
+        &self,
+        pdf: &[u8],
+        pages: &[u32],
+        cancel: &Cancel,
+        progress: &Progress,
+    ) -> Result<Vec<String>> {
         let pages = &pages[..pages.len().min(self.max_pages)];
+        progress.start(pages.len());
         // pdftoppm reads the PDF from a private temporary copy: fed through a pipe it would be
         // sent whole for every page (a 70 MB scan × 200 pages).
         let copy = TempCopy::new(pdf)
@@ -147,8 +182,11 @@ impl Ocr {
                 b"",
             )
             .map_err(|e| Error::unsupported(format!("page {n} could not be rendered: {e}")))?;
-            self.recognise(&image)
-                .map_err(|e| Error::unsupported(format!("page {n}: {e}")))
+            let text = self
+                .recognise(&image)
+                .map_err(|e| Error::unsupported(format!("page {n}: {e}")))?;
+            progress.page_done();
+            Ok(text)
         })
     }
 

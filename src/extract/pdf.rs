@@ -25,7 +25,7 @@ pub(super) fn extract_pdf(bytes: &[u8], opts: &ExtractOptions) -> Result<Vec<Pag
         .filter_map(|p| p.number)
         .collect();
     if let (Some(ocr), false) = (&opts.ocr, scanned.is_empty()) {
-        let texts = ocr.pdf_pages(bytes, &scanned, &opts.cancel)?;
+        let texts = ocr.pdf_pages(bytes, &scanned, &opts.cancel, &opts.ocr_progress)?;
         for (number, text) in scanned.iter().zip(texts) {
             let text = tidy_pdf_text(&text);
             if let Some(page) = pages.iter_mut().find(|p| p.number == Some(*number)) {

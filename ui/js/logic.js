@@ -223,6 +223,22 @@ export function describeIngest(s) {
   return { fraction, line };
 }
 
+/** A document's size in its own units: "12 pages", "4 slides", "1 message", or its kind. */
+export function docSize(kind, pages) {
+  if (!pages) return kind || "";
+  const unit = kind === "slides" ? "slide" : kind === "mail" ? "message" : "page";
+  return `${pages} ${unit}${pages === 1 ? "" : "s"}`;
+}
+
+/** The heading of the list of files not read: "Show the 3 files not read" (or the first N). */
+export function unreadSummary(u) {
+  const listed = (u.paths || []).length;
+  const files = `${u.count} file${u.count === 1 ? "" : "s"}`;
+  return listed < u.count
+    ? `Show the first ${listed} of ${files} of types Hearth does not read`
+    : `Show the ${files} of types Hearth does not read`;
+}
+
 /** Library entries grouped by folder: [{folder, entries}], folders sorted. */
 export function groupByFolder(entries) {
   const groups = new Map();

@@ -13,6 +13,8 @@ import {
   newIngest,
   reduceIngest,
   describeIngest,
+  docSize,
+  unreadSummary,
   describeRebuild,
   groupByFolder,
   describeFolderState,
@@ -125,7 +127,7 @@ function renderEntry(e) {
       ? h(
           "span",
           { class: "muted small" },
-          [e.pages ? `${e.pages} pages` : e.kind, `${e.chunks} chunks`, formatBytes(e.size)].join(" · "),
+          [docSize(e.kind, e.pages), `${e.chunks} chunks`, formatBytes(e.size)].join(" · "),
         )
       : h("span", { class: "reason" }, e.error);
   return h(
@@ -215,6 +217,13 @@ function renderIngest() {
   $("#ingest-line").classList.remove("error-text");
   $("#ingest-line").textContent = line;
   $("#ingest-current").textContent = p.finished ? "" : p.current ? `Reading ${p.current}` : "";
+  // Files of types Hearth does not read: counted in the line, listed on request.
+  const u = p.finished && p.report && p.report.unsupported;
+  $("#ingest-unread").hidden = !(u && u.count);
+  if (u && u.count) {
+    $("#ingest-unread-summary").textContent = unreadSummary(u);
+    $("#ingest-unread-list").replaceChildren(...u.paths.map((path) => h("li", {}, path)));
+  }
 }
 
 async function removePath(path, folder) {

@@ -2,6 +2,8 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import {
+  docSize,
+  unreadSummary,
   pageLabel,
   queryTerms,
   highlightSegments,
@@ -176,4 +178,13 @@ test("slides are called slides in citations, other pages pages", () => {
   assert.equal(pageLabel(2, null, "/d/manual.pdf"), "page 2");
   assert.equal(pageLabel(12, 40, "/mail/lists.mbox"), "message 12 of 40");
   assert.equal(pageLabel(null, 4, "/d/x.pdf"), "");
+});
+
+test("documents are sized in their own units, unread files summarised", () => {
+  assert.equal(docSize("slides", 4), "4 slides");
+  assert.equal(docSize("mail", 1), "1 message");
+  assert.equal(docSize("pdf", 12), "12 pages");
+  assert.equal(docSize("spreadsheet", null), "spreadsheet");
+  assert.equal(unreadSummary({ count: 3, paths: ["a", "b", "c"] }), "Show the 3 files of types Hearth does not read");
+  assert.equal(unreadSummary({ count: 1500, paths: new Array(1000).fill("x") }), "Show the first 1000 of 1500 files of types Hearth does not read");
 });

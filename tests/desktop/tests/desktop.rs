@@ -43,6 +43,13 @@ fn str_of(v: &Value) -> String {
 async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window() {
     let tmp = tempfile::tempdir().unwrap();
     let docs = user_folder(tmp.path());
+    // A slide deck, and a file of a type Hearth does not read.
+    std::fs::copy(
+        repo_root().join("tests/data/formats/field-talk.pptx"),
+        docs.join("field-talk.pptx"),
+    )
+    .unwrap();
+    std::fs::write(docs.join("song.mp3"), b"ID3\x04\x00 not a document").unwrap();
     let app = Desktop::launch(&env(tmp.path()), "main-flow").await;
 
     // 1. A new user sees the empty library telling them what to do.
@@ -69,15 +76,31 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
     app.click("#add-submit").await;
     app.wait_until(
         "indexing to finish",
-        "document.body.dataset.ingest === 'idle' && document.querySelectorAll('#library-list .doc').length >= 7",
+        "document.body.dataset.ingest === 'idle' && document.querySelectorAll('#library-list .doc').length >= 8",
         Duration::from_secs(120),
     )
     .await;
     let line = app.text("#ingest-line").await;
     assert!(
-        line.starts_with("Done: 6 indexed, 0 unchanged, 1 failed"),
+        line.starts_with(
+            "Done: 7 indexed, 0 unchanged, 1 failed, 1 not of a type Hearth reads (.mp3 1)"
+        ),
         "progress line: {line}"
     );
+    // The file not read is listed on request; the deck is sized in slides.
+    let unread = app
+        .eval("[document.querySelector('#ingest-unread').hidden, document.querySelector('#ingest-unread-summary').textContent, [...document.querySelectorAll('#ingest-unread-list li')].map(e => e.textContent)]")
+        .await;
+    assert_eq!(unread[0], Value::from(false), "{unread}");
+    assert_eq!(
+        str_of(&unread[1]),
+        "Show the 1 file of types Hearth does not read"
+    );
+    assert!(str_of(&unread[2][0]).ends_with("/song.mp3"), "{unread}");
+    let deck = app
+        .eval("document.querySelector(\".doc[data-path$='/field-talk.pptx']\").textContent")
+        .await;
+    assert!(str_of(&deck).contains("4 slides"), "{deck}");
     assert_eq!(
         app.eval("document.querySelector('#ingest-bar').value")
             .await,
@@ -91,6 +114,7 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
         serde_json::json!([
             "bike-maintenance.md",
             "field-guide.pdf",
+            "field-talk.pptx",
             "meeting-2024-03-14.txt",
             "pasta-recipe.html",
             "retry.rs",
@@ -106,7 +130,7 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
     assert!(str_of(&failed[0][0]).ends_with("locked.pdf"));
     assert!(str_of(&failed[0][1]).contains("encrypted"), "{failed:?}");
     let counts = app.text("#index-summary").await;
-    assert!(counts.starts_with("6 documents"), "{counts}");
+    assert!(counts.starts_with("7 documents"), "{counts}");
     app.screenshot("02-indexed-with-a-failure").await;
 
     // 3b. The added folder is watched: a note saved into it appears without doing anything;
@@ -160,7 +184,7 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
     std::fs::remove_file(docs.join("lighthouse.md")).unwrap();
     app.wait_until(
         "deleted notes to leave the list",
-        "document.querySelectorAll('.doc[data-status=indexed]').length === 6 && !document.querySelector(\".doc[data-path$='/harbour.md']\")",
+        "document.querySelectorAll('.doc[data-status=indexed]').length === 7 && !document.querySelector(\".doc[data-path$='/harbour.md']\")",
         Duration::from_secs(30),
     )
     .await;
@@ -462,7 +486,7 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
         .await;
     app.wait_until(
         "the document to leave the list",
-        "!document.querySelector(\".doc[data-path$='bike-maintenance.md']\") && document.querySelectorAll('.doc[data-status=indexed]').length === 5",
+        "!document.querySelector(\".doc[data-path$='bike-maintenance.md']\") && document.querySelectorAll('.doc[data-status=indexed]').length === 6",
         SHORT,
     )
     .await;
@@ -607,7 +631,7 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
     )
     .await;
     let line = app.text("#ingest-line").await;
-    assert!(line.starts_with("Rebuilt: 6 documents"), "{line}");
+    assert!(line.starts_with("Rebuilt: 7 documents"), "{line}");
     assert_eq!(
         app.eval("document.querySelector('#rebuild-card').hidden")
             .await,
@@ -700,7 +724,7 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
         .await;
     app.wait_until(
         "the collection to go, the documents to stay",
-        "!document.querySelector('.collection') && document.querySelector('#search-scope').children.length === 0 && document.querySelectorAll('.doc[data-status=indexed]').length === 6",
+        "!document.querySelector('.collection') && document.querySelector('#search-scope').children.length === 0 && document.querySelectorAll('.doc[data-status=indexed]').length === 7",
         SHORT,
     )
     .await;
