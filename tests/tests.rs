@@ -1330,7 +1330,20 @@ async fn mail_is_read_one_page_per_message_with_sender_date_and_attachments() {
     assert!(hit.text.contains("coûte 4,50 EUR"), "{}", hit.text);
     // A forwarded message inside a message, and the same message as its own .eml.
     let hits = search(&lib, "where is the spare boathouse key", SearchMode::Hybrid).await;
-    assert_eq!(find(&hits, "station-list.mbox").page, Some(4));
+    let hit = find(&hits, "station-list.mbox");
+    assert_eq!(hit.page, Some(4));
+    assert_eq!(
+        hit.heading,
+        "Fwd: boathouse key (Ines Alvarado, 2024-03-07) > Attached message: boathouse key (Harbour office, 2024-03-06)"
+    );
+    assert!(hit.text.contains("hook number 17"), "{}", hit.text);
+    // The forwarding message's own text is stored once.
+    let page = lib
+        .page_text(&key("station-list.mbox"), Some(4))
+        .await
+        .unwrap()
+        .text;
+    assert_eq!(page.matches("See below.").count(), 1, "{page}");
     let hit = find(&hits, "boathouse.eml");
     assert_eq!(hit.heading, "boathouse key (Harbour office, 2024-03-06)");
     assert!(hit.text.contains("hook number 17"), "{}", hit.text);

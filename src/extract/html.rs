@@ -298,7 +298,11 @@ impl Writer {
             return;
         }
         self.out.push_str(&marker);
-        self.out.push_str(&text);
+        if marker.is_empty() {
+            self.out.push_str(&super::not_heading(&text));
+        } else {
+            self.out.push_str(&text);
+        }
         self.out.push('\n');
     }
 

@@ -117,16 +117,20 @@ fn message_text(raw: &[u8], opts: &ExtractOptions, depth: usize) -> Result<Strin
         (false, Some(h)) => Cow::Owned(html_to_text(&h).unwrap_or_else(|_| h.into_owned())),
         _ => msg.body_text(0).unwrap_or_default(),
     };
-    out.push_str(body.trim());
+    out.push_str(&super::not_heading(body.trim()));
     out.push_str("\n\n");
     for part in msg.attachments() {
         let name = part.attachment_name().unwrap_or("attachment").to_string();
         if let Some(inner) = part.message() {
             if depth < MAX_DEPTH {
                 // A forwarded message: its text, headings one level down.
-                if let Ok(text) = message_text(&inner.raw_message, opts, depth + 1) {
-                    out.push_str("## Forwarded message\n\n");
-                    out.push_str(&text.replacen("# ", "", 1));
+                if let Ok(text) = message_text(inner.raw_message(), opts, depth + 1) {
+                    // Its "# Subject (Sender, date)" becomes "## Attached message: Subject …";
+                    // its own attachments' headings follow it at the same level.
+                    let (title, rest) = text.split_once('\n').unwrap_or((&text, ""));
+                    let title = title.trim_start_matches('#').trim();
+                    out.push_str(&format!("## Attached message: {title}\n"));
+                    out.push_str(rest.trim_start_matches('\n'));
                     out.push_str("\n\n");
                 }
             }

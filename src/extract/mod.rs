@@ -112,7 +112,10 @@ const TEXT_EXTENSIONS: &[&str] = &["txt", "text", "rst", "org", "log", "csv", "t
 const MARKDOWN_EXTENSIONS: &[&str] = &["md", "markdown", "mdown", "mkd"];
 const HTML_EXTENSIONS: &[&str] = &["html", "htm", "xhtml"];
 /// Zip-packaged documents read by content ([`office::zip_kind`]).
-const OFFICE_EXTENSIONS: &[&str] = &["docx", "odt", "pptx", "odp", "epub", "xlsx", "ods"];
+const OFFICE_EXTENSIONS: &[&str] = &[
+    "docx", "docm", "dotx", "odt", "ott", "pptx", "pptm", "potx", "odp", "otp", "epub", "xlsx",
+    "xlsm", "xltx", "ods", "ots",
+];
 const MAIL_EXTENSIONS: &[&str] = &["eml", "mbox", "mbx"];
 const RTF_EXTENSIONS: &[&str] = &["rtf"];
 /// Images Tesseract reads; taken in folder walks only when OCR is available.
@@ -162,6 +165,26 @@ impl ExtractOptions {
     }
 }
 
+/// The text of a paragraph that is not a heading: lines that would read as Markdown headings
+/// (a shell prompt "# umount /mnt", a "#1 priority") are indented by one space so the chunker
+/// keeps them as text instead of starting a section with them.
+pub(crate) fn not_heading(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.lines().any(|l| l.starts_with('#')) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if line.starts_with('#') {
+            out.push(' ');
+        }
+        out.push_str(line);
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// A path's extension, lowercased (`""` when it has none).
 pub fn extension_of(path: &Path) -> String {
     extension(path)
@@ -171,7 +194,7 @@ pub fn extension_of(path: &Path) -> String {
 /// else "page". Decided by the extension: hits and citations carry only the path.
 pub fn page_unit(path: &str) -> &'static str {
     match extension(Path::new(path)).as_str() {
-        "pptx" | "odp" => "slide",
+        "pptx" | "pptm" | "potx" | "odp" | "otp" => "slide",
         "mbox" | "mbx" => "message",
         _ => "page",
     }
@@ -523,6 +546,19 @@ mod tests {
         let elf = b"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00";
         let err = extract(p, elf).unwrap_err();
         assert!(err.to_string().contains("binary"), "{err}");
+    }
+
+    #[test]
+    fn lines_that_look_like_headings_stay_text() {
+        assert_eq!(not_heading("# umount /mnt\nok"), " # umount /mnt\nok");
+        assert_eq!(not_heading("no # here"), "no # here");
+        // live-manual's EPUB keeps shell sessions in paragraphs, not <pre>.
+        let text = html_to_text(
+            "<h1>Run time</h1><p class=\"code\"># umount /mnt<br/># cryptsetup luksClose live</p>",
+        )
+        .unwrap();
+        assert!(text.starts_with("# Run time\n\n"), "{text}");
+        assert!(!text.lines().skip(1).any(|l| l.starts_with('#')), "{text}");
     }
 
     #[test]

@@ -170,7 +170,7 @@ fn walk(xml: &[u8], presentation: bool) -> Result<Walk> {
                             w.text
                                 .push_str(&format!("{} {line}\n\n", "#".repeat(level)));
                         } else {
-                            w.text.push_str(text);
+                            w.text.push_str(&super::not_heading(text));
                             w.text.push_str("\n\n");
                         }
                     }

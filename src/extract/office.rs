@@ -65,9 +65,13 @@ pub(super) fn zip_kind(bytes: &[u8]) -> Result<ZipKind> {
     }
     let mime = pkg.part("mimetype")?.unwrap_or_default();
     Ok(match String::from_utf8_lossy(&mime).trim() {
-        "application/vnd.oasis.opendocument.text" => ZipKind::Odt,
-        "application/vnd.oasis.opendocument.presentation" => ZipKind::Odp,
-        "application/vnd.oasis.opendocument.spreadsheet" => ZipKind::Ods,
+        // documents and their templates (.ott/.otp/.ots) alike
+        "application/vnd.oasis.opendocument.text"
+        | "application/vnd.oasis.opendocument.text-template" => ZipKind::Odt,
+        "application/vnd.oasis.opendocument.presentation"
+        | "application/vnd.oasis.opendocument.presentation-template" => ZipKind::Odp,
+        "application/vnd.oasis.opendocument.spreadsheet"
+        | "application/vnd.oasis.opendocument.spreadsheet-template" => ZipKind::Ods,
         "application/epub+zip" => ZipKind::Epub,
         _ => ZipKind::Other,
     })
@@ -229,7 +233,7 @@ fn body_text(xml: &[u8]) -> Result<String> {
                                 out.push_str(&format!("{} {line}\n\n", "#".repeat(level)));
                             }
                             None => {
-                                out.push_str(text);
+                                out.push_str(&super::not_heading(text));
                                 out.push_str("\n\n");
                             }
                         }

@@ -326,7 +326,7 @@ fn emit(out: &mut String, para: &mut String, heading: Option<usize>) {
                 text.replace('\n', " ")
             )),
             None => {
-                out.push_str(text);
+                out.push_str(&super::not_heading(text));
                 out.push_str("\n\n");
             }
         }

@@ -247,6 +247,18 @@ fn is_date_format(code: &str) -> bool {
     plain.contains('d') || plain.contains('y')
 }
 
+/// A stored number as Excel shows it: at most 15 significant digits (`4.1100000000000003` is
+/// 4.11), anything that is not a number unchanged.
+fn excel_number(v: &str) -> String {
+    match v.trim().parse::<f64>() {
+        Ok(x) if x.is_finite() && (v.contains('.') || v.contains(['e', 'E'])) => {
+            let rounded: f64 = format!("{x:.14e}").parse().unwrap_or(x);
+            format!("{rounded}")
+        }
+        _ => v.to_string(),
+    }
+}
+
 /// An Excel serial day number as a date (`yyyy-mm-dd`, with `hh:mm` when it has a time).
 fn excel_date(serial: f64, date1904: bool) -> Option<String> {
     if !(0.0..2_958_466.0).contains(&serial) {
@@ -365,7 +377,7 @@ fn xlsx_rows(
                             .ok()
                             .and_then(|v| excel_date(v, date1904))
                             .unwrap_or_else(|| value.clone()),
-                        _ => value.clone(),
+                        _ => excel_number(&value),
                     };
                     if cell_col < MAX_COLUMNS && !text.trim().is_empty() {
                         if row.len() <= cell_col {
@@ -537,6 +549,10 @@ mod tests {
         assert!(is_date_format("dd/mm/yyyy") && is_date_format("mmm\\-yy"));
         assert!(!is_date_format("#,##0.00") && !is_date_format("[Red]0.0\"d\""));
         assert_eq!(column_of("AB12"), Some(27));
+        assert_eq!(excel_number("4.1100000000000003"), "4.11");
+        assert_eq!(excel_number("0.30000000000000004"), "0.3");
+        assert_eq!(excel_number("1204"), "1204");
+        assert_eq!(excel_number("1.5E-3"), "0.0015");
         assert_eq!(column_of("A1"), Some(0));
     }
 

@@ -30,7 +30,7 @@ pub(super) fn slide_pages(slides: Vec<Slide>) -> Vec<Page> {
                 text.push_str(&format!("# {}\n\n", s.title.trim().replace('\n', " ")));
             }
             for p in s.body.iter().filter(|p| !p.trim().is_empty()) {
-                text.push_str(p.trim());
+                text.push_str(&super::not_heading(p.trim()));
                 text.push_str("\n\n");
             }
             let notes: Vec<&str> = s
