@@ -218,7 +218,7 @@ async fn bad_input_is_reported_per_file_and_nothing_is_lost() {
     drop(big);
     // Types Hearth does not read (yet): counted and listed, not dropped in silence; a hidden
     // file is not counted.
-    std::fs::write(bad.join("slides.pptx"), b"PK\x03\x04 not really").unwrap();
+    std::fs::write(bad.join("talk.key"), b"PK\x03\x04 a Keynote deck").unwrap();
     std::fs::write(bad.join("holiday.JPG"), [0xffu8, 0xd8, 0xff]).unwrap();
     std::fs::write(bad.join("beach.jpg"), [0xffu8, 0xd8, 0xff]).unwrap();
     std::fs::write(bad.join(".DS_Store"), b"\0\0").unwrap();
@@ -262,10 +262,10 @@ async fn bad_input_is_reported_per_file_and_nothing_is_lost() {
     assert_eq!(report.indexed, 2, "latin1 + utf16: {report:?}");
     let u = &report.unsupported;
     assert_eq!(u.count, 3, "{u:?}");
-    assert_eq!(u.describe(), "3 (.jpg 2, .pptx 1)");
+    assert_eq!(u.describe(), "3 (.jpg 2, .key 1)");
     let mut listed: Vec<&str> = u.paths.iter().map(|p| file_name(p)).collect();
     listed.sort();
-    assert_eq!(listed, ["beach.jpg", "holiday.JPG", "slides.pptx"]);
+    assert_eq!(listed, ["beach.jpg", "holiday.JPG", "talk.key"]);
 
     let hits = search(&lib, "gâteau de Mirabelle crème fraîche", SearchMode::Text).await;
     assert_eq!(file_name(&hits[0].path), "latin1.txt");
@@ -829,7 +829,7 @@ async fn a_word_document_is_read_with_its_headings_and_tables_and_bad_ones_are_n
             .unwrap_or_else(|| panic!("{name}: {report:?}"))
     };
     assert!(
-        reason("truncated.docx").contains("damaged Word file"),
+        reason("truncated.docx").contains("damaged Office document"),
         "{}",
         reason("truncated.docx")
     );

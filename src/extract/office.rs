@@ -53,7 +53,7 @@ pub(super) enum ZipKind {
 /// Recognise an Office document, OpenDocument file or e-book inside a zip archive; an archive
 /// that does not open (truncated, damaged) is an error.
 pub(super) fn zip_kind(bytes: &[u8]) -> Result<ZipKind> {
-    let mut pkg = Package::open(bytes, "document (zip archive)")?;
+    let mut pkg = Package::open(bytes, "Office document, e-book or zip archive")?;
     for (part, kind) in [
         ("word/document.xml", ZipKind::Docx),
         ("ppt/presentation.xml", ZipKind::Pptx),
