@@ -820,14 +820,7 @@ async fn a_word_document_is_read_with_its_headings_and_tables_and_bad_ones_are_n
     let lib = library(tmp.path()).await;
     let report = ingest(&lib, std::slice::from_ref(&dir)).await;
     assert_eq!(report.indexed, 2, "the report and the text one: {report:?}");
-    let reason = |name: &str| {
-        report
-            .failed
-            .iter()
-            .find(|f| f.path.ends_with(name))
-            .map(|f| f.error.clone())
-            .unwrap_or_else(|| panic!("{name}: {report:?}"))
-    };
+    let reason = |name: &str| failure(&report, name);
     assert!(
         reason("truncated.docx").contains("damaged Office document"),
         "{}",
@@ -894,14 +887,7 @@ async fn scanned_pages_and_images_are_read_by_ocr_and_cited_by_page() {
     let lib = library(tmp.path()).await;
     let report = ingest(&lib, std::slice::from_ref(&dir)).await;
     assert_eq!(report.indexed, 4, "{report:#?}");
-    let reason = |name: &str| {
-        report
-            .failed
-            .iter()
-            .find(|f| f.path.ends_with(name))
-            .map(|f| f.error.clone())
-            .unwrap_or_else(|| panic!("{name}: {report:?}"))
-    };
+    let reason = |name: &str| failure(&report, name);
     assert!(
         reason("torn.png").contains("PNG image that could not be read"),
         "{}",
@@ -914,12 +900,7 @@ async fn scanned_pages_and_images_are_read_by_ocr_and_cited_by_page() {
     );
     assert_eq!(report.failed.len(), 2, "{report:?}");
 
-    let key = |f: &str| {
-        std::fs::canonicalize(dir.join(f))
-            .unwrap()
-            .display()
-            .to_string()
-    };
+    let key = |f: &str| doc_key(&dir, f);
     let scanned = lib
         .document(&key("field-guide-scanned.pdf"))
         .await
@@ -1073,14 +1054,7 @@ async fn slides_and_opendocument_files_are_read_with_slide_numbers_and_headings(
     let lib = library(tmp.path()).await;
     let report = ingest(&lib, std::slice::from_ref(&dir)).await;
     assert_eq!(report.indexed, 5, "{report:#?}");
-    let reason = |name: &str| {
-        report
-            .failed
-            .iter()
-            .find(|f| f.path.ends_with(name))
-            .map(|f| f.error.clone())
-            .unwrap_or_else(|| panic!("{name}: {report:?}"))
-    };
+    let reason = |name: &str| failure(&report, name);
     assert!(
         reason("cut.pptx").contains("damaged"),
         "{}",
@@ -1092,12 +1066,7 @@ async fn slides_and_opendocument_files_are_read_with_slide_numbers_and_headings(
         reason("album.odp")
     );
 
-    let key = |f: &str| {
-        std::fs::canonicalize(dir.join(f))
-            .unwrap()
-            .display()
-            .to_string()
-    };
+    let key = |f: &str| doc_key(&dir, f);
     for deck in ["field-talk.pptx", "field-talk.odp"] {
         let doc = lib.document(&key(deck)).await.unwrap().unwrap();
         assert_eq!(
@@ -1205,12 +1174,7 @@ async fn spreadsheets_are_read_one_section_per_sheet_with_named_columns() {
     assert_eq!(report.indexed, 2, "{report:#?}");
     assert_eq!(report.failed.len(), 1, "{report:#?}");
     assert!(report.failed[0].error.contains("damaged"), "{report:?}");
-    let key = |f: &str| {
-        std::fs::canonicalize(dir.join(f))
-            .unwrap()
-            .display()
-            .to_string()
-    };
+    let key = |f: &str| doc_key(&dir, f);
     for book in ["station-log.xlsx", "station-log.ods"] {
         let doc = lib.document(&key(book)).await.unwrap().unwrap();
         assert_eq!(doc.kind, "spreadsheet");
@@ -1281,12 +1245,7 @@ async fn mail_is_read_one_page_per_message_with_sender_date_and_attachments() {
     assert_eq!(report.indexed, 2, "{report:#?}");
     assert_eq!(report.failed.len(), 1, "{report:#?}");
     assert!(report.failed[0].path.ends_with("junk.eml"), "{report:?}");
-    let key = |f: &str| {
-        std::fs::canonicalize(dir.join(f))
-            .unwrap()
-            .display()
-            .to_string()
-    };
+    let key = |f: &str| doc_key(&dir, f);
     let mbox = lib
         .document(&key("station-list.mbox"))
         .await

@@ -10,7 +10,7 @@ use quick_xml::events::Event;
 use quick_xml::Reader;
 
 use super::html::html_to_text;
-use super::office::{attr_value, xml_ref, Package};
+use super::office::{attr_value, part_path as join, xml_ref, Package};
 use crate::error::{Error, Result};
 
 /// The text of an `.epub`.
@@ -103,22 +103,6 @@ pub(super) fn epub_text(bytes: &[u8]) -> Result<String> {
         out.push_str("\n\n");
     }
     Ok(out)
-}
-
-/// A path relative to a folder inside the archive (`..` resolved, `%20` decoded).
-fn join(dir: &str, href: &str) -> String {
-    let href = href.replace("%20", " ");
-    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
-    for piece in href.split('/') {
-        match piece {
-            ".." => {
-                parts.pop();
-            }
-            "." | "" => {}
-            p => parts.push(p),
-        }
-    }
-    parts.join("/")
 }
 
 /// The attributes (by local name) of every element with this local name.

@@ -129,6 +129,27 @@ impl<'a> Package<'a> {
     }
 }
 
+/// A part named by a relationship or a link (`../media/a%20b.xml`, `/ppt/x.xml`), relative to
+/// the folder of the part that names it, as a path inside the archive.
+pub(super) fn part_path(dir: &str, target: &str) -> String {
+    let target = target.replace("%20", " ");
+    let (dir, target) = match target.strip_prefix('/') {
+        Some(abs) => ("", abs),
+        None => (dir, target.as_str()),
+    };
+    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
+    for piece in target.split('/') {
+        match piece {
+            ".." => {
+                parts.pop();
+            }
+            "." | "" => {}
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
 /// An attribute's value with the predefined entities and character references resolved.
 pub(super) fn attr_value(a: &quick_xml::events::attributes::Attribute) -> Option<String> {
     a.normalized_value(quick_xml::XmlVersion::default())

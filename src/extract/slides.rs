@@ -6,7 +6,7 @@
 use quick_xml::events::Event;
 use quick_xml::Reader;
 
-use super::office::{attr_value, xml_ref, Package};
+use super::office::{attr_value, part_path as resolve, xml_ref, Package};
 use super::Page;
 use crate::error::{Error, Result};
 
@@ -180,24 +180,6 @@ fn relationships(pkg: &mut Package, part: &str) -> Result<Vec<Relationship>> {
         buf.clear();
     }
     Ok(out)
-}
-
-/// A relationship target relative to the folder of the part that names it.
-fn resolve(dir: &str, target: &str) -> String {
-    if let Some(abs) = target.strip_prefix('/') {
-        return abs.to_string();
-    }
-    let mut parts: Vec<&str> = dir.split('/').filter(|p| !p.is_empty()).collect();
-    for piece in target.split('/') {
-        match piece {
-            ".." => {
-                parts.pop();
-            }
-            "." | "" => {}
-            p => parts.push(p),
-        }
-    }
-    parts.join("/")
 }
 
 /// A shape's placeholder type (`title`, `body`, `sldNum`, …; `None` for a plain text box or

@@ -71,3 +71,21 @@ pub async fn search(lib: &Library, q: &str, mode: SearchMode) -> Vec<hearth::Hit
 pub fn file_name(path: &str) -> &str {
     Path::new(path).file_name().unwrap().to_str().unwrap()
 }
+
+/// The error of the file whose path ends with `name` in an ingest report (panics if none).
+pub fn failure(report: &IngestReport, name: &str) -> String {
+    report
+        .failed
+        .iter()
+        .find(|f| f.path.ends_with(name))
+        .map(|f| f.error.clone())
+        .unwrap_or_else(|| panic!("no failure for {name}: {report:#?}"))
+}
+
+/// The index key (canonical path) of `dir/file`.
+pub fn doc_key(dir: &Path, file: &str) -> String {
+    std::fs::canonicalize(dir.join(file))
+        .unwrap()
+        .display()
+        .to_string()
+}
