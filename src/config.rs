@@ -525,6 +525,13 @@ pub struct AnswerConfig {
     /// question by the shells, never read from config.toml.
     #[serde(skip)]
     pub collections: Vec<String>,
+    /// Sampling temperature of the answer (0: greedy, the default). Set per request by the
+    /// shells (the HTTP API's `temperature`), never read from config.toml.
+    #[serde(skip)]
+    pub temperature: f64,
+    /// More strings that end an answer (the HTTP API's `stop`). Set per request.
+    #[serde(skip)]
+    pub stop: Vec<String>,
 }
 
 impl Default for AnswerConfig {
@@ -539,6 +546,8 @@ impl Default for AnswerConfig {
             max_answer_tokens: 256,
             history_tokens: 400,
             collections: Vec::new(),
+            temperature: 0.0,
+            stop: Vec::new(),
         }
     }
 }

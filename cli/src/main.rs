@@ -6,6 +6,7 @@ mod collections;
 mod eval;
 mod eval_docs;
 mod models;
+mod serve;
 mod watch;
 
 use std::io::IsTerminal;
@@ -156,6 +157,10 @@ enum Command {
     },
     /// Measure ingest throughput and search latency (prints numbers).
     Bench(bench::BenchArgs),
+    /// Serve the library over HTTP on this machine: OpenAI-compatible chat (answered from your
+    /// documents, with citations) and embeddings, plus search, documents, ingest and summarize.
+    /// Every route but /health needs the bearer token kept in <data dir>/api-token.
+    Serve(serve::ServeArgs),
     /// Retrieval and answer quality on HaluEval QA and on real manuals (hit@1/@5, MRR, answers).
     Eval(eval::EvalArgs),
 }
@@ -526,6 +531,7 @@ async fn run(cli: Cli) -> Result<i32> {
             answer::summarize(config, model.as_deref(), &path, json).await
         }
         Command::Bench(args) => bench::run(&cli.data_dir, &cli.models_dir, args).await,
+        Command::Serve(args) => serve::run(&cli.data_dir, &cli.models_dir, args).await,
         Command::Eval(args) => eval::run(&cli.models_dir, args).await,
     }
 }

@@ -114,7 +114,12 @@ pub async fn ask(
     let before_generation_ms = ms(started);
     let params = GenerateParams {
         max_tokens: cfg.max_answer_tokens,
-        stop: vec!["\nQuestion:".into(), "\nSources:".into()],
+        temperature: cfg.temperature,
+        stop: ["\nQuestion:", "\nSources:"]
+            .into_iter()
+            .map(String::from)
+            .chain(cfg.stop.iter().filter(|s| !s.is_empty()).cloned())
+            .collect(),
         guard: Some(GuardedReply {
             text: NOT_FOUND.into(),
             min_probability: cfg.decline_probability,

@@ -1,0 +1,554 @@
+//! `hearth serve` end to end: the real binary on a free loopback port, a real library (LanceDB
+//! on disk, the real embedder and language model), driven over plain HTTP/1.1 sockets as curl
+//! would. The official `openai` Python client is driven against it by `tests/api/run.sh`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+struct Server {
+    child: Child,
+    addr: String,
+    token: String,
+    /// Everything the server wrote on stderr after its first line.
+    log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(data: &Path, extra: &[&str]) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(extra)
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("start hearth serve");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    // "hearth serve: listening on http://127.0.0.1:PORT (bearer token in PATH)"
+    let addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no address on the first line: {first:?}"))
+        .to_string();
+    let token_file = first
+        .split("bearer token in ")
+        .nth(1)
+        .map(|r| r.trim().trim_end_matches(')'))
+        .unwrap_or_else(|| panic!("no token file on the first line: {first:?}"));
+    assert_eq!(Path::new(token_file), data.join("api-token"));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(token_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "the token file is private");
+    }
+    let token = std::fs::read_to_string(token_file)
+        .unwrap()
+        .trim()
+        .to_string();
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in stderr.lines().map_while(Result::ok) {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    Server {
+        child,
+        addr,
+        token,
+        log,
+    }
+}
+
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "{e}: {} {}",
+                self.status,
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    /// The `data:` payloads of a server-sent event stream.
+    fn events(&self) -> Vec<String> {
+        sse_data(&String::from_utf8_lossy(&self.body))
+    }
+    fn error_code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+}
+
+fn sse_data(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Undo `Transfer-Encoding: chunked`.
+fn dechunk(mut raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = raw.windows(2).position(|w| w == b"\r\n") else {
+            return out;
+        };
+        let size_text = String::from_utf8_lossy(&raw[..eol]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap().trim(), 16)
+            .unwrap_or_else(|_| panic!("bad chunk size {size_text:?}"));
+        raw = &raw[eol + 2..];
+        if size == 0 || raw.len() < size {
+            return out;
+        }
+        out.extend_from_slice(&raw[..size]);
+        raw = &raw[(size + 2).min(raw.len())..];
+    }
+}
+
+fn send(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Reply {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(600))).unwrap();
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    if let Some(b) = body {
+        req.push_str(&format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            b.len()
+        ));
+    }
+    req.push_str("\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    if let Some(b) = body {
+        // a server may answer (413) and close before reading all of a huge body
+        let _ = s.write_all(b);
+    }
+    let mut raw = Vec::new();
+    if let Err(e) = s.read_to_end(&mut raw) {
+        // a reset after the reply (a huge body the server did not read) leaves the reply
+        assert!(!raw.is_empty(), "{method} {path}: {e}");
+    }
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP reply: {}", String::from_utf8_lossy(&raw)));
+    let head = String::from_utf8_lossy(&raw[..split]).to_string();
+    let mut lines = head.lines();
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.parse().ok())
+        .unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let mut body = raw[split + 4..].to_vec();
+    if headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"))
+    {
+        body = dechunk(&body);
+    }
+    Reply {
+        status,
+        headers,
+        body,
+    }
+}
+
+impl Server {
+    fn get(&self, path: &str) -> Reply {
+        let auth = format!("Bearer {}", self.token);
+        send(&self.addr, "GET", path, &[("Authorization", &auth)], None)
+    }
+    fn post(&self, path: &str, body: &Value) -> Reply {
+        let auth = format!("Bearer {}", self.token);
+        let bytes = serde_json::to_vec(body).unwrap();
+        send(
+            &self.addr,
+            "POST",
+            path,
+            &[("Authorization", &auth)],
+            Some(&bytes),
+        )
+    }
+    fn log(&self) -> Vec<String> {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+fn corpus() -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/data/corpus")
+        .canonicalize()
+        .unwrap()
+        .display()
+        .to_string()
+}
+
+const HERON: &str = "When do the heron eggs hatch?";
+
+fn chat_body(question: &str, stream: bool) -> Value {
+    json!({
+        "model": "hearth",
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": question}],
+        "stream": stream,
+        "max_tokens": 64,
+    })
+}
+
+#[test]
+fn serve_answers_searches_ingests_and_refuses_what_it_should() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let server = start(&data, &[]);
+    let addr = server.addr.clone();
+
+    // health needs no token; everything else does
+    let r = send(&addr, "GET", "/health", &[], None);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["status"], "ok");
+    let r = send(&addr, "GET", "/api/status", &[], None);
+    assert_eq!(r.status, 401);
+    assert_eq!(r.error_code(), "unauthorized");
+    assert_eq!(r.header("www-authenticate"), Some("Bearer"));
+    let r = send(
+        &addr,
+        "GET",
+        "/v1/models",
+        &[("Authorization", "Bearer not-the-token")],
+        None,
+    );
+    assert_eq!(r.status, 401);
+    // a web page's request is refused: no CORS unless asked for
+    let auth = format!("Bearer {}", server.token);
+    let r = send(
+        &addr,
+        "GET",
+        "/api/status",
+        &[("Authorization", &auth), ("Origin", "http://evil.example")],
+        None,
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(r.error_code(), "forbidden_origin");
+    assert_eq!(r.header("access-control-allow-origin"), None);
+
+    // ingest a folder with progress as server-sent events
+    let r = server.post("/api/ingest", &json!({ "paths": [corpus()] }));
+    assert_eq!(r.status, 200);
+    assert!(r
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/event-stream"));
+    let events: Vec<Value> = r
+        .events()
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert!(
+        events.iter().any(|e| e["phase"] == "progress"),
+        "{events:?}"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(last["phase"], "finished", "{last}");
+    assert_eq!(last["indexed"], 6, "{last}");
+    let r = server.post("/api/ingest", &json!({ "paths": ["relative/dir"] }));
+    assert_eq!(r.status, 400);
+    assert!(r.json()["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("absolute"));
+
+    // documents, status
+    let r = server.get("/api/documents");
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["documents"].as_array().unwrap().len(), 6);
+    let r = server.get("/api/status");
+    assert_eq!(r.json()["documents"], 6);
+
+    // 20 searches at once, each answered with the heron document first
+    let searches: Vec<_> = (0..20)
+        .map(|i| {
+            let (addr, token) = (addr.clone(), server.token.clone());
+            std::thread::spawn(move || {
+                let mode = ["hybrid", "vector", "text"][i % 3];
+                let body = serde_json::to_vec(
+                    &json!({ "query": "when do the heron eggs hatch", "mode": mode, "limit": 3 }),
+                )
+                .unwrap();
+                let auth = format!("Bearer {token}");
+                send(
+                    &addr,
+                    "POST",
+                    "/api/search",
+                    &[("Authorization", &auth)],
+                    Some(&body),
+                )
+            })
+        })
+        .collect();
+    for s in searches {
+        let r = s.join().unwrap();
+        assert_eq!(r.status, 200);
+        let hits = r.json()["hits"].clone();
+        assert!(hits[0]["text"].as_str().unwrap().contains("eggs"), "{hits}");
+    }
+
+    // bad requests, each with its code
+    let r = send(
+        &addr,
+        "POST",
+        "/api/search",
+        &[("Authorization", &auth)],
+        Some(b"{not json"),
+    );
+    assert_eq!((r.status, r.error_code().as_str()), (400, "invalid_json"));
+    let huge = serde_json::to_vec(&json!({ "query": "x".repeat(2 << 20) })).unwrap();
+    let r = send(
+        &addr,
+        "POST",
+        "/api/search",
+        &[("Authorization", &auth)],
+        Some(&huge),
+    );
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (413, "payload_too_large")
+    );
+    let r = server.post("/api/search", &json!({ "query": "x", "mode": "psychic" }));
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "invalid_request")
+    );
+    let r = server.get("/v1/nothing");
+    assert_eq!((r.status, r.error_code().as_str()), (404, "not_found"));
+    let mut body = chat_body(HERON, false);
+    body["model"] = json!("gpt-4o");
+    let r = server.post("/v1/chat/completions", &body);
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (404, "model_not_found")
+    );
+    let r = server.post(
+        "/v1/chat/completions",
+        &json!({ "messages": [{"role": "assistant", "content": "hi"}] }),
+    );
+    assert_eq!(
+        (r.status, r.error_code().as_str()),
+        (400, "invalid_request")
+    );
+
+    // embeddings: the library's embedder, as floats or base64 of the same floats
+    let r = server.post(
+        "/v1/embeddings",
+        &json!({ "input": ["heron eggs", "tax forms"] }),
+    );
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    let first: Vec<f64> = serde_json::from_value(v["data"][0]["embedding"].clone()).unwrap();
+    assert!(first.len() >= 128);
+    let norm: f64 = first.iter().map(|x| x * x).sum::<f64>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-3, "unit vectors, got {norm}");
+    assert_eq!(v["data"][1]["index"], 1);
+    let r = server.post(
+        "/v1/embeddings",
+        &json!({ "input": "heron eggs", "encoding_format": "base64" }),
+    );
+    let b64 = r.json()["data"][0]["embedding"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(b64.len(), (first.len() * 4).div_ceil(3) * 4);
+
+    // models: the library and the embedder
+    let r = server.get("/v1/models");
+    let ids: Vec<String> = r.json()["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap().to_string())
+        .collect();
+    assert!(ids.contains(&"hearth".to_string()), "{ids:?}");
+    assert!(ids.contains(&v["model"].as_str().unwrap().to_string()));
+
+    // a chat answer, cited
+    let r = server.post("/v1/chat/completions", &chat_body(HERON, false));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["object"], "chat.completion");
+    let content = v["choices"][0]["message"]["content"].as_str().unwrap();
+    assert!(!content.is_empty());
+    let citations = v["citations"].as_array().unwrap();
+    assert!(!citations.is_empty(), "{v}");
+    assert!(citations
+        .iter()
+        .all(|c| content.contains(&format!("[{}]", c["n"]))));
+    assert!(citations
+        .iter()
+        .any(|c| c["path"].as_str().unwrap().ends_with("field-guide.pdf")));
+    assert!(v["usage"]["completion_tokens"].as_u64().unwrap() > 0);
+
+    // the same streamed: chunks, then the citations, then [DONE]
+    let r = server.post("/v1/chat/completions", &chat_body(HERON, true));
+    assert_eq!(r.status, 200);
+    let events = r.events();
+    assert_eq!(events.last().unwrap(), "[DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    assert!(chunks
+        .iter()
+        .all(|c| c["object"] == "chat.completion.chunk"));
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let streamed: String = chunks
+        .iter()
+        .filter_map(|c| c["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    let last = chunks.last().unwrap();
+    assert_eq!(last["choices"][0]["finish_reason"], "stop");
+    assert!(!last["citations"].as_array().unwrap().is_empty());
+    // greedy decoding: the stream says what the plain answer said
+    assert_eq!(streamed.trim(), content.trim());
+
+    // 4 chats at once: one runs, the others wait their turn, all are answered
+    let chats: Vec<_> = (0..4)
+        .map(|_| {
+            let (addr, token) = (addr.clone(), server.token.clone());
+            std::thread::spawn(move || {
+                let body = serde_json::to_vec(&chat_body(HERON, false)).unwrap();
+                let auth = format!("Bearer {token}");
+                send(
+                    &addr,
+                    "POST",
+                    "/v1/chat/completions",
+                    &[("Authorization", &auth)],
+                    Some(&body),
+                )
+            })
+        })
+        .collect();
+    for c in chats {
+        let r = c.join().unwrap();
+        assert_eq!(r.status, 200);
+        let v = r.json();
+        assert_eq!(
+            v["choices"][0]["message"]["content"]
+                .as_str()
+                .unwrap()
+                .trim(),
+            content.trim()
+        );
+    }
+
+    // a client that leaves mid-stream cancels its answer
+    let mut s = TcpStream::connect(&addr).unwrap();
+    let body = serde_json::to_vec(&json!({
+        "messages": [{"role": "user", "content": "Tell me everything about the herons, the eggs and the nest."}],
+        "stream": true,
+        "max_tokens": 1000,
+    }))
+    .unwrap();
+    write!(
+        s,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        server.token,
+        body.len()
+    )
+    .unwrap();
+    s.write_all(&body).unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("\"content\":\"")
+        || String::from_utf8_lossy(&seen).matches("data:").count() < 4
+    {
+        let n = s.read(&mut buf).unwrap();
+        assert!(n > 0, "the stream ended early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    drop(s);
+    // the next answer gets its turn once the abandoned one stopped; the server says it stopped
+    let r = server.post("/v1/chat/completions", &chat_body(HERON, false));
+    assert_eq!(r.status, 200);
+    let log = server.log();
+    assert!(
+        log.iter().any(|l| l.contains("cancelled")),
+        "the server log says the abandoned answer was cancelled: {log:?}"
+    );
+}
+
+#[test]
+fn a_full_queue_is_told_to_retry_after() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["ingest", &corpus(), "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let server = start(&data, &["--max-queued", "0"]);
+    // keep the model busy with a streamed answer, read its first token, then ask again
+    let mut s = TcpStream::connect(&server.addr).unwrap();
+    let body = serde_json::to_vec(&chat_body(HERON, true)).unwrap();
+    write!(
+        s,
+        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        server.token,
+        body.len()
+    )
+    .unwrap();
+    s.write_all(&body).unwrap();
+    let mut first = [0u8; 512];
+    assert!(s.read(&mut first).unwrap() > 0);
+    let r = server.post("/v1/chat/completions", &chat_body(HERON, false));
+    assert_eq!(r.status, 429, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.error_code(), "too_many_requests");
+    assert!(r.header("retry-after").is_some());
+    // searches do not wait for the model
+    let r = server.post("/api/search", &json!({ "query": "heron" }));
+    assert_eq!(r.status, 200);
+}

@@ -1,0 +1,172 @@
+//! Who may call: the bearer token, and the browser origins allowed (none unless listed).
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::{ApiError, Shared};
+
+/// The API token of the library in `data_dir`: read from `<data dir>/api-token`, or made (32
+/// random bytes as hex) and written there with mode 0600 on first start. Returns the token and
+/// the file's path.
+pub fn api_token(data_dir: &Path) -> std::io::Result<(String, PathBuf)> {
+    let path = crate::token_path(data_dir);
+    match std::fs::File::open(&path) {
+        Ok(mut f) => {
+            let mut token = String::new();
+            f.read_to_string(&mut token)?;
+            let token = token.trim().to_string();
+            if token.len() < 32 || !token.chars().all(|c| c.is_ascii_alphanumeric()) {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "{} does not hold a usable token (32 or more letters and digits); \
+                         delete it to have a new one made",
+                        path.display()
+                    ),
+                ));
+            }
+            return Ok((token, path));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::create_dir_all(data_dir)?;
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
+    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    // written whole to a private temporary file, then renamed: a reader never sees half a token
+    let tmp = path.with_extension("tmp");
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(&tmp)?;
+    f.write_all(token.as_bytes())?;
+    f.sync_all()?;
+    drop(f);
+    std::fs::rename(&tmp, &path)?;
+    Ok((token, path))
+}
+
+/// Compares without stopping at the first difference (no timing hint about the token).
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+pub(crate) async fn require_token(
+    State(state): State<Shared>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(str::trim);
+    match given {
+        Some(t) if same(t.as_bytes(), state.options.token.as_bytes()) => next.run(request).await,
+        Some(_) => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "the bearer token is wrong (it is in the api-token file of the library's data dir)",
+        )
+        .into_response(),
+        None => ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "send `Authorization: Bearer <token>`; the token is in the api-token file of the \
+             library's data dir",
+        )
+        .into_response(),
+    }
+}
+
+/// Requests from a browser page carry `Origin`: only listed origins get through (with CORS
+/// headers and preflight answers); the rest are refused before any work is done.
+pub(crate) async fn origin_policy(
+    State(state): State<Shared>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(origin) = request.headers().get(header::ORIGIN).cloned() else {
+        return next.run(request).await;
+    };
+    let allowed = origin
+        .to_str()
+        .is_ok_and(|o| state.options.cors_origins.iter().any(|a| a == o));
+    if !allowed {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden_origin",
+            format!(
+                "requests from the web page at {} are not allowed (start the server with \
+                 --cors-origin to allow it)",
+                origin.to_str().unwrap_or("?")
+            ),
+        )
+        .into_response();
+    }
+    let mut response = if request.method() == Method::OPTIONS {
+        let mut r = StatusCode::NO_CONTENT.into_response();
+        let h = r.headers_mut();
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, DELETE"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("authorization, content-type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+        r
+    } else {
+        next.run(request).await
+    };
+    let h = response.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_is_made_once_private_and_then_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("data");
+        let (t1, path) = api_token(&dir).unwrap();
+        assert_eq!(t1.len(), 64);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        let (t2, _) = api_token(&dir).unwrap();
+        assert_eq!(t1, t2);
+        std::fs::write(&path, "short").unwrap();
+        let e = api_token(&dir).unwrap_err();
+        assert!(e.to_string().contains("delete it"), "{e}");
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"abcd"));
+    }
+}
