@@ -7,6 +7,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Node.js for the UI's unit tests.
 EXTRA_PACKAGES="xvfb xauth webkit2gtk-driver fonts-dejavu-core"
 command -v node >/dev/null || EXTRA_PACKAGES+=" nodejs"
+# The HTTP API tests: curl, and a venv for the official openai Python client (from PyPI).
+command -v curl >/dev/null || EXTRA_PACKAGES+=" curl"
+python3 -c "import ensurepip, venv" 2>/dev/null || EXTRA_PACKAGES+=" python3-venv"
 export EXTRA_PACKAGES
 source "$ROOT/scripts/setup.sh"
 # The generation tests also run SmolLM2-135M (98 MB, fast) and Gemma 3 270M (253 MB, the gemma3
@@ -46,5 +49,9 @@ xvfb-run -a -s "-screen 0 1280x800x24" \
 passed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^passed;?$/) s += $(i-1)} END {print s + 0}' "$results")
 failed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^failed;?$/) s += $(i-1)} END {print s + 0}' "$results")
 rm -f "$results"
+log "HTTP API tests (hearth serve with curl and the openai Python client)"
+api_line="$(bash tests/api/run.sh | tee /dev/stderr | tail -1)"
+api_passed=$(echo "$api_line" | awk '/^api tests:/ {print $3}')
+[ -n "$api_passed" ] || { echo "HTTP API tests failed" >&2; exit 1; }
 log "all checks passed in $(( $(date +%s) - start )) s (screenshots: ${CARGO_TARGET_DIR:-$ROOT/target}/e2e-screenshots)"
-echo "tests: $((passed + ui_passed)) passed, $failed failed ($ui_passed of them UI unit tests)"
+echo "tests: $((passed + ui_passed + api_passed)) passed, $failed failed ($ui_passed of them UI unit tests, $api_passed HTTP API tests)"
