@@ -23,7 +23,9 @@ use crate::eval::{default_dataset, load_halueval, percentile, QaRow};
 /// Arguments of `hearth bench`.
 #[derive(clap::Args)]
 pub struct BenchArgs {
-    /// ingest, embed, search or all.
+    /// ingest, extract, embed, search, llm, watch, api (the HTTP API: search load and time to
+    /// first streamed token; on --data-dir's library, or a temporary one, after ingesting
+    /// --corpus [default: the real-document corpus]) or all (all but extract and api).
     #[arg(default_value = "all")]
     what: String,
     /// Folder to ingest for the ingest benchmark [default: HaluEval passages written as files].
@@ -38,6 +40,9 @@ pub struct BenchArgs {
     /// Queries per measurement.
     #[arg(long, default_value_t = 200)]
     queries: usize,
+    /// Questions answered by `api` (over HTTP, then in-process).
+    #[arg(long, default_value_t = 10)]
+    answers: usize,
     /// Language model for `llm` (catalog id, imported name or .gguf path).
     #[arg(long)]
     model: Option<String>,
@@ -66,7 +71,7 @@ fn halueval(config: &Config, n: usize) -> Result<Vec<QaRow>> {
 }
 
 pub async fn run(
-    _data_dir: &Option<PathBuf>,
+    data_dir: &Option<PathBuf>,
     models_dir: &Option<PathBuf>,
     args: BenchArgs,
 ) -> Result<i32> {
@@ -75,10 +80,10 @@ pub async fn run(
     let all = args.what == "all";
     if !matches!(
         args.what.as_str(),
-        "all" | "ingest" | "embed" | "search" | "llm" | "watch" | "extract"
+        "all" | "ingest" | "embed" | "search" | "llm" | "watch" | "extract" | "api"
     ) {
         bail!(
-            "unknown benchmark '{}' (ingest, extract, embed, search, llm, watch or all)",
+            "unknown benchmark '{}' (ingest, extract, embed, search, llm, watch, api or all)",
             args.what
         );
     }
@@ -101,6 +106,20 @@ pub async fn run(
             );
         };
         bench_extract(&config, corpus)?;
+    }
+    if args.what == "api" {
+        let data = data_dir.clone().unwrap_or_else(|| work.path().join("api"));
+        let config = crate::config_from(&Some(data), models_dir)?;
+        let corpus = args
+            .corpus
+            .clone()
+            .unwrap_or_else(|| config.models_dir.join(crate::eval_docs::DEV.corpus));
+        let questions = crate::eval_docs::load_questions(&crate::eval_docs::DEV, None)?
+            .into_iter()
+            .filter(|q| q.answerable)
+            .map(|q| q.question)
+            .collect();
+        crate::bench_api::run(&config, &corpus, questions, args.queries, args.answers).await?;
     }
     if all || args.what == "search" {
         bench_search(&config, work.path(), &args.rows, args.queries).await?;

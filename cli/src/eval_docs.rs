@@ -27,7 +27,7 @@ pub(crate) struct DocSet {
     /// Name in reports and in the work dir's file names.
     pub name: &'static str,
     /// Default corpus dir under the models dir.
-    corpus: &'static str,
+    pub corpus: &'static str,
     /// Extra argument of `eval/fetch-corpus.sh` for this set.
     fetch_flag: &'static str,
     /// The questions (JSON lines, compiled in).

@@ -2,6 +2,7 @@
 
 mod answer;
 mod bench;
+mod bench_api;
 mod collections;
 mod eval;
 mod eval_docs;

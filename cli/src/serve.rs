@@ -50,17 +50,7 @@ pub(crate) async fn run(
              route but /health still requires the token, and traffic is not encrypted"
         );
     }
-    let load_llm: LoadLlm = Arc::new(move || {
-        let config = config.clone();
-        Box::pin(async move {
-            crate::answer::load_llm(&config, None).await.map_err(|e| {
-                match e.downcast::<hearth::Error>() {
-                    Ok(e) => e,
-                    Err(e) => hearth::Error::Internal(format!("{e:#}")),
-                }
-            })
-        })
-    });
+    let load_llm = llm_loader(config);
     let mut options = Options::new(token);
     options.cors_origins = args.cors_origins;
     options.max_queued = args.max_queued;
@@ -70,6 +60,22 @@ pub(crate) async fn run(
         .context("serving")?;
     eprintln!("hearth serve: stopped");
     Ok(0)
+}
+
+/// Loads the answering model as `hearth ask` does (measuring this machine first when the
+/// choice is automatic and nothing is measured yet).
+pub(crate) fn llm_loader(config: hearth::Config) -> LoadLlm {
+    Arc::new(move || {
+        let config = config.clone();
+        Box::pin(async move {
+            crate::answer::load_llm(&config, None).await.map_err(|e| {
+                match e.downcast::<hearth::Error>() {
+                    Ok(e) => e,
+                    Err(e) => hearth::Error::Internal(format!("{e:#}")),
+                }
+            })
+        })
+    })
 }
 
 /// Ctrl-C or SIGTERM.
