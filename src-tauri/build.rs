@@ -25,6 +25,9 @@ const COMMANDS: &[&str] = &[
     "rebuild",
     "collections",
     "change_collection",
+    "api_status",
+    "api_start",
+    "api_stop",
 ];
 
 fn main() {

@@ -5,6 +5,7 @@
 // No console window on Windows release builds.
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
+mod api;
 mod commands;
 mod error;
 mod open;
@@ -18,6 +19,7 @@ fn main() {
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())
         .manage(shell)
+        .manage(api::ApiServer::default())
         .setup(|app| {
             // Open the library (load the embedding model) while the window paints, so the
             // first search does not wait for it; then, at first start (or with a new model or
@@ -58,6 +60,9 @@ fn main() {
             commands::rebuild,
             commands::collections,
             commands::change_collection,
+            api::api_status,
+            api::api_start,
+            api::api_stop,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running Hearth");

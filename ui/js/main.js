@@ -54,7 +54,10 @@ function showView(name) {
   for (const b of document.querySelectorAll(".nav")) b.classList.toggle("active", b.dataset.view === name);
   document.body.dataset.view = name;
   if (name === "models") loadModels();
-  if (name === "settings") loadSettings();
+  if (name === "settings") {
+    loadSettings();
+    loadApi();
+  }
   if (name === "search") updateSearchEmpty();
   if (name === "chat") $("#chat-input").focus();
 }
@@ -896,6 +899,37 @@ async function loadSettings() {
   }
 }
 
+/** Show the HTTP API's state: off, or its address and token. */
+function showApi(v) {
+  $("#api-toggle").textContent = v.running ? "Turn off" : "Turn on";
+  $("#api-status").textContent = v.running ? `Listening on ${v.address}` : "Off";
+  $("#api-details").hidden = !v.running;
+  $("#api-base").textContent = v.base_url || "";
+  $("#api-token").value = v.token || "";
+  $("#api-token-file").textContent = v.token_file || "";
+}
+
+async function loadApi() {
+  try {
+    showApi(await call("api_status"));
+  } catch (e) {
+    $("#api-status").textContent = errorLine(e);
+  }
+}
+
+async function toggleApi() {
+  const button = $("#api-toggle");
+  button.disabled = true;
+  try {
+    const running = !$("#api-details").hidden;
+    showApi(await call(running ? "api_stop" : "api_start"));
+  } catch (e) {
+    $("#api-status").textContent = errorLine(e);
+  } finally {
+    button.disabled = false;
+  }
+}
+
 async function saveSettings() {
   const status = $("#settings-status");
   status.classList.remove("error-text");
@@ -1005,6 +1039,7 @@ function wire() {
       toast(errorLine(e));
     }
   });
+  $("#api-toggle").addEventListener("click", toggleApi);
   $("#settings-form").addEventListener("submit", (ev) => {
     ev.preventDefault();
     saveSettings();

@@ -617,6 +617,53 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
     assert!(saved.contains("\"search_mode\": \"text\""), "{saved}");
     app.screenshot("10-settings").await;
 
+    // 14b. The HTTP API: Settings turns it on and shows the address and token; a client with
+    //      that token reads the same library; without it, it is refused; turned off, it stops.
+    app.click("#api-toggle").await;
+    app.wait_until(
+        "the API to start",
+        "document.querySelector('#api-status').textContent.startsWith('Listening on http://127.0.0.1:')",
+        SHORT,
+    )
+    .await;
+    let base = app.text("#api-base").await;
+    let token = str_of(&app.eval("document.querySelector('#api-token').value").await);
+    assert_eq!(token.len(), 64, "{token}");
+    let addr = base
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_string();
+    let status = http_get(&addr, "/api/status", Some(&token));
+    assert!(status.starts_with("HTTP/1.1 200"), "{status}");
+    let summary = app.text("#index-summary").await;
+    let documents = summary.split(' ').next().unwrap();
+    assert!(
+        status.contains(&format!("\"documents\":{documents},")),
+        "the API reads the window's library ({summary}): {status}"
+    );
+    let refused = http_get(&addr, "/api/status", None);
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    app.screenshot("10b-api").await;
+    app.click("#api-toggle").await;
+    app.wait_until(
+        "the API to stop",
+        "document.querySelector('#api-status').textContent === 'Off'",
+        SHORT,
+    )
+    .await;
+    let mut gone = false;
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(&addr).is_err() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        gone,
+        "the API still listens on {addr} after it was turned off"
+    );
+
     // 15. New chunk sizes: saving starts a rebuild of the index beside the old one, with
     //     progress in the library; when it switches, the documents are all there in more,
     //     smaller chunks and search finds the same page.
@@ -763,4 +810,21 @@ async fn missing_models_are_explained_in_the_window() {
     .await;
     app.screenshot("01-missing-models").await;
     app.close().await;
+}
+
+/// A plain HTTP/1.1 GET: the reply's status line, headers and body as text.
+fn http_get(addr: &str, path: &str, token: Option<&str>) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).expect("connect to the API");
+    let auth = token
+        .map(|t| format!("Authorization: Bearer {t}\r\n"))
+        .unwrap_or_default();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).unwrap();
+    reply
 }

@@ -1,0 +1,145 @@
+//! The HTTP API inside the desktop app (`hearth-serve`, as `hearth serve` runs it): Settings
+//! turns it on and off and shows its address and token. It serves the app's own library and
+//! language model, on loopback only.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tauri::{AppHandle, Manager, State};
+
+use crate::error::ErrorDto;
+use crate::state::Shell;
+
+/// The port the app tries first (the CLI's default too).
+pub const DEFAULT_PORT: u16 = 8741;
+
+struct Running {
+    addr: SocketAddr,
+    token: String,
+    token_file: PathBuf,
+    stop: tokio::sync::oneshot::Sender<()>,
+}
+
+/// The app's API server, when it runs.
+#[derive(Default)]
+pub struct ApiServer(tokio::sync::Mutex<Option<Running>>);
+
+/// What Settings shows.
+#[derive(Debug, Serialize)]
+pub struct ApiView {
+    running: bool,
+    /// `http://127.0.0.1:8741`
+    address: Option<String>,
+    /// The base URL OpenAI clients take (`…/v1`).
+    base_url: Option<String>,
+    token: Option<String>,
+    token_file: Option<String>,
+}
+
+fn view(running: Option<&Running>) -> ApiView {
+    match running {
+        None => ApiView {
+            running: false,
+            address: None,
+            base_url: None,
+            token: None,
+            token_file: None,
+        },
+        Some(r) => ApiView {
+            running: true,
+            address: Some(format!("http://{}", r.addr)),
+            base_url: Some(format!("http://{}/v1", r.addr)),
+            token: Some(r.token.clone()),
+            token_file: Some(r.token_file.display().to_string()),
+        },
+    }
+}
+
+/// Whether the API runs, and where.
+#[tauri::command]
+pub async fn api_status(api: State<'_, ApiServer>) -> Result<ApiView, ErrorDto> {
+    Ok(view(api.0.lock().await.as_ref()))
+}
+
+fn engine_error(e: ErrorDto) -> hearth::Error {
+    hearth::Error::Internal(e.message)
+}
+
+/// Start the API on 127.0.0.1:`port` (default 8741, or a free port when 8741 is taken).
+#[tauri::command]
+pub async fn api_start(
+    app: AppHandle,
+    shell: State<'_, Shell>,
+    api: State<'_, ApiServer>,
+    port: Option<u16>,
+) -> Result<ApiView, ErrorDto> {
+    let mut slot = api.0.lock().await;
+    if slot.is_some() {
+        return Ok(view(slot.as_ref()));
+    }
+    let library = shell.library().await?;
+    let data_dir = library.config().data_dir.clone();
+    let (token, token_file) = hearth_serve::api_token(&data_dir).map_err(|e| {
+        ErrorDto::new(
+            "io",
+            format!("cannot make the API token in {}: {e}", data_dir.display()),
+        )
+    })?;
+    let port = port.unwrap_or(DEFAULT_PORT);
+    let mut bound = tokio::net::TcpListener::bind(("127.0.0.1", port)).await;
+    if port == DEFAULT_PORT && matches!(&bound, Err(e) if e.kind() == std::io::ErrorKind::AddrInUse)
+    {
+        // another program has the usual port: any free one will do (Settings shows it)
+        bound = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await;
+    }
+    let listener = bound.map_err(|e| {
+        ErrorDto::new(
+            "io",
+            format!("cannot listen on 127.0.0.1:{port}: {e} (is another program using it?)"),
+        )
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ErrorDto::new("io", e.to_string()))?;
+    let load_llm: hearth_serve::LoadLlm = Arc::new(move || {
+        let app = app.clone();
+        Box::pin(async move {
+            let shell = app.state::<Shell>();
+            let config = shell
+                .library()
+                .await
+                .map_err(engine_error)?
+                .config()
+                .clone();
+            shell.llm(&config, |_| {}).await.map_err(engine_error)
+        })
+    });
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let options = hearth_serve::Options::new(token.clone());
+    tauri::async_runtime::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        if let Err(e) = hearth_serve::serve(listener, library, load_llm, options, shutdown).await {
+            eprintln!("Hearth API stopped: {e}");
+        }
+    });
+    *slot = Some(Running {
+        addr,
+        token,
+        token_file,
+        stop,
+    });
+    Ok(view(slot.as_ref()))
+}
+
+/// Stop the API (answers in progress are finished first).
+#[tauri::command]
+pub async fn api_stop(api: State<'_, ApiServer>) -> Result<ApiView, ErrorDto> {
+    if let Some(r) = api.0.lock().await.take() {
+        let _ = r.stop.send(());
+    }
+    Ok(view(None))
+}
