@@ -52,6 +52,18 @@ pub struct LlmConfig {
     /// answers that copy their sources 33% faster and the others 3% slower, 1.6% faster
     /// overall (README).
     pub speculate: bool,
+    /// An OpenAI-compatible server that answers instead of a local model, as its base URL
+    /// (`http://127.0.0.1:8080/v1`: llama.cpp's llama-server, Ollama, vLLM). Empty: a local
+    /// model. Retrieval, prompts, citation checks and the unknown-term and similarity gates stay
+    /// in Hearth; the model's own "not in your documents" probability is not available.
+    pub endpoint: String,
+    /// The model name sent to the endpoint (Ollama: `qwen2.5:1.5b`; llama-server: any).
+    pub endpoint_model: String,
+    /// Sent as `Authorization: Bearer <key>` when set. Kept here, never read from the
+    /// environment.
+    pub endpoint_key: String,
+    /// Seconds to wait for the endpoint: to connect, and between streamed pieces.
+    pub endpoint_timeout_s: f64,
 }
 
 impl Default for LlmConfig {
@@ -61,6 +73,10 @@ impl Default for LlmConfig {
             first_token_budget_s: 3.0,
             context_window: 4096,
             speculate: false,
+            endpoint: String::new(),
+            endpoint_model: String::new(),
+            endpoint_key: String::new(),
+            endpoint_timeout_s: 120.0,
         }
     }
 }
@@ -358,6 +374,24 @@ impl Config {
             return Err(Error::Config(
                 "llm.first_token_budget_s must be a positive number of seconds".into(),
             ));
+        }
+        let endpoint = self.llm.endpoint.trim();
+        if !endpoint.is_empty() {
+            let ok = url::Url::parse(endpoint)
+                .is_ok_and(|u| u.scheme() == "http" && u.host_str().is_some());
+            if !ok {
+                return Err(Error::Config(format!(
+                    "llm.endpoint must be an http:// base URL such as \"http://127.0.0.1:8080/v1\" \
+                     (https is not supported: reach a remote server through an SSH tunnel or a \
+                     local proxy), got {endpoint:?}"
+                )));
+            }
+            let t = self.llm.endpoint_timeout_s;
+            if !(t.is_finite() && t > 0.0) {
+                return Err(Error::Config(
+                    "llm.endpoint_timeout_s must be a positive number of seconds".into(),
+                ));
+            }
         }
         if self.llm.context_window < 512 {
             return Err(Error::Config(

@@ -149,15 +149,15 @@ pub(crate) async fn run(
         );
         lib
     });
-    let (token, _) = hearth_serve::api_token(&config.data_dir)?;
+    let (token, _) = hearth_http::api_token(&config.data_dir)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(hearth_serve::serve(
+    let server = tokio::spawn(hearth_http::serve(
         listener,
         library.clone(),
         crate::serve::llm_loader(config.clone()),
-        hearth_serve::Options::new(token.clone()),
+        hearth_http::Options::new(token.clone()),
         async move {
             let _ = stopped.await;
         },

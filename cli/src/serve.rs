@@ -1,11 +1,11 @@
-//! `hearth serve`: the loopback HTTP API (the `hearth-serve` crate) over this library.
+//! `hearth serve`: the loopback HTTP API (the `hearth-http` crate) over this library.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use hearth_serve::{LoadLlm, Options};
+use hearth_http::{LoadLlm, Options};
 
 #[derive(clap::Args)]
 pub(crate) struct ServeArgs {
@@ -31,7 +31,7 @@ pub(crate) async fn run(
     args: ServeArgs,
 ) -> Result<i32> {
     let config = crate::config_from(data_dir, models_dir)?;
-    let (token, token_file) = hearth_serve::api_token(&config.data_dir)
+    let (token, token_file) = hearth_http::api_token(&config.data_dir)
         .with_context(|| format!("API token in {}", config.data_dir.display()))?;
     let mut library = crate::open_library(config.clone()).await?;
     library.set_writer("hearth serve", true);
@@ -44,7 +44,7 @@ pub(crate) async fn run(
         "hearth serve: listening on http://{addr} (bearer token in {})",
         token_file.display()
     );
-    if !hearth_serve::is_loopback(&addr) {
+    if !hearth_http::is_loopback(&addr) {
         eprintln!(
             "warning: {addr} is not a loopback address: other machines can reach the API; every \
              route but /health still requires the token, and traffic is not encrypted"
@@ -55,7 +55,7 @@ pub(crate) async fn run(
     options.cors_origins = args.cors_origins;
     options.max_queued = args.max_queued;
     options.max_body_bytes = args.max_body_bytes;
-    hearth_serve::serve(listener, Arc::new(library), load_llm, options, shutdown())
+    hearth_http::serve(listener, Arc::new(library), load_llm, options, shutdown())
         .await
         .context("serving")?;
     eprintln!("hearth serve: stopped");

@@ -1,4 +1,4 @@
-//! The HTTP API inside the desktop app (`hearth-serve`, as `hearth serve` runs it): Settings
+//! The HTTP API inside the desktop app (`hearth-http`, as `hearth serve` runs it): Settings
 //! turns it on and off and shows its address and token. It serves the app's own library and
 //! language model, on loopback only.
 
@@ -81,7 +81,7 @@ pub async fn api_start(
     }
     let library = shell.library().await?;
     let data_dir = library.config().data_dir.clone();
-    let (token, token_file) = hearth_serve::api_token(&data_dir).map_err(|e| {
+    let (token, token_file) = hearth_http::api_token(&data_dir).map_err(|e| {
         ErrorDto::new(
             "io",
             format!("cannot make the API token in {}: {e}", data_dir.display()),
@@ -103,7 +103,7 @@ pub async fn api_start(
     let addr = listener
         .local_addr()
         .map_err(|e| ErrorDto::new("io", e.to_string()))?;
-    let load_llm: hearth_serve::LoadLlm = Arc::new(move || {
+    let load_llm: hearth_http::LoadLlm = Arc::new(move || {
         let app = app.clone();
         Box::pin(async move {
             let shell = app.state::<Shell>();
@@ -117,12 +117,12 @@ pub async fn api_start(
         })
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let options = hearth_serve::Options::new(token.clone());
+    let options = hearth_http::Options::new(token.clone());
     tauri::async_runtime::spawn(async move {
         let shutdown = async move {
             let _ = stopped.await;
         };
-        if let Err(e) = hearth_serve::serve(listener, library, load_llm, options, shutdown).await {
+        if let Err(e) = hearth_http::serve(listener, library, load_llm, options, shutdown).await {
             eprintln!("Hearth API stopped: {e}");
         }
     });

@@ -16,13 +16,13 @@ use super::{
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::library::Library;
-use crate::llm::{ms, GenerateParams, GuardedReply, Llm, Message};
+use crate::llm::{ms, GenerateParams, Generator, GuardedReply, Message};
 
 /// Answer `question` from `library`, continuing the conversation `history` (oldest first,
 /// user/assistant turns; may be empty). Sources and tokens stream to `on_event`.
 pub async fn ask(
     library: &Library,
-    llm: Arc<Llm>,
+    llm: Arc<dyn Generator>,
     question: &str,
     history: &[Message],
     cfg: &AnswerConfig,
@@ -38,7 +38,7 @@ pub async fn ask(
         ));
     }
     let mut timings = AnswerTimings::default();
-    let history = trim_history(&llm, history, cfg.history_tokens)?;
+    let history = trim_history(llm.as_ref(), history, cfg.history_tokens)?;
 
     // 1. A follow-up becomes a standalone query.
     let query = if history.is_empty() {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::run_chat;
 use crate::cancel::Cancel;
 use crate::error::Result;
-use crate::llm::{GenerateParams, Llm, Message, Role};
+use crate::llm::{GenerateParams, Generator, Message, Role};
 
 const REWRITE_SYSTEM: &str = "Rewrite the user's last question as one standalone search \
 question that makes sense without the conversation: name what \"it\", \"they\" or \"that\" \
@@ -16,7 +16,11 @@ Does it keep permissions?\n\nStandalone question: Does rsync keep file permissio
 copies?";
 
 /// Keep the most recent turns of `history` that fit `budget` model tokens.
-pub(super) fn trim_history(llm: &Llm, history: &[Message], budget: usize) -> Result<Vec<Message>> {
+pub(super) fn trim_history(
+    llm: &dyn Generator,
+    history: &[Message],
+    budget: usize,
+) -> Result<Vec<Message>> {
     let mut kept = Vec::new();
     let mut used = 0;
     for m in history.iter().rev().filter(|m| m.role != Role::System) {
@@ -36,7 +40,7 @@ pub(super) fn trim_history(llm: &Llm, history: &[Message], budget: usize) -> Res
 }
 
 pub(super) async fn rewrite_query(
-    llm: Arc<Llm>,
+    llm: Arc<dyn Generator>,
     history: &[Message],
     question: &str,
     cancel: &Cancel,

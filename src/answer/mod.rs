@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::cancel::Cancel;
 pub use crate::config::AnswerConfig;
 use crate::error::{Error, Result};
-use crate::llm::{ms, GenerateParams, Generation, Llm, Message};
+use crate::llm::{ms, GenerateParams, Generation, Generator, Message};
 pub use ask::ask;
 pub use citations::resolve_citations;
 pub use summarize::{summarize, Summary, SummaryEvent};
@@ -156,7 +156,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'sta
 }
 
 async fn run_chat(
-    llm: Arc<Llm>,
+    llm: Arc<dyn Generator>,
     messages: Vec<Message>,
     params: GenerateParams,
     cancel: Cancel,

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::{blocking, fill_timings, run_chat, AnswerTimings};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
-use crate::llm::{GenerateParams, Llm, Message};
+use crate::llm::{GenerateParams, Generator, Message};
 
 /// A summary of one document.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,7 +51,7 @@ the text says.";
 /// model's context, each part is summarized, and the part summaries are summarized again until
 /// one pass is left, which streams to `on_event`.
 pub async fn summarize(
-    llm: Arc<Llm>,
+    llm: Arc<dyn Generator>,
     path: &Path,
     max_file_mb: u64,
     ocr: &crate::config::OcrConfig,
@@ -105,7 +105,7 @@ pub async fn summarize(
     let window = llm.info().context_window;
     // room for instructions and the summary itself
     let part_tokens = (window.saturating_sub(400) / 2).clamp(256, 1500);
-    let mut parts = split_parts(&llm, &text, part_tokens)?;
+    let mut parts = split_parts(llm.as_ref(), &text, part_tokens)?;
     let mut n_parts = 0;
     // map-reduce until the parts fit one pass
     while parts.len() > 1 {
@@ -130,7 +130,7 @@ pub async fn summarize(
             next.push(g.text.trim().to_string());
             on_event(SummaryEvent::Part { done: i + 1, total });
         }
-        parts = split_parts(&llm, &next, part_tokens)?;
+        parts = split_parts(llm.as_ref(), &next, part_tokens)?;
         if parts.len() >= total {
             // summaries did not shrink (tiny window): merge pairwise by force
             parts = parts.chunks(2).map(|c| c.join("\n")).collect();
@@ -175,7 +175,7 @@ pub async fn summarize(
 
 /// Greedily pack `texts` (pages, or summaries) into parts of at most `budget` model tokens;
 /// a text longer than the budget is cut at paragraph, then sentence boundaries.
-fn split_parts(llm: &Llm, texts: &[String], budget: usize) -> Result<Vec<String>> {
+fn split_parts(llm: &dyn Generator, texts: &[String], budget: usize) -> Result<Vec<String>> {
     let mut pieces: Vec<(String, usize)> = Vec::new();
     for t in texts {
         let n = llm.count_tokens(t)?;

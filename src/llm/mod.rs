@@ -140,6 +140,43 @@ impl Default for GenerateParams {
     }
 }
 
+/// What writes answers: a local GGUF model ([`Llm`]) or a model behind an OpenAI-compatible
+/// server (the HTTP shell's client). The answer path (`answer::ask`, `summarize`) needs only
+/// this much, so a remote model gets the same prompts, citation checks and gates.
+pub trait Generator: Send + Sync {
+    /// What the model is (name, context window).
+    fn info(&self) -> &LlmInfo;
+    /// Tokens `text` takes (an estimate where the model's tokenizer is not at hand).
+    fn count_tokens(&self, text: &str) -> Result<usize>;
+    /// Reply to the chat `messages`, streaming text to `on_text`; stops at the next token once
+    /// `cancel` is tripped.
+    fn chat(
+        &self,
+        messages: &[Message],
+        params: &GenerateParams,
+        cancel: &Cancel,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Generation>;
+}
+
+impl Generator for Llm {
+    fn info(&self) -> &LlmInfo {
+        Llm::info(self)
+    }
+    fn count_tokens(&self, text: &str) -> Result<usize> {
+        Llm::count_tokens(self, text)
+    }
+    fn chat(
+        &self,
+        messages: &[Message],
+        params: &GenerateParams,
+        cancel: &Cancel,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Generation> {
+        Llm::chat(self, messages, params, cancel, on_text)
+    }
+}
+
 /// Why generation ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

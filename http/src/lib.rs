@@ -17,6 +17,7 @@ mod error;
 mod gate;
 mod library;
 mod openai;
+pub mod remote;
 mod security;
 
 use std::future::Future;
@@ -31,6 +32,7 @@ use axum::Router;
 use hearth::{Library, Llm};
 
 pub use error::ApiError;
+pub use remote::RemoteLlm;
 pub use security::api_token;
 
 /// Loads the language model that answers (the shell decides which, and measures first if it

@@ -1,0 +1,826 @@
+//! A language model behind an OpenAI-compatible server (llama.cpp's `llama-server`, Ollama,
+//! vLLM): [`RemoteLlm`] is a [`Generator`], so answers keep Hearth's retrieval, prompts and
+//! citation checks while the tokens come from elsewhere.
+//!
+//! A small blocking HTTP/1.1 client (the answer path runs on a blocking thread): plain `http://`
+//! only, streamed chat completions read as server-sent events, retries with backoff while
+//! nothing has been streamed yet, a timeout for silence, cancellation between pieces.
+
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use hearth::config::LlmConfig;
+use hearth::llm::StopReason;
+use hearth::{
+    Cancel, Error, GenerateParams, Generation, Generator, LlmInfo, Message, Result, Role,
+};
+use serde_json::{json, Value};
+
+/// Attempts for a request that fails before anything was streamed.
+const ATTEMPTS: u32 = 3;
+/// How often a blocked read wakes to look at the cancel flag.
+const POLL: Duration = Duration::from_millis(250);
+/// Most bytes of an error reply kept.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// An OpenAI-compatible chat endpoint.
+#[derive(Debug, Clone)]
+pub struct RemoteLlm {
+    base: String,
+    host: String,
+    port: u16,
+    /// `/v1` (the base URL's path, without a trailing slash).
+    prefix: String,
+    model: String,
+    key: String,
+    timeout: Duration,
+    info: LlmInfo,
+}
+
+/// Why one attempt failed, and whether another may succeed.
+enum Failure {
+    /// Connection refused or reset, 429, 5xx: worth another try.
+    Transient(Error),
+    /// Anything else, or a failure after text was streamed.
+    Final(Error),
+}
+
+impl RemoteLlm {
+    /// The endpoint of `[llm] endpoint` (with `endpoint_model`, `endpoint_key`,
+    /// `endpoint_timeout_s` and `context_window`).
+    pub fn new(cfg: &LlmConfig) -> Result<Self> {
+        let base = cfg.endpoint.trim().trim_end_matches('/').to_string();
+        let url = url::Url::parse(&base)
+            .map_err(|e| Error::Config(format!("llm.endpoint {base:?}: {e}")))?;
+        if url.scheme() != "http" {
+            return Err(Error::Config(format!(
+                "llm.endpoint {base:?}: only http:// endpoints are supported"
+            )));
+        }
+        let host = url
+            .host_str()
+            .ok_or_else(|| Error::Config(format!("llm.endpoint {base:?} names no host")))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let model = if cfg.endpoint_model.trim().is_empty() {
+            "default".to_string()
+        } else {
+            cfg.endpoint_model.trim().to_string()
+        };
+        Ok(Self {
+            port: url.port().unwrap_or(80),
+            prefix: url.path().trim_end_matches('/').to_string(),
+            info: LlmInfo {
+                name: format!("{model} at {base}"),
+                path: PathBuf::from(&base),
+                architecture: "remote".into(),
+                trained_context: cfg.context_window,
+                context_window: cfg.context_window,
+                vocab: 0,
+                chat_template: true,
+            },
+            base,
+            host,
+            model,
+            key: cfg.endpoint_key.trim().to_string(),
+            timeout: Duration::from_secs_f64(cfg.endpoint_timeout_s.max(1.0)),
+        })
+    }
+
+    /// Ask the server for its models (`GET …/models`): a clear error now, rather than at the
+    /// first question, when it is down or is not an OpenAI-compatible server.
+    pub fn check(&self) -> Result<Vec<String>> {
+        let (status, body) = self
+            .request("GET", "/models", None)
+            .and_then(|mut c| c.read_all())
+            .map_err(|f| match f {
+                Failure::Transient(e) | Failure::Final(e) => e,
+            })?;
+        if status != 200 {
+            return Err(self.refused(status, &body));
+        }
+        let v: Value = serde_json::from_slice(&body).map_err(|_| self.garbage(&body))?;
+        let ids = v["data"]
+            .as_array()
+            .ok_or_else(|| self.garbage(&body))?
+            .iter()
+            .filter_map(|m| m["id"].as_str().map(String::from))
+            .collect();
+        Ok(ids)
+    }
+
+    fn refused(&self, status: u16, body: &[u8]) -> Error {
+        let said = serde_json::from_slice::<Value>(body)
+            .ok()
+            .and_then(|v| {
+                v["error"]["message"]
+                    .as_str()
+                    .or_else(|| v["error"].as_str())
+                    .or_else(|| v["detail"].as_str())
+                    .map(String::from)
+            })
+            .unwrap_or_else(|| snippet(body));
+        Error::Generation(format!(
+            "the model server at {} answered {status}: {said}",
+            self.base
+        ))
+    }
+
+    fn garbage(&self, body: &[u8]) -> Error {
+        Error::Generation(format!(
+            "the model server at {} did not answer as an OpenAI-compatible server: {}",
+            self.base,
+            snippet(body)
+        ))
+    }
+
+    fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> std::result::Result<Connection, Failure> {
+        let down = |e: std::io::Error| {
+            Failure::Transient(Error::Generation(format!(
+                "cannot reach the model server at {}: {e} (is it running?)",
+                self.base
+            )))
+        };
+        let addr = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(down)?
+            .next()
+            .ok_or_else(|| down(std::io::Error::other("no address")))?;
+        let mut stream = TcpStream::connect_timeout(&addr, self.timeout).map_err(down)?;
+        stream.set_read_timeout(Some(POLL)).map_err(down)?;
+        stream.set_nodelay(true).map_err(down)?;
+        let mut head = format!(
+            "{method} {}{path} HTTP/1.1\r\nHost: {}:{}\r\nConnection: close\r\n\
+             Accept: application/json, text/event-stream\r\nUser-Agent: hearth\r\n",
+            self.prefix, self.host, self.port
+        );
+        if !self.key.is_empty() {
+            head.push_str(&format!("Authorization: Bearer {}\r\n", self.key));
+        }
+        if let Some(b) = body {
+            head.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                b.len()
+            ));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).map_err(down)?;
+        if let Some(b) = body {
+            stream.write_all(b).map_err(down)?;
+        }
+        Ok(Connection {
+            stream,
+            timeout: self.timeout,
+            base: self.base.clone(),
+            raw: Vec::new(),
+            body: Body::Plain,
+            payload: Vec::new(),
+            ended: false,
+        })
+    }
+
+    fn attempt(
+        &self,
+        body: &[u8],
+        cancel: &Cancel,
+        on_text: &mut dyn FnMut(&str),
+        started: Instant,
+    ) -> std::result::Result<Generation, Failure> {
+        let mut c = self.request("POST", "/chat/completions", Some(body))?;
+        let (status, json_reply) = c.head(cancel)?;
+        if status != 200 {
+            let (_, body) = c.rest()?;
+            let e = self.refused(status, &body);
+            return Err(if status == 429 || status >= 500 {
+                Failure::Transient(e)
+            } else {
+                Failure::Final(e)
+            });
+        }
+        let mut gen = Generation {
+            text: String::new(),
+            stop_reason: StopReason::EndOfTurn,
+            prompt_tokens: 0,
+            cached_tokens: 0,
+            completion_tokens: 0,
+            prefill_ms: 0.0,
+            first_token_ms: 0.0,
+            tokens_per_s: 0.0,
+            guard_probability: None,
+            guarded: false,
+            drafted_tokens: 0,
+            accepted_tokens: 0,
+        };
+        if json_reply {
+            // a server that does not stream: the whole reply at once
+            let (_, body) = c.rest()?;
+            let v: Value =
+                serde_json::from_slice(&body).map_err(|_| Failure::Final(self.garbage(&body)))?;
+            let text = v["choices"][0]["message"]["content"]
+                .as_str()
+                .ok_or_else(|| Failure::Final(self.garbage(&body)))?;
+            gen.first_token_ms = started.elapsed().as_secs_f64() * 1e3;
+            on_text(text);
+            gen.text = text.to_string();
+            Self::finish(&mut gen, &v);
+            return Ok(gen);
+        }
+        let mut pieces = 0usize;
+        let mut first_at = None;
+        while let Some(line) = c.line(cancel)? {
+            if cancel.is_cancelled() {
+                gen.stop_reason = StopReason::Cancelled;
+                break;
+            }
+            let Some(data) = line.strip_prefix("data:").map(str::trim) else {
+                continue; // comments, event names, blank separators
+            };
+            if data == "[DONE]" {
+                break;
+            }
+            let v: Value = serde_json::from_str(data).map_err(|_| {
+                let e = self.garbage(data.as_bytes());
+                if pieces == 0 {
+                    Failure::Final(e)
+                } else {
+                    Failure::Final(Error::Generation(format!("{e} (mid-answer)")))
+                }
+            })?;
+            if v["error"].is_object() || v["error"].is_string() {
+                return Err(Failure::Final(self.refused(200, data.as_bytes())));
+            }
+            if let Some(piece) = v["choices"][0]["delta"]["content"].as_str() {
+                if !piece.is_empty() {
+                    if first_at.is_none() {
+                        first_at = Some(Instant::now());
+                        gen.first_token_ms = started.elapsed().as_secs_f64() * 1e3;
+                    }
+                    pieces += 1;
+                    gen.text.push_str(piece);
+                    on_text(piece);
+                }
+            }
+            Self::finish(&mut gen, &v);
+        }
+        if cancel.is_cancelled() {
+            gen.stop_reason = StopReason::Cancelled;
+        }
+        if gen.completion_tokens == 0 {
+            gen.completion_tokens = pieces;
+        }
+        if let Some(t) = first_at {
+            let secs = t.elapsed().as_secs_f64();
+            if secs > 0.0 && gen.completion_tokens > 1 {
+                gen.tokens_per_s = (gen.completion_tokens - 1) as f64 / secs;
+            }
+        }
+        Ok(gen)
+    }
+
+    /// Usage and finish reason, where the server sends them.
+    fn finish(gen: &mut Generation, v: &Value) {
+        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+            if let Some(p) = u["prompt_tokens"].as_u64() {
+                gen.prompt_tokens = p as usize;
+            }
+            if let Some(c) = u["completion_tokens"].as_u64() {
+                gen.completion_tokens = c as usize;
+            }
+        }
+        if v["choices"][0]["finish_reason"].as_str() == Some("length") {
+            gen.stop_reason = StopReason::Length;
+        }
+        gen.prefill_ms = gen.first_token_ms;
+    }
+}
+
+impl Generator for RemoteLlm {
+    fn info(&self) -> &LlmInfo {
+        &self.info
+    }
+
+    /// An estimate (the server's tokenizer is not at hand): about four bytes of text a token,
+    /// which errs high for English prose.
+    fn count_tokens(&self, text: &str) -> Result<usize> {
+        Ok(text.len().div_ceil(4))
+    }
+
+    fn chat(
+        &self,
+        messages: &[Message],
+        params: &GenerateParams,
+        cancel: &Cancel,
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Generation> {
+        let messages: Vec<Value> = messages
+            .iter()
+            .map(|m| {
+                let role = match m.role {
+                    Role::System => "system",
+                    Role::User => "user",
+                    Role::Assistant => "assistant",
+                };
+                json!({ "role": role, "content": m.content })
+            })
+            .collect();
+        let mut body = json!({
+            "model": self.model,
+            "messages": messages,
+            "stream": true,
+            "stream_options": { "include_usage": true },
+            "max_tokens": params.max_tokens,
+            "temperature": params.temperature,
+            "seed": params.seed,
+        });
+        if params.temperature > 0.0 {
+            body["top_p"] = json!(params.top_p);
+        }
+        let stop: Vec<&String> = params.stop.iter().filter(|s| !s.is_empty()).collect();
+        if !stop.is_empty() {
+            body["stop"] = json!(stop);
+        }
+        let body = serde_json::to_vec(&body).map_err(|e| Error::Internal(e.to_string()))?;
+        let started = Instant::now();
+        let mut wait = Duration::from_millis(500);
+        for attempt in 1..=ATTEMPTS {
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            match self.attempt(&body, cancel, on_text, started) {
+                Ok(gen) => return Ok(gen),
+                Err(Failure::Transient(e)) if attempt < ATTEMPTS => {
+                    let _ = e;
+                    std::thread::sleep(wait);
+                    wait *= 2;
+                }
+                Err(Failure::Transient(e)) | Err(Failure::Final(e)) => {
+                    return Err(if cancel.is_cancelled() {
+                        Error::Cancelled
+                    } else {
+                        e
+                    })
+                }
+            }
+        }
+        Err(Error::Internal("no attempt was made".into()))
+    }
+}
+
+fn snippet(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(bytes);
+    let text = text.trim();
+    if text.is_empty() {
+        return "an empty reply".into();
+    }
+    let mut s: String = text.chars().take(200).collect();
+    if text.chars().count() > 200 {
+        s.push('…');
+    }
+    format!("{s:?}")
+}
+
+/// How the reply body is framed.
+enum Body {
+    /// Until the connection closes (or `Content-Length`, which `Connection: close` makes the
+    /// same).
+    Plain,
+    /// `Transfer-Encoding: chunked`: the size line being read, or bytes left in a chunk.
+    Chunked(Chunk),
+}
+
+enum Chunk {
+    Size(Vec<u8>),
+    Data(usize),
+    /// The CRLF after a chunk's data.
+    Crlf(usize),
+    Done,
+}
+
+/// One request's reply, read with a timeout for silence and a cancel check while waiting.
+struct Connection {
+    stream: TcpStream,
+    timeout: Duration,
+    base: String,
+    /// Bytes read but not yet taken as head.
+    raw: Vec<u8>,
+    body: Body,
+    /// Body bytes not yet taken as lines.
+    payload: Vec<u8>,
+    ended: bool,
+}
+
+impl Connection {
+    /// Read more from the socket; false at the end of the stream.
+    fn fill(&mut self, cancel: Option<&Cancel>) -> std::result::Result<bool, Failure> {
+        let waited = Instant::now();
+        let mut buf = [0u8; 16 * 1024];
+        loop {
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Ok(false),
+                Ok(n) => {
+                    self.raw.extend_from_slice(&buf[..n]);
+                    return Ok(true);
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock
+                            | std::io::ErrorKind::TimedOut
+                            | std::io::ErrorKind::Interrupted
+                    ) =>
+                {
+                    if cancel.is_some_and(Cancel::is_cancelled) {
+                        return Err(Failure::Final(Error::Cancelled));
+                    }
+                    if waited.elapsed() >= self.timeout {
+                        return Err(Failure::Transient(Error::Generation(format!(
+                            "the model server at {} sent nothing for {:.0} s",
+                            self.base,
+                            self.timeout.as_secs_f64()
+                        ))));
+                    }
+                }
+                Err(e) => {
+                    return Err(Failure::Transient(Error::Generation(format!(
+                        "the connection to the model server at {} broke: {e}",
+                        self.base
+                    ))))
+                }
+            }
+        }
+    }
+
+    /// The status and whether the body is one JSON document (not an event stream).
+    fn head(&mut self, cancel: &Cancel) -> std::result::Result<(u16, bool), Failure> {
+        let end = loop {
+            if let Some(i) = self.raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i;
+            }
+            if self.raw.len() > 64 * 1024 || !self.fill(Some(cancel))? {
+                return Err(Failure::Transient(Error::Generation(format!(
+                    "the model server at {} closed the connection without an HTTP reply",
+                    self.base
+                ))));
+            }
+        };
+        let head = String::from_utf8_lossy(&self.raw[..end]).to_string();
+        self.raw.drain(..end + 4);
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|c| c.parse::<u16>().ok())
+            .ok_or_else(|| {
+                Failure::Final(Error::Generation(format!(
+                    "the model server at {} sent no HTTP status",
+                    self.base
+                )))
+            })?;
+        let mut json_reply = false;
+        for l in lines {
+            let Some((k, v)) = l.split_once(':') else {
+                continue;
+            };
+            let (k, v) = (k.trim().to_ascii_lowercase(), v.trim().to_ascii_lowercase());
+            if k == "transfer-encoding" && v.contains("chunked") {
+                self.body = Body::Chunked(Chunk::Size(Vec::new()));
+            }
+            if k == "content-type" && v.starts_with("application/json") {
+                json_reply = true;
+            }
+        }
+        self.decode();
+        Ok((status, json_reply))
+    }
+
+    /// Move what `raw` holds of the body into `payload`, undoing chunked framing.
+    fn decode(&mut self) {
+        let raw = std::mem::take(&mut self.raw);
+        let Body::Chunked(state) = &mut self.body else {
+            self.payload.extend_from_slice(&raw);
+            return;
+        };
+        let mut i = 0;
+        while i < raw.len() {
+            match state {
+                Chunk::Size(line) => {
+                    let b = raw[i];
+                    i += 1;
+                    if b == b'\n' {
+                        let text = String::from_utf8_lossy(line);
+                        let size = text.split(';').next().unwrap_or("").trim();
+                        let size = usize::from_str_radix(size, 16).unwrap_or(0);
+                        *state = if size == 0 {
+                            Chunk::Done
+                        } else {
+                            Chunk::Data(size)
+                        };
+                    } else if b != b'\r' {
+                        line.push(b);
+                    }
+                }
+                Chunk::Data(left) => {
+                    let n = (*left).min(raw.len() - i);
+                    self.payload.extend_from_slice(&raw[i..i + n]);
+                    i += n;
+                    *left -= n;
+                    if *left == 0 {
+                        *state = Chunk::Crlf(2);
+                    }
+                }
+                Chunk::Crlf(left) => {
+                    i += 1;
+                    *left -= 1;
+                    if *left == 0 {
+                        *state = Chunk::Size(Vec::new());
+                    }
+                }
+                Chunk::Done => {
+                    self.ended = true;
+                    return;
+                }
+            }
+        }
+        if matches!(state, Chunk::Done) {
+            self.ended = true;
+        }
+    }
+
+    /// The next line of the body (without its line end); `None` at its end.
+    fn line(&mut self, cancel: &Cancel) -> std::result::Result<Option<String>, Failure> {
+        loop {
+            if let Some(i) = self.payload.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.payload.drain(..=i).collect();
+                let text = String::from_utf8_lossy(&line);
+                return Ok(Some(text.trim_end_matches(['\r', '\n']).to_string()));
+            }
+            if cancel.is_cancelled() {
+                return Ok(None);
+            }
+            let more = match self.fill(Some(cancel)) {
+                Err(Failure::Final(Error::Cancelled)) => return Ok(None),
+                other => other?,
+            };
+            if self.ended || !more {
+                if self.payload.is_empty() {
+                    return Ok(None);
+                }
+                let rest = std::mem::take(&mut self.payload);
+                return Ok(Some(String::from_utf8_lossy(&rest).trim_end().to_string()));
+            }
+            self.decode();
+        }
+    }
+
+    /// The rest of the body (capped), for error replies and whole-JSON replies.
+    fn rest(&mut self) -> std::result::Result<(u16, Vec<u8>), Failure> {
+        while !self.ended && self.payload.len() < MAX_ERROR_BODY * 16 {
+            if !self.fill(None)? {
+                break;
+            }
+            self.decode();
+        }
+        Ok((0, std::mem::take(&mut self.payload)))
+    }
+
+    /// Head and body of a plain request.
+    fn read_all(&mut self) -> std::result::Result<(u16, Vec<u8>), Failure> {
+        let (status, _) = self.head(&Cancel::new())?;
+        let (_, body) = self.rest()?;
+        Ok((status, body))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead, BufReader};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A server that answers each connection with the next canned reply and keeps the request
+    /// bodies.
+    fn fake(replies: Vec<String>) -> (String, Arc<Mutex<Vec<Value>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for reply in replies {
+                let (stream, _) = listener.accept().unwrap();
+                let mut r = BufReader::new(stream);
+                let mut length = 0;
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    r.read_line(&mut line).unwrap();
+                    if line.trim().is_empty() {
+                        break;
+                    }
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; length];
+                r.read_exact(&mut body).unwrap();
+                log.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap_or(Value::Null));
+                let mut s = r.into_inner();
+                s.write_all(reply.as_bytes()).unwrap();
+            }
+        });
+        (format!("http://{addr}/v1"), seen)
+    }
+
+    /// An event stream as llama-server sends it: chunked, one event per chunk.
+    fn stream(pieces: &[&str], finish: &str) -> String {
+        let mut events: Vec<String> = pieces
+            .iter()
+            .map(|p| {
+                json!({"choices": [{"index": 0, "delta": {"content": p}, "finish_reason": null}]})
+                    .to_string()
+            })
+            .collect();
+        events.push(
+            json!({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}).to_string(),
+        );
+        events.push(json!({"choices": [], "usage": {"prompt_tokens": 42, "completion_tokens": pieces.len()}}).to_string());
+        events.push("[DONE]".into());
+        let mut out = String::from(
+            "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n",
+        );
+        for e in events {
+            let data = format!("data: {e}\n\n");
+            out.push_str(&format!("{:x}\r\n{data}\r\n", data.len()));
+        }
+        out.push_str("0\r\n\r\n");
+        out
+    }
+
+    fn reply(status: &str, content_type: &str, body: &str) -> String {
+        format!(
+            "HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        )
+    }
+
+    fn remote(endpoint: &str) -> RemoteLlm {
+        RemoteLlm::new(&LlmConfig {
+            endpoint: endpoint.into(),
+            endpoint_model: "qwen".into(),
+            endpoint_key: "sekrit".into(),
+            endpoint_timeout_s: 5.0,
+            ..LlmConfig::default()
+        })
+        .unwrap()
+    }
+
+    fn ask(llm: &RemoteLlm, cancel_after_first: bool) -> (Result<Generation>, Vec<String>) {
+        let cancel = Cancel::new();
+        let mut pieces = Vec::new();
+        let params = GenerateParams {
+            max_tokens: 16,
+            stop: vec!["\nQuestion:".into()],
+            ..GenerateParams::default()
+        };
+        let c = cancel.clone();
+        let result = llm.chat(
+            &[
+                Message::system("Answer."),
+                Message::user("When do the eggs hatch?"),
+            ],
+            &params,
+            &cancel,
+            &mut |p| {
+                pieces.push(p.to_string());
+                if cancel_after_first {
+                    c.cancel();
+                }
+            },
+        );
+        (result, pieces)
+    }
+
+    #[test]
+    fn a_streamed_answer_arrives_piece_by_piece_with_its_usage() {
+        let (url, seen) = fake(vec![stream(
+            &["They hatch", " after 25 days", " [1]."],
+            "stop",
+        )]);
+        let (gen, pieces) = ask(&remote(&url), false);
+        let gen = gen.unwrap();
+        assert_eq!(pieces, ["They hatch", " after 25 days", " [1]."]);
+        assert_eq!(gen.text, "They hatch after 25 days [1].");
+        assert_eq!((gen.prompt_tokens, gen.completion_tokens), (42, 3));
+        assert_eq!(gen.stop_reason, StopReason::EndOfTurn);
+        let req = &seen.lock().unwrap()[0];
+        assert_eq!(req["model"], "qwen");
+        assert_eq!(req["stream"], true);
+        assert_eq!(req["max_tokens"], 16);
+        assert_eq!(req["stop"][0], "\nQuestion:");
+        assert_eq!(req["messages"][1]["role"], "user");
+    }
+
+    #[test]
+    fn a_busy_server_is_tried_again_and_a_refusal_is_not() {
+        let busy = reply(
+            "503 Service Unavailable",
+            "application/json",
+            r#"{"error":{"message":"loading model"}}"#,
+        );
+        let (url, seen) = fake(vec![busy, stream(&["Yes."], "length")]);
+        let (gen, _) = ask(&remote(&url), false);
+        let gen = gen.unwrap();
+        assert_eq!(gen.text, "Yes.");
+        assert_eq!(gen.stop_reason, StopReason::Length);
+        assert_eq!(seen.lock().unwrap().len(), 2);
+
+        let denied = reply(
+            "401 Unauthorized",
+            "application/json",
+            r#"{"error":{"message":"invalid api key"}}"#,
+        );
+        let (url, seen) = fake(vec![denied]);
+        let e = ask(&remote(&url), false).0.unwrap_err().to_string();
+        assert!(e.contains("401") && e.contains("invalid api key"), "{e}");
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_server_that_is_down_or_speaks_something_else_is_named() {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let e = ask(&remote(&format!("http://127.0.0.1:{port}/v1")), false)
+            .0
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cannot reach the model server") && e.contains("is it running"),
+            "{e}"
+        );
+
+        let html = reply(
+            "200 OK",
+            "text/event-stream",
+            "data: <html>not an API</html>\n\n",
+        );
+        let (url, _) = fake(vec![html]);
+        let e = ask(&remote(&url), false).0.unwrap_err().to_string();
+        assert!(
+            e.contains("did not answer as an OpenAI-compatible server"),
+            "{e}"
+        );
+
+        let (url, _) = fake(vec![reply("200 OK", "application/json", "{\"data\": 5}")]);
+        assert!(remote(&url).check().is_err());
+        let (url, _) = fake(vec![reply(
+            "200 OK",
+            "application/json",
+            r#"{"data":[{"id":"qwen"}]}"#,
+        )]);
+        assert_eq!(remote(&url).check().unwrap(), ["qwen"]);
+    }
+
+    #[test]
+    fn a_server_that_does_not_stream_is_read_whole_and_cancel_stops_a_stream() {
+        let whole = json!({"choices": [{"message": {"role": "assistant", "content": "Whole."}, "finish_reason": "stop"}],
+                           "usage": {"prompt_tokens": 7, "completion_tokens": 2}}).to_string();
+        let (url, _) = fake(vec![reply("200 OK", "application/json", &whole)]);
+        let (gen, pieces) = ask(&remote(&url), false);
+        assert_eq!(gen.unwrap().text, "Whole.");
+        assert_eq!(pieces, ["Whole."]);
+
+        let (url, _) = fake(vec![stream(&["One", " two", " three"], "stop")]);
+        let (gen, pieces) = ask(&remote(&url), true);
+        let gen = gen.unwrap();
+        assert_eq!(gen.stop_reason, StopReason::Cancelled);
+        assert_eq!(pieces, ["One"]);
+    }
+
+    #[test]
+    fn only_plain_http_endpoints_are_taken() {
+        let cfg = |e: &str| LlmConfig {
+            endpoint: e.into(),
+            ..LlmConfig::default()
+        };
+        assert!(RemoteLlm::new(&cfg("https://example.com/v1")).is_err());
+        let r = RemoteLlm::new(&cfg("http://[::1]:8080/v1/")).unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.port, r.prefix.as_str()),
+            ("::1", 8080, "/v1")
+        );
+    }
+}
