@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use hearth::answer::{self, AnswerEvent, SummaryEvent};
-use hearth::{Answer, Cancel, Config, Library, Llm, Message};
+use hearth::{Answer, Cancel, Config, Generator, Library, Llm, Message};
 
 /// Load the configured (or chosen) language model, off the async threads.
 pub(crate) async fn load_llm(config: &Config, choice: Option<&str>) -> Result<Arc<Llm>> {
@@ -20,6 +20,24 @@ pub(crate) async fn load_llm(config: &Config, choice: Option<&str>) -> Result<Ar
         .context("model loading thread")??;
     llm.set_speculation(config.llm.speculate);
     Ok(Arc::new(llm))
+}
+
+/// What answers: the server of `[llm] endpoint` when one is set (and no model is chosen on the
+/// command line), else the local model. The endpoint is asked for its models first, so a server
+/// that is down is reported before the question is taken.
+pub(crate) async fn load_answerer(
+    config: &Config,
+    choice: Option<&str>,
+) -> Result<Arc<dyn Generator>> {
+    if choice.is_none() && !config.llm.endpoint.trim().is_empty() {
+        let remote = hearth_http::RemoteLlm::new(&config.llm)?;
+        let probe = remote.clone();
+        tokio::task::spawn_blocking(move || probe.check())
+            .await
+            .context("endpoint check thread")??;
+        return Ok(Arc::new(remote));
+    }
+    Ok(load_llm(config, choice).await?)
 }
 
 /// A cancel token that Ctrl-C trips (a second Ctrl-C quits at once).
@@ -148,7 +166,7 @@ pub(crate) async fn ask(
 ) -> Result<i32> {
     let cfg = config.answer.clone();
     let library = open(config.clone()).await?;
-    let llm = load_llm(&config, model).await?;
+    let llm = load_answerer(&config, model).await?;
     let cancel = ctrl_c_cancel();
     let a = answer::ask(
         &library,
@@ -172,7 +190,7 @@ pub(crate) async fn ask(
 pub(crate) async fn chat(config: Config, model: Option<&str>, json: bool) -> Result<i32> {
     let cfg = config.answer.clone();
     let library = open(config.clone()).await?;
-    let llm = load_llm(&config, model).await?;
+    let llm = load_answerer(&config, model).await?;
     let interactive = std::io::stdin().is_terminal();
     if interactive && !json {
         eprintln!(
@@ -238,7 +256,7 @@ pub(crate) async fn summarize(
 ) -> Result<i32> {
     let path: PathBuf =
         std::fs::canonicalize(path).with_context(|| format!("{}: cannot open", path.display()))?;
-    let llm = load_llm(&config, model).await?;
+    let llm = load_answerer(&config, model).await?;
     let cancel = ctrl_c_cancel();
     let show = !json;
     let progress = show && std::io::stderr().is_terminal();

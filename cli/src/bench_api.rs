@@ -229,7 +229,7 @@ pub(crate) async fn run(
                 .await??,
         );
     }
-    let llm = crate::answer::load_llm(config, None).await?;
+    let llm = crate::answer::load_answerer(config, None).await?;
     let mut cfg = config.answer.clone();
     cfg.max_answer_tokens = 32;
     let mut direct = Vec::new();

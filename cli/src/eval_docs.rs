@@ -306,7 +306,7 @@ async fn eval_answers(
     unanswerable: &[&DocQuestion],
     args: &EvalArgs,
 ) -> Result<serde_json::Value> {
-    let llm = crate::answer::load_llm(config, args.model.as_deref()).await?;
+    let llm = crate::answer::load_answerer(config, args.model.as_deref()).await?;
     let cancel = hearth::Cancel::new();
     let mut cfg = config.answer.clone();
     let threshold = cfg.decline_probability;

@@ -68,12 +68,12 @@ pub(crate) fn llm_loader(config: hearth::Config) -> LoadLlm {
     Arc::new(move || {
         let config = config.clone();
         Box::pin(async move {
-            crate::answer::load_llm(&config, None).await.map_err(|e| {
-                match e.downcast::<hearth::Error>() {
+            crate::answer::load_answerer(&config, None)
+                .await
+                .map_err(|e| match e.downcast::<hearth::Error>() {
                     Ok(e) => e,
                     Err(e) => hearth::Error::Internal(format!("{e:#}")),
-                }
-            })
+                })
         })
     })
 }

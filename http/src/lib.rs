@@ -29,7 +29,7 @@ use std::sync::Arc;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
-use hearth::{Library, Llm};
+use hearth::{Generator, Library};
 
 pub use error::ApiError;
 pub use remote::RemoteLlm;
@@ -37,8 +37,11 @@ pub use security::api_token;
 
 /// Loads the language model that answers (the shell decides which, and measures first if it
 /// must). Called once, at the first request that needs it.
-pub type LoadLlm =
-    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = hearth::Result<Arc<Llm>>> + Send>> + Send + Sync>;
+pub type LoadLlm = Arc<
+    dyn Fn() -> Pin<Box<dyn Future<Output = hearth::Result<Arc<dyn Generator>>> + Send>>
+        + Send
+        + Sync,
+>;
 
 /// How the server runs.
 #[derive(Debug, Clone)]
@@ -71,7 +74,7 @@ impl Options {
 /// What every handler shares.
 pub(crate) struct State {
     pub(crate) library: Arc<Library>,
-    llm: tokio::sync::OnceCell<Arc<Llm>>,
+    llm: tokio::sync::OnceCell<Arc<dyn Generator>>,
     load_llm: LoadLlm,
     pub(crate) gate: gate::Gate,
     pub(crate) options: Options,
@@ -79,7 +82,7 @@ pub(crate) struct State {
 
 impl State {
     /// The answering model, loaded at the first request that needs it.
-    pub(crate) async fn llm(&self) -> Result<Arc<Llm>, ApiError> {
+    pub(crate) async fn llm(&self) -> Result<Arc<dyn Generator>, ApiError> {
         let llm = self
             .llm
             .get_or_try_init(|| (self.load_llm)())
@@ -92,6 +95,10 @@ impl State {
     pub(crate) fn model_name(&self) -> Option<String> {
         if let Some(llm) = self.llm.get() {
             return Some(llm.info().name.clone());
+        }
+        let llm = &self.library.config().llm;
+        if !llm.endpoint.trim().is_empty() {
+            return RemoteLlm::new(llm).ok().map(|r| r.info().name.clone());
         }
         self.library.config().llm_model(None).ok().map(|(n, _)| n)
     }

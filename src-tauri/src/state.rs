@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use hearth::llm::speed::{self, Speed};
-use hearth::{Cancel, Config, FailedFile, Library, Llm};
+use hearth::{Cancel, Config, FailedFile, Generator, Library, Llm};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorDto;
@@ -211,7 +211,11 @@ impl Shell {
         &self,
         config: &Config,
         on_status: impl Fn(&str),
-    ) -> Result<Arc<Llm>, ErrorDto> {
+    ) -> Result<Arc<dyn Generator>, ErrorDto> {
+        if !config.llm.endpoint.trim().is_empty() {
+            // a model server the user runs answers (`[llm] endpoint` in config.toml)
+            return Ok(Arc::new(hearth_http::RemoteLlm::new(&config.llm)?));
+        }
         self.measure_if_needed(config, || {
             on_status("Measuring how fast this computer runs the language models (once)…")
         })

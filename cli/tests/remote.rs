@@ -1,0 +1,182 @@
+//! `[llm] endpoint`: `hearth ask` with the answer written by an OpenAI-compatible server, here
+//! a small in-process one that streams as llama-server does (the real llama-server is driven by
+//! `bench/remote_llama_server.sh`). Retrieval, the prompt and the citation check stay Hearth's.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+fn hearth(data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("run hearth")
+}
+
+/// Answers every chat request by quoting the first sentence of the excerpt from
+/// field-guide.pdf and citing its number, streamed in three pieces; keeps the requests.
+fn quoting_server() -> (String, Arc<Mutex<Vec<Value>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut r = BufReader::new(stream.unwrap());
+            let (mut request_line, mut line, mut length) = (String::new(), String::new(), 0);
+            r.read_line(&mut request_line).unwrap();
+            loop {
+                line.clear();
+                r.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            r.read_exact(&mut body).unwrap();
+            let mut s = r.into_inner();
+            if request_line.starts_with("GET /v1/models") {
+                let b = json!({"object": "list", "data": [{"id": "quoter", "object": "model"}]})
+                    .to_string();
+                write!(
+                    s,
+                    "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+                    b.len()
+                )
+                .unwrap();
+                continue;
+            }
+            let req: Value = serde_json::from_slice(&body).unwrap();
+            log.lock().unwrap().push(req.clone());
+            let prompt = req["messages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .rev()
+                .find(|m| m["role"] == "user")
+                .and_then(|m| m["content"].as_str())
+                .unwrap_or("")
+                .to_string();
+            let (n, sentence) = prompt
+                .lines()
+                .find_map(|l| {
+                    let rest = l.strip_prefix('[')?;
+                    let (n, rest) = rest.split_once("] (")?;
+                    let (label, text) = rest.split_once(") ")?;
+                    label
+                        .starts_with("field-guide.pdf")
+                        .then(|| (n.to_string(), text.split(". ").next().unwrap().to_string()))
+                })
+                .unwrap_or(("9".into(), "no excerpt from the field guide".into()));
+            let answer = format!("{sentence} [{n}].");
+            let words: Vec<&str> = answer.split_inclusive(' ').collect();
+            let third = words.len().div_ceil(3);
+            let mut out = String::from(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n",
+            );
+            let mut events: Vec<String> = words
+                .chunks(third)
+                .map(|c| json!({"choices": [{"delta": {"content": c.concat()}}]}).to_string())
+                .collect();
+            events.push(json!({"choices": [{"delta": {}, "finish_reason": "stop"}]}).to_string());
+            events.push("[DONE]".into());
+            for e in events {
+                let data = format!("data: {e}\n\n");
+                out.push_str(&format!("{:x}\r\n{data}\r\n", data.len()));
+            }
+            out.push_str("0\r\n\r\n");
+            s.write_all(out.as_bytes()).unwrap();
+        }
+    });
+    (format!("http://{addr}/v1"), seen)
+}
+
+#[test]
+fn an_openai_compatible_server_writes_the_answer_and_hearth_cites_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/corpus");
+    let out = hearth(&data, &["ingest", corpus.to_str().unwrap(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let (url, seen) = quoting_server();
+    std::fs::write(
+        data.join("config.toml"),
+        format!(
+            "[llm]\nendpoint = \"{url}\"\nendpoint_model = \"quoter\"\nendpoint_key = \"k3y\"\n"
+        ),
+    )
+    .unwrap();
+    let out = hearth(&data, &["ask", "When do the heron eggs hatch?", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        a["model"]
+            .as_str()
+            .unwrap()
+            .starts_with("quoter at http://127.0.0.1:"),
+        "{a}"
+    );
+    assert!(a["answer"].as_str().unwrap().contains("eggs"), "{a}");
+    let citations = a["citations"].as_array().unwrap();
+    assert_eq!(citations.len(), 1, "{a}");
+    assert!(citations[0]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("field-guide.pdf"));
+    // the server got Hearth's prompt: numbered excerpts, then the question
+    let req = seen.lock().unwrap()[0].clone();
+    assert_eq!(req["model"], "quoter");
+    assert_eq!(req["stream"], true);
+    let prompt = req["messages"].to_string();
+    assert!(
+        prompt.contains("Excerpts:") && prompt.contains("field-guide.pdf"),
+        "{prompt}"
+    );
+
+    // a server that is not there is named, with a hint
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    std::fs::write(
+        data.join("config.toml"),
+        format!("[llm]\nendpoint = \"http://127.0.0.1:{port}/v1\"\n"),
+    )
+    .unwrap();
+    let out = hearth(&data, &["ask", "When do the heron eggs hatch?"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("cannot reach the model server") && err.contains("is it running"),
+        "{err}"
+    );
+
+    // an https endpoint is refused when the configuration is read
+    std::fs::write(
+        data.join("config.toml"),
+        "[llm]\nendpoint = \"https://gpu-box.example/v1\"\n",
+    )
+    .unwrap();
+    let out = hearth(&data, &["ask", "When do the heron eggs hatch?"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("https is not supported"));
+}
