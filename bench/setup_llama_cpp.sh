@@ -20,7 +20,8 @@ fi
 
 [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
 
-installed="$("$VENV/bin/python" -c 'import llama_cpp; print(llama_cpp.__version__)' 2>/dev/null || true)"
+# the server extra too: bench/remote_llama_server.sh runs llama.cpp's OpenAI-compatible server
+installed="$("$VENV/bin/python" -c 'import llama_cpp, llama_cpp.server.app; print(llama_cpp.__version__)' 2>/dev/null || true)"
 if [[ "$installed" == "$LLAMA_CPP_PYTHON_VERSION" ]]; then
   echo "llama-cpp-python $installed already installed in $VENV"
   exit 0
@@ -30,5 +31,5 @@ fi
 # concurrent build on the machine keeps priority.
 start=$(date +%s)
 CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BLAS=OFF -DLLAMA_CURL=OFF" \
-  nice -n 19 "$VENV/bin/pip" install --no-cache-dir "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION"
+  nice -n 19 "$VENV/bin/pip" install --no-cache-dir "llama-cpp-python[server]==$LLAMA_CPP_PYTHON_VERSION"
 echo "built llama-cpp-python $LLAMA_CPP_PYTHON_VERSION in $(( $(date +%s) - start ))s"
