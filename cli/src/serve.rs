@@ -62,18 +62,24 @@ pub(crate) async fn run(
     Ok(0)
 }
 
-/// Loads the answering model as `hearth ask` does (measuring this machine first when the
+/// Loads the answering model as `hearth ask` does, once (measuring this machine first when the
 /// choice is automatic and nothing is measured yet).
 pub(crate) fn llm_loader(config: hearth::Config) -> LoadLlm {
+    let loaded = Arc::new(tokio::sync::OnceCell::<Arc<dyn hearth::Generator>>::new());
     Arc::new(move || {
-        let config = config.clone();
+        let (config, loaded) = (config.clone(), loaded.clone());
         Box::pin(async move {
-            crate::answer::load_answerer(&config, None)
-                .await
-                .map_err(|e| match e.downcast::<hearth::Error>() {
-                    Ok(e) => e,
-                    Err(e) => hearth::Error::Internal(format!("{e:#}")),
+            let llm = loaded
+                .get_or_try_init(|| async {
+                    crate::answer::load_answerer(&config, None)
+                        .await
+                        .map_err(|e| match e.downcast::<hearth::Error>() {
+                            Ok(e) => e,
+                            Err(e) => hearth::Error::Internal(format!("{e:#}")),
+                        })
                 })
+                .await?;
+            Ok(llm.clone())
         })
     })
 }

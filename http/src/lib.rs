@@ -35,8 +35,9 @@ pub use error::ApiError;
 pub use remote::RemoteLlm;
 pub use security::api_token;
 
-/// Loads the language model that answers (the shell decides which, and measures first if it
-/// must). Called once, at the first request that needs it.
+/// Gives the language model that answers (the shell decides which, loads it on first use and
+/// keeps it, and measures first if it must). Called by every request that needs it, so a shell
+/// whose model changes (the desktop's Models view) serves the new one.
 pub type LoadLlm = Arc<
     dyn Fn() -> Pin<Box<dyn Future<Output = hearth::Result<Arc<dyn Generator>>> + Send>>
         + Send
@@ -74,7 +75,6 @@ impl Options {
 /// What every handler shares.
 pub(crate) struct State {
     pub(crate) library: Arc<Library>,
-    llm: tokio::sync::OnceCell<Arc<dyn Generator>>,
     load_llm: LoadLlm,
     pub(crate) gate: gate::Gate,
     pub(crate) options: Options,
@@ -83,19 +83,11 @@ pub(crate) struct State {
 impl State {
     /// The answering model, loaded at the first request that needs it.
     pub(crate) async fn llm(&self) -> Result<Arc<dyn Generator>, ApiError> {
-        let llm = self
-            .llm
-            .get_or_try_init(|| (self.load_llm)())
-            .await
-            .map_err(ApiError::from)?;
-        Ok(llm.clone())
+        Ok((self.load_llm)().await?)
     }
 
-    /// The model's name once loaded, else what the configuration names.
+    /// The answering model's name, as the configuration names it.
     pub(crate) fn model_name(&self) -> Option<String> {
-        if let Some(llm) = self.llm.get() {
-            return Some(llm.info().name.clone());
-        }
         let llm = &self.library.config().llm;
         if !llm.endpoint.trim().is_empty() {
             return RemoteLlm::new(llm).ok().map(|r| r.info().name.clone());
@@ -110,7 +102,6 @@ pub(crate) type Shared = Arc<State>;
 pub fn router(library: Arc<Library>, load_llm: LoadLlm, options: Options) -> Router {
     let state: Shared = Arc::new(State {
         library,
-        llm: tokio::sync::OnceCell::new(),
         load_llm,
         gate: gate::Gate::new(options.max_generations, options.max_queued),
         options,
