@@ -1,26 +1,10 @@
 //! The `hearth` command-line contract: JSON shapes, exit codes, one-line errors.
 
-use std::path::Path;
+mod common;
+
 use std::process::{Command, Output};
 
-/// Runs the binary with its own default models dir (or `HEARTH_MODELS_DIR`), as a user would.
-fn hearth(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run hearth")
-}
-
-fn corpus() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/data/corpus")
-        .canonicalize()
-        .unwrap()
-        .display()
-        .to_string()
-}
+use common::{corpus, hearth};
 
 #[test]
 fn ingest_search_status_json_contract() {

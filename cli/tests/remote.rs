@@ -4,20 +4,12 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
-fn hearth(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hearth"))
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("run hearth")
-}
+mod common;
+use common::{corpus, hearth};
 
 /// Answers every chat request by quoting the first sentence of the excerpt from
 /// field-guide.pdf and citing its number, streamed in three pieces; keeps the requests.
@@ -104,8 +96,7 @@ fn quoting_server() -> (String, Arc<Mutex<Vec<Value>>>) {
 fn an_openai_compatible_server_writes_the_answer_and_hearth_cites_it() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
-    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/data/corpus");
-    let out = hearth(&data, &["ingest", corpus.to_str().unwrap(), "--json"]);
+    let out = hearth(&data, &["ingest", &corpus(), "--json"]);
     assert!(
         out.status.success(),
         "{}",

@@ -11,6 +11,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+mod common;
+use common::corpus;
+
 struct Server {
     child: Child,
     addr: String,
@@ -215,15 +218,6 @@ impl Server {
     fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
     }
-}
-
-fn corpus() -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/data/corpus")
-        .canonicalize()
-        .unwrap()
-        .display()
-        .to_string()
 }
 
 const HERON: &str = "When do the heron eggs hatch?";
