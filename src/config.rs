@@ -20,6 +20,11 @@ pub struct Config {
     pub models_dir: PathBuf,
     /// The embedding model.
     pub embedder: EmbedderConfig,
+    /// Set when `[embedder] endpoint` names an OpenAI-compatible server that embeds instead of
+    /// a local model (`embedder` then carries its id and token limit only). The engine speaks
+    /// no HTTP: a shell builds that embedder and opens the library with it
+    /// ([`crate::Library::open_with_embedder`]).
+    pub embedder_endpoint: Option<EmbedderEndpoint>,
     /// The ONNX Runtime shared library.
     pub runtime_library: PathBuf,
     /// Chunk sizes.
@@ -162,8 +167,41 @@ pub struct ConfigFile {
     pub answer: Option<AnswerConfig>,
 }
 
-/// `[embedder]` in `config.toml`: a catalog id, or the files of any local ONNX model of the same
-/// shape (token vectors out, pooled here).
+/// An embedding model behind an OpenAI-compatible `/v1/embeddings` (Ollama, vLLM,
+/// llama-server with `--embedding`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbedderEndpoint {
+    /// Recorded in the index, so vectors of two models are never mixed (e.g.
+    /// `nomic-embed-text`); also the model name sent, unless `endpoint_model` is set.
+    pub id: String,
+    /// Base URL, `http://127.0.0.1:11434/v1`.
+    pub endpoint: String,
+    /// The model name sent to the server (default: `id`).
+    #[serde(default)]
+    pub endpoint_model: String,
+    /// Sent as `Authorization: Bearer <key>` when set.
+    #[serde(default)]
+    pub endpoint_key: String,
+    /// Longest input in tokens (chunks are cut below it; tokens are counted as words and
+    /// punctuation here, which errs low).
+    #[serde(default = "remote_max_tokens")]
+    pub max_tokens: usize,
+    /// Seconds to wait for the server.
+    #[serde(default = "remote_timeout")]
+    pub endpoint_timeout_s: f64,
+}
+
+fn remote_max_tokens() -> usize {
+    256
+}
+
+fn remote_timeout() -> f64 {
+    120.0
+}
+
+/// `[embedder]` in `config.toml`: a catalog id, an OpenAI-compatible server, or the files of any
+/// local ONNX model of the same shape (token vectors out, pooled here).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
 pub enum EmbedderChoice {
@@ -172,6 +210,8 @@ pub enum EmbedderChoice {
         /// Catalog id.
         catalog: String,
     },
+    /// `[embedder] id = "nomic-embed-text", endpoint = "http://127.0.0.1:11434/v1"`
+    Remote(EmbedderEndpoint),
     /// `[embedder] id = "...", onnx = "...", tokenizer_dir = "..."`
     Custom(EmbedderConfig),
 }
@@ -222,6 +262,7 @@ impl Config {
             data_dir: data_dir.to_path_buf(),
             models_dir: models_dir.to_path_buf(),
             embedder: catalog.embedder_config(&default_embedder.id, models_dir)?,
+            embedder_endpoint: None,
             runtime_library: catalog.runtime_library(models_dir)?,
             chunking: ChunkingConfig::default(),
             ingest: IngestConfig::default(),
@@ -307,6 +348,18 @@ impl Config {
                 self.embedder = catalog.embedder_config(&id, &self.models_dir)?
             }
             Some(EmbedderChoice::Custom(custom)) => self.embedder = custom,
+            Some(EmbedderChoice::Remote(remote)) => {
+                self.embedder = EmbedderConfig {
+                    id: remote.id.clone(),
+                    onnx: PathBuf::new(),
+                    tokenizer_dir: PathBuf::new(),
+                    max_tokens: remote.max_tokens,
+                    pooling: Default::default(),
+                    batch_size: 32,
+                    threads: 0,
+                };
+                self.embedder_endpoint = Some(remote);
+            }
             None => {}
         }
         if let Some(c) = file.chunking {
@@ -374,6 +427,18 @@ impl Config {
             return Err(Error::Config(
                 "llm.first_token_budget_s must be a positive number of seconds".into(),
             ));
+        }
+        if let Some(remote) = &self.embedder_endpoint {
+            let ok = url::Url::parse(remote.endpoint.trim())
+                .is_ok_and(|u| u.scheme() == "http" && u.host_str().is_some());
+            if !ok || remote.id.trim().is_empty() {
+                return Err(Error::Config(format!(
+                    "embedder.endpoint must be an http:// base URL such as \
+                     \"http://127.0.0.1:11434/v1\", with an id naming the model (https is not \
+                     supported), got {:?}",
+                    remote.endpoint
+                )));
+            }
         }
         let endpoint = self.llm.endpoint.trim();
         if !endpoint.is_empty() {

@@ -139,6 +139,13 @@ impl Library {
     /// Open the library described by `config`, loading its embedding model.
     pub async fn open(config: Config) -> Result<Library> {
         config.validate()?;
+        if let Some(remote) = &config.embedder_endpoint {
+            return Err(Error::Config(format!(
+                "the embedding model is served at {}: this front end opens libraries with a \
+                 local embedding model only",
+                remote.endpoint
+            )));
+        }
         let embedder = load_embedder(config.embedder.clone(), &config).await?;
         Self::open_with_embedder(config, embedder).await
     }

@@ -171,3 +171,121 @@ fn an_openai_compatible_server_writes_the_answer_and_hearth_cites_it() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("https is not supported"));
 }
+
+/// A bag-of-words embedder: each word of more than two letters adds 1 to one of 64
+/// dimensions (by a hash of the word). Keeps the model names it was asked for.
+fn bag_of_words_server() -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let embed = |text: &str| -> Vec<f32> {
+        let mut v = vec![0f32; 64];
+        for w in text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| w.len() > 2)
+        {
+            let h = w
+                .to_lowercase()
+                .bytes()
+                .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
+            v[(h % 64) as usize] += 1.0;
+        }
+        v[63] += 0.01; // never all zero
+        v
+    };
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let mut r = BufReader::new(stream.unwrap());
+            let (mut line, mut length) = (String::new(), 0);
+            loop {
+                line.clear();
+                r.read_line(&mut line).unwrap();
+                if line.trim().is_empty() {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            r.read_exact(&mut body).unwrap();
+            let req: Value = serde_json::from_slice(&body).unwrap();
+            log.lock()
+                .unwrap()
+                .push(req["model"].as_str().unwrap_or("").to_string());
+            let data: Vec<Value> = req["input"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .enumerate()
+                .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": embed(t.as_str().unwrap())}))
+                .collect();
+            let b = json!({"object": "list", "data": data}).to_string();
+            write!(
+                r.into_inner(),
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
+            )
+            .unwrap();
+        }
+    });
+    (format!("http://{addr}/v1"), seen)
+}
+
+#[test]
+fn an_openai_compatible_server_embeds_and_the_index_records_its_model() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let (url, seen) = bag_of_words_server();
+    std::fs::write(
+        data.join("config.toml"),
+        format!("[embedder]\nid = \"bow-64\"\nendpoint = \"{url}\"\nendpoint_model = \"bow\"\n"),
+    )
+    .unwrap();
+    let out = hearth(&data, &["ingest", &corpus(), "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["indexed"], 6, "{report}");
+    let out = hearth(
+        &data,
+        &[
+            "search",
+            "heron eggs hatch nest",
+            "--mode",
+            "vector",
+            "--limit",
+            "1",
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hits: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        hits[0]["path"]
+            .as_str()
+            .unwrap()
+            .ends_with("field-guide.pdf"),
+        "{hits}"
+    );
+    let out = hearth(&data, &["status", "--json"]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["embedder"], "bow-64", "{status}");
+    assert!(seen.lock().unwrap().iter().all(|m| m == "bow"));
+
+    // back to the local model: the index is kept, and it says a rebuild is due
+    std::fs::remove_file(data.join("config.toml")).unwrap();
+    let out = hearth(&data, &["status", "--json"]);
+    let status: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(status["embedder"], "bow-64");
+    assert!(!status["index_change"].is_null(), "{status}");
+}

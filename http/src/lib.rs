@@ -32,7 +32,7 @@ use axum::Router;
 use hearth::{Generator, Library};
 
 pub use error::ApiError;
-pub use remote::RemoteLlm;
+pub use remote::{RemoteEmbedder, RemoteLlm};
 pub use security::api_token;
 
 /// Gives the language model that answers (the shell decides which, loads it on first use and

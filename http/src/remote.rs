@@ -11,8 +11,12 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use hearth::config::LlmConfig;
+use std::ops::Range;
+
+use hearth::chunk::Tokenize;
+use hearth::config::{EmbedderEndpoint, LlmConfig};
 use hearth::llm::StopReason;
+use hearth::Embedder;
 use hearth::{
     Cancel, Error, GenerateParams, Generation, Generator, LlmInfo, Message, Result, Role,
 };
@@ -25,17 +29,23 @@ const POLL: Duration = Duration::from_millis(250);
 /// Most bytes of an error reply kept.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// An OpenAI-compatible chat endpoint.
+/// Where an OpenAI-compatible server is and how to talk to it.
 #[derive(Debug, Clone)]
-pub struct RemoteLlm {
+struct Endpoint {
     base: String,
     host: String,
     port: u16,
     /// `/v1` (the base URL's path, without a trailing slash).
     prefix: String,
-    model: String,
     key: String,
     timeout: Duration,
+}
+
+/// An OpenAI-compatible chat endpoint.
+#[derive(Debug, Clone)]
+pub struct RemoteLlm {
+    endpoint: Endpoint,
+    model: String,
     info: LlmInfo,
 }
 
@@ -51,42 +61,29 @@ impl RemoteLlm {
     /// The endpoint of `[llm] endpoint` (with `endpoint_model`, `endpoint_key`,
     /// `endpoint_timeout_s` and `context_window`).
     pub fn new(cfg: &LlmConfig) -> Result<Self> {
-        let base = cfg.endpoint.trim().trim_end_matches('/').to_string();
-        let url = url::Url::parse(&base)
-            .map_err(|e| Error::Config(format!("llm.endpoint {base:?}: {e}")))?;
-        if url.scheme() != "http" {
-            return Err(Error::Config(format!(
-                "llm.endpoint {base:?}: only http:// endpoints are supported"
-            )));
-        }
-        let host = url
-            .host_str()
-            .ok_or_else(|| Error::Config(format!("llm.endpoint {base:?} names no host")))?
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string();
+        let endpoint = Endpoint::new(
+            "llm.endpoint",
+            &cfg.endpoint,
+            &cfg.endpoint_key,
+            cfg.endpoint_timeout_s,
+        )?;
         let model = if cfg.endpoint_model.trim().is_empty() {
             "default".to_string()
         } else {
             cfg.endpoint_model.trim().to_string()
         };
         Ok(Self {
-            port: url.port().unwrap_or(80),
-            prefix: url.path().trim_end_matches('/').to_string(),
             info: LlmInfo {
-                name: format!("{model} at {base}"),
-                path: PathBuf::from(&base),
+                name: format!("{model} at {}", endpoint.base),
+                path: PathBuf::from(&endpoint.base),
                 architecture: "remote".into(),
                 trained_context: cfg.context_window,
                 context_window: cfg.context_window,
                 vocab: 0,
                 chat_template: true,
             },
-            base,
-            host,
+            endpoint,
             model,
-            key: cfg.endpoint_key.trim().to_string(),
-            timeout: Duration::from_secs_f64(cfg.endpoint_timeout_s.max(1.0)),
         })
     }
 
@@ -94,22 +91,171 @@ impl RemoteLlm {
     /// first question, when it is down or is not an OpenAI-compatible server.
     pub fn check(&self) -> Result<Vec<String>> {
         let (status, body) = self
+            .endpoint
             .request("GET", "/models", None)
             .and_then(|mut c| c.read_all())
             .map_err(|f| match f {
                 Failure::Transient(e) | Failure::Final(e) => e,
             })?;
         if status != 200 {
-            return Err(self.refused(status, &body));
+            return Err(self.endpoint.refused(status, &body));
         }
-        let v: Value = serde_json::from_slice(&body).map_err(|_| self.garbage(&body))?;
+        let v: Value = serde_json::from_slice(&body).map_err(|_| self.endpoint.garbage(&body))?;
         let ids = v["data"]
             .as_array()
-            .ok_or_else(|| self.garbage(&body))?
+            .ok_or_else(|| self.endpoint.garbage(&body))?
             .iter()
             .filter_map(|m| m["id"].as_str().map(String::from))
             .collect();
         Ok(ids)
+    }
+
+    fn attempt(
+        &self,
+        body: &[u8],
+        cancel: &Cancel,
+        on_text: &mut dyn FnMut(&str),
+        started: Instant,
+    ) -> std::result::Result<Generation, Failure> {
+        let mut c = self
+            .endpoint
+            .request("POST", "/chat/completions", Some(body))?;
+        let (status, json_reply) = c.head(cancel)?;
+        if status != 200 {
+            let (_, body) = c.rest()?;
+            let e = self.endpoint.refused(status, &body);
+            return Err(if status == 429 || status >= 500 {
+                Failure::Transient(e)
+            } else {
+                Failure::Final(e)
+            });
+        }
+        let mut gen = Generation {
+            text: String::new(),
+            stop_reason: StopReason::EndOfTurn,
+            prompt_tokens: 0,
+            cached_tokens: 0,
+            completion_tokens: 0,
+            prefill_ms: 0.0,
+            first_token_ms: 0.0,
+            tokens_per_s: 0.0,
+            guard_probability: None,
+            guarded: false,
+            drafted_tokens: 0,
+            accepted_tokens: 0,
+        };
+        if json_reply {
+            // a server that does not stream: the whole reply at once
+            let (_, body) = c.rest()?;
+            let v: Value = serde_json::from_slice(&body)
+                .map_err(|_| Failure::Final(self.endpoint.garbage(&body)))?;
+            let text = v["choices"][0]["message"]["content"]
+                .as_str()
+                .ok_or_else(|| Failure::Final(self.endpoint.garbage(&body)))?;
+            gen.first_token_ms = started.elapsed().as_secs_f64() * 1e3;
+            on_text(text);
+            gen.text = text.to_string();
+            Self::finish(&mut gen, &v);
+            return Ok(gen);
+        }
+        let mut pieces = 0usize;
+        let mut first_at = None;
+        while let Some(line) = c.line(cancel)? {
+            if cancel.is_cancelled() {
+                gen.stop_reason = StopReason::Cancelled;
+                break;
+            }
+            let Some(data) = line.strip_prefix("data:").map(str::trim) else {
+                continue; // comments, event names, blank separators
+            };
+            if data == "[DONE]" {
+                break;
+            }
+            let v: Value = serde_json::from_str(data).map_err(|_| {
+                let e = self.endpoint.garbage(data.as_bytes());
+                if pieces == 0 {
+                    Failure::Final(e)
+                } else {
+                    Failure::Final(Error::Generation(format!("{e} (mid-answer)")))
+                }
+            })?;
+            if v["error"].is_object() || v["error"].is_string() {
+                return Err(Failure::Final(self.endpoint.refused(200, data.as_bytes())));
+            }
+            if let Some(piece) = v["choices"][0]["delta"]["content"].as_str() {
+                if !piece.is_empty() {
+                    if first_at.is_none() {
+                        first_at = Some(Instant::now());
+                        gen.first_token_ms = started.elapsed().as_secs_f64() * 1e3;
+                    }
+                    pieces += 1;
+                    gen.text.push_str(piece);
+                    on_text(piece);
+                }
+            }
+            Self::finish(&mut gen, &v);
+        }
+        if cancel.is_cancelled() {
+            gen.stop_reason = StopReason::Cancelled;
+        }
+        if gen.completion_tokens == 0 {
+            gen.completion_tokens = pieces;
+        }
+        if let Some(t) = first_at {
+            let secs = t.elapsed().as_secs_f64();
+            if secs > 0.0 && gen.completion_tokens > 1 {
+                gen.tokens_per_s = (gen.completion_tokens - 1) as f64 / secs;
+            }
+        }
+        Ok(gen)
+    }
+
+    /// Usage and finish reason, where the server sends them.
+    fn finish(gen: &mut Generation, v: &Value) {
+        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+            if let Some(p) = u["prompt_tokens"].as_u64() {
+                gen.prompt_tokens = p as usize;
+            }
+            if let Some(c) = u["completion_tokens"].as_u64() {
+                gen.completion_tokens = c as usize;
+            }
+        }
+        if v["choices"][0]["finish_reason"].as_str() == Some("length") {
+            gen.stop_reason = StopReason::Length;
+        }
+        gen.prefill_ms = gen.first_token_ms;
+    }
+}
+
+impl Endpoint {
+    /// `url` must be `http://host[:port]/prefix`; `what` names the setting in errors.
+    fn new(what: &str, url: &str, key: &str, timeout_s: f64) -> Result<Self> {
+        let base = url.trim().trim_end_matches('/').to_string();
+        let parsed =
+            url::Url::parse(&base).map_err(|e| Error::Config(format!("{what} {base:?}: {e}")))?;
+        if parsed.scheme() != "http" {
+            return Err(Error::Config(format!(
+                "{what} {base:?}: only http:// endpoints are supported"
+            )));
+        }
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| Error::Config(format!("{what} {base:?} names no host")))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        Ok(Self {
+            port: parsed.port().unwrap_or(80),
+            prefix: parsed.path().trim_end_matches('/').to_string(),
+            host,
+            base,
+            key: key.trim().to_string(),
+            timeout: Duration::from_secs_f64(if timeout_s.is_finite() {
+                timeout_s.max(1.0)
+            } else {
+                120.0
+            }),
+        })
     }
 
     fn refused(&self, status: u16, body: &[u8]) -> Error {
@@ -186,120 +332,6 @@ impl RemoteLlm {
             ended: false,
         })
     }
-
-    fn attempt(
-        &self,
-        body: &[u8],
-        cancel: &Cancel,
-        on_text: &mut dyn FnMut(&str),
-        started: Instant,
-    ) -> std::result::Result<Generation, Failure> {
-        let mut c = self.request("POST", "/chat/completions", Some(body))?;
-        let (status, json_reply) = c.head(cancel)?;
-        if status != 200 {
-            let (_, body) = c.rest()?;
-            let e = self.refused(status, &body);
-            return Err(if status == 429 || status >= 500 {
-                Failure::Transient(e)
-            } else {
-                Failure::Final(e)
-            });
-        }
-        let mut gen = Generation {
-            text: String::new(),
-            stop_reason: StopReason::EndOfTurn,
-            prompt_tokens: 0,
-            cached_tokens: 0,
-            completion_tokens: 0,
-            prefill_ms: 0.0,
-            first_token_ms: 0.0,
-            tokens_per_s: 0.0,
-            guard_probability: None,
-            guarded: false,
-            drafted_tokens: 0,
-            accepted_tokens: 0,
-        };
-        if json_reply {
-            // a server that does not stream: the whole reply at once
-            let (_, body) = c.rest()?;
-            let v: Value =
-                serde_json::from_slice(&body).map_err(|_| Failure::Final(self.garbage(&body)))?;
-            let text = v["choices"][0]["message"]["content"]
-                .as_str()
-                .ok_or_else(|| Failure::Final(self.garbage(&body)))?;
-            gen.first_token_ms = started.elapsed().as_secs_f64() * 1e3;
-            on_text(text);
-            gen.text = text.to_string();
-            Self::finish(&mut gen, &v);
-            return Ok(gen);
-        }
-        let mut pieces = 0usize;
-        let mut first_at = None;
-        while let Some(line) = c.line(cancel)? {
-            if cancel.is_cancelled() {
-                gen.stop_reason = StopReason::Cancelled;
-                break;
-            }
-            let Some(data) = line.strip_prefix("data:").map(str::trim) else {
-                continue; // comments, event names, blank separators
-            };
-            if data == "[DONE]" {
-                break;
-            }
-            let v: Value = serde_json::from_str(data).map_err(|_| {
-                let e = self.garbage(data.as_bytes());
-                if pieces == 0 {
-                    Failure::Final(e)
-                } else {
-                    Failure::Final(Error::Generation(format!("{e} (mid-answer)")))
-                }
-            })?;
-            if v["error"].is_object() || v["error"].is_string() {
-                return Err(Failure::Final(self.refused(200, data.as_bytes())));
-            }
-            if let Some(piece) = v["choices"][0]["delta"]["content"].as_str() {
-                if !piece.is_empty() {
-                    if first_at.is_none() {
-                        first_at = Some(Instant::now());
-                        gen.first_token_ms = started.elapsed().as_secs_f64() * 1e3;
-                    }
-                    pieces += 1;
-                    gen.text.push_str(piece);
-                    on_text(piece);
-                }
-            }
-            Self::finish(&mut gen, &v);
-        }
-        if cancel.is_cancelled() {
-            gen.stop_reason = StopReason::Cancelled;
-        }
-        if gen.completion_tokens == 0 {
-            gen.completion_tokens = pieces;
-        }
-        if let Some(t) = first_at {
-            let secs = t.elapsed().as_secs_f64();
-            if secs > 0.0 && gen.completion_tokens > 1 {
-                gen.tokens_per_s = (gen.completion_tokens - 1) as f64 / secs;
-            }
-        }
-        Ok(gen)
-    }
-
-    /// Usage and finish reason, where the server sends them.
-    fn finish(gen: &mut Generation, v: &Value) {
-        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
-            if let Some(p) = u["prompt_tokens"].as_u64() {
-                gen.prompt_tokens = p as usize;
-            }
-            if let Some(c) = u["completion_tokens"].as_u64() {
-                gen.completion_tokens = c as usize;
-            }
-        }
-        if v["choices"][0]["finish_reason"].as_str() == Some("length") {
-            gen.stop_reason = StopReason::Length;
-        }
-        gen.prefill_ms = gen.first_token_ms;
-    }
 }
 
 impl Generator for RemoteLlm {
@@ -371,6 +403,163 @@ impl Generator for RemoteLlm {
             }
         }
         Err(Error::Internal("no attempt was made".into()))
+    }
+}
+
+/// An embedding model behind an OpenAI-compatible `/v1/embeddings` (`[embedder] endpoint`).
+/// Its dimension is asked of the server when it is made; vectors come back L2-normalised.
+/// Tokens for chunk sizes are words and punctuation marks (the server's tokenizer is not at
+/// hand; a model token is rarely longer than a word, so chunks stay under its limit).
+#[derive(Debug, Clone)]
+pub struct RemoteEmbedder {
+    endpoint: Endpoint,
+    id: String,
+    model: String,
+    dim: usize,
+    max_tokens: usize,
+}
+
+/// Texts per embeddings request.
+const EMBED_BATCH: usize = 64;
+
+impl RemoteEmbedder {
+    /// Connects to the server of `cfg` and learns the vector size from one embedding.
+    pub fn new(cfg: &EmbedderEndpoint) -> Result<Self> {
+        let endpoint = Endpoint::new(
+            "embedder.endpoint",
+            &cfg.endpoint,
+            &cfg.endpoint_key,
+            cfg.endpoint_timeout_s,
+        )?;
+        let model = if cfg.endpoint_model.trim().is_empty() {
+            cfg.id.trim().to_string()
+        } else {
+            cfg.endpoint_model.trim().to_string()
+        };
+        let mut e = Self {
+            endpoint,
+            id: cfg.id.trim().to_string(),
+            model,
+            dim: 0,
+            max_tokens: cfg.max_tokens.max(16),
+        };
+        let probe = e.request(&["dimension probe".to_string()])?;
+        e.dim = probe.first().map_or(0, Vec::len);
+        if e.dim == 0 {
+            return Err(Error::Embedding(format!(
+                "the embedding server at {} gave an empty vector",
+                e.endpoint.base
+            )));
+        }
+        Ok(e)
+    }
+
+    fn request(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        let body = serde_json::to_vec(&json!({ "model": self.model, "input": texts }))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let mut wait = Duration::from_millis(500);
+        let mut attempt = 0;
+        let (status, reply) = loop {
+            attempt += 1;
+            let result = self
+                .endpoint
+                .request("POST", "/embeddings", Some(&body))
+                .and_then(|mut c| c.read_all());
+            match result {
+                Ok((status, reply)) if (status == 429 || status >= 500) && attempt < ATTEMPTS => {
+                    let _ = reply;
+                }
+                Ok(done) => break done,
+                Err(Failure::Transient(_)) if attempt < ATTEMPTS => {}
+                Err(Failure::Transient(e)) | Err(Failure::Final(e)) => {
+                    return Err(Error::Embedding(e.to_string()))
+                }
+            }
+            std::thread::sleep(wait);
+            wait *= 2;
+        };
+        if status != 200 {
+            return Err(Error::Embedding(
+                self.endpoint.refused(status, &reply).to_string(),
+            ));
+        }
+        let garbage = || Error::Embedding(self.endpoint.garbage(&reply).to_string());
+        let v: Value = serde_json::from_slice(&reply).map_err(|_| garbage())?;
+        let data = v["data"].as_array().ok_or_else(garbage)?;
+        let mut out: Vec<Option<Vec<f32>>> = vec![None; texts.len()];
+        for (i, item) in data.iter().enumerate() {
+            let at = item["index"].as_u64().map_or(i, |n| n as usize);
+            let vector: Vec<f32> = item["embedding"]
+                .as_array()
+                .ok_or_else(garbage)?
+                .iter()
+                .map(|x| x.as_f64().map(|f| f as f32))
+                .collect::<Option<_>>()
+                .ok_or_else(garbage)?;
+            if let Some(slot) = out.get_mut(at) {
+                *slot = Some(normalised(vector));
+            }
+        }
+        out.into_iter()
+            .map(|v| v.ok_or_else(garbage))
+            .collect::<Result<Vec<_>>>()
+    }
+}
+
+fn normalised(mut v: Vec<f32>) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if norm > 0.0 {
+        v.iter_mut().for_each(|x| *x /= norm);
+    }
+    v
+}
+
+impl Tokenize for RemoteEmbedder {
+    fn token_spans(&self, text: &str) -> Vec<Range<usize>> {
+        let mut spans = Vec::new();
+        let mut word: Option<usize> = None;
+        for (i, c) in text.char_indices() {
+            if c.is_alphanumeric() {
+                word.get_or_insert(i);
+                continue;
+            }
+            if let Some(start) = word.take() {
+                spans.push(start..i);
+            }
+            if !c.is_whitespace() {
+                spans.push(i..i + c.len_utf8());
+            }
+        }
+        if let Some(start) = word {
+            spans.push(start..text.len());
+        }
+        spans
+    }
+}
+
+impl Embedder for RemoteEmbedder {
+    fn id(&self) -> &str {
+        &self.id
+    }
+    fn dim(&self) -> usize {
+        self.dim
+    }
+    fn max_tokens(&self) -> usize {
+        self.max_tokens
+    }
+    fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
+        let mut out = Vec::with_capacity(texts.len());
+        for batch in texts.chunks(EMBED_BATCH) {
+            let vectors = self.request(batch)?;
+            if vectors.iter().any(|v| v.len() != self.dim) {
+                return Err(Error::Embedding(format!(
+                    "the embedding server at {} changed its vector size (expected {})",
+                    self.endpoint.base, self.dim
+                )));
+            }
+            out.extend(vectors);
+        }
+        Ok(out)
     }
 }
 
@@ -811,6 +1000,21 @@ mod tests {
     }
 
     #[test]
+    fn remote_embedder_tokens_are_words_and_marks() {
+        let e = RemoteEmbedder {
+            endpoint: Endpoint::new("x", "http://127.0.0.1:1/v1", "", 1.0).unwrap(),
+            id: "x".into(),
+            model: "x".into(),
+            dim: 4,
+            max_tokens: 16,
+        };
+        let t = "Héron eggs, 25 days.";
+        let words: Vec<&str> = e.token_spans(t).into_iter().map(|r| &t[r]).collect();
+        assert_eq!(words, ["Héron", "eggs", ",", "25", "days", "."]);
+        assert_eq!(normalised(vec![3.0, 4.0]), [0.6, 0.8]);
+    }
+
+    #[test]
     fn only_plain_http_endpoints_are_taken() {
         let cfg = |e: &str| LlmConfig {
             endpoint: e.into(),
@@ -819,7 +1023,11 @@ mod tests {
         assert!(RemoteLlm::new(&cfg("https://example.com/v1")).is_err());
         let r = RemoteLlm::new(&cfg("http://[::1]:8080/v1/")).unwrap();
         assert_eq!(
-            (r.host.as_str(), r.port, r.prefix.as_str()),
+            (
+                r.endpoint.host.as_str(),
+                r.endpoint.port,
+                r.endpoint.prefix.as_str()
+            ),
             ("::1", 8080, "/v1")
         );
     }

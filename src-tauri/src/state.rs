@@ -156,7 +156,19 @@ impl Shell {
         if let Some(lib) = slot.as_ref() {
             return Ok(lib.clone());
         }
-        let mut lib = Library::open(self.config()?).await?;
+        let config = self.config()?;
+        let mut lib = match config.embedder_endpoint.clone() {
+            // `[embedder] endpoint`: a server the user runs embeds
+            Some(remote) => {
+                let embedder =
+                    tokio::task::spawn_blocking(move || hearth_http::RemoteEmbedder::new(&remote))
+                        .await
+                        .map_err(|e| ErrorDto::new("internal", e.to_string()))??;
+                config.validate()?;
+                Library::open_with_embedder(config, Arc::new(embedder)).await?
+            }
+            None => Library::open(config).await?,
+        };
         lib.set_writer("Hearth desktop", true);
         let lib = Arc::new(lib);
         *slot = Some(lib.clone());
