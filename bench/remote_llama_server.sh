@@ -38,15 +38,20 @@ for _ in $(seq 120); do
 done
 echo "llama.cpp server (llama-cpp-python $("$VENV/bin/python" -c 'import llama_cpp; print(llama_cpp.__version__)')) on 127.0.0.1:$PORT serving $GGUF"
 
-"$HEARTH" --data-dir "$tmp/data" ingest "$CORPUS" --json | python3 -c \
-  'import json,sys; r=json.load(sys.stdin); print(f"indexed {r[\"indexed\"]} files, {r[\"chunks\"]} chunks")'
+"$HEARTH" --data-dir "$tmp/data" ingest "$CORPUS" --json | python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+print("indexed %d files, %d chunks" % (r["indexed"], r["chunks"]))'
 show() {
   python3 -c '
 import json, sys
 a = json.load(sys.stdin)
-cites = ", ".join(f"[{c[\"n\"]}] {c[\"path\"].rsplit(\"/\", 1)[-1]}" + (f" p{c[\"page\"]}" if c["page"] else "") for c in a["citations"])
-print(f"  {sys.argv[1]:<9} first token {a[\"timings\"][\"first_token_ms\"]:>6.0f} ms | {a[\"answer\"].strip()[:160]!r}")
-print(f"  {\"\":<9} cites: {cites or \"none\"}{\" (declined)\" if a[\"not_found\"] else \"\"}")
+def where(c):
+    name = c["path"].rsplit("/", 1)[-1]
+    return "[%d] %s" % (c["n"], name + (" p%d" % c["page"] if c["page"] else ""))
+cites = ", ".join(where(c) for c in a["citations"]) or "none"
+print("  %-7s first token %6.0f ms | %r" % (sys.argv[1], a["timings"]["first_token_ms"], a["answer"].strip()[:160]))
+print("  %-7s cites: %s%s" % ("", cites, " (declined)" if a["not_found"] else ""))
 ' "$1"
 }
 for q in "$@"; do
