@@ -71,14 +71,38 @@ fn engine_error(e: ErrorDto) -> hearth::Error {
 #[tauri::command]
 pub async fn api_start(
     app: AppHandle,
-    shell: State<'_, Shell>,
     api: State<'_, ApiServer>,
     port: Option<u16>,
 ) -> Result<ApiView, ErrorDto> {
     let mut slot = api.0.lock().await;
-    if slot.is_some() {
-        return Ok(view(slot.as_ref()));
+    if slot.is_none() {
+        *slot = Some(start(app, port.unwrap_or(DEFAULT_PORT), false).await?);
     }
+    Ok(view(slot.as_ref()))
+}
+
+/// After the window's library was replaced (a new data folder, new chunk sizes): a running API
+/// moves to the new one, on the same port when it is free (its token is the new data folder's).
+pub async fn follow_library(app: &AppHandle) {
+    let api = app.state::<ApiServer>();
+    let mut slot = api.0.lock().await;
+    let Some(old) = slot.take() else {
+        return;
+    };
+    let port = old.addr.port();
+    let _ = old.stop.send(());
+    match start(app.clone(), port, true).await {
+        Ok(running) => *slot = Some(running),
+        Err(e) => eprintln!(
+            "Hearth API: could not restart on the new library: {}",
+            e.message
+        ),
+    }
+}
+
+/// `reclaim`: the port was ours a moment ago; wait up to 2 s for the old server to let it go.
+async fn start(app: AppHandle, port: u16, reclaim: bool) -> Result<Running, ErrorDto> {
+    let shell = app.state::<Shell>();
     let library = shell.library().await?;
     let data_dir = library.config().data_dir.clone();
     let (token, token_file) = hearth_http::api_token(&data_dir).map_err(|e| {
@@ -87,11 +111,19 @@ pub async fn api_start(
             format!("cannot make the API token in {}: {e}", data_dir.display()),
         )
     })?;
-    let port = port.unwrap_or(DEFAULT_PORT);
     let mut bound = tokio::net::TcpListener::bind(("127.0.0.1", port)).await;
-    if port == DEFAULT_PORT && matches!(&bound, Err(e) if e.kind() == std::io::ErrorKind::AddrInUse)
-    {
-        // another program has the usual port: any free one will do (Settings shows it)
+    for _ in 0..20 {
+        // a server being stopped may hold the port a moment longer
+        match &bound {
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && reclaim => {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                bound = tokio::net::TcpListener::bind(("127.0.0.1", port)).await;
+            }
+            _ => break,
+        }
+    }
+    if matches!(&bound, Err(e) if e.kind() == std::io::ErrorKind::AddrInUse) {
+        // another program has the port: any free one will do (Settings shows it)
         bound = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await;
     }
     let listener = bound.map_err(|e| {
@@ -103,8 +135,9 @@ pub async fn api_start(
     let addr = listener
         .local_addr()
         .map_err(|e| ErrorDto::new("io", e.to_string()))?;
+    let loader_app = app.clone();
     let load_llm: hearth_http::LoadLlm = Arc::new(move || {
-        let app = app.clone();
+        let app = loader_app.clone();
         Box::pin(async move {
             let shell = app.state::<Shell>();
             let config = shell
@@ -126,13 +159,12 @@ pub async fn api_start(
             eprintln!("Hearth API stopped: {e}");
         }
     });
-    *slot = Some(Running {
+    Ok(Running {
         addr,
         token,
         token_file,
         stop,
-    });
-    Ok(view(slot.as_ref()))
+    })
 }
 
 /// Stop the API (answers in progress are finished first).

@@ -745,6 +745,7 @@ pub async fn save_settings(
     // The watch follows the library it writes to.
     if reopened {
         watching::restart(&app).await;
+        crate::api::follow_library(&app).await;
     }
     settings_view(&shell)
 }

@@ -644,25 +644,6 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
     let refused = http_get(&addr, "/api/status", None);
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
     app.screenshot("10b-api").await;
-    app.click("#api-toggle").await;
-    app.wait_until(
-        "the API to stop",
-        "document.querySelector('#api-status').textContent === 'Off'",
-        SHORT,
-    )
-    .await;
-    let mut gone = false;
-    for _ in 0..50 {
-        if std::net::TcpStream::connect(&addr).is_err() {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(
-        gone,
-        "the API still listens on {addr} after it was turned off"
-    );
 
     // 15. New chunk sizes: saving starts a rebuild of the index beside the old one, with
     //     progress in the library; when it switches, the documents are all there in more,
@@ -700,6 +681,39 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
         "{chunks_before} → {chunks_after}"
     );
     app.screenshot("11-rebuilt").await;
+    // new chunk sizes reopened the library: the API moved with it and counts the new chunks
+    app.click("#nav-settings").await;
+    app.wait_until(
+        "the API to follow the library",
+        "document.querySelector('#api-status').textContent.startsWith('Listening on')",
+        SHORT,
+    )
+    .await;
+    let addr = app_api_addr(&app).await;
+    let status = http_get(&addr, "/api/status", Some(&app_api_token(&app).await));
+    assert!(
+        status.contains(&format!("\"chunks\":{},", count(&chunks_after))),
+        "{chunks_after}: {status}"
+    );
+    app.click("#api-toggle").await;
+    app.wait_until(
+        "the API to stop",
+        "document.querySelector('#api-status').textContent === 'Off'",
+        SHORT,
+    )
+    .await;
+    let mut gone = false;
+    for _ in 0..50 {
+        if std::net::TcpStream::connect(&addr).is_err() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        gone,
+        "the API still listens on {addr} after it was turned off"
+    );
     app.click("#nav-search").await;
     app.find("#search-input").await.clear().await.unwrap();
     app.type_into("#search-input", "when do heron eggs hatch")
@@ -827,4 +841,18 @@ fn http_get(addr: &str, path: &str, token: Option<&str>) -> String {
     let mut reply = String::new();
     s.read_to_string(&mut reply).unwrap();
     reply
+}
+
+/// The API's address as Settings shows it (`127.0.0.1:PORT`).
+async fn app_api_addr(app: &Desktop) -> String {
+    app.text("#api-base")
+        .await
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_string()
+}
+
+/// The API's token as Settings shows it.
+async fn app_api_token(app: &Desktop) -> String {
+    str_of(&app.eval("document.querySelector('#api-token').value").await)
 }
