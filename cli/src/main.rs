@@ -205,6 +205,7 @@ pub(crate) enum ModelsCommand {
 }
 
 fn main() {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -223,6 +224,26 @@ fn main() {
             std::process::exit(1);
         }
     }
+}
+
+/// `hearth … | head` closes stdout early: end quietly with the status a shell gives a program
+/// stopped by SIGPIPE (141), as Unix tools do, not with a panic message. (Rust ignores SIGPIPE,
+/// so `println!` panics on the broken pipe; restoring the signal instead would also kill
+/// Hearth when an OCR tool it writes to exits early.)
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let payload = info.payload();
+        let message = payload
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| payload.downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("os error 32") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
 }
 
 pub(crate) fn default_data_dir() -> Result<PathBuf> {

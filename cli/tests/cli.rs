@@ -369,3 +369,22 @@ fn collections_and_reindex_after_new_chunk_sizes() {
     // Collections are untouched by the rebuild.
     assert!(ok(&hearth(&data, &["collections"])).starts_with("Work  (6 documents"));
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_hearth_quietly() {
+    // `hearth models list | head -0`: the pipe is closed before anything is written
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let tmp = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_hearth"))
+        .arg("--data-dir")
+        .arg(tmp.path())
+        .args(["models", "list"])
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
