@@ -3,13 +3,33 @@
 //! `bench/remote_llama_server.sh`). Retrieval, the prompt and the citation check stay Hearth's.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
 mod common;
 use common::{corpus, hearth};
+
+/// One HTTP request: its first line, its body, and the stream to answer on.
+fn read_request(stream: TcpStream) -> (String, Vec<u8>, TcpStream) {
+    let mut r = BufReader::new(stream);
+    let (mut request_line, mut line, mut length) = (String::new(), String::new(), 0);
+    r.read_line(&mut request_line).unwrap();
+    loop {
+        line.clear();
+        r.read_line(&mut line).unwrap();
+        if line.trim().is_empty() {
+            break;
+        }
+        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+            length = v.trim().parse().unwrap();
+        }
+    }
+    let mut body = vec![0; length];
+    r.read_exact(&mut body).unwrap();
+    (request_line, body, r.into_inner())
+}
 
 /// Answers every chat request by quoting the first sentence of the excerpt from
 /// field-guide.pdf and citing its number, streamed in three pieces; keeps the requests.
@@ -20,22 +40,7 @@ fn quoting_server() -> (String, Arc<Mutex<Vec<Value>>>) {
     let log = seen.clone();
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let mut r = BufReader::new(stream.unwrap());
-            let (mut request_line, mut line, mut length) = (String::new(), String::new(), 0);
-            r.read_line(&mut request_line).unwrap();
-            loop {
-                line.clear();
-                r.read_line(&mut line).unwrap();
-                if line.trim().is_empty() {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; length];
-            r.read_exact(&mut body).unwrap();
-            let mut s = r.into_inner();
+            let (request_line, body, mut s) = read_request(stream.unwrap());
             if request_line.starts_with("GET /v1/models") {
                 let b = json!({"object": "list", "data": [{"id": "quoter", "object": "model"}]})
                     .to_string();
@@ -196,20 +201,7 @@ fn bag_of_words_server() -> (String, Arc<Mutex<Vec<String>>>) {
     };
     std::thread::spawn(move || {
         for stream in listener.incoming() {
-            let mut r = BufReader::new(stream.unwrap());
-            let (mut line, mut length) = (String::new(), 0);
-            loop {
-                line.clear();
-                r.read_line(&mut line).unwrap();
-                if line.trim().is_empty() {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap();
-                }
-            }
-            let mut body = vec![0; length];
-            r.read_exact(&mut body).unwrap();
+            let (_, body, mut s) = read_request(stream.unwrap());
             let req: Value = serde_json::from_slice(&body).unwrap();
             log.lock()
                 .unwrap()
@@ -223,7 +215,7 @@ fn bag_of_words_server() -> (String, Arc<Mutex<Vec<String>>>) {
                 .collect();
             let b = json!({"object": "list", "data": data}).to_string();
             write!(
-                r.into_inner(),
+                s,
                 "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
                 b.len()
             )
