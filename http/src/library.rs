@@ -14,7 +14,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::error::parse_json;
-use crate::openai::where_label;
 use crate::{event_stream, ApiError, CancelOnDrop, Shared};
 
 /// Most hits one search returns.
@@ -78,7 +77,7 @@ pub(crate) async fn search(
         .iter()
         .map(|h| {
             json!({
-                "path": h.path, "page": h.page, "where": where_label(&h.path, h.page),
+                "path": h.path, "page": h.page, "where": hearth::extract::place(&h.path, h.page),
                 "heading": h.heading, "text": h.text, "score": h.score,
                 "char_start": h.char_start, "char_end": h.char_end,
             })

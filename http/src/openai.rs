@@ -212,22 +212,11 @@ pub(crate) fn citation_json(c: &Citation) -> Value {
         "n": c.n,
         "path": c.path,
         "page": c.page,
-        "where": where_label(&c.path, c.page),
+        "where": hearth::extract::place(&c.path, c.page),
         "heading": c.heading,
         "text": c.text,
         "attributed": c.attributed,
     })
-}
-
-/// "manual.pdf, page 3", "deck.pptx, slide 2", "notes.md".
-pub(crate) fn where_label(path: &str, page: Option<u32>) -> String {
-    let name = std::path::Path::new(path)
-        .file_name()
-        .map_or(path.into(), |n| n.to_string_lossy());
-    match page {
-        Some(p) => format!("{name}, {} {p}", hearth::extract::page_unit(path)),
-        None => name.into_owned(),
-    }
 }
 
 fn finish_reason(a: &Answer, cfg: &hearth::AnswerConfig) -> &'static str {

@@ -1,7 +1,5 @@
 //! The answer prompt: instructions, then the numbered evidence and the question.
 
-use std::path::Path;
-
 use super::Citation;
 
 /// The answer instructions. Asking for the exact command, option, setting, file or value, and
@@ -24,14 +22,7 @@ pub(super) fn ask_prompt(question: &str, sources: &[Citation]) -> String {
 }
 
 fn source_label(s: &Citation) -> String {
-    let name = Path::new(&s.path)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| s.path.clone());
-    let place = match s.page {
-        Some(p) => format!("{name}, {} {p}", crate::extract::page_unit(&s.path)),
-        None => name,
-    };
+    let place = crate::extract::place(&s.path, s.page);
     // the section the excerpt is in often names what it is about ("EXPLAIN > Parameters")
     let parts: Vec<&str> = s
         .heading

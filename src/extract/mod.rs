@@ -200,6 +200,18 @@ pub fn page_unit(path: &str) -> &'static str {
     }
 }
 
+/// Where a passage is, as citations name it: "manual.pdf, page 3", "deck.pptx, slide 2",
+/// "notes.md" (the file name, and the page in its own unit).
+pub fn place(path: &str, page: Option<u32>) -> String {
+    let name = Path::new(path)
+        .file_name()
+        .map_or_else(|| path.to_string(), |n| n.to_string_lossy().into_owned());
+    match page {
+        Some(p) => format!("{name}, {} {p}", page_unit(path)),
+        None => name,
+    }
+}
+
 /// The largest file of this kind read, given the limit for text (`ingest.max_file_mb`): PDFs
 /// and images may be four times larger, as a scan is mostly pictures (a 200-page manual scanned
 /// at 200 dpi is ~70 MB) and yields far less text than its size.
