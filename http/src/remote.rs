@@ -26,8 +26,11 @@ use serde_json::{json, Value};
 const ATTEMPTS: u32 = 3;
 /// How often a blocked read wakes to look at the cancel flag.
 const POLL: Duration = Duration::from_millis(250);
-/// Most bytes of an error reply kept.
+/// Most bytes of an error reply read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Most bytes of a whole reply read (an embeddings batch: 64 vectors of 4,096 numbers as JSON
+/// is ~6 MB).
+const MAX_REPLY: usize = 64 << 20;
 
 /// Where an OpenAI-compatible server is and how to talk to it.
 #[derive(Debug, Clone)]
@@ -122,13 +125,8 @@ impl RemoteLlm {
             .request("POST", "/chat/completions", Some(body))?;
         let (status, json_reply) = c.head(cancel)?;
         if status != 200 {
-            let (_, body) = c.rest()?;
-            let e = self.endpoint.refused(status, &body);
-            return Err(if status == 429 || status >= 500 {
-                Failure::Transient(e)
-            } else {
-                Failure::Final(e)
-            });
+            let body = c.rest(MAX_ERROR_BODY)?;
+            return Err(self.endpoint.refusal(status, &body));
         }
         let mut gen = Generation {
             text: String::new(),
@@ -146,7 +144,7 @@ impl RemoteLlm {
         };
         if json_reply {
             // a server that does not stream: the whole reply at once
-            let (_, body) = c.rest()?;
+            let body = c.rest(MAX_REPLY)?;
             let v: Value = serde_json::from_slice(&body)
                 .map_err(|_| Failure::Final(self.endpoint.garbage(&body)))?;
             let text = v["choices"][0]["message"]["content"]
@@ -292,6 +290,47 @@ impl Endpoint {
             self.base,
             snippet(body)
         ))
+    }
+
+    /// A non-200 reply as a failure: 429 and 5xx are worth another try, the rest are not.
+    fn refusal(&self, status: u16, body: &[u8]) -> Failure {
+        let e = self.refused(status, body);
+        if status == 429 || status >= 500 {
+            Failure::Transient(e)
+        } else {
+            Failure::Final(e)
+        }
+    }
+
+    /// Runs `attempt` up to [`ATTEMPTS`] times, waiting 0.5 s, then 1 s, after a transient
+    /// failure; a cancelled job ends as [`Error::Cancelled`].
+    fn with_retries<T>(
+        &self,
+        cancel: &Cancel,
+        mut attempt: impl FnMut() -> std::result::Result<T, Failure>,
+    ) -> Result<T> {
+        let mut wait = Duration::from_millis(500);
+        let mut tries = 0;
+        loop {
+            if cancel.is_cancelled() {
+                return Err(Error::Cancelled);
+            }
+            tries += 1;
+            match attempt() {
+                Ok(v) => return Ok(v),
+                Err(Failure::Transient(_)) if tries < ATTEMPTS => {
+                    std::thread::sleep(wait);
+                    wait *= 2;
+                }
+                Err(Failure::Transient(e) | Failure::Final(e)) => {
+                    return Err(if cancel.is_cancelled() {
+                        Error::Cancelled
+                    } else {
+                        e
+                    })
+                }
+            }
+        }
     }
 
     fn request(
@@ -475,28 +514,8 @@ impl RemoteLlm {
         }
         let body = serde_json::to_vec(&body).map_err(|e| Error::Internal(e.to_string()))?;
         let started = Instant::now();
-        let mut wait = Duration::from_millis(500);
-        for attempt in 1..=ATTEMPTS {
-            if cancel.is_cancelled() {
-                return Err(Error::Cancelled);
-            }
-            match self.attempt(&body, cancel, on_text, started) {
-                Ok(gen) => return Ok(gen),
-                Err(Failure::Transient(e)) if attempt < ATTEMPTS => {
-                    let _ = e;
-                    std::thread::sleep(wait);
-                    wait *= 2;
-                }
-                Err(Failure::Transient(e)) | Err(Failure::Final(e)) => {
-                    return Err(if cancel.is_cancelled() {
-                        Error::Cancelled
-                    } else {
-                        e
-                    })
-                }
-            }
-        }
-        Err(Error::Internal("no attempt was made".into()))
+        self.endpoint
+            .with_retries(cancel, || self.attempt(&body, cancel, on_text, started))
     }
 }
 
@@ -551,32 +570,17 @@ impl RemoteEmbedder {
     fn request(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         let body = serde_json::to_vec(&json!({ "model": self.model, "input": texts }))
             .map_err(|e| Error::Internal(e.to_string()))?;
-        let mut wait = Duration::from_millis(500);
-        let mut attempt = 0;
-        let (status, reply) = loop {
-            attempt += 1;
-            let result = self
-                .endpoint
-                .request("POST", "/embeddings", Some(&body))
-                .and_then(|mut c| c.read_all());
-            match result {
-                Ok((status, reply)) if (status == 429 || status >= 500) && attempt < ATTEMPTS => {
-                    let _ = reply;
+        let reply = self
+            .endpoint
+            .with_retries(&Cancel::new(), || {
+                let mut c = self.endpoint.request("POST", "/embeddings", Some(&body))?;
+                let (status, reply) = c.read_all()?;
+                if status != 200 {
+                    return Err(self.endpoint.refusal(status, &reply));
                 }
-                Ok(done) => break done,
-                Err(Failure::Transient(_)) if attempt < ATTEMPTS => {}
-                Err(Failure::Transient(e)) | Err(Failure::Final(e)) => {
-                    return Err(Error::Embedding(e.to_string()))
-                }
-            }
-            std::thread::sleep(wait);
-            wait *= 2;
-        };
-        if status != 200 {
-            return Err(Error::Embedding(
-                self.endpoint.refused(status, &reply).to_string(),
-            ));
-        }
+                Ok(reply)
+            })
+            .map_err(|e| Error::Embedding(e.to_string()))?;
         let garbage = || Error::Embedding(self.endpoint.garbage(&reply).to_string());
         let v: Value = serde_json::from_slice(&reply).map_err(|_| garbage())?;
         let data = v["data"].as_array().ok_or_else(garbage)?;
@@ -863,22 +867,26 @@ impl Connection {
         }
     }
 
-    /// The rest of the body (capped), for error replies and whole-JSON replies.
-    fn rest(&mut self) -> std::result::Result<(u16, Vec<u8>), Failure> {
-        while !self.ended && self.payload.len() < MAX_ERROR_BODY * 16 {
+    /// The rest of the body, read up to about `limit` bytes (error replies, whole-JSON replies).
+    fn rest(&mut self, limit: usize) -> std::result::Result<Vec<u8>, Failure> {
+        while !self.ended && self.payload.len() < limit {
             if !self.fill(None)? {
                 break;
             }
             self.decode();
         }
-        Ok((0, std::mem::take(&mut self.payload)))
+        Ok(std::mem::take(&mut self.payload))
     }
 
-    /// Head and body of a plain request.
+    /// Status and body of a plain request.
     fn read_all(&mut self) -> std::result::Result<(u16, Vec<u8>), Failure> {
         let (status, _) = self.head(&Cancel::new())?;
-        let (_, body) = self.rest()?;
-        Ok((status, body))
+        let limit = if status == 200 {
+            MAX_REPLY
+        } else {
+            MAX_ERROR_BODY
+        };
+        Ok((status, self.rest(limit)?))
     }
 }
 
@@ -1191,6 +1199,36 @@ mod tests {
         }
         out.push_str("0\r\n\r\n");
         out
+    }
+
+    #[test]
+    fn a_large_embeddings_reply_is_read_whole() {
+        // 64 vectors of 4,096 numbers: a ~3 MB JSON reply
+        let vectors = |n: usize| {
+            let data: Vec<Value> = (0..n)
+                .map(|i| json!({"index": i, "embedding": vec![0.123_456_789_f64; 4096]}))
+                .collect();
+            reply(
+                "200 OK",
+                "application/json",
+                &json!({"data": data}).to_string(),
+            )
+        };
+        let (url, _) = fake(vec![vectors(1), vectors(64)]);
+        let e = RemoteEmbedder::new(&EmbedderEndpoint {
+            id: "big".into(),
+            endpoint: url,
+            endpoint_model: String::new(),
+            endpoint_key: String::new(),
+            max_tokens: 256,
+            endpoint_timeout_s: 5.0,
+        })
+        .unwrap();
+        assert_eq!(e.dim(), 4096);
+        let texts: Vec<String> = (0..64).map(|i| format!("text {i}")).collect();
+        let out = e.embed(&texts).unwrap();
+        assert_eq!(out.len(), 64);
+        assert!((out[63].iter().map(|x| x * x).sum::<f32>() - 1.0).abs() < 1e-4);
     }
 
     #[test]
