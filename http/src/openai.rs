@@ -32,10 +32,8 @@ fn unix_now() -> u64 {
 }
 
 fn request_id(prefix: &str) -> String {
-    let mut b = [0u8; 12];
     // an id that is not random is still an id
-    let _ = getrandom::fill(&mut b);
-    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    let hex = crate::security::random_hex(12).unwrap_or_else(|_| "0".repeat(24));
     format!("{prefix}-{hex}")
 }
 

@@ -36,9 +36,7 @@ pub fn api_token(data_dir: &Path) -> std::io::Result<(String, PathBuf)> {
         Err(e) => return Err(e),
     }
     std::fs::create_dir_all(data_dir)?;
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| std::io::Error::other(e.to_string()))?;
-    let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    let token = random_hex(32)?;
     // written whole to a private temporary file, then renamed: a reader never sees half a token
     let tmp = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
@@ -51,6 +49,13 @@ pub fn api_token(data_dir: &Path) -> std::io::Result<(String, PathBuf)> {
     drop(f);
     std::fs::rename(&tmp, &path)?;
     Ok((token, path))
+}
+
+/// `bytes` random bytes from the OS, as hex.
+pub(crate) fn random_hex(bytes: usize) -> std::io::Result<String> {
+    let mut b = vec![0u8; bytes];
+    getrandom::fill(&mut b).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
 /// Compares without stopping at the first difference (no timing hint about the token).
