@@ -56,8 +56,8 @@ impl Connection {
             if l.is_empty() {
                 break;
             }
-            if l.starts_with("HTTP/1.1 ") {
-                status = l[9..12].parse().unwrap_or(0);
+            if let Some(rest) = l.strip_prefix("HTTP/1.1 ") {
+                status = rest.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
             } else if let Some((k, v)) = l.split_once(':') {
                 if k.eq_ignore_ascii_case("content-length") {
                     length = v.trim().parse::<usize>().ok();
