@@ -368,6 +368,7 @@ fn a_guarded_reply_is_given_only_when_the_model_is_sure_of_it() {
         guard: Some(GuardedReply {
             text: text.into(),
             min_probability,
+            insist: String::new(),
         }),
         ..plain.clone()
     };

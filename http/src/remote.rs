@@ -398,8 +398,7 @@ impl Generator for RemoteLlm {
     /// With `params.guard`, the reply is held back while it reads as the guarded reply. If it
     /// is that reply, it stands only when the server's log-probabilities put its first two
     /// tokens at `min_probability` or more; otherwise (or with no log-probabilities) the
-    /// question is asked again with a line saying the excerpts are about it, and that answer
-    /// streams. This is the remote form of barring the reply's first token, which needs token
+    /// question is asked again with the guard's `insist` line added, and that answer streams. This is the remote form of barring the reply's first token, which needs token
     /// ids the server's tokenizer alone knows.
     fn chat(
         &self,
@@ -408,7 +407,7 @@ impl Generator for RemoteLlm {
         cancel: &Cancel,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Generation> {
-        let Some(guard) = params.guard.as_ref().filter(|g| g.min_probability <= 1.0) else {
+        let Some(guard) = params.guard.as_ref() else {
             return self.complete(messages, params, false, cancel, on_text);
         };
         let mut held = String::new();
@@ -434,10 +433,10 @@ impl Generator for RemoteLlm {
             return Ok(gen);
         }
         // the reply was the guarded one
-        if gen
+        let sure = gen
             .guard_probability
-            .is_some_and(|p| p >= guard.min_probability)
-        {
+            .is_some_and(|p| p >= guard.min_probability);
+        if sure || guard.insist.is_empty() {
             gen.guarded = true;
             gen.text = guard.text.clone();
             on_text(&gen.text);
@@ -445,8 +444,7 @@ impl Generator for RemoteLlm {
         }
         let mut again = messages.to_vec();
         if let Some(last) = again.iter_mut().rev().find(|m| m.role == Role::User) {
-            last.content
-                .push_str("\n\nThe excerpts above are about this question: answer it from them.");
+            last.content.push_str(&guard.insist);
         }
         let probability = gen.guard_probability;
         let mut retry = self.complete(&again, params, false, cancel, on_text)?;
@@ -1107,6 +1105,8 @@ mod tests {
             guard: Some(hearth::GuardedReply {
                 text: "I couldn't find this in your documents.".into(),
                 min_probability: 0.8,
+                insist: "\n\nThe excerpts above are about this question: answer it from them."
+                    .into(),
             }),
             ..GenerateParams::default()
         };

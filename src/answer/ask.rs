@@ -8,7 +8,7 @@ use super::citations::{
     unsupported_sentences,
 };
 use super::followup::{rewrite_query, trim_history};
-use super::prompt::{ask_prompt, ASK_SYSTEM};
+use super::prompt::{ask_prompt, ASK_INSIST, ASK_SYSTEM};
 use super::{
     blocking, check_question, evidence, fill_timings, run_chat, Answer, AnswerConfig, AnswerEvent,
     AnswerTimings, Citation, OnEvent, NOT_FOUND,
@@ -123,6 +123,7 @@ pub async fn ask(
         guard: Some(GuardedReply {
             text: NOT_FOUND.into(),
             min_probability: cfg.decline_probability,
+            insist: ASK_INSIST.into(),
         }),
         barred_starts: vec!["[1]".into(), " [1]".into()],
         ..GenerateParams::default()

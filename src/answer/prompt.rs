@@ -12,6 +12,11 @@ the exact command, option, setting, file or value, and put the number of each ex
 brackets, like [1]. Write the answer itself, never just which excerpt holds it. Only when no \
 excerpt is about the question, reply: I couldn't find this in your documents.";
 
+/// Added to the question when a model that cannot be steered token by token declined, but was
+/// not sure enough of it ([`crate::llm::GuardedReply::insist`]).
+pub(super) const ASK_INSIST: &str =
+    "\n\nThe excerpts above are about this question: answer it from them.";
+
 /// The user turn of an answer: the evidence, numbered, then the question.
 pub(super) fn ask_prompt(question: &str, sources: &[Citation]) -> String {
     let excerpts: String = sources

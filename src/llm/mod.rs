@@ -121,6 +121,10 @@ pub struct GuardedReply {
     pub text: String,
     /// Probability from which the model is taken to mean it (above 1: never).
     pub min_probability: f32,
+    /// For a model whose first token cannot be barred (one behind a server): a line added to
+    /// the last user message when the question is asked again instead. Empty: the reply stands.
+    #[serde(default)]
+    pub insist: String,
 }
 
 impl Default for GenerateParams {
