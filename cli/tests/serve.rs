@@ -215,6 +215,22 @@ impl Server {
             Some(&bytes),
         )
     }
+    /// Sends a chat request and leaves the connection open for the test to read (or drop).
+    fn open_chat_stream(&self, body: &Value) -> TcpStream {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        let body = serde_json::to_vec(body).unwrap();
+        write!(
+            s,
+            "POST /v1/chat/completions HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            self.addr,
+            self.token,
+            body.len()
+        )
+        .unwrap();
+        s.write_all(&body).unwrap();
+        s
+    }
     fn log(&self) -> Vec<String> {
         self.log.lock().unwrap().clone()
     }
@@ -476,22 +492,11 @@ fn serve_answers_searches_ingests_and_refuses_what_it_should() {
     }
 
     // a client that leaves mid-stream cancels its answer
-    let mut s = TcpStream::connect(&addr).unwrap();
-    let body = serde_json::to_vec(&json!({
+    let mut s = server.open_chat_stream(&json!({
         "messages": [{"role": "user", "content": "Tell me everything about the herons, the eggs and the nest."}],
         "stream": true,
         "max_tokens": 1000,
-    }))
-    .unwrap();
-    write!(
-        s,
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        server.token,
-        body.len()
-    )
-    .unwrap();
-    s.write_all(&body).unwrap();
+    }));
     let mut seen = Vec::new();
     let mut buf = [0u8; 4096];
     while !String::from_utf8_lossy(&seen).contains("\"content\":\"")
@@ -525,17 +530,7 @@ fn a_full_queue_is_told_to_retry_after() {
     assert!(out.status.success());
     let server = start(&data, &["--max-queued", "0"]);
     // keep the model busy with a streamed answer, read its first token, then ask again
-    let mut s = TcpStream::connect(&server.addr).unwrap();
-    let body = serde_json::to_vec(&chat_body(HERON, true)).unwrap();
-    write!(
-        s,
-        "POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
-        server.token,
-        body.len()
-    )
-    .unwrap();
-    s.write_all(&body).unwrap();
+    let mut s = server.open_chat_stream(&chat_body(HERON, true));
     let mut first = [0u8; 512];
     assert!(s.read(&mut first).unwrap() > 0);
     let r = server.post("/v1/chat/completions", &chat_body(HERON, false));

@@ -142,9 +142,10 @@ struct Prepared {
 }
 
 fn prepare(state: &Shared, req: &ChatRequest) -> Result<Prepared, ApiError> {
-    if let Some(model) = req.model.as_deref() {
+    // the configured model's name costs a look at the models dir: only asked for another name
+    if let Some(model) = req.model.as_deref().filter(|m| *m != LIBRARY_MODEL) {
         let active = state.model_name();
-        if model != LIBRARY_MODEL && active.as_deref() != Some(model) {
+        if active.as_deref() != Some(model) {
             let mut known = vec![LIBRARY_MODEL.to_string()];
             known.extend(active);
             return Err(model_not_found(model, &known));
