@@ -442,6 +442,11 @@ async fn bench_watch(config: &Config, work: &Path, args: &BenchArgs) -> Result<(
 }
 
 /// Prefill and decode tokens/s of the language model on a fixed prompt, plus peak memory.
+/// Milliseconds of one pass over k tokens, per k ([`hearth::llm::Llm::batch_costs`]).
+type BatchCosts = Vec<(usize, f64)>;
+/// Prefill and decode tokens/s of each run.
+type Runs = Vec<(f64, f64)>;
+
 async fn bench_llm(config: &Config, args: &BenchArgs) -> Result<()> {
     let t = Instant::now();
     let llm = crate::answer::load_llm(config, args.model.as_deref()).await?;
@@ -449,10 +454,16 @@ async fn bench_llm(config: &Config, args: &BenchArgs) -> Result<()> {
     let info = llm.info().clone();
     let ids = hearth::llm::speed::sample_ids(&llm, args.prompt_tokens)?;
     let (gen, repeat) = (args.gen_tokens, args.repeat.max(1));
-    let runs = tokio::task::spawn_blocking(move || -> hearth::Result<Vec<(f64, f64)>> {
-        (0..repeat).map(|_| llm.forward_fresh(&ids, gen)).collect()
-    })
-    .await??;
+    let (runs, batches) =
+        tokio::task::spawn_blocking(move || -> hearth::Result<(Runs, Option<BatchCosts>)> {
+            let runs = (0..repeat)
+                .map(|_| llm.forward_fresh(&ids, gen))
+                .collect::<hearth::Result<Vec<_>>>()?;
+            // what a speculative check of k tokens costs against one decode step
+            let batches = llm.batch_costs(&ids, &[1, 2, 4, 8], repeat.max(3))?;
+            Ok((runs, batches))
+        })
+        .await??;
     let median = |mut v: Vec<f64>| {
         v.sort_by(|a, b| a.total_cmp(b));
         v[v.len() / 2]
@@ -474,11 +485,28 @@ async fn bench_llm(config: &Config, args: &BenchArgs) -> Result<()> {
         rayon_threads(),
         crate::human_bytes(peak_rss_bytes())
     );
+    if let Some(b) = &batches {
+        let one = b.first().map(|x| x.1).unwrap_or(1.0).max(1e-9);
+        let cells: Vec<String> = b
+            .iter()
+            .map(|(k, ms)| format!("{k} tokens {ms:.1} ms ({:.2}x)", ms / one))
+            .collect();
+        println!(
+            "  one pass over k tokens (speculative checks): {}",
+            cells.join(", ")
+        );
+    }
+    let batch_ms: Vec<serde_json::Value> = batches
+        .iter()
+        .flatten()
+        .map(|(k, ms)| serde_json::json!({"tokens": k, "ms": ms}))
+        .collect();
     println!(
         "{}",
         serde_json::json!({"engine": "hearth", "model": info.name, "prompt_tokens": args.prompt_tokens,
             "gen_tokens": args.gen_tokens, "threads": rayon_threads(),
-            "prefill_tok_s": prefill, "decode_tok_s": decode, "peak_rss_bytes": peak_rss_bytes()})
+            "prefill_tok_s": prefill, "decode_tok_s": decode, "peak_rss_bytes": peak_rss_bytes(),
+            "batch_ms": batch_ms})
     );
     Ok(())
 }

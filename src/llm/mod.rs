@@ -815,6 +815,48 @@ impl Llm {
             decode_steps as f64 / decode_s.max(1e-9),
         ))
     }
+    /// What checking speculative tokens costs on this machine: after prefilling `ids`, the
+    /// median time (ms, of `repeat` runs) of one batched pass over `k` tokens for each `k` of
+    /// `sizes` (1 is a plain decode step). Speculation pays when a batch of `k` costs less
+    /// than the tokens it is expected to yield. `None` for a network that does not check in
+    /// batches.
+    pub fn batch_costs(
+        &self,
+        ids: &[u32],
+        sizes: &[usize],
+        repeat: usize,
+    ) -> Result<Option<Vec<(usize, f64)>>> {
+        let mut state = self
+            .state
+            .lock()
+            .map_err(|_| Error::Internal("model lock poisoned".into()))?;
+        if !state.model.checks_in_batches() || ids.is_empty() {
+            return Ok(None);
+        }
+        state.model.clear();
+        state.cached.clear();
+        let chunk_len = state.model.prefill_chunk();
+        for chunk in ids.chunks(chunk_len) {
+            state.advance(chunk)?;
+        }
+        let base = state.cached.len();
+        let mut out = Vec::new();
+        for &k in sizes {
+            let batch: Vec<u32> = ids.iter().cycle().take(k.max(1)).copied().collect();
+            let mut times = Vec::new();
+            for _ in 0..repeat.max(1) {
+                let t = Instant::now();
+                state.advance_each(&batch)?;
+                times.push(ms(t));
+                state.keep(base)?;
+            }
+            times.sort_by(|a, b| a.total_cmp(b));
+            out.push((k, times[times.len() / 2]));
+        }
+        state.model.clear();
+        state.cached.clear();
+        Ok(Some(out))
+    }
 }
 
 /// Milliseconds since `since`.

@@ -82,6 +82,34 @@ impl QActs {
     }
 }
 
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+mod lanes;
+
+/// From this many tokens on, a product takes the prompt kernel ([`lanes`]; Q8_0 only on a
+/// processor with AVX-512 VNNI). Fewer tokens (decoding, checking speculative tokens: at most 9) take the tile
+/// kernel, whose results for a token do not depend on how many tokens come with it.
+pub const LANES_MIN_TOKENS: usize = 16;
+
+/// Whether prompts take the [`lanes`] kernel: 1 yes, 0 no (`HEARTH_LANES=0`, to compare),
+/// 2 not read yet.
+static LANES: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(2);
+
+fn lanes_on() -> bool {
+    use std::sync::atomic::Ordering::Relaxed;
+    match LANES.load(Relaxed) {
+        2 => {
+            let on = std::env::var("HEARTH_LANES").as_deref() != Ok("0");
+            LANES.store(on as u8, Relaxed);
+            on
+        }
+        v => v == 1,
+    }
+}
+
 /// Whether [`matmul`] handles weights of this type on this build.
 pub fn supports(dtype: GgmlDType) -> bool {
     cfg!(all(
@@ -135,6 +163,11 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &QActs, y: &mut [f32]) {
                 }
             }
         };
+        let vnni = lanes::vnni();
+        if x.tokens >= LANES_MIN_TOKENS && (dtype != GgmlDType::Q8_0 || vnni) && lanes_on() {
+            prompt_matmul(dtype, w, row_bytes, n, x, y, vnni);
+            return;
+        }
         // work in row pairs; a pool call costs a few microseconds, so tiny products run inline
         let pairs = n.div_ceil(2);
         if n * k * x.tokens < 1 << 16 {
@@ -145,6 +178,48 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &QActs, y: &mut [f32]) {
             });
         }
     }
+}
+
+/// [`matmul`] through the prompt kernel ([`lanes`]), with AVX-512 VNNI or without (then not
+/// for Q8_0).
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+fn prompt_matmul(
+    dtype: GgmlDType,
+    w: &[u8],
+    row_bytes: usize,
+    n: usize,
+    x: &QActs,
+    y: &mut [f32],
+    vnni: bool,
+) {
+    use avx2::*;
+    use lanes::groups_of;
+    assert!(vnni || dtype != GgmlDType::Q8_0, "8-bit weights need VNNI");
+    // (an address, so that the closure may be shared between the workers)
+    let y_at = y.as_mut_ptr() as usize;
+    let run = |groups: std::ops::Range<usize>| {
+        let (v, yp) = (vnni, y_at as *const f32);
+        // SAFETY: `w` and `y` were checked by `matmul`; each group of eight rows goes to one
+        // worker only (disjoint writes); VNNI only where the processor has it.
+        unsafe {
+            match dtype {
+                GgmlDType::Q4_0 => groups_of::<Q4_0, 4, true>(v, w, row_bytes, groups, n, x, yp),
+                GgmlDType::Q4_1 => groups_of::<Q4_1, 4, true>(v, w, row_bytes, groups, n, x, yp),
+                GgmlDType::Q5_0 => groups_of::<Q5_0, 5, true>(v, w, row_bytes, groups, n, x, yp),
+                GgmlDType::Q5_1 => groups_of::<Q5_1, 5, true>(v, w, row_bytes, groups, n, x, yp),
+                GgmlDType::Q4K => groups_of::<Q4K, 4, true>(v, w, row_bytes, groups, n, x, yp),
+                GgmlDType::Q5K => groups_of::<Q5K, 5, true>(v, w, row_bytes, groups, n, x, yp),
+                GgmlDType::Q6K => groups_of::<Q6K, 6, false>(v, w, row_bytes, groups, n, x, yp),
+                GgmlDType::Q8_0 => groups_of::<Q8_0, 8, true>(v, w, row_bytes, groups, n, x, yp),
+                _ => unreachable!("checked by supports"),
+            }
+        }
+    };
+    candle_core::utils::barrier_pool().execute_chunked(lanes::groups(n), run);
 }
 
 #[cfg(all(
@@ -179,6 +254,11 @@ mod avx2 {
         const OFFSET: bool = true;
         /// Unpack 32-value block `j` of the row at `row`.
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked;
+        /// As [`Block::unpack`], with unsigned values and an offset (for the prompt kernel).
+        #[inline(always)]
+        unsafe fn unpack_unsigned(row: *const u8, j: usize) -> Unpacked {
+            Self::unpack(row, j)
+        }
     }
 
     #[inline(always)]
@@ -248,6 +328,17 @@ mod avx2 {
                 m: [0.0; 2],
             }
         }
+        #[inline(always)]
+        unsafe fn unpack_unsigned(row: *const u8, j: usize) -> Unpacked {
+            let b = row.add(j * 22);
+            let d = f16_at(b);
+            Unpacked {
+                q: _mm256_or_si256(nibbles(b.add(6)), fifth_bits(b.add(2))),
+                s: ones(),
+                d,
+                m: [-16.0 * d; 2],
+            }
+        }
     }
 
     /// Q5_1, 24 bytes: `d`, `m`, 32 fifth bits, nibbles; `w = d · q + m`.
@@ -278,6 +369,19 @@ mod avx2 {
                 s: ones(),
                 d: f16_at(b),
                 m: [0.0; 2],
+            }
+        }
+        /// `q + 128` (for VNNI's unsigned-by-signed products).
+        #[inline(always)]
+        unsafe fn unpack_unsigned(row: *const u8, j: usize) -> Unpacked {
+            let b = row.add(j * 34);
+            let d = f16_at(b);
+            let q = _mm256_loadu_si256(b.add(2) as *const __m256i);
+            Unpacked {
+                q: _mm256_xor_si256(q, _mm256_set1_epi8(0x80u8 as i8)),
+                s: ones(),
+                d,
+                m: [-128.0 * d; 2],
             }
         }
     }
@@ -570,6 +674,32 @@ mod tests {
             let raw = q.data().unwrap().to_vec();
             let mm_q = QTensor::quantize(&wt, dtype).unwrap();
             let mm = QMatMul::from_qtensor(q).unwrap();
+            // the prompt kernel against the tile kernel, alternating, best of 5
+            {
+                use std::sync::atomic::Ordering::Relaxed;
+                let tokens = 256;
+                let xv = values(tokens * k, 7);
+                let acts = QActs::new(&xv, k);
+                let mut y = vec![0f32; tokens * n];
+                let mut best = [f64::MAX; 2];
+                for _ in 0..5 {
+                    for (i, on) in [1u8, 0].into_iter().enumerate() {
+                        LANES.store(on, Relaxed);
+                        let t = Instant::now();
+                        for _ in 0..4 {
+                            matmul(dtype, &raw, n, &acts, &mut y);
+                        }
+                        best[i] = best[i].min(t.elapsed().as_secs_f64() / 4.0);
+                    }
+                }
+                LANES.store(2, Relaxed);
+                let gmac = (n * k * tokens) as f64 / 1e9;
+                println!(
+                    "{dtype:?} {n}x{k} tokens {tokens}: prompt kernel {:.1} GMAC/s, tile kernel {:.1}",
+                    gmac / best[0],
+                    gmac / best[1]
+                );
+            }
             for tokens in [1, 4, 256] {
                 let xv = values(tokens * k, 7);
                 let xt = Tensor::from_vec(xv.clone(), (tokens, k), &Device::Cpu).unwrap();
@@ -675,11 +805,20 @@ mod tests {
                 .unwrap();
             let raw = q.data().unwrap().to_vec();
             let mm = QMatMul::from_qtensor(QTensor::quantize(&wt, dtype).unwrap()).unwrap();
-            for tokens in [1, 2, 3, 4, 7, 53] {
+            // 16 and more tokens take the prompt kernel; 99 is that kernel without VNNI
+            for tokens in [1, 2, 3, 4, 7, 16, 21, 53, 99] {
                 let xv = values(tokens * k, tokens + 3);
                 let acts = QActs::new(&xv, k);
                 let mut y = vec![0f32; tokens * n];
-                matmul(dtype, &raw, n, &acts, &mut y);
+                if tokens == 99 {
+                    if dtype == GgmlDType::Q8_0 {
+                        continue; // 8 bits only with VNNI
+                    }
+                    let row_bytes = k / dtype.block_size() * dtype.type_size();
+                    prompt_matmul(dtype, &raw, row_bytes, n, &acts, &mut y, false);
+                } else {
+                    matmul(dtype, &raw, n, &acts, &mut y);
+                }
                 let xt = Tensor::from_vec(xv.clone(), (tokens, k), &Device::Cpu).unwrap();
                 let candle = mm.forward(&xt).unwrap().to_vec2::<f32>().unwrap();
                 for t in 0..tokens {

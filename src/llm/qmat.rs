@@ -283,6 +283,13 @@ impl QLinear {
                 self.add_bias(&mut y);
                 Ok(y)
             }
+            // candle's K-quant product gives every row the dot products a single row gets
+            // (the same `vec_dot_4` per weight-row quad), and reads the weights once
+            Decode::Compact(dtype) if x.len() > k => {
+                let mut y = self.compact_rows(*dtype, x)?;
+                self.add_bias(&mut y);
+                Ok(y)
+            }
             _ => {
                 let mut y = Vec::with_capacity(x.len() / k * self.out_features);
                 for row in x.chunks(k) {
@@ -309,6 +316,13 @@ impl QLinear {
             kernels::matvec(kind, &raw, n, k, xr, yr);
         }
         Tensor::from_vec(y, out_dims, &Device::Cpu)
+    }
+
+    fn forward_compact(&self, dtype: GgmlDType, x: &Tensor) -> Result<Tensor> {
+        let mut out_dims = x.dims().to_vec();
+        *out_dims.last_mut().expect("non-scalar") = self.out_features;
+        let xs = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        Tensor::from_vec(self.compact_rows(dtype, &xs)?, out_dims, &Device::Cpu)
     }
 
     fn forward_int(&self, dtype: GgmlDType, x: &Tensor) -> Result<Tensor> {
@@ -401,12 +415,7 @@ impl Module for QLinear {
             Decode::Int(dtype) if cpu_f32 => self.forward_int(*dtype, x)?,
             _ if prompt => self.forward_prefill(x)?,
             Decode::Kernel(kind) if cpu_f32 => self.forward_kernel(*kind, x)?,
-            Decode::Compact(dtype) if cpu_f32 => {
-                let mut out_dims = x.dims().to_vec();
-                *out_dims.last_mut().expect("non-scalar") = self.out_features;
-                let xs = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-                Tensor::from_vec(self.compact_rows(*dtype, &xs)?, out_dims, &Device::Cpu)?
-            }
+            Decode::Compact(dtype) if cpu_f32 => self.forward_compact(*dtype, x)?,
             Decode::Kernel(_) | Decode::Int(_) | Decode::Compact(_) => {
                 let w = self.weight.dequantize(x.device())?;
                 x.broadcast_matmul(&w.t()?)?
