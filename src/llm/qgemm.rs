@@ -65,18 +65,37 @@ impl QActs {
             d: vec![0.0; tiles * nb * TILE + TILE],
             sums: vec![0.0; tiles * nb * 2 * TILE + TILE],
         };
-        for t in 0..tokens {
-            let (tile, lane) = (t / TILE, t % TILE);
-            for b in 0..nb {
-                let from = t * k + b * QK;
-                let (d, half_sums) =
-                    quantize_block(&x[from..from + QK], &mut a.qs[from..from + QK]);
-                let at = tile * nb + b;
-                a.d[at * TILE + lane] = d;
-                for (h, s) in half_sums.iter().enumerate() {
-                    a.sums[(at * 2 + h) * TILE + lane] = d * *s as f32;
+        // (addresses, so that the closure may be shared between the pool's workers)
+        let (qs, d, sums) = (
+            a.qs.as_mut_ptr() as usize,
+            a.d.as_mut_ptr() as usize,
+            a.sums.as_mut_ptr() as usize,
+        );
+        let run = |tiles: std::ops::Range<usize>| {
+            for t in tiles.start * TILE..(tiles.end * TILE).min(tokens) {
+                let (tile, lane) = (t / TILE, t % TILE);
+                for b in 0..nb {
+                    let from = t * k + b * QK;
+                    // SAFETY: token t's values, and its lane of its tile's scales and sums,
+                    // are written by the one worker that has its tile; all are in bounds
+                    // (the vectors were sized for every tile above).
+                    unsafe {
+                        let q = std::slice::from_raw_parts_mut((qs as *mut i8).add(from), QK);
+                        let (dv, half_sums) = quantize_block(&x[from..from + QK], q);
+                        let at = tile * nb + b;
+                        *(d as *mut f32).add(at * TILE + lane) = dv;
+                        for (h, s) in half_sums.iter().enumerate() {
+                            *(sums as *mut f32).add((at * 2 + h) * TILE + lane) = dv * *s as f32;
+                        }
+                    }
                 }
             }
+        };
+        // a prompt's activations are quantized by every worker; a few tokens inline
+        if tokens >= 16 {
+            candle_core::utils::barrier_pool().execute_chunked(tiles, run);
+        } else {
+            run(0..tiles);
         }
         a
     }

@@ -318,6 +318,59 @@ impl QLinear {
         Tensor::from_vec(y, out_dims, &Device::Cpu)
     }
 
+    /// The weight type when [`Module::forward`] would take the integer kernel for `x`.
+    fn int_kernel_for(&self, x: &Tensor) -> Option<GgmlDType> {
+        let rows = x.elem_count() / self.in_features;
+        let cpu_f32 = x.device().is_cpu() && x.dtype() == DType::F32;
+        let dtype = self.weight.dtype();
+        match &self.decode {
+            _ if cpu_f32
+                && rows >= PREFILL_MIN_ROWS
+                && kernels_choice() == Kernels::Auto
+                && qgemm::supports(dtype) =>
+            {
+                Some(dtype)
+            }
+            Decode::Int(dtype)
+                if cpu_f32
+                    && (rows < PREFILL_MIN_ROWS
+                        || kernels_choice() != Kernels::Gemm
+                        || *dtype == GgmlDType::Q8_0) =>
+            {
+                Some(*dtype)
+            }
+            _ => None,
+        }
+    }
+
+    /// Each layer of `layers` (all with the same input size) applied to `x`, as
+    /// [`Module::forward`] would; when they all take the integer kernel, `x` is quantized
+    /// once for all of them (a layer's query, key and value; its gate and up projections).
+    pub fn forward_all(layers: &[&QLinear], x: &Tensor) -> Result<Vec<Tensor>> {
+        let Some(first) = layers.first() else {
+            return Ok(Vec::new());
+        };
+        let kinds: Vec<Option<GgmlDType>> = layers.iter().map(|l| l.int_kernel_for(x)).collect();
+        let same_k = layers.iter().all(|l| l.in_features == first.in_features);
+        if !same_k || kinds.iter().any(Option::is_none) {
+            return layers.iter().map(|l| l.forward(x)).collect();
+        }
+        let xs = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let acts = QActs::new(&xs, first.in_features);
+        layers
+            .iter()
+            .zip(kinds.into_iter().flatten())
+            .map(|(l, dtype)| {
+                let mut y = vec![0f32; acts.tokens * l.out_features];
+                qgemm::matmul(dtype, &l.weight.data()?, l.out_features, &acts, &mut y);
+                l.add_bias(&mut y);
+                let mut dims = x.dims().to_vec();
+                *dims.last_mut().expect("non-scalar") = l.out_features;
+                Tensor::from_vec(y, dims, &Device::Cpu)
+            })
+            .collect()
+    }
+
     fn forward_compact(&self, dtype: GgmlDType, x: &Tensor) -> Result<Tensor> {
         let mut out_dims = x.dims().to_vec();
         *out_dims.last_mut().expect("non-scalar") = self.out_features;

@@ -330,9 +330,13 @@ impl Transformer {
                     .transpose(1, 2)?
                     .contiguous()
             };
-            let mut q = heads(layer.wq.forward(&a)?, h.n_head)?;
-            let mut k = heads(layer.wk.forward(&a)?, h.n_kv_head)?;
-            let v = heads(layer.wv.forward(&a)?, h.n_kv_head)?;
+            let [q, k, v]: [Tensor; 3] =
+                QLinear::forward_all(&[&layer.wq, &layer.wk, &layer.wv], &a)?
+                    .try_into()
+                    .expect("three layers, three outputs");
+            let mut q = heads(q, h.n_head)?;
+            let mut k = heads(k, h.n_kv_head)?;
+            let v = heads(v, h.n_kv_head)?;
             if let (Some(qn), Some(kn)) = (&layer.q_norm, &layer.k_norm) {
                 q = qn.forward(&q)?;
                 k = kn.forward(&k)?;
@@ -388,8 +392,10 @@ impl Transformer {
                 .reshape((1, l, h.n_head * h.head_dim))?;
             let x1 = (residual + layer.wo.forward(&y)?)?;
             let f = layer.ffn_norm.forward(&x1)?;
-            let g = candle_nn::ops::silu(&layer.gate.forward(&f)?)?;
-            let u = layer.up.forward(&f)?;
+            let [g, u]: [Tensor; 2] = QLinear::forward_all(&[&layer.gate, &layer.up], &f)?
+                .try_into()
+                .expect("two layers, two outputs");
+            let g = candle_nn::ops::silu(&g)?;
             x = (&x1 + layer.down.forward(&(g * u)?)?)?;
         }
         self.cached = pos + l;
