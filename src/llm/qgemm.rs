@@ -108,15 +108,18 @@ impl QActs {
 ))]
 mod lanes;
 
-/// From this many tokens on, a product takes the prompt kernel ([`lanes`]; Q8_0 only on a
-/// processor with AVX-512 VNNI). Fewer tokens (decoding, checking speculative tokens: at most 9) take the tile
-/// kernel, whose results for a token do not depend on how many tokens come with it.
-pub const LANES_MIN_TOKENS: usize = 16;
-
 /// Whether prompts take the [`lanes`] kernel: 1 yes, 0 no (`HEARTH_LANES=0`, to compare),
 /// 2 not read yet.
 static LANES: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(2);
 
+#[cfg_attr(
+    not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )),
+    allow(dead_code)
+)]
 fn lanes_on() -> bool {
     use std::sync::atomic::Ordering::Relaxed;
     match LANES.load(Relaxed) {
@@ -126,6 +129,59 @@ fn lanes_on() -> bool {
             on
         }
         v => v == 1,
+    }
+}
+
+/// From this many tokens on, a product takes the prompt kernel ([`lanes`]). Fewer tokens
+/// (decoding, checking speculative tokens: at most 9) take the tile kernel, whose result for
+/// a token does not depend on how many tokens come with it.
+pub const LANES_MIN_TOKENS: usize = 16;
+
+/// Whether prompts of weights of this type take the prompt kernel ([`lanes`]; Q8_0 only with
+/// AVX-512 VNNI).
+fn lanes_for(dtype: GgmlDType) -> bool {
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
+    {
+        supports(dtype) && (dtype != GgmlDType::Q8_0 || lanes::vnni()) && lanes_on()
+    }
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )))]
+    {
+        let _ = dtype;
+        false
+    }
+}
+
+/// Which kernels [`matmul`] runs prompts through on this processor, for records of measured
+/// speeds (a speed measured with other kernels is out of date): "lanes-vnni", "lanes-avx2",
+/// "tile" (`HEARTH_LANES=0`) or "candle" (no AVX2 in this build).
+pub fn kernels_id() -> &'static str {
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
+    {
+        match (lanes_on(), lanes::vnni()) {
+            (true, true) => "lanes-vnni",
+            (true, false) => "lanes-avx2",
+            (false, _) => "tile",
+        }
+    }
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )))]
+    {
+        "candle"
     }
 }
 
@@ -155,8 +211,7 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &QActs, y: &mut [f32]) {
         supports(dtype),
         "{dtype:?} has no integer kernel on this build"
     );
-    let k = x.k;
-    let row_bytes = k / dtype.block_size() * dtype.type_size();
+    let row_bytes = x.k / dtype.block_size() * dtype.type_size();
     assert!(w.len() >= n * row_bytes && y.len() >= x.tokens * n);
     #[cfg(all(
         target_arch = "x86_64",
@@ -164,38 +219,47 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &QActs, y: &mut [f32]) {
         target_feature = "fma"
     ))]
     {
-        use avx2::*;
-        let run = |rows: std::ops::Range<usize>| {
-            // SAFETY: `rows` are whole rows of `w`, `y` has room for every token of them, and
-            // each row index goes to one worker only (disjoint writes).
-            unsafe {
-                match dtype {
-                    GgmlDType::Q4_0 => rows_of::<Q4_0>(w, row_bytes, rows, n, x, y.as_ptr()),
-                    GgmlDType::Q4_1 => rows_of::<Q4_1>(w, row_bytes, rows, n, x, y.as_ptr()),
-                    GgmlDType::Q5_0 => rows_of::<Q5_0>(w, row_bytes, rows, n, x, y.as_ptr()),
-                    GgmlDType::Q5_1 => rows_of::<Q5_1>(w, row_bytes, rows, n, x, y.as_ptr()),
-                    GgmlDType::Q8_0 => rows_of::<Q8_0>(w, row_bytes, rows, n, x, y.as_ptr()),
-                    GgmlDType::Q4K => rows_of::<Q4K>(w, row_bytes, rows, n, x, y.as_ptr()),
-                    GgmlDType::Q5K => rows_of::<Q5K>(w, row_bytes, rows, n, x, y.as_ptr()),
-                    GgmlDType::Q6K => rows_of::<Q6K>(w, row_bytes, rows, n, x, y.as_ptr()),
-                    _ => unreachable!("checked by supports"),
-                }
-            }
-        };
-        let vnni = lanes::vnni();
-        if x.tokens >= LANES_MIN_TOKENS && (dtype != GgmlDType::Q8_0 || vnni) && lanes_on() {
-            prompt_matmul(dtype, w, row_bytes, n, x, y, vnni);
-            return;
-        }
-        // work in row pairs; a pool call costs a few microseconds, so tiny products run inline
-        let pairs = n.div_ceil(2);
-        if n * k * x.tokens < 1 << 16 {
-            run(0..n);
+        if x.tokens >= LANES_MIN_TOKENS && lanes_for(dtype) {
+            prompt_matmul(dtype, w, row_bytes, n, x, y, lanes::vnni());
         } else {
-            candle_core::utils::barrier_pool().execute_chunked(pairs, |p| {
-                run(p.start * 2..(p.end * 2).min(n));
-            });
+            tile_matmul(dtype, w, row_bytes, n, x, y);
         }
+    }
+}
+
+/// [`matmul`] through the tile kernel (two rows × up to four tokens per micro-kernel).
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+fn tile_matmul(dtype: GgmlDType, w: &[u8], row_bytes: usize, n: usize, x: &QActs, y: &mut [f32]) {
+    use avx2::*;
+    let run = |rows: std::ops::Range<usize>| {
+        // SAFETY: `rows` are whole rows of `w`, `y` has room for every token of them (checked
+        // by `matmul`), and each row index goes to one worker only (disjoint writes).
+        unsafe {
+            match dtype {
+                GgmlDType::Q4_0 => rows_of::<Q4_0>(w, row_bytes, rows, n, x, y.as_ptr()),
+                GgmlDType::Q4_1 => rows_of::<Q4_1>(w, row_bytes, rows, n, x, y.as_ptr()),
+                GgmlDType::Q5_0 => rows_of::<Q5_0>(w, row_bytes, rows, n, x, y.as_ptr()),
+                GgmlDType::Q5_1 => rows_of::<Q5_1>(w, row_bytes, rows, n, x, y.as_ptr()),
+                GgmlDType::Q8_0 => rows_of::<Q8_0>(w, row_bytes, rows, n, x, y.as_ptr()),
+                GgmlDType::Q4K => rows_of::<Q4K>(w, row_bytes, rows, n, x, y.as_ptr()),
+                GgmlDType::Q5K => rows_of::<Q5K>(w, row_bytes, rows, n, x, y.as_ptr()),
+                GgmlDType::Q6K => rows_of::<Q6K>(w, row_bytes, rows, n, x, y.as_ptr()),
+                _ => unreachable!("checked by supports"),
+            }
+        }
+    };
+    // work in row pairs; a pool call costs a few microseconds, so tiny products run inline
+    let pairs = n.div_ceil(2);
+    if n * x.k * x.tokens < 1 << 16 {
+        run(0..n);
+    } else {
+        candle_core::utils::barrier_pool().execute_chunked(pairs, |p| {
+            run(p.start * 2..(p.end * 2).min(n));
+        });
     }
 }
 
@@ -766,34 +830,115 @@ mod tests {
         }
     }
 
-    /// The Q5_0 mat-vec kernel (used for single tokens) gives the integer kernel's results to
-    /// the bit, so decoding one token at a time and checking drafted tokens in a batch agree.
+    /// A token's result is the same bits whatever the number of tokens in the product: in
+    /// the tile kernel (so decoding one token at a time and checking drafted tokens in a
+    /// batch agree) and the mat-vecs that match it for single Q5_0/Q8_0 tokens; and in the
+    /// prompt kernel, with or without VNNI.
     #[test]
-    fn mat_vecs_equal_the_integer_kernel_bit_for_bit() {
-        if !supports(GgmlDType::Q5_0) {
-            return;
-        }
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
+    fn a_tokens_result_does_not_depend_on_the_batch() {
         use crate::llm::kernels::Kind;
-        let (n, k) = (37, 896);
-        let wt = Tensor::from_vec(values(n * k, 2), (n, k), &Device::Cpu).unwrap();
-        for (dtype, kind) in [(GgmlDType::Q5_0, Kind::Q5_0), (GgmlDType::Q8_0, Kind::Q8_0)] {
+        let n = 37;
+        for dtype in [
+            GgmlDType::Q4_0,
+            GgmlDType::Q4_1,
+            GgmlDType::Q5_0,
+            GgmlDType::Q8_0,
+            GgmlDType::Q4K,
+            GgmlDType::Q6K,
+        ] {
+            // (K-quants come in blocks of 256)
+            let k = if matches!(dtype, GgmlDType::Q4K | GgmlDType::Q6K) {
+                1024
+            } else {
+                896
+            };
+            let wt = Tensor::from_vec(values(n * k, 2), (n, k), &Device::Cpu).unwrap();
             let raw = QTensor::quantize(&wt, dtype)
                 .unwrap()
                 .data()
                 .unwrap()
                 .to_vec();
-            let xv = values(3 * k, 9);
-            let mut batch = vec![0f32; 3 * n];
-            matmul(dtype, &raw, n, &QActs::new(&xv, k), &mut batch);
-            for t in 0..3 {
+            let row_bytes = k / dtype.block_size() * dtype.type_size();
+            let tokens = 21;
+            let xv = values(tokens * k, 9);
+            let acts = QActs::new(&xv, k);
+            let mut tiles = vec![0f32; tokens * n];
+            tile_matmul(dtype, &raw, row_bytes, n, &acts, &mut tiles);
+            let prompt_kernel = lanes_for(dtype);
+            let mut lanes = vec![0f32; tokens * n];
+            if prompt_kernel {
+                prompt_matmul(dtype, &raw, row_bytes, n, &acts, &mut lanes, lanes::vnni());
+                let mut y = vec![0f32; tokens * n];
+                matmul(dtype, &raw, n, &acts, &mut y);
+                assert!(y == lanes, "{dtype:?}: a prompt takes the prompt kernel");
+                if dtype != GgmlDType::Q8_0 {
+                    let mut plain = vec![0f32; tokens * n];
+                    prompt_matmul(dtype, &raw, row_bytes, n, &acts, &mut plain, false);
+                    assert!(plain == lanes, "{dtype:?}: VNNI or not");
+                }
+            }
+            for t in 0..tokens {
+                let x1 = &xv[t * k..(t + 1) * k];
+                let one_acts = QActs::new(x1, k);
                 let mut one = vec![0f32; n];
-                crate::llm::kernels::matvec(kind, &raw, n, k, &xv[t * k..(t + 1) * k], &mut one);
+                matmul(dtype, &raw, n, &one_acts, &mut one);
                 assert!(
-                    one == batch[t * n..(t + 1) * n],
-                    "{dtype:?} token {t} differs"
+                    one == tiles[t * n..(t + 1) * n],
+                    "{dtype:?} tile kernel token {t}"
                 );
+                let kind = match dtype {
+                    GgmlDType::Q5_0 => Some(Kind::Q5_0),
+                    GgmlDType::Q8_0 => Some(Kind::Q8_0),
+                    _ => None,
+                };
+                if let Some(kind) = kind {
+                    let mut mv = vec![0f32; n];
+                    crate::llm::kernels::matvec(kind, &raw, n, k, x1, &mut mv);
+                    assert!(mv == one, "{dtype:?} mat-vec token {t}");
+                }
+                if prompt_kernel {
+                    let mut alone = vec![0f32; n];
+                    prompt_matmul(
+                        dtype,
+                        &raw,
+                        row_bytes,
+                        n,
+                        &one_acts,
+                        &mut alone,
+                        lanes::vnni(),
+                    );
+                    assert!(
+                        alone == lanes[t * n..(t + 1) * n],
+                        "{dtype:?} prompt kernel token {t}"
+                    );
+                }
             }
         }
+    }
+
+    /// The prompt kernel with AVX2 only, also where the processor has VNNI.
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
+    fn without_vnni(dtype: GgmlDType, raw: &[u8], n: usize, acts: &QActs, y: &mut [f32]) {
+        let row_bytes = acts.k / dtype.block_size() * dtype.type_size();
+        prompt_matmul(dtype, raw, row_bytes, n, acts, y, false);
+    }
+
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )))]
+    fn without_vnni(_: GgmlDType, _: &[u8], _: usize, _: &QActs, _: &mut [f32]) {
+        unreachable!("no integer kernel on this build")
     }
 
     /// Every type, token counts that exercise each tile width, odd row counts: the integer
@@ -833,8 +978,7 @@ mod tests {
                     if dtype == GgmlDType::Q8_0 {
                         continue; // 8 bits only with VNNI
                     }
-                    let row_bytes = k / dtype.block_size() * dtype.type_size();
-                    prompt_matmul(dtype, &raw, row_bytes, n, &acts, &mut y, false);
+                    without_vnni(dtype, &raw, n, &acts, &mut y);
                 } else {
                     matmul(dtype, &raw, n, &acts, &mut y);
                 }

@@ -6,7 +6,8 @@
 //! have. [`QLinear`] therefore takes two paths:
 //!
 //! * **prefill** (`rows >= PREFILL_MIN_ROWS`): our integer kernel ([`super::qgemm`]), which
-//!   unpacks each weight block once for many tokens. (The other path, `HEARTH_KERNELS=gemm`,
+//!   unpacks each weight block once for many tokens (its prompt kernel: eight rows per
+//!   register, AVX-512 VNNI where the processor has it). (The other path, `HEARTH_KERNELS=gemm`,
 //!   dequantizes the weight into a reused per-thread f32 buffer — 17 MB for the 0.5B Qwen's
 //!   MLP, 55 MB for the 1.5B's — and multiplies with `gemm`'s kernels over rayon's pool; it
 //!   ran at 0.58x of its command-line speed inside the desktop app, for reasons not found.)

@@ -48,7 +48,8 @@ pub struct Machine {
     pub cpu: String,
     /// Threads the kernels run on.
     pub threads: usize,
-    /// Hearth version: kernels change between versions.
+    /// Hearth version and the kernels it picked on this processor (they change between
+    /// versions, and with VNNI).
     pub engine: String,
 }
 
@@ -72,7 +73,11 @@ impl Machine {
         Machine {
             cpu,
             threads: rayon::current_num_threads(),
-            engine: env!("CARGO_PKG_VERSION").to_string(),
+            engine: format!(
+                "{} ({})",
+                env!("CARGO_PKG_VERSION"),
+                super::qgemm::kernels_id()
+            ),
         }
     }
 }

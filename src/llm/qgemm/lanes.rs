@@ -5,16 +5,22 @@
 //! product and a multiply-add besides the two integer multiply-adds. Here a group of eight
 //! rows is first unpacked into a small buffer, interleaved four values at a time
 //! (`[block][group of 4 values][row][4 bytes]`), with each row's float scale and offset per
-//! half block side by side. Then one `vpmaddubsw` multiplies four values of all eight rows by
-//! the same four activation bytes (broadcast), partial sums stay 16-bit over up to four such
-//! steps, and the float work (conversion, scale, offset) is done once per block for eight rows
-//! at a time. The buffer is refilled once per block of tokens, so its cost is spread over
-//! them. Used for prompts only ([`LANES_MIN_TOKENS`] tokens and more): its sums are
-//! rounded in another order than the tile kernel's, and decoding plus the checking of
-//! speculative tokens stay on the tile kernel, which gives the same bits for 1 to 9 tokens.
+//! half block side by side. Then one byte multiply-add (`vpdpbusd` with AVX-512 VNNI; else
+//! `vpmaddubsw` with 16-bit partial sums over up to four steps) multiplies four values of all
+//! eight rows by the same four activation bytes (broadcast), and the float work (conversion,
+//! scale, offset) is done once per block for eight rows at a time. The buffer is refilled
+//! once per block of tokens, so its cost is spread over them.
 //!
-//! Unsigned weight values only (every type but Q8_0): `w = dw · q + mw` per half block, and
-//! the offset is applied through the activations' sums per 16 values ([`QActs`]).
+//! For prompts only ([`super::LANES_MIN_TOKENS`] tokens and more). A token's result here does
+//! not depend on how many tokens share the call, nor on VNNI (the integer sums per half block
+//! are exact, the float steps per token the same), but it is rounded in another order than
+//! the tile kernel's; decoding and the checking of speculative tokens (at most 9) stay on the
+//! tile kernel, which gives one token the same bits alone or in a batch. (Single tokens
+//! through a mat-vec with this kernel's arithmetic were tried: decode ran at half speed.)
+//!
+//! Unsigned weight values only: `w = dw · q + mw` per half block (Q8_0 as `q + 128`, which
+//! needs VNNI: `vpmaddubsw` would saturate), and the offset is applied through the
+//! activations' sums per 16 values ([`QActs`]).
 
 use super::avx2::{Block, Unpacked};
 use super::{QActs, QK, TILE};
