@@ -441,12 +441,13 @@ async fn bench_watch(config: &Config, work: &Path, args: &BenchArgs) -> Result<(
     Ok(())
 }
 
-/// Prefill and decode tokens/s of the language model on a fixed prompt, plus peak memory.
 /// Milliseconds of one pass over k tokens, per k ([`hearth::llm::Llm::batch_costs`]).
 type BatchCosts = Vec<(usize, f64)>;
 /// Prefill and decode tokens/s of each run.
 type Runs = Vec<(f64, f64)>;
 
+/// Prefill and decode tokens/s of the language model on a fixed prompt, plus peak memory and
+/// the cost of one pass over k tokens.
 async fn bench_llm(config: &Config, args: &BenchArgs) -> Result<()> {
     let t = Instant::now();
     let llm = crate::answer::load_llm(config, args.model.as_deref()).await?;

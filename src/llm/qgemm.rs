@@ -10,6 +10,8 @@
 //! block is loaded once per two rows; from 8 tokens on, a row pair is unpacked once per token
 //! block into a small buffer that every tile of the block reads.
 //! Weight rows are spread over candle's worker pool; tokens go in blocks that stay in L2.
+//! Prompts (from [`LANES_MIN_TOKENS`] tokens) take the prompt kernel instead ([`lanes`]:
+//! eight rows per register, AVX-512 VNNI where the processor has it).
 //!
 //! For a weight value `w = d · s · q + m` (`q` unsigned, `s` an integer sub-scale, `m` per 16
 //! values) and an activation `x = dx · qx`, a 32-value block contributes

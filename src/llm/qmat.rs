@@ -319,7 +319,10 @@ impl QLinear {
         Tensor::from_vec(y, out_dims, &Device::Cpu)
     }
 
-    /// The weight type when [`Module::forward`] would take the integer kernel for `x`.
+    /// The weight type when `x` goes through the integer kernel ([`Module::forward`] and
+    /// [`QLinear::forward_all`] both ask here): a prompt of any supported type under
+    /// `Kernels::Auto`; the few rows of an `Int` layer; its prompts too, except under
+    /// `Kernels::Gemm` (which dequantizes all but Q8_0).
     fn int_kernel_for(&self, x: &Tensor) -> Option<GgmlDType> {
         let rows = x.elem_count() / self.in_features;
         let cpu_f32 = x.device().is_cpu() && x.dtype() == DType::F32;
@@ -453,20 +456,24 @@ impl Module for QLinear {
     fn forward(&self, x: &Tensor) -> Result<Tensor> {
         let rows = x.elem_count() / self.in_features;
         let cpu_f32 = x.device().is_cpu() && x.dtype() == DType::F32;
-        let choice = kernels_choice();
         let prompt = cpu_f32 && rows >= PREFILL_MIN_ROWS;
-        let dtype = self.weight.dtype();
-        let y = match &self.decode {
-            // a prompt: the integer kernel (see `Kernels::Auto`)
-            _ if prompt && choice == Kernels::Auto && qgemm::supports(dtype) => {
-                self.forward_int(dtype, x)?
-            }
-            Decode::Int(dtype)
-                if prompt && choice == Kernels::Gemm && *dtype != GgmlDType::Q8_0 =>
-            {
-                self.forward_prefill(x)?
-            }
-            Decode::Int(dtype) if cpu_f32 => self.forward_int(*dtype, x)?,
+        // the integer kernel where it applies (see `int_kernel_for`, `Kernels::Auto`)
+        let y = if let Some(dtype) = self.int_kernel_for(x) {
+            self.forward_int(dtype, x)?
+        } else {
+            self.forward_other(x, prompt, cpu_f32)?
+        };
+        match &self.bias {
+            Some(b) => y.broadcast_add(b),
+            None => Ok(y),
+        }
+    }
+}
+
+impl QLinear {
+    /// [`Module::forward`] where the integer kernel does not apply (no bias).
+    fn forward_other(&self, x: &Tensor, prompt: bool, cpu_f32: bool) -> Result<Tensor> {
+        Ok(match &self.decode {
             _ if prompt => self.forward_prefill(x)?,
             Decode::Kernel(kind) if cpu_f32 => self.forward_kernel(*kind, x)?,
             Decode::Compact(dtype) if cpu_f32 => self.forward_compact(*dtype, x)?,
@@ -475,11 +482,7 @@ impl Module for QLinear {
                 x.broadcast_matmul(&w.t()?)?
             }
             Decode::Candle(mm) => mm.forward(x)?,
-        };
-        match &self.bias {
-            Some(b) => y.broadcast_add(b),
-            None => Ok(y),
-        }
+        })
     }
 }
 
