@@ -9,6 +9,7 @@
 
 pub mod gguf;
 pub mod kernels;
+pub mod kquant;
 pub mod qgemm;
 pub mod qmat;
 pub mod speculate;

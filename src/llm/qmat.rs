@@ -29,6 +29,7 @@ use half::{bf16, f16};
 use rayon::prelude::*;
 
 use super::kernels::{self, Kind};
+use super::kquant;
 use super::qgemm::{self, QActs};
 
 /// From this many rows (tokens) on, a matmul takes the dequantize + gemm path.
@@ -131,6 +132,13 @@ fn kernels_choice() -> Kernels {
         Ok("candle") => Kernels::Candle,
         _ => Kernels::Auto,
     })
+}
+
+/// Whether the K-quants' few rows take our kernels ([`kquant`]) rather than candle's dot
+/// products (`HEARTH_KQUANT=0`, to compare).
+fn kquant_on() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("HEARTH_KQUANT").as_deref() != Ok("0"))
 }
 
 /// Whether `dtype` goes through [`qgemm`] under the current choice.
@@ -252,6 +260,10 @@ impl QLinear {
         let m = x.len() / k;
         let raw = self.weight.data()?;
         let mut y = vec![0f32; m * n];
+        if kquant::supports(dtype) && kquant_on() {
+            kquant::matmul(dtype, &raw, n, &kquant::Q8K::new(x, k), &mut y);
+            return Ok(y);
+        }
         match dtype {
             GgmlDType::Q4K => k_quants::matmul::<BlockQ4K>((m, k, n), x, cast(&raw), &mut y)?,
             GgmlDType::Q5K => k_quants::matmul::<BlockQ5K>((m, k, n), x, cast(&raw), &mut y)?,

@@ -1,0 +1,360 @@
+//! Mat-vec kernels for the K-quants (Q4_K, Q6_K) over the weights' own GGUF blocks: the
+//! decode step of models such as Qwen2.5-1.5B Q4_K_M, where these two types are all of the
+//! weights read per token.
+//!
+//! Decoding one token reads every weight once, so it is bound by memory bandwidth as soon as
+//! the arithmetic per weight byte is short enough. The activations are quantized once per
+//! product to 8 bits per 256 values ([`Q8K`], with the sums per 16 and per 32 values that the
+//! offsets need); each 256-value weight block is unpacked in registers and multiplied with
+//! AVX2 integer multiply-adds (`vpmaddubsw`, then `vpmaddwd` with the sub-block scales), so the
+//! float work is one conversion and one multiply-add per block. Rows are spread over candle's
+//! worker pool.
+//!
+//! Several tokens (the checking of speculative tokens) are multiplied row by row, each token
+//! with the same arithmetic as alone: a token's result does not depend on how many come with
+//! it (tested), so checking drafts agrees to the bit with decoding them one by one.
+//!
+//! Block layouts (llama.cpp's `block_q4_K` and `block_q6_K`, little-endian):
+//! * Q4_K, 144 bytes per 256 values: `d: f16`, `dmin: f16`, 12 bytes packing eight 6-bit
+//!   scales and eight 6-bit mins, 128 bytes of nibbles. Byte `32·j + l` holds value `64·j + l`
+//!   (low nibble) and `64·j + 32 + l` (high nibble). Value `w = d · sc[s] · q − dmin · m[s]`
+//!   for sub-block `s` (32 values).
+//! * Q6_K, 210 bytes: 128 bytes of low nibbles, 64 bytes of 2-bit high parts, sixteen `i8`
+//!   scales (one per 16 values), `d: f16`. Value `w = d · sc[g] · (q − 32)`.
+//!
+//! Without AVX2+FMA at compile time [`supports`] is false and the callers use candle's kernels.
+
+use candle_core::quantized::GgmlDType;
+
+/// Values per K-quant block.
+pub const QK_K: usize = 256;
+/// Bytes per Q4_K block.
+pub const Q4K_BYTES: usize = 144;
+/// Bytes per Q6_K block.
+pub const Q6K_BYTES: usize = 210;
+
+/// Activations of `tokens` rows of `k` values, quantized to 8 bits per 256-value block
+/// (`x ≈ d · q`, `d = max |x| / 127`).
+#[derive(Debug, Default, Clone)]
+pub struct Q8K {
+    /// Values per token.
+    pub k: usize,
+    /// Tokens.
+    pub tokens: usize,
+    /// `[token][k]`.
+    qs: Vec<i8>,
+    /// Scale per `[token][block]`.
+    d: Vec<f32>,
+    /// Sums of `q` per 16 values, `[token][block][16]`.
+    sums16: Vec<i16>,
+    /// Sums of `q` per 32 values, `[token][block][8]`.
+    sums32: Vec<i16>,
+}
+
+impl Q8K {
+    /// Quantize `x` (`tokens × k`, row major; `k` a multiple of 256).
+    pub fn new(x: &[f32], k: usize) -> Q8K {
+        assert!(
+            k.is_multiple_of(QK_K) && x.len().is_multiple_of(k),
+            "activations must be whole 256-value blocks"
+        );
+        let tokens = x.len() / k;
+        let blocks = x.len() / QK_K;
+        let mut a = Q8K {
+            k,
+            tokens,
+            qs: vec![0; x.len()],
+            d: vec![0.0; blocks],
+            sums16: vec![0; blocks * 16],
+            sums32: vec![0; blocks * 8],
+        };
+        for (b, xs) in x.chunks_exact(QK_K).enumerate() {
+            let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let d = amax / 127.0;
+            let id = if d > 0.0 { 1.0 / d } else { 0.0 };
+            let q = &mut a.qs[b * QK_K..(b + 1) * QK_K];
+            for (q, v) in q.iter_mut().zip(xs) {
+                *q = (v * id).round() as i8;
+            }
+            a.d[b] = d;
+            for g in 0..16 {
+                let s: i16 = q[g * 16..(g + 1) * 16].iter().map(|&v| v as i16).sum();
+                a.sums16[b * 16 + g] = s;
+                a.sums32[b * 8 + g / 2] += s;
+            }
+        }
+        a
+    }
+}
+
+/// Whether [`matmul`] handles weights of this type on this build.
+pub fn supports(dtype: GgmlDType) -> bool {
+    cfg!(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )) && matches!(dtype, GgmlDType::Q4K | GgmlDType::Q6K)
+}
+
+/// `y[t][r] = W[r] · x[t]` for the `[n, k]` weight `w` (raw GGUF blocks of `dtype`) and every
+/// token of `x`; `y` is `tokens × n`, row major. Panics if [`supports`] is false.
+pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &Q8K, y: &mut [f32]) {
+    assert!(
+        supports(dtype),
+        "{dtype:?} has no K-quant kernel on this build"
+    );
+    let nb = x.k / QK_K;
+    let row_bytes = nb * dtype.type_size();
+    assert!(w.len() >= n * row_bytes && y.len() >= x.tokens * n);
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
+    {
+        let y_at = y.as_mut_ptr() as usize;
+        let run = |rows: std::ops::Range<usize>| {
+            for r in rows {
+                let row = &w[r * row_bytes..(r + 1) * row_bytes];
+                for t in 0..x.tokens {
+                    // SAFETY: AVX2 and FMA are enabled at compile time; `row` holds `nb`
+                    // blocks and token t has `nb` blocks of activations.
+                    let v = unsafe {
+                        match dtype {
+                            GgmlDType::Q4K => avx2::dot_q4k(row, x, t),
+                            _ => avx2::dot_q6k(row, x, t),
+                        }
+                    };
+                    // SAFETY: each row goes to one worker only; (t, r) is inside `y`.
+                    unsafe { *(y_at as *mut f32).add(t * n + r) = v };
+                }
+            }
+        };
+        // a pool call costs a few microseconds: tiny products run inline
+        if n * x.k * x.tokens < 1 << 15 {
+            run(0..n);
+        } else {
+            candle_core::utils::barrier_pool().execute_chunked(n, run);
+        }
+    }
+}
+
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+mod avx2 {
+    use super::{Q4K_BYTES, Q6K_BYTES, Q8K, QK_K};
+    use crate::llm::kernels::avx2::hsum;
+    use half::f16;
+    use std::arch::x86_64::*;
+
+    #[inline(always)]
+    unsafe fn f16_at(p: *const u8) -> f32 {
+        f16::from_bits(u16::from_le_bytes([*p, *p.add(1)])).to_f32()
+    }
+
+    #[inline(always)]
+    unsafe fn u32_at(p: *const u8) -> u32 {
+        u32::from_le_bytes([*p, *p.add(1), *p.add(2), *p.add(3)])
+    }
+
+    /// Q4_K's eight 6-bit scales and eight 6-bit mins, one byte each.
+    #[inline(always)]
+    unsafe fn q4k_scales(p: *const u8) -> (u64, u64) {
+        const LOW6: u32 = 0x3f3f_3f3f;
+        const LOW4: u32 = 0x0f0f_0f0f;
+        const TOP2: u32 = 0x0303_0303;
+        let (a, b, c) = (u32_at(p), u32_at(p.add(4)), u32_at(p.add(8)));
+        // sub-blocks 0..4: the low six bits of bytes 0..4 (scales) and 4..8 (mins);
+        // 4..8: four bits from bytes 8..12 and the top two bits of bytes 0..4 / 4..8
+        let scales_lo = a & LOW6;
+        let mins_lo = b & LOW6;
+        let scales_hi = (c & LOW4) | (((a >> 6) & TOP2) << 4);
+        let mins_hi = ((c >> 4) & LOW4) | (((b >> 6) & TOP2) << 4);
+        (
+            scales_lo as u64 | (scales_hi as u64) << 32,
+            mins_lo as u64 | (mins_hi as u64) << 32,
+        )
+    }
+
+    /// `W[row] · x[t]` for a Q4_K row.
+    #[inline(always)]
+    pub unsafe fn dot_q4k(row: &[u8], x: &Q8K, t: usize) -> f32 {
+        let nb = x.k / QK_K;
+        let low4 = _mm256_set1_epi8(0x0F);
+        let mut acc = _mm256_setzero_ps();
+        let mut acc_m = _mm_setzero_ps();
+        let w = row.as_ptr();
+        let b0 = t * nb;
+        for b in 0..nb {
+            let blk = w.add(b * Q4K_BYTES);
+            let dx = *x.d.get_unchecked(b0 + b);
+            let d = f16_at(blk) * dx;
+            let dmin = f16_at(blk.add(2)) * dx;
+            let (scales, mins) = q4k_scales(blk.add(4));
+            // offsets: dmin · Σ_s m[s] · Σ q over sub-block s
+            let m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mins as i64));
+            let s32 = _mm_loadu_si128(x.sums32.as_ptr().add((b0 + b) * 8) as *const __m128i);
+            let pm = _mm_madd_epi16(m16, s32);
+            acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(pm), acc_m);
+            // the scales as 16-bit integers in both halves, one broadcast per sub-block
+            let sc =
+                _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(scales as i64)));
+            let qs = blk.add(16);
+            let xq = x.qs.as_ptr().add((b0 + b) * QK_K);
+            let mut sumi = _mm256_setzero_si256();
+            for j in 0..4 {
+                let bytes = _mm256_loadu_si256(qs.add(32 * j) as *const __m256i);
+                let lo = _mm256_and_si256(bytes, low4);
+                let hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4);
+                let x0 = _mm256_loadu_si256(xq.add(64 * j) as *const __m256i);
+                let x1 = _mm256_loadu_si256(xq.add(64 * j + 32) as *const __m256i);
+                let s0 = _mm256_shuffle_epi8(sc, _mm256_set1_epi16(pick16(2 * j)));
+                let s1 = _mm256_shuffle_epi8(sc, _mm256_set1_epi16(pick16(2 * j + 1)));
+                let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), s0);
+                let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1), s1);
+                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+            }
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        }
+        let m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+        let m = _mm_add_ss(m, _mm_movehdup_ps(m));
+        hsum(acc) - _mm_cvtss_f32(m)
+    }
+
+    /// The shuffle control that broadcasts 16-bit element `i` (of 8) across a half register.
+    #[inline(always)]
+    const fn pick16(i: usize) -> i16 {
+        ((2 * i) | ((2 * i + 1) << 8)) as i16
+    }
+
+    /// `W[row] · x[t]` for a Q6_K row.
+    #[inline(always)]
+    pub unsafe fn dot_q6k(row: &[u8], x: &Q8K, t: usize) -> f32 {
+        let nb = x.k / QK_K;
+        let low4 = _mm256_set1_epi8(0x0F);
+        let two = _mm256_set1_epi8(0x03);
+        let pairs = [pair(0), pair(1), pair(2), pair(3)];
+        let mut acc = _mm256_setzero_ps();
+        let w = row.as_ptr();
+        let b0 = t * nb;
+        for b in 0..nb {
+            let blk = w.add(b * Q6K_BYTES);
+            let (ql, qh, scales) = (blk, blk.add(128), blk.add(192));
+            let d = f16_at(blk.add(208)) * *x.d.get_unchecked(b0 + b);
+            let xq = x.qs.as_ptr().add((b0 + b) * QK_K);
+            // the −32 offset: 32 · Σ_g sc[g] · Σ q over group g (16 values)
+            let sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(scales as *const __m128i));
+            let s16 = _mm256_loadu_si256(x.sums16.as_ptr().add((b0 + b) * 16) as *const __m256i);
+            let offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, s16), 5);
+            let mut sumi = _mm256_setzero_si256();
+            for half in 0..2 {
+                let (ql, qh) = (ql.add(64 * half), qh.add(32 * half));
+                let xq = xq.add(128 * half);
+                // this half's eight scales in both halves of a register
+                let sc = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64(
+                    scales.add(8 * half) as *const __m128i,
+                )));
+                let a = _mm256_loadu_si256(ql as *const __m256i);
+                let c = _mm256_loadu_si256(ql.add(32) as *const __m256i);
+                let h = _mm256_loadu_si256(qh as *const __m256i);
+                let top = |shift: i32| -> __m256i {
+                    let v = match shift {
+                        0 => h,
+                        2 => _mm256_srli_epi16(h, 2),
+                        4 => _mm256_srli_epi16(h, 4),
+                        _ => _mm256_srli_epi16(h, 6),
+                    };
+                    _mm256_slli_epi16(_mm256_and_si256(v, two), 4)
+                };
+                let q = [
+                    _mm256_or_si256(_mm256_and_si256(a, low4), top(0)),
+                    _mm256_or_si256(_mm256_and_si256(c, low4), top(2)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), low4), top(4)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), low4), top(6)),
+                ];
+                for (i, q) in q.into_iter().enumerate() {
+                    let xv = _mm256_loadu_si256(xq.add(32 * i) as *const __m256i);
+                    // values 0..16 of these 32 take scale 2i, values 16..32 scale 2i + 1
+                    let s = _mm256_shuffle_epi8(sc, pairs[i]);
+                    let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), s);
+                    sumi = _mm256_add_epi32(sumi, p);
+                }
+            }
+            let sumi = _mm256_sub_epi32(sumi, offset);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+        }
+        hsum(acc)
+    }
+
+    /// The shuffle control for Q6_K that broadcasts 16-bit element `2i` across the low half
+    /// of a register and element `2i + 1` across the high half.
+    #[inline(always)]
+    unsafe fn pair(i: i16) -> __m256i {
+        let lo = (4 * i) | ((4 * i + 1) << 8);
+        let hi = (4 * i + 2) | ((4 * i + 3) << 8);
+        _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
+    }
+}
+
+#[cfg(all(
+    test,
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+mod tests {
+    use super::*;
+    use candle_core::quantized::QTensor;
+    use candle_core::{Device, Tensor};
+
+    fn values(n: usize, seed: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| {
+                let v = ((i * 7919 + seed * 104_729) % 10_007) as f32 / 10_007.0 - 0.5;
+                v * (1.0 + (i % 13) as f32 / 4.0)
+            })
+            .collect()
+    }
+
+    /// Every type against the product with the dequantized weights, at 1 and several tokens,
+    /// and a token's bits the same alone as among others.
+    #[test]
+    fn k_quant_products_match_dequantized_weights_and_do_not_depend_on_the_batch() {
+        let (n, k) = (37, 3 * QK_K);
+        for dtype in [GgmlDType::Q4K, GgmlDType::Q6K] {
+            let wf = Tensor::from_vec(values(n * k, 1), (n, k), &Device::Cpu).unwrap();
+            let q = QTensor::quantize(&wf, dtype).unwrap();
+            let raw = q.data().unwrap();
+            let deq = q
+                .dequantize(&Device::Cpu)
+                .unwrap()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f32>()
+                .unwrap();
+            let tokens = 5;
+            let x = values(tokens * k, 2);
+            let acts = Q8K::new(&x, k);
+            let mut y = vec![0f32; tokens * n];
+            matmul(dtype, &raw, n, &acts, &mut y);
+            for t in 0..tokens {
+                for r in 0..n {
+                    let want: f32 = (0..k).map(|i| deq[r * k + i] * x[t * k + i]).sum();
+                    let got = y[t * n + r];
+                    let scale: f32 = (0..k).map(|i| (deq[r * k + i] * x[t * k + i]).abs()).sum();
+                    assert!(
+                        (got - want).abs() <= 0.01 * scale,
+                        "{dtype:?} token {t} row {r}: {got} vs {want}"
+                    );
+                }
+                let alone = Q8K::new(&x[t * k..(t + 1) * k], k);
+                let mut y1 = vec![0f32; n];
+                matmul(dtype, &raw, n, &alone, &mut y1);
+                assert_eq!(y1, y[t * n..(t + 1) * n], "{dtype:?} token {t} alone");
+            }
+        }
+    }
+}
