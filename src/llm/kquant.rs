@@ -1,4 +1,4 @@
-//! Mat-vec kernels for the K-quants (Q4_K, Q6_K) over the weights' own GGUF blocks: the
+//! Mat-vec kernels for the K-quants (Q4_K, Q5_K, Q6_K) over the weights' own GGUF blocks: the
 //! decode step of models such as Qwen2.5-1.5B Q4_K_M, where these two types are all of the
 //! weights read per token.
 //!
@@ -19,6 +19,8 @@
 //!   scales and eight 6-bit mins, 128 bytes of nibbles. Byte `32·j + l` holds value `64·j + l`
 //!   (low nibble) and `64·j + 32 + l` (high nibble). Value `w = d · sc[s] · q − dmin · m[s]`
 //!   for sub-block `s` (32 values).
+//! * Q5_K, 176 bytes: as Q4_K with 32 bytes of fifth bits between the scales and the
+//!   nibbles (bit `s` of byte `l`: the fifth bit of value `32·s + l`).
 //! * Q6_K, 210 bytes: 128 bytes of low nibbles, 64 bytes of 2-bit high parts, sixteen `i8`
 //!   scales (one per 16 values), `d: f16`. Value `w = d · sc[g] · (q − 32)`.
 //!
@@ -30,6 +32,8 @@ use candle_core::quantized::GgmlDType;
 pub const QK_K: usize = 256;
 /// Bytes per Q4_K block.
 pub const Q4K_BYTES: usize = 144;
+/// Bytes per Q5_K block.
+pub const Q5K_BYTES: usize = 176;
 /// Bytes per Q6_K block.
 pub const Q6K_BYTES: usize = 210;
 
@@ -93,7 +97,7 @@ pub fn supports(dtype: GgmlDType) -> bool {
         target_arch = "x86_64",
         target_feature = "avx2",
         target_feature = "fma"
-    )) && matches!(dtype, GgmlDType::Q4K | GgmlDType::Q6K)
+    )) && matches!(dtype, GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K)
 }
 
 /// `y[t][r] = W[r] · x[t]` for the `[n, k]` weight `w` (raw GGUF blocks of `dtype`) and every
@@ -121,7 +125,8 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &Q8K, y: &mut [f32]) {
                     // blocks and token t has `nb` blocks of activations.
                     let v = unsafe {
                         match dtype {
-                            GgmlDType::Q4K => avx2::dot_q4k(row, x, t),
+                            GgmlDType::Q4K => avx2::dot_q45k::<false>(row, x, t),
+                            GgmlDType::Q5K => avx2::dot_q45k::<true>(row, x, t),
                             _ => avx2::dot_q6k(row, x, t),
                         }
                     };
@@ -145,7 +150,7 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &Q8K, y: &mut [f32]) {
     target_feature = "fma"
 ))]
 mod avx2 {
-    use super::{Q4K_BYTES, Q6K_BYTES, Q8K, QK_K};
+    use super::{Q4K_BYTES, Q5K_BYTES, Q6K_BYTES, Q8K, QK_K};
     use crate::llm::kernels::avx2::hsum;
     use half::f16;
     use std::arch::x86_64::*;
@@ -179,17 +184,21 @@ mod avx2 {
         )
     }
 
-    /// `W[row] · x[t]` for a Q4_K row.
+    /// `W[row] · x[t]` for a Q4_K row (`FIFTH` false, 144-byte blocks) or a Q5_K row (`FIFTH`
+    /// true, 176-byte blocks: 32 bytes of fifth bits before the nibbles; byte `l` holds the
+    /// fifth bit of value `32·s + l` in bit `s`).
     #[inline(always)]
-    pub unsafe fn dot_q4k(row: &[u8], x: &Q8K, t: usize) -> f32 {
+    pub unsafe fn dot_q45k<const FIFTH: bool>(row: &[u8], x: &Q8K, t: usize) -> f32 {
         let nb = x.k / QK_K;
+        let block_bytes = if FIFTH { Q5K_BYTES } else { Q4K_BYTES };
         let low4 = _mm256_set1_epi8(0x0F);
+        let bit4 = _mm256_set1_epi8(0x10);
         let mut acc = _mm256_setzero_ps();
         let mut acc_m = _mm_setzero_ps();
         let w = row.as_ptr();
         let b0 = t * nb;
         for b in 0..nb {
-            let blk = w.add(b * Q4K_BYTES);
+            let blk = w.add(b * block_bytes);
             let dx = *x.d.get_unchecked(b0 + b);
             let d = f16_at(blk) * dx;
             let dmin = f16_at(blk.add(2)) * dx;
@@ -202,13 +211,24 @@ mod avx2 {
             // the scales as 16-bit integers in both halves, one broadcast per sub-block
             let sc =
                 _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(scales as i64)));
-            let qs = blk.add(16);
+            let qs = blk.add(if FIFTH { 48 } else { 16 });
+            let mut fifth = if FIFTH {
+                _mm256_loadu_si256(blk.add(16) as *const __m256i)
+            } else {
+                _mm256_setzero_si256()
+            };
             let xq = x.qs.as_ptr().add((b0 + b) * QK_K);
             let mut sumi = _mm256_setzero_si256();
             for j in 0..4 {
                 let bytes = _mm256_loadu_si256(qs.add(32 * j) as *const __m256i);
-                let lo = _mm256_and_si256(bytes, low4);
-                let hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4);
+                let mut lo = _mm256_and_si256(bytes, low4);
+                let mut hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4);
+                if FIFTH {
+                    // bit 2j of each byte to bit 4 for the low values, bit 2j + 1 for the high
+                    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(fifth, 4), bit4));
+                    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(fifth, 3), bit4));
+                    fifth = _mm256_srli_epi16(fifth, 2);
+                }
                 let x0 = _mm256_loadu_si256(xq.add(64 * j) as *const __m256i);
                 let x1 = _mm256_loadu_si256(xq.add(64 * j + 32) as *const __m256i);
                 let s0 = _mm256_shuffle_epi8(sc, _mm256_set1_epi16(pick16(2 * j)));
@@ -324,7 +344,7 @@ mod tests {
     #[test]
     fn k_quant_products_match_dequantized_weights_and_do_not_depend_on_the_batch() {
         let (n, k) = (37, 3 * QK_K);
-        for dtype in [GgmlDType::Q4K, GgmlDType::Q6K] {
+        for dtype in [GgmlDType::Q4K, GgmlDType::Q5K, GgmlDType::Q6K] {
             let wf = Tensor::from_vec(values(n * k, 1), (n, k), &Device::Cpu).unwrap();
             let q = QTensor::quantize(&wf, dtype).unwrap();
             let raw = q.data().unwrap();
