@@ -8,6 +8,7 @@ use candle_core::quantized::QTensor;
 use candle_core::{DType, Device, Module, Result, Tensor};
 
 use super::gguf::GgufFile;
+use super::kernels::exp_shifted;
 use super::qmat::{QEmbedding, QLinear};
 
 /// `a · b` with eight running sums (a plain `sum()` of products is a serial chain the compiler
@@ -438,7 +439,6 @@ impl Transformer {
         for &id in ids {
             x.extend(self.embed.row(id)?);
         }
-        let mut scores = vec![0f32; pos0 + l];
         for layer in &mut self.layers {
             let mut a = x.clone();
             layer.attn_norm.apply(&mut a);
@@ -456,31 +456,47 @@ impl Transformer {
             layer.k.extend_from_slice(&k);
             layer.v.extend_from_slice(&v);
             let mut y = vec![0f32; l * qw];
+            let (keys, values) = (&layer.k, &layer.v);
             for i in 0..l {
                 let kv_len = pos0 + i + 1;
-                let scores = &mut scores[..kv_len];
-                for head in 0..h.n_head {
-                    let g = head / group;
-                    let qh = &q[i * qw + head * d..i * qw + (head + 1) * d];
-                    let mut max = f32::NEG_INFINITY;
-                    for (t, s) in scores.iter_mut().enumerate() {
-                        let kt = &layer.k[t * kw + g * d..t * kw + (g + 1) * d];
-                        *s = dot(qh, kt) * scale;
-                        max = max.max(*s);
-                    }
-                    let mut sum = 0f32;
-                    for s in scores.iter_mut() {
-                        *s = (*s - max).exp();
-                        sum += *s;
-                    }
-                    let yh = &mut y[i * qw + head * d..i * qw + (head + 1) * d];
-                    for (t, s) in scores.iter().enumerate() {
-                        let p = s / sum;
-                        let vt = &layer.v[t * kw + g * d..t * kw + (g + 1) * d];
-                        for (o, vv) in yh.iter_mut().zip(vt) {
-                            *o += p * vv;
+                // (an address, so that the closure may be shared between the pool's workers)
+                let y_at = y.as_mut_ptr() as usize;
+                let q = &q;
+                let attend = |heads: std::ops::Range<usize>| {
+                    let mut scores = vec![0f32; kv_len];
+                    for head in heads {
+                        let g = head / group;
+                        let qh = &q[i * qw + head * d..i * qw + (head + 1) * d];
+                        let mut max = f32::NEG_INFINITY;
+                        for (t, s) in scores.iter_mut().enumerate() {
+                            let kt = &keys[t * kw + g * d..t * kw + (g + 1) * d];
+                            *s = dot(qh, kt) * scale;
+                            max = max.max(*s);
+                        }
+                        let sum = exp_shifted(&mut scores, max);
+                        // SAFETY: head `head` of token i is written by this worker only, and
+                        // lies inside `y` (l × qw).
+                        let yh = unsafe {
+                            std::slice::from_raw_parts_mut(
+                                (y_at as *mut f32).add(i * qw + head * d),
+                                d,
+                            )
+                        };
+                        for (t, s) in scores.iter().enumerate() {
+                            let p = s / sum;
+                            let vt = &values[t * kw + g * d..t * kw + (g + 1) * d];
+                            for (o, vv) in yh.iter_mut().zip(vt) {
+                                *o += p * vv;
+                            }
                         }
                     }
+                };
+                // the heads over the pool (each head's arithmetic is the same on any worker);
+                // short contexts inline, a pool call costs a few microseconds
+                if kv_len * h.n_head * d >= 1 << 15 {
+                    candle_core::utils::barrier_pool().execute_chunked(h.n_head, attend);
+                } else {
+                    attend(0..h.n_head);
                 }
             }
             let o = layer.wo.rows(&y)?;
