@@ -27,8 +27,11 @@ pub struct Q8Row {
     pub qs: Vec<i8>,
     /// Scale per block.
     pub d: Vec<f32>,
-    /// `d · Σ qs` per block (for Q4_1's offset term).
+    /// `d · Σ qs` per block.
     pub s: Vec<f32>,
+    /// `d · Σ qs` per 16 values (`[block][half]`, Q4_1's offset term, as [`super::qgemm`]'s
+    /// activations keep them).
+    pub h: Vec<f32>,
 }
 
 impl Q8Row {
@@ -39,11 +42,14 @@ impl Q8Row {
             qs: vec![0; nb * QK],
             d: vec![0.0; nb],
             s: vec![0.0; nb],
+            h: vec![0.0; 2 * nb],
         };
         for b in 0..nb {
             let (d, halves) = quantize_block(&x[b * QK..(b + 1) * QK], &mut r.qs[b * QK..]);
             r.d[b] = d;
             r.s[b] = d * (halves[0] + halves[1]) as f32;
+            r.h[2 * b] = d * halves[0] as f32;
+            r.h[2 * b + 1] = d * halves[1] as f32;
         }
         r
     }
@@ -248,6 +254,9 @@ pub(crate) mod avx2 {
         hsum(acc)
     }
 
+    /// The integer kernel's Q4_1 arithmetic for one token, step for step (so a token decoded
+    /// alone gets the same bits as in a batch; tested in `qgemm`): the offset `m` is applied
+    /// per half block with fused multiply-adds.
     pub unsafe fn dot_q4_1(row: &[u8], x: &Q8Row) -> f32 {
         let nb = row.len() / Q4_1_BYTES;
         let mut acc = _mm256_setzero_ps();
@@ -256,11 +265,13 @@ pub(crate) mod avx2 {
         for b in 0..nb {
             let off = b * Q4_1_BYTES;
             let d = f16_at(row, off) * *x.d.get_unchecked(b);
-            offsets += f16_at(row, off + 2) * *x.s.get_unchecked(b);
+            let m = f16_at(row, off + 2);
+            offsets = m.mul_add(*x.h.get_unchecked(2 * b), offsets);
+            offsets = m.mul_add(*x.h.get_unchecked(2 * b + 1), offsets);
             let qx = nibbles(row.as_ptr().add(off + 4));
             let qy = _mm256_loadu_si256(x.qs.as_ptr().add(b * QK) as *const __m256i);
-            let p = _mm256_madd_epi16(ones, _mm256_maddubs_epi16(qx, qy));
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(p), acc);
+            let p = _mm256_madd_epi16(_mm256_maddubs_epi16(qx, qy), ones);
+            acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d), acc);
         }
         hsum(acc) + offsets
     }

@@ -896,6 +896,7 @@ mod tests {
                 let kind = match dtype {
                     GgmlDType::Q5_0 => Some(Kind::Q5_0),
                     GgmlDType::Q8_0 => Some(Kind::Q8_0),
+                    GgmlDType::Q4_1 => Some(Kind::Q4_1),
                     _ => None,
                 };
                 if let Some(kind) = kind {

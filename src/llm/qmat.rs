@@ -216,13 +216,13 @@ impl QLinear {
                 kernels::matvec(*kind, &raw, n, k, x, &mut y);
                 y
             }
-            // the Q5_0 and Q8_0 mat-vec kernels do the integer kernel's arithmetic to the
-            // bit (tested), faster for one token
-            Decode::Int(t @ (GgmlDType::Q5_0 | GgmlDType::Q8_0)) => {
-                let kind = if *t == GgmlDType::Q5_0 {
-                    Kind::Q5_0
-                } else {
-                    Kind::Q8_0
+            // the Q5_0, Q8_0 and Q4_1 mat-vec kernels do the integer kernel's arithmetic to
+            // the bit (tested), faster for one token
+            Decode::Int(t @ (GgmlDType::Q5_0 | GgmlDType::Q8_0 | GgmlDType::Q4_1)) => {
+                let kind = match t {
+                    GgmlDType::Q5_0 => Kind::Q5_0,
+                    GgmlDType::Q4_1 => Kind::Q4_1,
+                    _ => Kind::Q8_0,
                 };
                 let mut y = vec![0f32; n];
                 kernels::matvec(kind, &self.weight.data()?, n, k, x, &mut y);
