@@ -10,9 +10,10 @@
 //! float work is one conversion and one multiply-add per block. Rows are spread over candle's
 //! worker pool.
 //!
-//! Several tokens (the checking of speculative tokens) are multiplied row by row, each token
-//! with the same arithmetic as alone: a token's result does not depend on how many come with
-//! it (tested), so checking drafts agrees to the bit with decoding them one by one.
+//! Several tokens (the checking of speculative tokens) share the unpacking of each block, up to
+//! four at a time, and each token goes through the same steps as it would alone: a token's
+//! result does not depend on how many come with it (tested), so checking drafts agrees to the
+//! bit with decoding them one by one.
 //!
 //! Block layouts (llama.cpp's `block_q4_K` and `block_q6_K`, little-endian):
 //! * Q4_K, 144 bytes per 256 values: `d: f16`, `dmin: f16`, 12 bytes packing eight 6-bit
@@ -120,18 +121,23 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &Q8K, y: &mut [f32]) {
         let run = |rows: std::ops::Range<usize>| {
             for r in rows {
                 let row = &w[r * row_bytes..(r + 1) * row_bytes];
-                for t in 0..x.tokens {
+                let mut t0 = 0;
+                while t0 < x.tokens {
+                    // up to four tokens per unpacking of the row's blocks
+                    let left = (x.tokens - t0).min(4);
                     // SAFETY: AVX2 and FMA are enabled at compile time; `row` holds `nb`
-                    // blocks and token t has `nb` blocks of activations.
-                    let v = unsafe {
-                        match dtype {
-                            GgmlDType::Q4K => avx2::dot_q45k::<false>(row, x, t),
-                            GgmlDType::Q5K => avx2::dot_q45k::<true>(row, x, t),
-                            _ => avx2::dot_q6k(row, x, t),
+                    // blocks and tokens t0..t0 + left have `nb` blocks of activations each;
+                    // each row goes to one worker only and (t, r) is inside `y`.
+                    unsafe {
+                        let y = (y_at as *mut f32).add(t0 * n + r);
+                        match left {
+                            1 => avx2::dot::<1>(dtype, row, x, t0, n, y),
+                            2 => avx2::dot::<2>(dtype, row, x, t0, n, y),
+                            3 => avx2::dot::<3>(dtype, row, x, t0, n, y),
+                            _ => avx2::dot::<4>(dtype, row, x, t0, n, y),
                         }
-                    };
-                    // SAFETY: each row goes to one worker only; (t, r) is inside `y`.
-                    unsafe { *(y_at as *mut f32).add(t * n + r) = v };
+                    }
+                    t0 += left;
                 }
             }
         };
@@ -152,6 +158,7 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &Q8K, y: &mut [f32]) {
 mod avx2 {
     use super::{Q4K_BYTES, Q5K_BYTES, Q6K_BYTES, Q8K, QK_K};
     use crate::llm::kernels::avx2::hsum;
+    use candle_core::quantized::GgmlDType;
     use half::f16;
     use std::arch::x86_64::*;
 
@@ -184,30 +191,48 @@ mod avx2 {
         )
     }
 
-    /// `W[row] · x[t]` for a Q4_K row (`FIFTH` false, 144-byte blocks) or a Q5_K row (`FIFTH`
-    /// true, 176-byte blocks: 32 bytes of fifth bits before the nibbles; byte `l` holds the
-    /// fifth bit of value `32·s + l` in bit `s`).
+    /// `y[t · n] = W[row] · x[t0 + t]` for `t < T`, the row of type `dtype`.
     #[inline(always)]
-    pub unsafe fn dot_q45k<const FIFTH: bool>(row: &[u8], x: &Q8K, t: usize) -> f32 {
+    pub unsafe fn dot<const T: usize>(
+        dtype: GgmlDType,
+        row: &[u8],
+        x: &Q8K,
+        t0: usize,
+        n: usize,
+        y: *mut f32,
+    ) {
+        let v: [f32; T] = match dtype {
+            GgmlDType::Q4K => dot_q45k::<false, T>(row, x, t0),
+            GgmlDType::Q5K => dot_q45k::<true, T>(row, x, t0),
+            _ => dot_q6k::<T>(row, x, t0),
+        };
+        for (t, v) in v.into_iter().enumerate() {
+            *y.add(t * n) = v;
+        }
+    }
+
+    /// A Q4_K row (`FIFTH` false, 144-byte blocks) or a Q5_K row (`FIFTH` true, 176-byte
+    /// blocks: 32 bytes of fifth bits before the nibbles; byte `l` holds the fifth bit of value
+    /// `32·s + l` in bit `s`) against tokens `t0..t0 + T`. Each block is unpacked once for
+    /// all of them; every token goes through the same steps as it would alone.
+    #[inline(always)]
+    unsafe fn dot_q45k<const FIFTH: bool, const T: usize>(
+        row: &[u8],
+        x: &Q8K,
+        t0: usize,
+    ) -> [f32; T] {
         let nb = x.k / QK_K;
         let block_bytes = if FIFTH { Q5K_BYTES } else { Q4K_BYTES };
         let low4 = _mm256_set1_epi8(0x0F);
         let bit4 = _mm256_set1_epi8(0x10);
-        let mut acc = _mm256_setzero_ps();
-        let mut acc_m = _mm_setzero_ps();
+        let mut acc = [_mm256_setzero_ps(); T];
+        let mut acc_m = [_mm_setzero_ps(); T];
         let w = row.as_ptr();
-        let b0 = t * nb;
         for b in 0..nb {
             let blk = w.add(b * block_bytes);
-            let dx = *x.d.get_unchecked(b0 + b);
-            let d = f16_at(blk) * dx;
-            let dmin = f16_at(blk.add(2)) * dx;
+            let (dw, dminw) = (f16_at(blk), f16_at(blk.add(2)));
             let (scales, mins) = q4k_scales(blk.add(4));
-            // offsets: dmin · Σ_s m[s] · Σ q over sub-block s
             let m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mins as i64));
-            let s32 = _mm_loadu_si128(x.sums32.as_ptr().add((b0 + b) * 8) as *const __m128i);
-            let pm = _mm_madd_epi16(m16, s32);
-            acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin), _mm_cvtepi32_ps(pm), acc_m);
             // the scales as 16-bit integers in both halves, one broadcast per sub-block
             let sc =
                 _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(scales as i64)));
@@ -217,8 +242,18 @@ mod avx2 {
             } else {
                 _mm256_setzero_si256()
             };
-            let xq = x.qs.as_ptr().add((b0 + b) * QK_K);
-            let mut sumi = _mm256_setzero_si256();
+            let mut dx = [0f32; T];
+            let mut xq = [std::ptr::null::<i8>(); T];
+            for t in 0..T {
+                let at = (t0 + t) * nb + b;
+                dx[t] = *x.d.get_unchecked(at);
+                xq[t] = x.qs.as_ptr().add(at * QK_K);
+                // offsets: dmin · Σ_s m[s] · Σ q over sub-block s
+                let s32 = _mm_loadu_si128(x.sums32.as_ptr().add(at * 8) as *const __m128i);
+                let pm = _mm_madd_epi16(m16, s32);
+                acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(dminw * dx[t]), _mm_cvtepi32_ps(pm), acc_m[t]);
+            }
+            let mut sumi = [_mm256_setzero_si256(); T];
             for j in 0..4 {
                 let bytes = _mm256_loadu_si256(qs.add(32 * j) as *const __m256i);
                 let mut lo = _mm256_and_si256(bytes, low4);
@@ -229,19 +264,26 @@ mod avx2 {
                     hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(fifth, 3), bit4));
                     fifth = _mm256_srli_epi16(fifth, 2);
                 }
-                let x0 = _mm256_loadu_si256(xq.add(64 * j) as *const __m256i);
-                let x1 = _mm256_loadu_si256(xq.add(64 * j + 32) as *const __m256i);
                 let s0 = _mm256_shuffle_epi8(sc, _mm256_set1_epi16(pick16(2 * j)));
                 let s1 = _mm256_shuffle_epi8(sc, _mm256_set1_epi16(pick16(2 * j + 1)));
-                let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), s0);
-                let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1), s1);
-                sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(p0, p1));
+                for t in 0..T {
+                    let x0 = _mm256_loadu_si256(xq[t].add(64 * j) as *const __m256i);
+                    let x1 = _mm256_loadu_si256(xq[t].add(64 * j + 32) as *const __m256i);
+                    let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), s0);
+                    let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1), s1);
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p0, p1));
+                }
             }
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+            for t in 0..T {
+                let d = _mm256_set1_ps(dw * dx[t]);
+                acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+            }
         }
-        let m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
-        let m = _mm_add_ss(m, _mm_movehdup_ps(m));
-        hsum(acc) - _mm_cvtss_f32(m)
+        std::array::from_fn(|t| {
+            let m = _mm_add_ps(acc_m[t], _mm_movehl_ps(acc_m[t], acc_m[t]));
+            let m = _mm_add_ss(m, _mm_movehdup_ps(m));
+            hsum(acc[t]) - _mm_cvtss_f32(m)
+        })
     }
 
     /// The shuffle control that broadcasts 16-bit element `i` (of 8) across a half register.
@@ -250,29 +292,32 @@ mod avx2 {
         ((2 * i) | ((2 * i + 1) << 8)) as i16
     }
 
-    /// `W[row] · x[t]` for a Q6_K row.
+    /// A Q6_K row against tokens `t0..t0 + T`, each block unpacked once for all of them.
     #[inline(always)]
-    pub unsafe fn dot_q6k(row: &[u8], x: &Q8K, t: usize) -> f32 {
+    unsafe fn dot_q6k<const T: usize>(row: &[u8], x: &Q8K, t0: usize) -> [f32; T] {
         let nb = x.k / QK_K;
         let low4 = _mm256_set1_epi8(0x0F);
         let two = _mm256_set1_epi8(0x03);
         let pairs = [pair(0), pair(1), pair(2), pair(3)];
-        let mut acc = _mm256_setzero_ps();
+        let mut acc = [_mm256_setzero_ps(); T];
         let w = row.as_ptr();
-        let b0 = t * nb;
         for b in 0..nb {
             let blk = w.add(b * Q6K_BYTES);
             let (ql, qh, scales) = (blk, blk.add(128), blk.add(192));
-            let d = f16_at(blk.add(208)) * *x.d.get_unchecked(b0 + b);
-            let xq = x.qs.as_ptr().add((b0 + b) * QK_K);
-            // the −32 offset: 32 · Σ_g sc[g] · Σ q over group g (16 values)
+            let dw = f16_at(blk.add(208));
             let sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(scales as *const __m128i));
-            let s16 = _mm256_loadu_si256(x.sums16.as_ptr().add((b0 + b) * 16) as *const __m256i);
-            let offset = _mm256_slli_epi32(_mm256_madd_epi16(sc16, s16), 5);
-            let mut sumi = _mm256_setzero_si256();
+            let mut xq = [std::ptr::null::<i8>(); T];
+            let mut sumi = [_mm256_setzero_si256(); T];
+            let mut offset = [_mm256_setzero_si256(); T];
+            for t in 0..T {
+                let at = (t0 + t) * nb + b;
+                xq[t] = x.qs.as_ptr().add(at * QK_K);
+                // the −32 offset: 32 · Σ_g sc[g] · Σ q over group g (16 values)
+                let s16 = _mm256_loadu_si256(x.sums16.as_ptr().add(at * 16) as *const __m256i);
+                offset[t] = _mm256_slli_epi32(_mm256_madd_epi16(sc16, s16), 5);
+            }
             for half in 0..2 {
                 let (ql, qh) = (ql.add(64 * half), qh.add(32 * half));
-                let xq = xq.add(128 * half);
                 // this half's eight scales in both halves of a register
                 let sc = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64(
                     scales.add(8 * half) as *const __m128i,
@@ -280,33 +325,37 @@ mod avx2 {
                 let a = _mm256_loadu_si256(ql as *const __m256i);
                 let c = _mm256_loadu_si256(ql.add(32) as *const __m256i);
                 let h = _mm256_loadu_si256(qh as *const __m256i);
-                let top = |shift: i32| -> __m256i {
-                    let v = match shift {
-                        0 => h,
-                        2 => _mm256_srli_epi16(h, 2),
-                        4 => _mm256_srli_epi16(h, 4),
-                        _ => _mm256_srli_epi16(h, 6),
-                    };
-                    _mm256_slli_epi16(_mm256_and_si256(v, two), 4)
-                };
+                let top = |v: __m256i| _mm256_slli_epi16(_mm256_and_si256(v, two), 4);
                 let q = [
-                    _mm256_or_si256(_mm256_and_si256(a, low4), top(0)),
-                    _mm256_or_si256(_mm256_and_si256(c, low4), top(2)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(a, 4), low4), top(4)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(c, 4), low4), top(6)),
+                    _mm256_or_si256(_mm256_and_si256(a, low4), top(h)),
+                    _mm256_or_si256(_mm256_and_si256(c, low4), top(_mm256_srli_epi16(h, 2))),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16(a, 4), low4),
+                        top(_mm256_srli_epi16(h, 4)),
+                    ),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16(c, 4), low4),
+                        top(_mm256_srli_epi16(h, 6)),
+                    ),
                 ];
                 for (i, q) in q.into_iter().enumerate() {
-                    let xv = _mm256_loadu_si256(xq.add(32 * i) as *const __m256i);
                     // values 0..16 of these 32 take scale 2i, values 16..32 scale 2i + 1
                     let s = _mm256_shuffle_epi8(sc, pairs[i]);
-                    let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), s);
-                    sumi = _mm256_add_epi32(sumi, p);
+                    for t in 0..T {
+                        let xv =
+                            _mm256_loadu_si256(xq[t].add(128 * half + 32 * i) as *const __m256i);
+                        let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), s);
+                        sumi[t] = _mm256_add_epi32(sumi[t], p);
+                    }
                 }
             }
-            let sumi = _mm256_sub_epi32(sumi, offset);
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+            for t in 0..T {
+                let dx = *x.d.get_unchecked((t0 + t) * nb + b);
+                let sumi = _mm256_sub_epi32(sumi[t], offset[t]);
+                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx), _mm256_cvtepi32_ps(sumi), acc[t]);
+            }
         }
-        hsum(acc)
+        std::array::from_fn(|t| hsum(acc[t]))
     }
 
     /// The shuffle control for Q6_K that broadcasts 16-bit element `2i` across the low half

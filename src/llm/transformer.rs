@@ -8,30 +8,8 @@ use candle_core::quantized::QTensor;
 use candle_core::{DType, Device, Module, Result, Tensor};
 
 use super::gguf::GgufFile;
-use super::kernels::exp_shifted;
+use super::kernels::{dot_f32, exp_shifted, weighted_sum};
 use super::qmat::{QEmbedding, QLinear};
-
-/// `a · b` with eight running sums (a plain `sum()` of products is a serial chain the compiler
-/// may not reorder, so it stays scalar; this form vectorizes). Decode attention spends most of
-/// its time here at long contexts.
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        let (x, y): (&[f32; 8], &[f32; 8]) = (x.try_into().unwrap(), y.try_into().unwrap());
-        for ((s, x), y) in acc.iter_mut().zip(x).zip(y) {
-            *s += x * y;
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
 
 /// Shape of the network, read from GGUF metadata.
 #[derive(Debug, Clone)]
@@ -462,39 +440,56 @@ impl Transformer {
                 // (an address, so that the closure may be shared between the pool's workers)
                 let y_at = y.as_mut_ptr() as usize;
                 let q = &q;
+                // Heads `heads` (consecutive); the heads of one key/value group are done
+                // together, so that each cached key and value is read once for all of them.
                 let attend = |heads: std::ops::Range<usize>| {
-                    let mut scores = vec![0f32; kv_len];
-                    for head in heads {
-                        let g = head / group;
-                        let qh = &q[i * qw + head * d..i * qw + (head + 1) * d];
-                        let mut max = f32::NEG_INFINITY;
-                        for (t, s) in scores.iter_mut().enumerate() {
+                    let mut scores = vec![0f32; group.min(heads.len()) * kv_len];
+                    let mut from = heads.start;
+                    while from < heads.end {
+                        let g = from / group;
+                        let to = heads.end.min((g + 1) * group);
+                        let hs = to - from;
+                        let scores = &mut scores[..hs * kv_len];
+                        for t in 0..kv_len {
                             let kt = &keys[t * kw + g * d..t * kw + (g + 1) * d];
-                            *s = dot(qh, kt) * scale;
-                            max = max.max(*s);
-                        }
-                        let sum = exp_shifted(&mut scores, max);
-                        // SAFETY: head `head` of token i is written by this worker only, and
-                        // lies inside `y` (l × qw).
-                        let yh = unsafe {
-                            std::slice::from_raw_parts_mut(
-                                (y_at as *mut f32).add(i * qw + head * d),
-                                d,
-                            )
-                        };
-                        for (t, s) in scores.iter().enumerate() {
-                            let p = s / sum;
-                            let vt = &values[t * kw + g * d..t * kw + (g + 1) * d];
-                            for (o, vv) in yh.iter_mut().zip(vt) {
-                                *o += p * vv;
+                            prefetch(&keys[(t + 8).min(kv_len - 1) * kw + g * d..][..d]);
+                            for j in 0..hs {
+                                let head = from + j;
+                                let qh = &q[i * qw + head * d..i * qw + (head + 1) * d];
+                                scores[j * kv_len + t] = dot_f32(qh, kt) * scale;
                             }
                         }
+                        for row in scores.chunks_mut(kv_len) {
+                            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
+                            let sum = exp_shifted(row, max);
+                            for s in row.iter_mut() {
+                                *s /= sum;
+                            }
+                        }
+                        // SAFETY: heads from..to of token i are written by this worker only,
+                        // and lie inside `y` (l × qw).
+                        let ys = unsafe {
+                            std::slice::from_raw_parts_mut(
+                                (y_at as *mut f32).add(i * qw + from * d),
+                                hs * d,
+                            )
+                        };
+                        for (yh, p) in ys.chunks_mut(d).zip(scores.chunks(kv_len)) {
+                            weighted_sum(yh, p, &values[g * d..], kw);
+                        }
+                        from = to;
                     }
                 };
-                // the heads over the pool (each head's arithmetic is the same on any worker);
-                // short contexts inline, a pool call costs a few microseconds
+                // the heads over the pool, in a few runs of consecutive heads (each head's
+                // arithmetic is the same on any worker); short contexts inline, a pool call
+                // costs a few microseconds
                 if kv_len * h.n_head * d >= 1 << 15 {
-                    candle_core::utils::barrier_pool().execute_chunked(h.n_head, attend);
+                    let parts = (2 * candle_core::utils::get_num_threads()).min(h.n_head);
+                    candle_core::utils::barrier_pool().execute_chunked(parts, |ps| {
+                        for p in ps {
+                            attend(p * h.n_head / parts..(p + 1) * h.n_head / parts);
+                        }
+                    });
                 } else {
                     attend(0..h.n_head);
                 }
@@ -520,5 +515,20 @@ impl Transformer {
         self.cached = pos0 + l;
         self.norm.apply(&mut x);
         self.lm_head.rows(&x)
+    }
+}
+
+/// Ask for the cache lines of `xs` ahead of their use (the cached keys of later positions).
+#[inline(always)]
+fn prefetch(xs: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in xs.chunks(16) {
+        // SAFETY: a prefetch is a hint; the address is inside `xs`.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch(
+                line.as_ptr() as *const i8,
+                std::arch::x86_64::_MM_HINT_T0,
+            )
+        };
     }
 }
