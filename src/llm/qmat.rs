@@ -12,8 +12,9 @@
 //!   MLP, 55 MB for the 1.5B's — and multiplies with `gemm`'s kernels over rayon's pool; it
 //!   ran at 0.58x of its command-line speed inside the desktop app, for reasons not found.)
 //! * **decode**: the 32-value block types go through our integer kernels ([`super::qgemm`],
-//!   [`super::kernels`]); the K-quants through candle's AVX2 dot products on the weights as
-//!   they are in the file ([`Decode::Compact`]), not through candle's `QMatMul`, which on x86
+//!   [`super::kernels`]); the K-quants through our mat-vecs over the weights as they are in
+//!   the file ([`super::kquant`]; candle's AVX2 dot products with `HEARTH_KQUANT=0`;
+//!   [`Decode::Compact`]), not through candle's `QMatMul`, which on x86
 //!   builds a second, expanded copy of every Q4_K weight on first use (the 1.5B model grew from
 //!   1.25 to 2.2 GB). Q5_1 (rare) is re-quantized to Q8_0 at load.
 
@@ -97,7 +98,8 @@ fn cast<T>(bytes: &[u8]) -> &[T] {
 enum Decode {
     /// candle's quantized mat-vec (types none of the paths below take).
     Candle(QMatMul),
-    /// candle's dot products for the K-quants over the weight's own blocks, no repacked copy.
+    /// The K-quants over the weight's own blocks, no repacked copy: our mat-vecs
+    /// ([`kquant`]) where they apply, else candle's dot products.
     Compact(GgmlDType),
     /// Our AVX2 mat-vec kernels for types candle has no SIMD dot product for.
     Kernel(Kind),
@@ -107,8 +109,8 @@ enum Decode {
 
 /// Which kernels multiply quantized weights (`HEARTH_KERNELS`, to compare):
 /// * `auto` (default): the integer kernel for prompts of every type it supports and for the
-///   32-value block types' few rows (decoding); candle's K-quant dot products over the
-///   weight's own blocks for the K-quants' few rows ([`Decode::Compact`]). Prompts through the
+///   32-value block types' few rows (decoding); K-quant mat-vecs over the weight's own
+///   blocks for the K-quants' few rows ([`Decode::Compact`], [`kquant`]). Prompts through the
 ///   integer kernel measured +2 to +32% on the default model from the command line (128 to
 ///   1,500 tokens), and +52% inside the desktop app, where the dequantize + gemm path ran at
 ///   0.58x of its command-line speed;
@@ -253,8 +255,9 @@ impl QLinear {
         Ok(y)
     }
 
-    /// `W x` for each `in`-long row of `x` with candle's dot products over the weight's own
-    /// K-quant blocks (no bias). Each row's result is the same whatever the number of rows.
+    /// `W x` for each `in`-long row of `x` over the weight's own K-quant blocks, through
+    /// [`kquant`] (or candle's dot products: `HEARTH_KQUANT=0`, or types it lacks), no bias.
+    /// Each row's result is the same whatever the number of rows.
     fn compact_rows(&self, dtype: GgmlDType, x: &[f32]) -> Result<Vec<f32>> {
         let (k, n) = (self.in_features, self.out_features);
         let m = x.len() / k;
@@ -296,8 +299,9 @@ impl QLinear {
                 self.add_bias(&mut y);
                 Ok(y)
             }
-            // candle's K-quant product gives every row the dot products a single row gets
-            // (the same `vec_dot_4` per weight-row quad), and reads the weights once
+            // the K-quant products give every row the dot products a single row gets (ours:
+            // the same steps per token; candle's: the same `vec_dot_4` per weight-row quad),
+            // and read the weights once
             Decode::Compact(dtype) if x.len() > k => {
                 let mut y = self.compact_rows(*dtype, x)?;
                 self.add_bias(&mut y);
