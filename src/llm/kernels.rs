@@ -1,5 +1,7 @@
-//! Mat-vec kernels for the quantized types candle 0.11 has no x86 SIMD dot product for:
-//! **Q5_0** (most of the default Qwen2.5 GGUF) and **Q4_1** (SmolLM2). One token's activations
+//! Mat-vec kernels for the 32-value block types of decoding: **Q5_0** (most of the default
+//! Qwen2.5 GGUF), **Q8_0** and **Q4_1** (SmolLM2), each doing [`super::qgemm`]'s tile kernel's
+//! arithmetic to the bit; and the float helpers of decode attention ([`exp_shifted`],
+//! [`dot_f32`], [`weighted_sum`]). One token's activations
 //! are quantized to 8 bits per 32-value block (as llama.cpp does), then each weight row is
 //! dotted with them using AVX2 integer multiply-adds (`vpmaddubsw`/`vpmaddwd`), rows spread over
 //! candle's worker pool. Without AVX2 at compile time a scalar version runs (same results).
@@ -27,8 +29,6 @@ pub struct Q8Row {
     pub qs: Vec<i8>,
     /// Scale per block.
     pub d: Vec<f32>,
-    /// `d · Σ qs` per block.
-    pub s: Vec<f32>,
     /// `d · Σ qs` per 16 values (`[block][half]`, Q4_1's offset term, as [`super::qgemm`]'s
     /// activations keep them).
     pub h: Vec<f32>,
@@ -41,13 +41,11 @@ impl Q8Row {
         let mut r = Q8Row {
             qs: vec![0; nb * QK],
             d: vec![0.0; nb],
-            s: vec![0.0; nb],
             h: vec![0.0; 2 * nb],
         };
         for b in 0..nb {
             let (d, halves) = quantize_block(&x[b * QK..(b + 1) * QK], &mut r.qs[b * QK..]);
             r.d[b] = d;
-            r.s[b] = d * (halves[0] + halves[1]) as f32;
             r.h[2 * b] = d * halves[0] as f32;
             r.h[2 * b + 1] = d * halves[1] as f32;
         }
@@ -109,10 +107,11 @@ pub fn dot_q8_0_scalar(row: &[u8], x: &Q8Row) -> f32 {
     sum
 }
 
-/// Dot of one Q4_1 row with quantized activations, scalar.
+/// Dot of one Q4_1 row with quantized activations, scalar (the offset applied per half block,
+/// as the SIMD version does).
 pub fn dot_q4_1_scalar(row: &[u8], x: &Q8Row) -> f32 {
     let nb = row.len() / Q4_1_BYTES;
-    let mut sum = 0f32;
+    let (mut sum, mut offsets) = (0f32, 0f32);
     for b in 0..nb {
         let blk = &row[b * Q4_1_BYTES..(b + 1) * Q4_1_BYTES];
         let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
@@ -122,9 +121,11 @@ pub fn dot_q4_1_scalar(row: &[u8], x: &Q8Row) -> f32 {
             acc += (blk[4 + j] & 0x0F) as i32 * xq[j] as i32
                 + (blk[4 + j] >> 4) as i32 * xq[j + 16] as i32;
         }
-        sum += d * x.d[b] * acc as f32 + m * x.s[b];
+        sum += d * x.d[b] * acc as f32;
+        offsets = m.mul_add(x.h[2 * b], offsets);
+        offsets = m.mul_add(x.h[2 * b + 1], offsets);
     }
-    sum
+    sum + offsets
 }
 
 #[cfg(all(

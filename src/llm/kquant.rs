@@ -158,14 +158,9 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &Q8K, y: &mut [f32]) {
 mod avx2 {
     use super::{Q4K_BYTES, Q5K_BYTES, Q6K_BYTES, Q8K, QK_K};
     use crate::llm::kernels::avx2::hsum;
+    use crate::llm::qgemm::avx2::f16_at;
     use candle_core::quantized::GgmlDType;
-    use half::f16;
     use std::arch::x86_64::*;
-
-    #[inline(always)]
-    unsafe fn f16_at(p: *const u8) -> f32 {
-        f16::from_bits(u16::from_le_bytes([*p, *p.add(1)])).to_f32()
-    }
 
     #[inline(always)]
     unsafe fn u32_at(p: *const u8) -> u32 {

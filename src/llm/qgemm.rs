@@ -312,7 +312,7 @@ fn prompt_matmul(
     target_feature = "avx2",
     target_feature = "fma"
 ))]
-mod avx2 {
+pub(crate) mod avx2 {
     use super::{QActs, QK, TILE, TOKEN_BLOCK};
     use crate::llm::kernels::avx2::{bits, hsum, nibbles};
     use half::f16;
@@ -346,8 +346,9 @@ mod avx2 {
         }
     }
 
+    /// The little-endian f16 at `p`, as f32 (also read by [`crate::llm::kquant`]).
     #[inline(always)]
-    unsafe fn f16_at(p: *const u8) -> f32 {
+    pub(crate) unsafe fn f16_at(p: *const u8) -> f32 {
         f16::from_bits(u16::from_le_bytes([*p, *p.add(1)])).to_f32()
     }
 
