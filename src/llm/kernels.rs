@@ -1,7 +1,7 @@
 //! Mat-vec kernels for the 32-value block types of decoding: **Q5_0** (most of the default
 //! Qwen2.5 GGUF), **Q8_0** and **Q4_1** (SmolLM2), each doing [`super::qgemm`]'s tile kernel's
-//! arithmetic to the bit; and the float helpers of decode attention ([`exp_shifted`],
-//! [`dot_f32`], [`weighted_sum`]). One token's activations
+//! arithmetic to the bit; and [`exp_shifted`], the softmax of decode attention
+//! ([`super::attention`]). One token's activations
 //! are quantized to 8 bits per 32-value block (as llama.cpp does), then each weight row is
 //! dotted with them using AVX2 integer multiply-adds (`vpmaddubsw`/`vpmaddwd`), rows spread over
 //! candle's worker pool. Without AVX2 at compile time a scalar version runs (same results).
@@ -190,54 +190,6 @@ pub(crate) mod avx2 {
         _mm256_mul_ps(p, _mm256_castsi256_ps(two_n))
     }
 
-    pub unsafe fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc = [_mm256_setzero_ps(); 4];
-        let mut i = 0;
-        while i < a.len() {
-            for (j, acc) in acc.iter_mut().enumerate() {
-                let at = i + 8 * j;
-                *acc = _mm256_fmadd_ps(
-                    _mm256_loadu_ps(pa.add(at)),
-                    _mm256_loadu_ps(pb.add(at)),
-                    *acc,
-                );
-            }
-            i += 32;
-        }
-        let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-        hsum(s)
-    }
-
-    pub unsafe fn weighted_sum(y: &mut [f32], p: &[f32], v: &[f32], stride: usize) {
-        let d = y.len();
-        let (py, pv) = (y.as_mut_ptr(), v.as_ptr());
-        // 64 values at a time in eight registers, then the rest eight at a time
-        let mut c = 0;
-        while c + 64 <= d {
-            let mut acc = [_mm256_setzero_ps(); 8];
-            for (t, &pt) in p.iter().enumerate() {
-                let (pt, row) = (_mm256_set1_ps(pt), pv.add(t * stride + c));
-                for (j, acc) in acc.iter_mut().enumerate() {
-                    *acc = _mm256_fmadd_ps(pt, _mm256_loadu_ps(row.add(8 * j)), *acc);
-                }
-            }
-            for (j, acc) in acc.iter().enumerate() {
-                _mm256_storeu_ps(py.add(c + 8 * j), *acc);
-            }
-            c += 64;
-        }
-        while c < d {
-            let mut acc = _mm256_setzero_ps();
-            for (t, &pt) in p.iter().enumerate() {
-                let row = pv.add(t * stride + c);
-                acc = _mm256_fmadd_ps(_mm256_set1_ps(pt), _mm256_loadu_ps(row), acc);
-            }
-            _mm256_storeu_ps(py.add(c), acc);
-            c += 8;
-        }
-    }
-
     pub unsafe fn exp_shifted(xs: &mut [f32], max: f32) -> f32 {
         let m = _mm256_set1_ps(max);
         let mut acc = _mm256_setzero_ps();
@@ -354,61 +306,6 @@ pub fn exp_shifted(xs: &mut [f32], max: f32) -> f32 {
     }
 }
 
-/// `a · b` (equal lengths): AVX2 fused multiply-adds into four running sums where the length
-/// is a multiple of 32, else eight running sums that the compiler vectorizes.
-#[inline]
-pub fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
-    if a.len().is_multiple_of(32) {
-        // SAFETY: the target features are enabled at compile time; equal lengths, whole
-        // 32-value chunks.
-        return unsafe { avx2::dot_f32(a, b) };
-    }
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
-    for (x, y) in ca.zip(cb) {
-        for ((s, x), y) in acc.iter_mut().zip(x).zip(y) {
-            *s += x * y;
-        }
-    }
-    acc.iter().sum::<f32>() + tail
-}
-
-/// `y[c] = Σ_t p[t] · v[t · stride + c]` for `c < y.len()` (an attention head's weighted sum
-/// of the cached values; `v` starts at the head's first value). Sums run over `t` in order.
-pub fn weighted_sum(y: &mut [f32], p: &[f32], v: &[f32], stride: usize) {
-    let d = y.len();
-    assert!(p.is_empty() || (p.len() - 1) * stride + d <= v.len());
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
-    if d.is_multiple_of(8) {
-        // SAFETY: the target features are enabled at compile time; every row read is inside
-        // `v` (checked above).
-        unsafe { avx2::weighted_sum(y, p, v, stride) };
-        return;
-    }
-    y.fill(0.0);
-    for (t, &pt) in p.iter().enumerate() {
-        for (o, vv) in y.iter_mut().zip(&v[t * stride..t * stride + d]) {
-            *o = pt.mul_add(*vv, *o);
-        }
-    }
-}
-
 /// Which kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -478,32 +375,6 @@ pub fn matvec(kind: Kind, w: &[u8], n: usize, k: usize, x: &[f32], y: &mut [f32]
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn attention_helpers_match_plain_sums() {
-        for d in [24, 64, 128, 96] {
-            let (rows, stride) = (13, d + 40);
-            let v: Vec<f32> = (0..rows * stride)
-                .map(|i| ((i * 31) % 17) as f32 * 0.1 - 0.8)
-                .collect();
-            let p: Vec<f32> = (0..rows).map(|t| 1.0 / (t + 2) as f32).collect();
-            let mut y = vec![f32::NAN; d];
-            weighted_sum(&mut y, &p, &v[5..], stride);
-            for (c, got) in y.iter().enumerate() {
-                let want: f64 = (0..rows)
-                    .map(|t| p[t] as f64 * v[5 + t * stride + c] as f64)
-                    .sum();
-                assert!(
-                    (*got as f64 - want).abs() < 1e-5,
-                    "d {d} c {c}: {got} vs {want}"
-                );
-            }
-            let a = &v[..d];
-            let b = &v[stride..stride + d];
-            let want: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-            assert!((dot_f32(a, b) as f64 - want).abs() < 1e-4, "d {d}");
-        }
-    }
 
     #[test]
     fn exp_shifted_matches_std_exp() {

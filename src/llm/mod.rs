@@ -7,6 +7,7 @@
 //! prompt plus the answer overflow the context window. One generation runs at a time per model
 //! (the KV cache is the model's); a new prompt that shares a prefix with the cached one reuses it.
 
+pub mod attention;
 pub mod gguf;
 pub mod kernels;
 pub mod kquant;

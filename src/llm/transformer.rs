@@ -2,13 +2,15 @@
 //! Llama 2/3), `qwen2` (q/k/v biases) and `qwen3` (per-head q/k RMS norms). Weights stay
 //! quantized ([`QLinear`], [`QEmbedding`]); activations, norms, RoPE and attention are f32
 //! candle tensors for prompt chunks and plain slices for single tokens; the KV cache is an
-//! append-only buffer per layer.
+//! append-only f16 buffer per layer (see [`super::attention`]).
 
 use candle_core::quantized::QTensor;
 use candle_core::{DType, Device, Module, Result, Tensor};
+use half::f16;
+use half::slice::HalfFloatSliceExt;
 
+use super::attention::{attend_run, merge, part_len, RUN};
 use super::gguf::GgufFile;
-use super::kernels::{dot_f32, exp_shifted, weighted_sum};
 use super::qmat::{QEmbedding, QLinear};
 
 /// Shape of the network, read from GGUF metadata.
@@ -80,9 +82,10 @@ struct Layer {
     gate: QLinear,
     up: QLinear,
     down: QLinear,
-    /// Keys and values of past positions, `[position][kv_head][head_dim]`, appended in place.
-    k: Vec<f32>,
-    v: Vec<f32>,
+    /// Keys and values of past positions, `[position][kv_head][head_dim]`, appended in place
+    /// (f16, as llama.cpp keeps them: half the bytes to read per decoded token).
+    k: Vec<f16>,
+    v: Vec<f16>,
 }
 
 /// The loaded network with its KV cache.
@@ -334,24 +337,21 @@ impl Transformer {
             // append to the cache ([position][kv_head][dim]), then view it as [kv_head, T, dim]
             let kv_len = pos + l;
             let (kvh, d) = (h.n_kv_head, h.head_dim);
-            layer.k.extend(
-                k.squeeze(0)?
+            let append = |cache: &mut Vec<f16>, t: &Tensor| -> Result<()> {
+                let new = t
+                    .squeeze(0)?
                     .transpose(0, 1)?
                     .flatten_all()?
-                    .to_vec1::<f32>()?,
-            );
-            layer.v.extend(
-                v.squeeze(0)?
-                    .transpose(0, 1)?
-                    .flatten_all()?
-                    .to_vec1::<f32>()?,
-            );
-            let k = Tensor::from_slice(&layer.k, (kv_len, kvh, d), &Device::Cpu)?
-                .transpose(0, 1)?
-                .contiguous()?;
-            let v = Tensor::from_slice(&layer.v, (kv_len, kvh, d), &Device::Cpu)?
-                .transpose(0, 1)?
-                .contiguous()?;
+                    .to_vec1::<f32>()?;
+                let at = cache.len();
+                cache.resize(at + new.len(), f16::ZERO);
+                cache[at..].convert_from_f32_slice(&new);
+                Ok(())
+            };
+            append(&mut layer.k, &k)?;
+            append(&mut layer.v, &v)?;
+            let k = heads_of(&layer.k, kv_len, kvh, d)?;
+            let v = heads_of(&layer.v, kv_len, kvh, d)?;
             // grouped-query attention: fold the query heads of a group into the row dimension
             let group = h.n_head / h.n_kv_head;
             let q = q.reshape((h.n_kv_head, group * l, h.head_dim))?;
@@ -431,67 +431,63 @@ impl Transformer {
                 rope(&mut q[i * qw..(i + 1) * qw], pos0 + i);
                 rope(&mut k[i * kw..(i + 1) * kw], pos0 + i);
             }
-            layer.k.extend_from_slice(&k);
-            layer.v.extend_from_slice(&v);
+            for (cache, new) in [(&mut layer.k, &k), (&mut layer.v, &v)] {
+                let at = cache.len();
+                cache.resize(at + new.len(), f16::ZERO);
+                cache[at..].convert_from_f32_slice(new);
+            }
             let mut y = vec![0f32; l * qw];
             let (keys, values) = (&layer.k, &layer.v);
+            let pl = part_len(d);
             for i in 0..l {
                 let kv_len = pos0 + i + 1;
+                // one piece of work per key/value group and run of positions
+                let runs = kv_len.div_ceil(RUN);
+                let items = h.n_kv_head * runs;
+                let mut parts = vec![0f32; items * group * pl];
                 // (an address, so that the closure may be shared between the pool's workers)
-                let y_at = y.as_mut_ptr() as usize;
-                let q = &q;
-                // Heads `heads` (consecutive); the heads of one key/value group are done
-                // together, so that each cached key and value is read once for all of them.
-                let attend = |heads: std::ops::Range<usize>| {
-                    let mut scores = vec![0f32; group.min(heads.len()) * kv_len];
-                    let mut from = heads.start;
-                    while from < heads.end {
-                        let g = from / group;
-                        let to = heads.end.min((g + 1) * group);
-                        let hs = to - from;
-                        let scores = &mut scores[..hs * kv_len];
-                        for t in 0..kv_len {
-                            let kt = &keys[t * kw + g * d..t * kw + (g + 1) * d];
-                            prefetch(&keys[(t + 8).min(kv_len - 1) * kw + g * d..][..d]);
-                            for j in 0..hs {
-                                let head = from + j;
-                                let qh = &q[i * qw + head * d..i * qw + (head + 1) * d];
-                                scores[j * kv_len + t] = dot_f32(qh, kt) * scale;
-                            }
-                        }
-                        for row in scores.chunks_mut(kv_len) {
-                            let max = row.iter().fold(f32::NEG_INFINITY, |m, &v| m.max(v));
-                            let sum = exp_shifted(row, max);
-                            for s in row.iter_mut() {
-                                *s /= sum;
-                            }
-                        }
-                        // SAFETY: heads from..to of token i are written by this worker only,
-                        // and lie inside `y` (l × qw).
-                        let ys = unsafe {
+                let parts_at = parts.as_mut_ptr() as usize;
+                let q = &q[i * qw..(i + 1) * qw];
+                let attend = |items: std::ops::Range<usize>| {
+                    let mut scores = vec![0f32; group * RUN];
+                    for item in items {
+                        let (g, r) = (item / runs, item % runs);
+                        let (t0, t1) = (r * RUN, kv_len.min((r + 1) * RUN));
+                        // SAFETY: item `item`'s results (group × (d + 2) values) are written by
+                        // this worker only, and lie inside `parts`.
+                        let out = unsafe {
                             std::slice::from_raw_parts_mut(
-                                (y_at as *mut f32).add(i * qw + from * d),
-                                hs * d,
+                                (parts_at as *mut f32).add(item * group * pl),
+                                group * pl,
                             )
                         };
-                        for (yh, p) in ys.chunks_mut(d).zip(scores.chunks(kv_len)) {
-                            weighted_sum(yh, p, &values[g * d..], kw);
-                        }
-                        from = to;
+                        attend_run(
+                            &q[g * group * d..(g + 1) * group * d],
+                            d,
+                            &keys[t0 * kw + g * d..],
+                            &values[t0 * kw + g * d..],
+                            kw,
+                            t1 - t0,
+                            scale,
+                            &mut scores,
+                            out,
+                        );
                     }
                 };
-                // the heads over the pool, in a few runs of consecutive heads (each head's
-                // arithmetic is the same on any worker); short contexts inline, a pool call
-                // costs a few microseconds
+                // over the pool (which worker does a piece does not change its arithmetic);
+                // short contexts inline, a pool call costs a few microseconds
                 if kv_len * h.n_head * d >= 1 << 15 {
-                    let parts = (2 * candle_core::utils::get_num_threads()).min(h.n_head);
-                    candle_core::utils::barrier_pool().execute_chunked(parts, |ps| {
-                        for p in ps {
-                            attend(p * h.n_head / parts..(p + 1) * h.n_head / parts);
-                        }
-                    });
+                    candle_core::utils::barrier_pool().execute_chunked(items, attend);
                 } else {
-                    attend(0..h.n_head);
+                    attend(0..items);
+                }
+                for g in 0..h.n_kv_head {
+                    merge(
+                        &parts[g * runs * group * pl..(g + 1) * runs * group * pl],
+                        runs,
+                        d,
+                        &mut y[i * qw + g * group * d..i * qw + (g + 1) * group * d],
+                    );
                 }
             }
             let o = layer.wo.rows(&y)?;
@@ -518,17 +514,14 @@ impl Transformer {
     }
 }
 
-/// Ask for the cache lines of `xs` ahead of their use (the cached keys of later positions).
-#[inline(always)]
-fn prefetch(xs: &[f32]) {
-    #[cfg(target_arch = "x86_64")]
-    for line in xs.chunks(16) {
-        // SAFETY: a prefetch is a hint; the address is inside `xs`.
-        unsafe {
-            std::arch::x86_64::_mm_prefetch(
-                line.as_ptr() as *const i8,
-                std::arch::x86_64::_MM_HINT_T0,
-            )
-        };
+/// The cache's `[position][kv_head][d]` rows as `[kv_head, position, d]` f32 (the prompt
+/// path's attention).
+fn heads_of(cache: &[f16], kv_len: usize, kvh: usize, d: usize) -> Result<Tensor> {
+    let mut out = vec![0f32; kv_len * kvh * d];
+    for (t, row) in cache.chunks_exact(kvh * d).take(kv_len).enumerate() {
+        for (g, head) in row.chunks_exact(d).enumerate() {
+            head.convert_to_f32_slice(&mut out[(g * kv_len + t) * d..(g * kv_len + t + 1) * d]);
+        }
     }
+    Tensor::from_vec(out, (kvh, kv_len, d), &Device::Cpu)
 }
