@@ -161,12 +161,50 @@ mod avx2 {
         _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i))
     }
 
-    /// `G` heads (≤ 8) at once; each position's key is widened once for all of them, `W`
-    /// registers of it at a time (two where few heads leave registers to spare, for more
-    /// independent sums). `d` is a multiple of 16.
+    /// Scores of `G` heads against positions `t..t + P`: each head's sum runs over `d` in
+    /// one chain, the same for any `P` (which only interleaves independent positions, so that
+    /// a query register serves `P` keys).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    unsafe fn attend_g<const G: usize, const W: usize>(
+    unsafe fn scores<const G: usize, const P: usize>(
+        pq: *const f32,
+        d: usize,
+        pk: *const f16,
+        stride: usize,
+        t: usize,
+        n: usize,
+        scale: f32,
+        ps: *mut f32,
+    ) {
+        let mut acc = [[_mm256_setzero_ps(); P]; G];
+        let mut c = 0;
+        while c < d {
+            let mut kv = [_mm256_setzero_ps(); P];
+            for (p, kv) in kv.iter_mut().enumerate() {
+                *kv = load8(pk.add((t + p) * stride + c));
+            }
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let qv = _mm256_loadu_ps(pq.add(j * d + c));
+                for (a, kv) in acc.iter_mut().zip(&kv) {
+                    *a = _mm256_fmadd_ps(qv, *kv, *a);
+                }
+            }
+            c += 8;
+        }
+        for (j, acc) in acc.iter().enumerate() {
+            for (p, a) in acc.iter().enumerate() {
+                *ps.add(j * n + t + p) = hsum(*a) * scale;
+            }
+        }
+    }
+
+    /// `G` heads (≤ 8) at once: each position's key is widened once for all of them, `P`
+    /// positions at a time; each value is widened once for all of them, `W` registers of it
+    /// at a time (two where few heads leave registers to spare, for more independent sums).
+    /// `d` is a multiple of 16.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    unsafe fn attend_g<const G: usize, const W: usize, const P: usize>(
         q: &[f32],
         d: usize,
         keys: &[f16],
@@ -178,32 +216,20 @@ mod avx2 {
         out: &mut [f32],
     ) {
         let (pq, pk, pv, ps) = (q.as_ptr(), keys.as_ptr(), values.as_ptr(), s.as_mut_ptr());
-        for t in 0..n {
-            let k = pk.add(t * stride);
-            if t + 4 < n {
-                let ahead = pk.add((t + 4) * stride) as *const i8;
+        let mut t = 0;
+        while t < n {
+            for ahead in t + 4..(t + 4 + P).min(n) {
+                let ahead = pk.add(ahead * stride) as *const i8;
                 for line in (0..2 * d).step_by(64) {
                     _mm_prefetch(ahead.add(line), _MM_HINT_T0);
                 }
             }
-            let mut acc = [[_mm256_setzero_ps(); W]; G];
-            let mut c = 0;
-            while c < d {
-                for w in 0..W {
-                    let kv = load8(k.add(c + 8 * w));
-                    for (j, acc) in acc.iter_mut().enumerate() {
-                        acc[w] =
-                            _mm256_fmadd_ps(_mm256_loadu_ps(pq.add(j * d + c + 8 * w)), kv, acc[w]);
-                    }
-                }
-                c += 8 * W;
-            }
-            for (j, acc) in acc.iter().enumerate() {
-                let mut a = acc[0];
-                for x in &acc[1..] {
-                    a = _mm256_add_ps(a, *x);
-                }
-                *ps.add(j * n + t) = hsum(a) * scale;
+            if t + P <= n {
+                scores::<G, P>(pq, d, pk, stride, t, n, scale, ps);
+                t += P;
+            } else {
+                scores::<G, 1>(pq, d, pk, stride, t, n, scale, ps);
+                t += 1;
             }
         }
         softmax_rows(s, n, d, out);
@@ -242,14 +268,14 @@ mod avx2 {
         out: &mut [f32],
     ) {
         match q.len() / d {
-            1 => attend_g::<1, 2>(q, d, keys, values, stride, n, scale, s, out),
-            2 => attend_g::<2, 2>(q, d, keys, values, stride, n, scale, s, out),
-            3 => attend_g::<3, 2>(q, d, keys, values, stride, n, scale, s, out),
-            4 => attend_g::<4, 2>(q, d, keys, values, stride, n, scale, s, out),
-            5 => attend_g::<5, 1>(q, d, keys, values, stride, n, scale, s, out),
-            6 => attend_g::<6, 1>(q, d, keys, values, stride, n, scale, s, out),
-            7 => attend_g::<7, 1>(q, d, keys, values, stride, n, scale, s, out),
-            8 => attend_g::<8, 1>(q, d, keys, values, stride, n, scale, s, out),
+            1 => attend_g::<1, 2, 4>(q, d, keys, values, stride, n, scale, s, out),
+            2 => attend_g::<2, 2, 4>(q, d, keys, values, stride, n, scale, s, out),
+            3 => attend_g::<3, 2, 4>(q, d, keys, values, stride, n, scale, s, out),
+            4 => attend_g::<4, 2, 2>(q, d, keys, values, stride, n, scale, s, out),
+            5 => attend_g::<5, 1, 2>(q, d, keys, values, stride, n, scale, s, out),
+            6 => attend_g::<6, 1, 2>(q, d, keys, values, stride, n, scale, s, out),
+            7 => attend_g::<7, 1, 1>(q, d, keys, values, stride, n, scale, s, out),
+            8 => attend_g::<8, 1, 1>(q, d, keys, values, stride, n, scale, s, out),
             g => unreachable!("{g} heads at once"),
         }
     }
