@@ -10,8 +10,64 @@
 //! result is the same on any worker, alone or in a batch of speculative tokens.
 
 use half::f16;
+use half::slice::HalfFloatSliceExt;
 
 use super::kernels::exp_shifted;
+
+/// What the KV cache holds: f16 or f32.
+pub trait Elem: Copy + Send + Sync + 'static {
+    /// The zero to grow a cache with.
+    const ZERO: Self;
+    /// As f32.
+    fn get(self) -> f32;
+    /// `dst[i] = src[i]`, rounded to this type.
+    fn store(dst: &mut [Self], src: &[f32]);
+    /// `dst[i] = src[i]`, widened.
+    fn load(src: &[Self], dst: &mut [f32]);
+    /// Eight values at `p`, widened.
+    ///
+    /// # Safety
+    /// Eight values from `p` are readable, and AVX2 and F16C are there.
+    #[cfg(target_arch = "x86_64")]
+    unsafe fn load8(p: *const Self) -> std::arch::x86_64::__m256;
+}
+
+impl Elem for f16 {
+    const ZERO: f16 = f16::ZERO;
+    fn get(self) -> f32 {
+        self.to_f32()
+    }
+    fn store(dst: &mut [f16], src: &[f32]) {
+        dst.convert_from_f32_slice(src);
+    }
+    fn load(src: &[f16], dst: &mut [f32]) {
+        src.convert_to_f32_slice(dst);
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(p: *const f16) -> std::arch::x86_64::__m256 {
+        use std::arch::x86_64::*;
+        _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i))
+    }
+}
+
+impl Elem for f32 {
+    const ZERO: f32 = 0.0;
+    fn get(self) -> f32 {
+        self
+    }
+    fn store(dst: &mut [f32], src: &[f32]) {
+        dst.copy_from_slice(src);
+    }
+    fn load(src: &[f32], dst: &mut [f32]) {
+        dst.copy_from_slice(src);
+    }
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    unsafe fn load8(p: *const f32) -> std::arch::x86_64::__m256 {
+        std::arch::x86_64::_mm256_loadu_ps(p)
+    }
+}
 
 /// Positions per piece of work.
 pub const RUN: usize = 128;
@@ -27,11 +83,11 @@ pub fn part_len(d: usize) -> usize {
 /// into `out` (`[head][d + 2]`): `Σ_t e^(s_t − m) · v_t`, then `m`, then `Σ_t e^(s_t − m)`.
 /// `scores` is scratch of at least `heads × n` values.
 #[allow(clippy::too_many_arguments)]
-pub fn attend_run(
+pub fn attend_run<T: Elem>(
     q: &[f32],
     d: usize,
-    keys: &[f16],
-    values: &[f16],
+    keys: &[T],
+    values: &[T],
     stride: usize,
     n: usize,
     scale: f32,
@@ -108,11 +164,11 @@ mod scalar {
     use super::*;
 
     #[allow(clippy::too_many_arguments)]
-    pub(super) fn attend(
+    pub(super) fn attend<T: Elem>(
         q: &[f32],
         d: usize,
-        keys: &[f16],
-        values: &[f16],
+        keys: &[T],
+        values: &[T],
         stride: usize,
         n: usize,
         scale: f32,
@@ -126,7 +182,7 @@ mod scalar {
                 let dot = q[j * d..(j + 1) * d]
                     .iter()
                     .zip(k)
-                    .fold(0f32, |a, (x, k)| x.mul_add(k.to_f32(), a));
+                    .fold(0f32, |a, (x, k)| x.mul_add(k.get(), a));
                 s[j * n + t] = dot * scale;
             }
         }
@@ -137,7 +193,7 @@ mod scalar {
             for t in 0..n {
                 let p = s[j * n + t];
                 for (o, v) in o.iter_mut().zip(&values[t * stride..t * stride + d]) {
-                    *o = p.mul_add(v.to_f32(), *o);
+                    *o = p.mul_add(v.get(), *o);
                 }
             }
         }
@@ -155,21 +211,15 @@ mod avx2 {
     use crate::llm::kernels::avx2::hsum;
     use std::arch::x86_64::*;
 
-    /// Eight f16 at `p`, widened.
-    #[inline(always)]
-    unsafe fn load8(p: *const f16) -> __m256 {
-        _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i))
-    }
-
     /// Scores of `G` heads against positions `t..t + P`: each head's sum runs over `d` in
     /// one chain, the same for any `P` (which only interleaves independent positions, so that
     /// a query register serves `P` keys).
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    unsafe fn scores<const G: usize, const P: usize>(
+    unsafe fn scores<T: Elem, const G: usize, const P: usize>(
         pq: *const f32,
         d: usize,
-        pk: *const f16,
+        pk: *const T,
         stride: usize,
         t: usize,
         n: usize,
@@ -181,7 +231,7 @@ mod avx2 {
         while c < d {
             let mut kv = [_mm256_setzero_ps(); P];
             for (p, kv) in kv.iter_mut().enumerate() {
-                *kv = load8(pk.add((t + p) * stride + c));
+                *kv = T::load8(pk.add((t + p) * stride + c));
             }
             for (j, acc) in acc.iter_mut().enumerate() {
                 let qv = _mm256_loadu_ps(pq.add(j * d + c));
@@ -204,11 +254,11 @@ mod avx2 {
     /// `d` is a multiple of 16.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    unsafe fn attend_g<const G: usize, const W: usize, const P: usize>(
+    unsafe fn attend_g<T: Elem, const G: usize, const W: usize, const P: usize>(
         q: &[f32],
         d: usize,
-        keys: &[f16],
-        values: &[f16],
+        keys: &[T],
+        values: &[T],
         stride: usize,
         n: usize,
         scale: f32,
@@ -225,10 +275,10 @@ mod avx2 {
                 }
             }
             if t + P <= n {
-                scores::<G, P>(pq, d, pk, stride, t, n, scale, ps);
+                scores::<T, G, P>(pq, d, pk, stride, t, n, scale, ps);
                 t += P;
             } else {
-                scores::<G, 1>(pq, d, pk, stride, t, n, scale, ps);
+                scores::<T, G, 1>(pq, d, pk, stride, t, n, scale, ps);
                 t += 1;
             }
         }
@@ -239,7 +289,7 @@ mod avx2 {
             let mut acc = [[_mm256_setzero_ps(); W]; G];
             for t in 0..n {
                 for w in 0..W {
-                    let vv = load8(pv.add(t * stride + c + 8 * w));
+                    let vv = T::load8(pv.add(t * stride + c + 8 * w));
                     for (j, acc) in acc.iter_mut().enumerate() {
                         let p = _mm256_broadcast_ss(&*ps.add(j * n + t));
                         acc[w] = _mm256_fmadd_ps(p, vv, acc[w]);
@@ -256,11 +306,11 @@ mod avx2 {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn attend(
+    pub(super) unsafe fn attend<T: Elem>(
         q: &[f32],
         d: usize,
-        keys: &[f16],
-        values: &[f16],
+        keys: &[T],
+        values: &[T],
         stride: usize,
         n: usize,
         scale: f32,
@@ -268,14 +318,14 @@ mod avx2 {
         out: &mut [f32],
     ) {
         match q.len() / d {
-            1 => attend_g::<1, 2, 4>(q, d, keys, values, stride, n, scale, s, out),
-            2 => attend_g::<2, 2, 4>(q, d, keys, values, stride, n, scale, s, out),
-            3 => attend_g::<3, 2, 4>(q, d, keys, values, stride, n, scale, s, out),
-            4 => attend_g::<4, 2, 2>(q, d, keys, values, stride, n, scale, s, out),
-            5 => attend_g::<5, 1, 2>(q, d, keys, values, stride, n, scale, s, out),
-            6 => attend_g::<6, 1, 2>(q, d, keys, values, stride, n, scale, s, out),
-            7 => attend_g::<7, 1, 1>(q, d, keys, values, stride, n, scale, s, out),
-            8 => attend_g::<8, 1, 1>(q, d, keys, values, stride, n, scale, s, out),
+            1 => attend_g::<T, 1, 2, 4>(q, d, keys, values, stride, n, scale, s, out),
+            2 => attend_g::<T, 2, 2, 4>(q, d, keys, values, stride, n, scale, s, out),
+            3 => attend_g::<T, 3, 2, 4>(q, d, keys, values, stride, n, scale, s, out),
+            4 => attend_g::<T, 4, 2, 2>(q, d, keys, values, stride, n, scale, s, out),
+            5 => attend_g::<T, 5, 1, 2>(q, d, keys, values, stride, n, scale, s, out),
+            6 => attend_g::<T, 6, 1, 2>(q, d, keys, values, stride, n, scale, s, out),
+            7 => attend_g::<T, 7, 1, 1>(q, d, keys, values, stride, n, scale, s, out),
+            8 => attend_g::<T, 8, 1, 1>(q, d, keys, values, stride, n, scale, s, out),
             g => unreachable!("{g} heads at once"),
         }
     }
@@ -298,12 +348,12 @@ mod tests {
             .collect()
     }
 
-    /// Softmax attention in f64 over the f16 cache, head by head.
-    fn reference(
+    /// Softmax attention in f64 over the cache, head by head.
+    fn reference<T: Elem>(
         q: &[f32],
         d: usize,
-        keys: &[f16],
-        values: &[f16],
+        keys: &[T],
+        values: &[T],
         stride: usize,
         n: usize,
         scale: f32,
@@ -314,7 +364,7 @@ mod tests {
                 .map(|t| {
                     qh.iter()
                         .zip(&keys[t * stride..t * stride + d])
-                        .map(|(a, b)| *a as f64 * b.to_f64())
+                        .map(|(a, b)| *a as f64 * b.get() as f64)
                         .sum::<f64>()
                         * scale as f64
                 })
@@ -325,7 +375,7 @@ mod tests {
             for c in 0..d {
                 y.push(
                     (0..n)
-                        .map(|t| e[t] * values[t * stride + c].to_f64())
+                        .map(|t| e[t] * values[t * stride + c].get() as f64)
                         .sum::<f64>()
                         / z,
                 );
@@ -335,23 +385,22 @@ mod tests {
     }
 
     /// Every number of heads a group may have (1..=10, past the eight done at once), head
-    /// sizes 64 and 128 and an odd one (the scalar path), one run and several merged: the
-    /// result is softmax attention's, and cutting the positions into runs changes it by
-    /// rounding only.
+    /// sizes 64 and 128 and an odd one (the scalar path), one run and several merged, f16 and
+    /// f32 caches: the result is softmax attention's, and cutting the positions into runs
+    /// changes it by rounding only.
     #[test]
     fn runs_merged_give_softmax_attention() {
+        check::<f16>(f16::from_f32);
+        check::<f32>(|v| v);
+    }
+
+    fn check<T: Elem>(from: fn(f32) -> T) {
         for d in [64usize, 128, 40] {
             for heads in 1..=10usize {
                 let (groups, n) = (2usize, 300usize);
                 let stride = groups * d;
-                let keys: Vec<f16> = noise(n * stride, 1)
-                    .iter()
-                    .map(|v| f16::from_f32(v * 3.0))
-                    .collect();
-                let values: Vec<f16> = noise(n * stride, 2)
-                    .iter()
-                    .map(|&v| f16::from_f32(v))
-                    .collect();
+                let keys: Vec<T> = noise(n * stride, 1).iter().map(|v| from(v * 3.0)).collect();
+                let values: Vec<T> = noise(n * stride, 2).iter().map(|&v| from(v)).collect();
                 let q = noise(heads * d, heads as u64);
                 let scale = 1.0 / (d as f32).sqrt();
                 let g = 1; // the second group: keys start d values in
