@@ -77,32 +77,44 @@ pub fn part_len(d: usize) -> usize {
     d + 2
 }
 
-/// Attend the query heads `q` (`[head][d]`, heads of one key/value group) to `n` cached
-/// positions whose keys and values start at `keys[0]`, `values[0]` and follow each other
-/// every `stride` values. With `s_t = scale · q · k_t` and `m = max_t s_t`, writes per head
-/// into `out` (`[head][d + 2]`): `Σ_t e^(s_t − m) · v_t`, then `m`, then `Σ_t e^(s_t − m)`.
-/// `scores` is scratch of at least `heads × n` values.
-#[allow(clippy::too_many_arguments)]
-pub fn attend_run<T: Elem>(
-    q: &[f32],
-    d: usize,
-    keys: &[T],
-    values: &[T],
-    stride: usize,
-    n: usize,
-    scale: f32,
-    scores: &mut [f32],
-    out: &mut [f32],
-) {
+/// One piece of work: the query heads `q` (`[head][d]`, heads of one key/value group) against
+/// `n` cached positions whose keys and values start at `keys[0]`, `values[0]` and follow each
+/// other every `stride` values.
+#[derive(Clone, Copy)]
+pub struct Run<'a, T> {
+    /// Query heads, `[head][d]`.
+    pub q: &'a [f32],
+    /// Values per head.
+    pub d: usize,
+    /// Cached keys from the run's first position on.
+    pub keys: &'a [T],
+    /// Cached values from the run's first position on.
+    pub values: &'a [T],
+    /// Distance between two positions' keys (and values).
+    pub stride: usize,
+    /// Positions.
+    pub n: usize,
+    /// Factor of every score.
+    pub scale: f32,
+}
+
+/// Attend `run`'s heads to its positions. With `s_t = scale · q · k_t` and `m = max_t s_t`,
+/// writes per head into `out` (`[head][d + 2]`): `Σ_t e^(s_t − m) · v_t`, then `m`, then
+/// `Σ_t e^(s_t − m)`. `scores` is scratch of at least `heads × n` values.
+pub fn attend_run<T: Elem>(run: Run<'_, T>, scores: &mut [f32], out: &mut [f32]) {
+    let Run { q, d, n, .. } = run;
     let heads = q.len() / d;
     assert!(n > 0 && q.len() == heads * d && out.len() == heads * part_len(d));
     assert!(scores.len() >= heads * n);
-    assert!((n - 1) * stride + d <= keys.len().min(values.len()));
+    assert!((n - 1) * run.stride + d <= run.keys.len().min(run.values.len()));
     // at most eight heads at a time (each run of heads reads the keys and values once)
     let mut h0 = 0;
     while h0 < heads {
         let hs = (heads - h0).min(8);
-        let q = &q[h0 * d..(h0 + hs) * d];
+        let r = Run {
+            q: &q[h0 * d..(h0 + hs) * d],
+            ..run
+        };
         let s = &mut scores[..hs * n];
         let o = &mut out[h0 * part_len(d)..(h0 + hs) * part_len(d)];
         #[cfg(all(
@@ -115,11 +127,11 @@ pub fn attend_run<T: Elem>(
             // SAFETY: the target features are enabled at compile time; every key and value read
             // (n positions of d values, `stride` apart) lies inside the slices (checked above),
             // `s` holds hs × n scores and `o` hs × (d + 2) values.
-            unsafe { avx2::attend(q, d, keys, values, stride, n, scale, s, o) };
+            unsafe { avx2::attend(r, s, o) };
             h0 += hs;
             continue;
         }
-        scalar::attend(q, d, keys, values, stride, n, scale, s, o);
+        scalar::attend(r, s, o);
         h0 += hs;
     }
 }
@@ -163,18 +175,16 @@ fn softmax_rows(s: &mut [f32], n: usize, d: usize, out: &mut [f32]) {
 mod scalar {
     use super::*;
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn attend<T: Elem>(
-        q: &[f32],
-        d: usize,
-        keys: &[T],
-        values: &[T],
-        stride: usize,
-        n: usize,
-        scale: f32,
-        s: &mut [f32],
-        out: &mut [f32],
-    ) {
+    pub(super) fn attend<T: Elem>(r: Run<'_, T>, s: &mut [f32], out: &mut [f32]) {
+        let Run {
+            q,
+            d,
+            keys,
+            values,
+            stride,
+            n,
+            scale,
+        } = r;
         let heads = q.len() / d;
         for t in 0..n {
             let k = &keys[t * stride..t * stride + d];
@@ -214,18 +224,20 @@ mod avx2 {
     /// Scores of `G` heads against positions `t..t + P`: each head's sum runs over `d` in
     /// one chain, the same for any `P` (which only interleaves independent positions, so that
     /// a query register serves `P` keys).
-    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     unsafe fn scores<T: Elem, const G: usize, const P: usize>(
-        pq: *const f32,
-        d: usize,
-        pk: *const T,
-        stride: usize,
+        r: Run<'_, T>,
         t: usize,
-        n: usize,
-        scale: f32,
         ps: *mut f32,
     ) {
+        let Run {
+            d,
+            stride,
+            n,
+            scale,
+            ..
+        } = r;
+        let (pq, pk) = (r.q.as_ptr(), r.keys.as_ptr());
         let mut acc = [[_mm256_setzero_ps(); P]; G];
         let mut c = 0;
         while c < d {
@@ -252,33 +264,27 @@ mod avx2 {
     /// positions at a time; each value is widened once for all of them, `W` registers of it
     /// at a time (two where few heads leave registers to spare, for more independent sums).
     /// `d` is a multiple of 16.
-    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     unsafe fn attend_g<T: Elem, const G: usize, const W: usize, const P: usize>(
-        q: &[f32],
-        d: usize,
-        keys: &[T],
-        values: &[T],
-        stride: usize,
-        n: usize,
-        scale: f32,
+        r: Run<'_, T>,
         s: &mut [f32],
         out: &mut [f32],
     ) {
-        let (pq, pk, pv, ps) = (q.as_ptr(), keys.as_ptr(), values.as_ptr(), s.as_mut_ptr());
+        let Run { d, stride, n, .. } = r;
+        let (pk, pv, ps) = (r.keys.as_ptr(), r.values.as_ptr(), s.as_mut_ptr());
         let mut t = 0;
         while t < n {
             for ahead in t + 4..(t + 4 + P).min(n) {
                 let ahead = pk.add(ahead * stride) as *const i8;
-                for line in (0..2 * d).step_by(64) {
+                for line in (0..d * std::mem::size_of::<T>()).step_by(64) {
                     _mm_prefetch(ahead.add(line), _MM_HINT_T0);
                 }
             }
             if t + P <= n {
-                scores::<T, G, P>(pq, d, pk, stride, t, n, scale, ps);
+                scores::<T, G, P>(r, t, ps);
                 t += P;
             } else {
-                scores::<T, G, 1>(pq, d, pk, stride, t, n, scale, ps);
+                scores::<T, G, 1>(r, t, ps);
                 t += 1;
             }
         }
@@ -305,27 +311,16 @@ mod avx2 {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    pub(super) unsafe fn attend<T: Elem>(
-        q: &[f32],
-        d: usize,
-        keys: &[T],
-        values: &[T],
-        stride: usize,
-        n: usize,
-        scale: f32,
-        s: &mut [f32],
-        out: &mut [f32],
-    ) {
-        match q.len() / d {
-            1 => attend_g::<T, 1, 2, 4>(q, d, keys, values, stride, n, scale, s, out),
-            2 => attend_g::<T, 2, 2, 4>(q, d, keys, values, stride, n, scale, s, out),
-            3 => attend_g::<T, 3, 2, 4>(q, d, keys, values, stride, n, scale, s, out),
-            4 => attend_g::<T, 4, 2, 2>(q, d, keys, values, stride, n, scale, s, out),
-            5 => attend_g::<T, 5, 1, 2>(q, d, keys, values, stride, n, scale, s, out),
-            6 => attend_g::<T, 6, 1, 2>(q, d, keys, values, stride, n, scale, s, out),
-            7 => attend_g::<T, 7, 1, 1>(q, d, keys, values, stride, n, scale, s, out),
-            8 => attend_g::<T, 8, 1, 1>(q, d, keys, values, stride, n, scale, s, out),
+    pub(super) unsafe fn attend<T: Elem>(r: Run<'_, T>, s: &mut [f32], out: &mut [f32]) {
+        match r.q.len() / r.d {
+            1 => attend_g::<T, 1, 2, 4>(r, s, out),
+            2 => attend_g::<T, 2, 2, 4>(r, s, out),
+            3 => attend_g::<T, 3, 2, 4>(r, s, out),
+            4 => attend_g::<T, 4, 2, 2>(r, s, out),
+            5 => attend_g::<T, 5, 1, 2>(r, s, out),
+            6 => attend_g::<T, 6, 1, 2>(r, s, out),
+            7 => attend_g::<T, 7, 1, 1>(r, s, out),
+            8 => attend_g::<T, 8, 1, 1>(r, s, out),
             g => unreachable!("{g} heads at once"),
         }
     }
@@ -413,13 +408,15 @@ mod tests {
                     for r in 0..runs {
                         let (t0, t1) = (r * run, n.min((r + 1) * run));
                         attend_run(
-                            &q,
-                            d,
-                            &keys[t0 * stride + g * d..],
-                            &values[t0 * stride + g * d..],
-                            stride,
-                            t1 - t0,
-                            scale,
+                            Run {
+                                q: &q,
+                                d,
+                                keys: &keys[t0 * stride + g * d..],
+                                values: &values[t0 * stride + g * d..],
+                                stride,
+                                n: t1 - t0,
+                                scale,
+                            },
                             &mut scores,
                             &mut parts[r * heads * pl..(r + 1) * heads * pl],
                         );

@@ -7,7 +7,7 @@
 use candle_core::quantized::QTensor;
 use candle_core::{DType, Device, Module, Result, Tensor};
 
-use super::attention::{attend_run, merge, part_len, Elem, RUN};
+use super::attention::{attend_run, merge, part_len, Elem, Run, RUN};
 use super::gguf::GgufFile;
 use super::qmat::{QEmbedding, QLinear};
 
@@ -464,17 +464,16 @@ impl Transformer {
                                 group * pl,
                             )
                         };
-                        attend_run(
-                            &q[g * group * d..(g + 1) * group * d],
+                        let run = Run {
+                            q: &q[g * group * d..(g + 1) * group * d],
                             d,
-                            &keys[t0 * kw + g * d..],
-                            &values[t0 * kw + g * d..],
-                            kw,
-                            t1 - t0,
+                            keys: &keys[t0 * kw + g * d..],
+                            values: &values[t0 * kw + g * d..],
+                            stride: kw,
+                            n: t1 - t0,
                             scale,
-                            &mut scores,
-                            out,
-                        );
+                        };
+                        attend_run(run, &mut scores, out);
                     }
                 };
                 // over the pool (which worker does a piece does not change its arithmetic);
