@@ -24,6 +24,12 @@ pub trait Elem: Copy + Send + Sync + 'static {
     fn store(dst: &mut [Self], src: &[f32]);
     /// `dst[i] = src[i]`, widened.
     fn load(src: &[Self], dst: &mut [f32]);
+    /// Append `src`, rounded to this type, to `cache`.
+    fn append(cache: &mut Vec<Self>, src: &[f32]) {
+        let at = cache.len();
+        cache.resize(at + src.len(), Self::ZERO);
+        Self::store(&mut cache[at..], src);
+    }
     /// Eight values at `p`, widened.
     ///
     /// # Safety

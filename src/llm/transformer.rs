@@ -346,9 +346,7 @@ impl Transformer {
                     .transpose(0, 1)?
                     .flatten_all()?
                     .to_vec1::<f32>()?;
-                let at = cache.len();
-                cache.resize(at + new.len(), Kv::ZERO);
-                Kv::store(&mut cache[at..], &new);
+                Kv::append(cache, &new);
                 Ok(())
             };
             append(&mut layer.k, &k)?;
@@ -434,11 +432,8 @@ impl Transformer {
                 rope(&mut q[i * qw..(i + 1) * qw], pos0 + i);
                 rope(&mut k[i * kw..(i + 1) * kw], pos0 + i);
             }
-            for (cache, new) in [(&mut layer.k, &k), (&mut layer.v, &v)] {
-                let at = cache.len();
-                cache.resize(at + new.len(), Kv::ZERO);
-                Kv::store(&mut cache[at..], new);
-            }
+            Kv::append(&mut layer.k, &k);
+            Kv::append(&mut layer.v, &v);
             let mut y = vec![0f32; l * qw];
             let (keys, values) = (&layer.k, &layer.v);
             let pl = part_len(d);
