@@ -228,7 +228,8 @@ pub(crate) mod avx2 {
     /// `W[row] · x[t]` for the `T` tokens of `xs`, Q5_0 weights: each block unpacked once for
     /// all of them, and each token through the steps it goes through alone (`T` = 1), so its
     /// result does not depend on the tokens beside it.
-    pub unsafe fn dot_q5_0<const T: usize>(row: &[u8], xs: &[Q8Row]) -> [f32; T] {
+    #[inline(always)]
+    pub unsafe fn dot_q5_0<const T: usize, const V: bool>(row: &[u8], xs: &[Q8Row]) -> [f32; T] {
         let nb = row.len() / Q5_0_BYTES;
         let mut acc = [_mm256_setzero_ps(); T];
         let ones = _mm256_set1_epi16(1);
@@ -240,13 +241,13 @@ pub(crate) mod avx2 {
             let dw = f16x8_at(blk);
             let qh = u32::from_le_bytes([*blk.add(2), *blk.add(3), *blk.add(4), *blk.add(5)]);
             // q − 16 as signed bytes: OR 0xF0 into the bytes whose 5th bit is clear
-            let qx = _mm256_or_si256(nibbles(blk.add(6)), _mm256_andnot_si256(bits(qh), high));
+            let qx = _mm256_or_si256(nibbles(blk.add(6)), fifth_clear::<V>(qh, high));
             let ax = _mm256_sign_epi8(qx, qx);
             for t in 0..T {
                 let d = _mm256_mul_ps(dw, _mm256_broadcast_ss(&*xd[t].add(b)));
                 let qy = _mm256_loadu_si256(xq[t].add(b * QK) as *const __m256i);
                 let sy = _mm256_sign_epi8(qy, qx);
-                let p = _mm256_madd_epi16(ones, _mm256_maddubs_epi16(ax, sy));
+                let p = sum4::<V>(ax, sy, ones);
                 acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[t]);
             }
         }
@@ -255,7 +256,8 @@ pub(crate) mod avx2 {
 
     /// The integer kernel's Q8_0 arithmetic, step for step for each token (so a token decoded
     /// alone gets the same bits as in a batch; tested in `qgemm`); as [`dot_q5_0`] for `T`.
-    pub unsafe fn dot_q8_0<const T: usize>(row: &[u8], xs: &[Q8Row]) -> [f32; T] {
+    #[inline(always)]
+    pub unsafe fn dot_q8_0<const T: usize, const V: bool>(row: &[u8], xs: &[Q8Row]) -> [f32; T] {
         let nb = row.len() / Q8_0_BYTES;
         let mut acc = [_mm256_setzero_ps(); T];
         let ones = _mm256_set1_epi16(1);
@@ -270,7 +272,7 @@ pub(crate) mod avx2 {
                 let d = _mm256_mul_ps(dw, _mm256_broadcast_ss(&*xd[t].add(b)));
                 let qy = _mm256_loadu_si256(xq[t].add(b * QK) as *const __m256i);
                 let sy = _mm256_sign_epi8(qy, qx);
-                let p = _mm256_madd_epi16(_mm256_maddubs_epi16(ax, sy), ones);
+                let p = sum4::<V>(ax, sy, ones);
                 acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[t]);
             }
         }
@@ -280,7 +282,8 @@ pub(crate) mod avx2 {
     /// The integer kernel's Q4_1 arithmetic, step for step for each token (tested in
     /// `qgemm`): the offset `m` is applied per half block with fused multiply-adds. As
     /// [`dot_q5_0`] for `T`.
-    pub unsafe fn dot_q4_1<const T: usize>(row: &[u8], xs: &[Q8Row]) -> [f32; T] {
+    #[inline(always)]
+    pub unsafe fn dot_q4_1<const T: usize, const V: bool>(row: &[u8], xs: &[Q8Row]) -> [f32; T] {
         let nb = row.len() / Q4_1_BYTES;
         let mut acc = [_mm256_setzero_ps(); T];
         let mut offsets = [0f32; T];
@@ -306,21 +309,75 @@ pub(crate) mod avx2 {
                 offsets[t] = m.mul_add(*xh[t].add(2 * b), offsets[t]);
                 offsets[t] = m.mul_add(*xh[t].add(2 * b + 1), offsets[t]);
                 let qy = _mm256_loadu_si256(xq[t].add(b * QK) as *const __m256i);
-                let p = _mm256_madd_epi16(_mm256_maddubs_epi16(qx, qy), ones);
+                let p = sum4::<V>(qx, qy, ones);
                 acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[t]);
             }
         }
         std::array::from_fn(|t| hsum(acc[t]) + offsets[t])
     }
 
-    /// [`dot_q5_0`], [`dot_q8_0`] or [`dot_q4_1`] by `kind`.
+    /// [`dot_q5_0`], [`dot_q8_0`] or [`dot_q4_1`] by `kind`, with AVX-512 VNNI where the
+    /// processor has it (the same integers, so the same bits, either way).
     #[inline(always)]
     pub unsafe fn dots<const T: usize>(kind: Kind, row: &[u8], xs: &[Q8Row]) -> [f32; T] {
-        match kind {
-            Kind::Q5_0 => dot_q5_0::<T>(row, xs),
-            Kind::Q4_1 => dot_q4_1::<T>(row, xs),
-            Kind::Q8_0 => dot_q8_0::<T>(row, xs),
+        if crate::llm::qgemm::lanes::vnni() {
+            dots_vnni::<T>(kind, row, xs)
+        } else {
+            dots_by::<T, false>(kind, row, xs)
         }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn dots_vnni<const T: usize>(kind: Kind, row: &[u8], xs: &[Q8Row]) -> [f32; T] {
+        dots_by::<T, true>(kind, row, xs)
+    }
+
+    #[inline(always)]
+    unsafe fn dots_by<const T: usize, const V: bool>(
+        kind: Kind,
+        row: &[u8],
+        xs: &[Q8Row],
+    ) -> [f32; T] {
+        match kind {
+            Kind::Q5_0 => dot_q5_0::<T, V>(row, xs),
+            Kind::Q4_1 => dot_q4_1::<T, V>(row, xs),
+            Kind::Q8_0 => dot_q8_0::<T, V>(row, xs),
+        }
+    }
+
+    /// `Σ₄ a · b` per 32-bit lane (`a` unsigned, `b` signed bytes): `vpdpbusd` with AVX-512
+    /// VNNI (`V`), else `vpmaddubsw` then `vpmaddwd` with `ones`. The same integers: no pair
+    /// of products here reaches `vpmaddubsw`'s 16-bit saturation (at most 2 · 128 · 127).
+    #[inline(always)]
+    unsafe fn sum4<const V: bool>(a: __m256i, b: __m256i, ones: __m256i) -> __m256i {
+        if V {
+            vnni_sum4(a, b)
+        } else {
+            _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones)
+        }
+    }
+
+    /// `high` in the bytes whose bit of `qh` is clear, 0 elsewhere: one masked move with
+    /// AVX-512 (`V`), else the bytes spread out by [`bits`].
+    #[inline(always)]
+    unsafe fn fifth_clear<const V: bool>(qh: u32, high: __m256i) -> __m256i {
+        if V {
+            avx512_clear(qh, high)
+        } else {
+            _mm256_andnot_si256(bits(qh), high)
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn vnni_sum4(a: __m256i, b: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
+    unsafe fn avx512_clear(qh: u32, high: __m256i) -> __m256i {
+        _mm256_maskz_mov_epi8(!qh, high)
     }
 }
 
@@ -497,7 +554,11 @@ mod tests {
             (GgmlDType::Q4_1, Kind::Q4_1),
             (GgmlDType::Q8_0, Kind::Q8_0),
         ] {
-            let raw = QTensor::quantize(&wt, dtype).unwrap().data().unwrap().to_vec();
+            let raw = QTensor::quantize(&wt, dtype)
+                .unwrap()
+                .data()
+                .unwrap()
+                .to_vec();
             let mut all = vec![0f32; tokens * n];
             matmul(kind, &raw, n, k, &x, &mut all);
             for t in 0..tokens {

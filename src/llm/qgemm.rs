@@ -108,7 +108,7 @@ impl QActs {
     target_feature = "avx2",
     target_feature = "fma"
 ))]
-mod lanes;
+pub(crate) mod lanes;
 
 /// Whether prompts take the [`lanes`] kernel: 1 yes, 0 no (`HEARTH_LANES=0`, to compare),
 /// 2 not read yet.
