@@ -537,23 +537,34 @@ mod tests {
     use candle_core::quantized::{GgmlDType, QTensor};
     use candle_core::{Device, Module, Tensor};
 
+    const KINDS: [(GgmlDType, Kind); 3] = [
+        (GgmlDType::Q5_0, Kind::Q5_0),
+        (GgmlDType::Q4_1, Kind::Q4_1),
+        (GgmlDType::Q8_0, Kind::Q8_0),
+    ];
+
+    /// An `[n, k]` weight with values in [-1, 1].
+    fn weights(n: usize, k: usize) -> Tensor {
+        let w: Vec<f32> = (0..n * k)
+            .map(|i| ((i * 7919 % 1013) as f32 / 506.0) - 1.0)
+            .collect();
+        Tensor::from_vec(w, (n, k), &Device::Cpu).unwrap()
+    }
+
+    /// `len` activations in [-1, 1].
+    fn values(len: usize) -> Vec<f32> {
+        (0..len)
+            .map(|i| ((i * 31 % 97) as f32 / 48.0) - 1.0)
+            .collect()
+    }
+
     /// Several tokens through [`matmul`] get the bits each gets alone through [`matvec`]: the
     /// checking of speculative tokens agrees with decoding them one by one.
     #[test]
     fn several_tokens_get_each_tokens_own_bits() {
         let (n, k, tokens) = (19, 96, 7);
-        let w: Vec<f32> = (0..n * k)
-            .map(|i| ((i * 7919 % 1013) as f32 / 506.0) - 1.0)
-            .collect();
-        let x: Vec<f32> = (0..tokens * k)
-            .map(|i| ((i * 31 % 97) as f32 / 48.0) - 1.0)
-            .collect();
-        let wt = Tensor::from_vec(w, (n, k), &Device::Cpu).unwrap();
-        for (dtype, kind) in [
-            (GgmlDType::Q5_0, Kind::Q5_0),
-            (GgmlDType::Q4_1, Kind::Q4_1),
-            (GgmlDType::Q8_0, Kind::Q8_0),
-        ] {
+        let (wt, x) = (weights(n, k), values(tokens * k));
+        for (dtype, kind) in KINDS {
             let raw = QTensor::quantize(&wt, dtype)
                 .unwrap()
                 .data()
@@ -574,18 +585,8 @@ mod tests {
     #[test]
     fn simd_and_scalar_kernels_match_dequantized_weights() {
         let (n, k) = (24, 256);
-        let w: Vec<f32> = (0..n * k)
-            .map(|i| ((i * 7919 % 1013) as f32 / 506.0) - 1.0)
-            .collect();
-        let x: Vec<f32> = (0..k)
-            .map(|i| ((i * 31 % 97) as f32 / 48.0) - 1.0)
-            .collect();
-        let wt = Tensor::from_vec(w, (n, k), &Device::Cpu).unwrap();
-        for (dtype, kind) in [
-            (GgmlDType::Q5_0, Kind::Q5_0),
-            (GgmlDType::Q4_1, Kind::Q4_1),
-            (GgmlDType::Q8_0, Kind::Q8_0),
-        ] {
+        let (wt, x) = (weights(n, k), values(k));
+        for (dtype, kind) in KINDS {
             let q = QTensor::quantize(&wt, dtype).unwrap();
             let dense = q
                 .dequantize(&Device::Cpu)
