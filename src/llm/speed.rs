@@ -44,8 +44,9 @@ window. ";
 /// Revision of the decode kernels, part of [`Machine::engine`]: raised when they change, so
 /// that speeds measured before are measured again (2: the K-quant and Q4_1 mat-vecs and the
 /// parallel decode attention, which made the 1.5B decode about 1.7x as fast; 3: the f16 KV
-/// cache and attention in runs of positions).
-const DECODE_KERNELS: u32 = 3;
+/// cache and attention in runs of positions; 4: the 32-value block mat-vecs with VNNI and
+/// without the false dependency on their accumulator, the default model's decode about 1.1x).
+const DECODE_KERNELS: u32 = 4;
 
 /// What a measurement depends on besides the model: results taken elsewhere do not count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
