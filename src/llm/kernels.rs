@@ -150,7 +150,7 @@ pub(crate) mod avx2 {
     /// whatever register it had (the accumulator), so each block waited for the one before
     /// (the default model decoded at 0.7x speed).
     #[inline(always)]
-    pub(crate) unsafe fn f16x8_at(p: *const u8) -> __m256 {
+    unsafe fn f16x8_at(p: *const u8) -> __m256 {
         _mm256_cvtph_ps(_mm_set1_epi16(i16::from_le_bytes([*p, *p.add(1)])))
     }
 
@@ -456,12 +456,6 @@ pub fn dots<const T: usize>(kind: Kind, row: &[u8], xs: &[Q8Row]) -> [f32; T] {
         Kind::Q4_1 => dot_q4_1_scalar(row, &xs[t]),
         Kind::Q8_0 => dot_q8_0_scalar(row, &xs[t]),
     })
-}
-
-/// Dot of one row with quantized activations.
-#[inline]
-pub fn dot(kind: Kind, row: &[u8], x: &Q8Row) -> f32 {
-    dots::<1>(kind, row, std::slice::from_ref(x))[0]
 }
 
 /// `y[r] = W[r] · x` for every row `r` of the `[n, k]` weight `w` (raw blocks), spread over

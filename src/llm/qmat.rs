@@ -227,23 +227,15 @@ impl QLinear {
 
     /// `W x (+ b)` for one vector (the decode step, without tensor bookkeeping).
     pub fn matvec(&self, x: &[f32]) -> Result<Vec<f32>> {
-        let (k, n) = (self.in_features, self.out_features);
+        let k = self.in_features;
         let mut y = match &self.decode {
-            Decode::Kernel(kind) => {
-                let raw = self.weight.data()?;
-                let mut y = vec![0f32; n];
-                kernels::matvec(*kind, &raw, n, k, x, &mut y);
-                y
-            }
+            Decode::Kernel(kind) => self.block_rows(*kind, x)?,
             // the Q5_0, Q8_0 and Q4_1 mat-vec kernels do the integer kernel's arithmetic to
             // the bit (tested), faster for one token
-            Decode::Int(t) if block_kind(*t).is_some() => {
-                let kind = block_kind(*t).expect("checked");
-                let mut y = vec![0f32; n];
-                kernels::matvec(kind, &self.weight.data()?, n, k, x, &mut y);
-                y
-            }
-            Decode::Int(dtype) => self.int_rows(*dtype, x)?,
+            Decode::Int(dtype) => match block_kind(*dtype) {
+                Some(kind) => self.block_rows(kind, x)?,
+                None => self.int_rows(*dtype, x)?,
+            },
             Decode::Compact(dtype) => self.compact_rows(*dtype, x)?,
             Decode::Candle(mm) => mm
                 .forward(&Tensor::from_slice(x, (1, k), &Device::Cpu)?)?
@@ -251,6 +243,15 @@ impl QLinear {
                 .to_vec1::<f32>()?,
         };
         self.add_bias(&mut y);
+        Ok(y)
+    }
+
+    /// `W x` for each `in`-long row of `x` through the mat-vec kernel of a 32-value block type
+    /// (no bias): each row's result is the same whatever the number of rows.
+    fn block_rows(&self, kind: Kind, x: &[f32]) -> Result<Vec<f32>> {
+        let (k, n) = (self.in_features, self.out_features);
+        let mut y = vec![0f32; x.len() / k * n];
+        kernels::matmul(kind, &self.weight.data()?, n, k, x, &mut y);
         Ok(y)
     }
 
@@ -305,7 +306,7 @@ impl QLinear {
     /// the integer kernel is batch-invariant, other types go one row at a time. Decoding and
     /// the verification of speculative tokens both use it, so they agree to the bit.
     pub fn rows(&self, x: &[f32]) -> Result<Vec<f32>> {
-        let (k, n) = (self.in_features, self.out_features);
+        let k = self.in_features;
         let tokens = x.len() / k;
         let few = match &self.decode {
             Decode::Kernel(kind) => Some(*kind),
@@ -313,8 +314,7 @@ impl QLinear {
             _ => None,
         };
         if let (Some(kind), true) = (few, tokens > 1) {
-            let mut y = vec![0f32; tokens * n];
-            kernels::matmul(kind, &self.weight.data()?, n, k, x, &mut y);
+            let mut y = self.block_rows(kind, x)?;
             self.add_bias(&mut y);
             return Ok(y);
         }
@@ -348,14 +348,11 @@ impl QLinear {
     }
 
     fn forward_kernel(&self, kind: Kind, x: &Tensor) -> Result<Tensor> {
-        let (k, n) = (self.in_features, self.out_features);
+        let n = self.out_features;
         let mut out_dims = x.dims().to_vec();
         *out_dims.last_mut().expect("non-scalar") = n;
         let xs = x.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let raw = self.weight.data()?;
-        let mut y = vec![0f32; xs.len() / k * n];
-        kernels::matmul(kind, &raw, n, k, &xs, &mut y);
-        Tensor::from_vec(y, out_dims, &Device::Cpu)
+        Tensor::from_vec(self.block_rows(kind, &xs)?, out_dims, &Device::Cpu)
     }
 
     /// The weight type when `x` goes through the integer kernel ([`Module::forward`] and
