@@ -532,11 +532,23 @@ fn bad_model_files_give_one_line_errors() {
     std::fs::write(&text, "just some text, not a model").unwrap();
     let mamba = d.join("mamba.gguf");
     write_gguf_header(&mamba, "mamba");
+    // a real model whose header says it has no attention heads (would divide by zero)
+    let headless = d.join("headless.gguf");
+    let key = b"llama.attention.head_count\x04\x00\x00\x00";
+    let at = bytes
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("SmolLM2's header has llama.attention.head_count")
+        + key.len();
+    let mut patched = bytes.clone();
+    patched[at..at + 4].copy_from_slice(&0u32.to_le_bytes());
+    std::fs::write(&headless, patched).unwrap();
     let cases: Vec<(PathBuf, &str, &str)> = vec![
         (d.join("missing.gguf"), "model_missing", "models fetch"),
         (truncated, "model_invalid", "truncated"),
         (text, "model_invalid", "not a GGUF"),
         (mamba, "model_invalid", "unsupported architecture `mamba`"),
+        (headless, "model_invalid", "`attention.head_count` as 0"),
     ];
     for (path, code, words) in cases {
         let e = Llm::load(&path, "x", 1024).unwrap_err();

@@ -419,6 +419,8 @@ impl Llm {
         }
         let architecture = gguf.architecture.clone();
         let vocab = tokenizer.get_vocab_size(true);
+        // sizes checked before any weight is read (candle's gemma3 loader would divide by zero)
+        transformer::Hyper::read(&gguf)?;
         let model = if architecture == "gemma3" {
             let trained = gguf.arch_u32("context_length")? as usize;
             let gguf::GgufFile {
@@ -894,6 +896,7 @@ fn safe_len(text: &str, stop: &[String]) -> usize {
 /// imported model named `name` (default: the file's stem). Returns the name and new path.
 pub fn import(models_dir: &Path, file: &Path, name: Option<&str>) -> Result<(String, PathBuf)> {
     let gguf = gguf::GgufFile::open(file)?;
+    transformer::Hyper::read(&gguf)?;
     drop(gguf);
     let name = match name {
         Some(n) => n.to_string(),

@@ -39,6 +39,67 @@ pub struct Hyper {
     pub context_length: usize,
 }
 
+impl Hyper {
+    /// The sizes in `gguf`'s metadata, checked ([`Hyper::check`]).
+    pub fn read(gguf: &GgufFile) -> crate::Result<Hyper> {
+        let arch = gguf.architecture.clone();
+        let n_head = gguf.arch_u32("attention.head_count")? as usize;
+        let hidden = gguf.arch_u32("embedding_length")? as usize;
+        let head_dim = gguf
+            .arch_u32("attention.key_length")
+            .map(|v| v as usize)
+            .unwrap_or(hidden.checked_div(n_head).unwrap_or(0));
+        let hyper = Hyper {
+            n_layer: gguf.arch_u32("block_count")? as usize,
+            n_head,
+            n_kv_head: gguf.arch_u32("attention.head_count_kv")? as usize,
+            head_dim,
+            hidden,
+            eps: gguf
+                .arch_f32("attention.layer_norm_rms_epsilon")
+                .unwrap_or(1e-6) as f64,
+            rope_theta: gguf.arch_f32("rope.freq_base").unwrap_or(10_000.0),
+            rope_neox: arch != "llama",
+            context_length: gguf.arch_u32("context_length")? as usize,
+        };
+        hyper
+            .check()
+            .map_err(|reason| crate::Error::ModelInvalid { name: arch, reason })?;
+        Ok(hyper)
+    }
+
+    /// Why these sizes cannot describe a model we can run (a damaged or hand-edited header
+    /// would otherwise divide by zero or index past a head), if they cannot.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let h = self;
+        let zero = [
+            ("block_count", h.n_layer),
+            ("attention.head_count", h.n_head),
+            ("attention.head_count_kv", h.n_kv_head),
+            ("embedding_length", h.hidden),
+            ("context_length", h.context_length),
+        ]
+        .into_iter()
+        .find(|(_, v)| *v == 0);
+        if let Some((key, _)) = zero {
+            return Err(format!("the GGUF metadata gives `{key}` as 0"));
+        }
+        if !h.n_head.is_multiple_of(h.n_kv_head) {
+            return Err(format!(
+                "{} attention heads cannot share {} key/value heads evenly",
+                h.n_head, h.n_kv_head
+            ));
+        }
+        if h.head_dim == 0 || !h.head_dim.is_multiple_of(2) {
+            return Err(format!(
+                "a head size of {} cannot take rotary positions (it must be even and above 0)",
+                h.head_dim
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// RMS norm with its weight both as a tensor (prompt path) and as a slice (decode path).
 struct Norm {
     t: Tensor,
@@ -110,29 +171,10 @@ pub struct Transformer {
 impl Transformer {
     /// Read the weights of `gguf`; RoPE tables are made for `max_positions` positions.
     pub fn load(gguf: &mut GgufFile, max_positions: usize) -> crate::Result<Transformer> {
-        let arch = gguf.architecture.clone();
-        let n_head = gguf.arch_u32("attention.head_count")? as usize;
-        let hidden = gguf.arch_u32("embedding_length")? as usize;
-        let head_dim = gguf
-            .arch_u32("attention.key_length")
-            .map(|v| v as usize)
-            .unwrap_or(hidden / n_head);
-        let hyper = Hyper {
-            n_layer: gguf.arch_u32("block_count")? as usize,
-            n_head,
-            n_kv_head: gguf.arch_u32("attention.head_count_kv")? as usize,
-            head_dim,
-            hidden,
-            eps: gguf
-                .arch_f32("attention.layer_norm_rms_epsilon")
-                .unwrap_or(1e-6) as f64,
-            rope_theta: gguf.arch_f32("rope.freq_base").unwrap_or(10_000.0),
-            rope_neox: arch != "llama",
-            context_length: gguf.arch_u32("context_length")? as usize,
-        };
+        let hyper = Hyper::read(gguf)?;
         let max_positions = max_positions.min(hyper.context_length);
         Self::load_weights(gguf, hyper, max_positions).map_err(|e| crate::Error::ModelInvalid {
-            name: arch,
+            name: gguf.architecture.clone(),
             reason: format!("cannot load weights: {e}"),
         })
     }
