@@ -92,6 +92,36 @@ impl Q8K {
     }
 }
 
+/// Q4_K's (and Q5_K's) eight 6-bit scales and eight 6-bit mins, from the 12 bytes that pack
+/// them, one byte per sub-block: byte `s` of the first word is sub-block `s`'s scale, of the
+/// second its min.
+#[cfg_attr(
+    not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )),
+    allow(dead_code)
+)]
+#[inline(always)]
+pub(crate) fn q4k_scales(p: &[u8; 12]) -> (u64, u64) {
+    const LOW6: u32 = 0x3f3f_3f3f;
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const TOP2: u32 = 0x0303_0303;
+    let word = |i: usize| u32::from_le_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
+    let (a, b, c) = (word(0), word(4), word(8));
+    // sub-blocks 0..4: the low six bits of bytes 0..4 (scales) and 4..8 (mins);
+    // 4..8: four bits from bytes 8..12 and the top two bits of bytes 0..4 / 4..8
+    let scales_lo = a & LOW6;
+    let mins_lo = b & LOW6;
+    let scales_hi = (c & LOW4) | (((a >> 6) & TOP2) << 4);
+    let mins_hi = ((c >> 4) & LOW4) | (((b >> 6) & TOP2) << 4);
+    (
+        scales_lo as u64 | (scales_hi as u64) << 32,
+        mins_lo as u64 | (mins_hi as u64) << 32,
+    )
+}
+
 /// Whether [`matmul`] handles weights of this type on this build.
 pub fn supports(dtype: GgmlDType) -> bool {
     cfg!(all(
@@ -156,35 +186,11 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &Q8K, y: &mut [f32]) {
     target_feature = "fma"
 ))]
 mod avx2 {
-    use super::{Q4K_BYTES, Q5K_BYTES, Q6K_BYTES, Q8K, QK_K};
+    use super::{q4k_scales, Q4K_BYTES, Q5K_BYTES, Q6K_BYTES, Q8K, QK_K};
     use crate::llm::kernels::avx2::hsum;
     use crate::llm::qgemm::avx2::f16_at;
     use candle_core::quantized::GgmlDType;
     use std::arch::x86_64::*;
-
-    #[inline(always)]
-    unsafe fn u32_at(p: *const u8) -> u32 {
-        u32::from_le_bytes([*p, *p.add(1), *p.add(2), *p.add(3)])
-    }
-
-    /// Q4_K's eight 6-bit scales and eight 6-bit mins, one byte each.
-    #[inline(always)]
-    unsafe fn q4k_scales(p: *const u8) -> (u64, u64) {
-        const LOW6: u32 = 0x3f3f_3f3f;
-        const LOW4: u32 = 0x0f0f_0f0f;
-        const TOP2: u32 = 0x0303_0303;
-        let (a, b, c) = (u32_at(p), u32_at(p.add(4)), u32_at(p.add(8)));
-        // sub-blocks 0..4: the low six bits of bytes 0..4 (scales) and 4..8 (mins);
-        // 4..8: four bits from bytes 8..12 and the top two bits of bytes 0..4 / 4..8
-        let scales_lo = a & LOW6;
-        let mins_lo = b & LOW6;
-        let scales_hi = (c & LOW4) | (((a >> 6) & TOP2) << 4);
-        let mins_hi = ((c >> 4) & LOW4) | (((b >> 6) & TOP2) << 4);
-        (
-            scales_lo as u64 | (scales_hi as u64) << 32,
-            mins_lo as u64 | (mins_hi as u64) << 32,
-        )
-    }
 
     /// `y[t · n] = W[row] · x[t0 + t]` for `t < T`, the row of type `dtype`.
     #[inline(always)]
@@ -226,7 +232,7 @@ mod avx2 {
         for b in 0..nb {
             let blk = w.add(b * block_bytes);
             let (dw, dminw) = (f16_at(blk), f16_at(blk.add(2)));
-            let (scales, mins) = q4k_scales(blk.add(4));
+            let (scales, mins) = q4k_scales(&*(blk.add(4) as *const [u8; 12]));
             let m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mins as i64));
             // the scales as 16-bit integers in both halves, one broadcast per sub-block
             let sc =

@@ -472,17 +472,11 @@ pub(crate) mod avx2 {
         }
     }
 
-    /// The 6-bit scale and min of sub-block `j` in a Q4_K/Q5_K scale array.
+    /// The 6-bit scale and min of sub-block `j` of the Q4_K/Q5_K block at `b`.
     #[inline(always)]
-    unsafe fn scale_min_k4(j: usize, q: *const u8) -> (u8, u8) {
-        if j < 4 {
-            (*q.add(j) & 63, *q.add(j + 4) & 63)
-        } else {
-            (
-                (*q.add(j + 4) & 0xF) | ((*q.add(j - 4) >> 6) << 4),
-                (*q.add(j + 4) >> 4) | ((*q.add(j) >> 6) << 4),
-            )
-        }
+    unsafe fn scale_min_k4(j: usize, b: *const u8) -> (u8, u8) {
+        let (scales, mins) = crate::llm::kquant::q4k_scales(&*(b.add(4) as *const [u8; 12]));
+        ((scales >> (8 * j)) as u8, (mins >> (8 * j)) as u8)
     }
 
     /// Low or high nibbles of 32 bytes.
@@ -501,7 +495,7 @@ pub(crate) mod avx2 {
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
             let (sb, s) = (j / 8, j % 8);
             let b = row.add(sb * 144);
-            let (sc, mn) = scale_min_k4(s, b.add(4));
+            let (sc, mn) = scale_min_k4(s, b);
             Unpacked {
                 q: nibble_half(b.add(16 + 32 * (s / 2)), s % 2 == 1),
                 s: _mm256_set1_epi16(sc as i16),
@@ -519,7 +513,7 @@ pub(crate) mod avx2 {
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
             let (sb, s) = (j / 8, j % 8);
             let b = row.add(sb * 176);
-            let (sc, mn) = scale_min_k4(s, b.add(4));
+            let (sc, mn) = scale_min_k4(s, b);
             let h = _mm256_loadu_si256(b.add(16) as *const __m256i);
             let h = _mm256_and_si256(
                 _mm256_srl_epi16(h, _mm_cvtsi32_si128(s as i32)),
