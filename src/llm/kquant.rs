@@ -202,14 +202,55 @@ mod avx2 {
         n: usize,
         y: *mut f32,
     ) {
-        let v: [f32; T] = match dtype {
-            GgmlDType::Q4K => dot_q45k::<false, T>(row, x, t0),
-            GgmlDType::Q5K => dot_q45k::<true, T>(row, x, t0),
-            _ => dot_q6k::<T>(row, x, t0),
+        let v: [f32; T] = if crate::llm::qgemm::lanes::vnni() {
+            dots_vnni::<T>(dtype, row, x, t0)
+        } else {
+            dots_by::<T, false>(dtype, row, x, t0)
         };
         for (t, v) in v.into_iter().enumerate() {
             *y.add(t * n) = v;
         }
+    }
+
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub(super) unsafe fn dots_vnni<const T: usize>(
+        dtype: GgmlDType,
+        row: &[u8],
+        x: &Q8K,
+        t0: usize,
+    ) -> [f32; T] {
+        dots_by::<T, true>(dtype, row, x, t0)
+    }
+
+    #[inline(always)]
+    pub(super) unsafe fn dots_by<const T: usize, const V: bool>(
+        dtype: GgmlDType,
+        row: &[u8],
+        x: &Q8K,
+        t0: usize,
+    ) -> [f32; T] {
+        match dtype {
+            GgmlDType::Q4K => dot_q45k::<false, T, V>(row, x, t0),
+            GgmlDType::Q5K => dot_q45k::<true, T, V>(row, x, t0),
+            _ => dot_q6k::<T, V>(row, x, t0),
+        }
+    }
+
+    /// `acc + Σ₂ a · s` per 32-bit lane of 16-bit `a` and `s`: `vpdpwssd` with AVX-512 VNNI
+    /// (`V`), else `vpmaddwd` then an add. The same integers (no sum here comes near 2³¹).
+    #[inline(always)]
+    unsafe fn add_madd<const V: bool>(acc: __m256i, a: __m256i, s: __m256i) -> __m256i {
+        if V {
+            vnni_add_madd(acc, a, s)
+        } else {
+            _mm256_add_epi32(acc, _mm256_madd_epi16(a, s))
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn vnni_add_madd(acc: __m256i, a: __m256i, s: __m256i) -> __m256i {
+        _mm256_dpwssd_epi32(acc, a, s)
     }
 
     /// A Q4_K row (`FIFTH` false, 144-byte blocks) or a Q5_K row (`FIFTH` true, 176-byte
@@ -217,7 +258,7 @@ mod avx2 {
     /// `32·s + l` in bit `s`) against tokens `t0..t0 + T`. Each block is unpacked once for
     /// all of them; every token goes through the same steps as it would alone.
     #[inline(always)]
-    unsafe fn dot_q45k<const FIFTH: bool, const T: usize>(
+    unsafe fn dot_q45k<const FIFTH: bool, const T: usize, const V: bool>(
         row: &[u8],
         x: &Q8K,
         t0: usize,
@@ -255,6 +296,7 @@ mod avx2 {
                 acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(dminw * dx[t]), _mm_cvtepi32_ps(pm), acc_m[t]);
             }
             let mut sumi = [_mm256_setzero_si256(); T];
+            let mut sumi2 = [_mm256_setzero_si256(); T];
             for j in 0..4 {
                 let bytes = _mm256_loadu_si256(qs.add(32 * j) as *const __m256i);
                 let mut lo = _mm256_and_si256(bytes, low4);
@@ -270,14 +312,15 @@ mod avx2 {
                 for t in 0..T {
                     let x0 = _mm256_loadu_si256(xq[t].add(64 * j) as *const __m256i);
                     let x1 = _mm256_loadu_si256(xq[t].add(64 * j + 32) as *const __m256i);
-                    let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, x0), s0);
-                    let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x1), s1);
-                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p0, p1));
+                    // two sums per token, so that consecutive multiply-adds do not wait
+                    sumi[t] = add_madd::<V>(sumi[t], _mm256_maddubs_epi16(lo, x0), s0);
+                    sumi2[t] = add_madd::<V>(sumi2[t], _mm256_maddubs_epi16(hi, x1), s1);
                 }
             }
             for t in 0..T {
                 let d = _mm256_set1_ps(dw * dx[t]);
-                acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+                let sumi = _mm256_add_epi32(sumi[t], sumi2[t]);
+                acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc[t]);
             }
         }
         std::array::from_fn(|t| {
@@ -295,7 +338,7 @@ mod avx2 {
 
     /// A Q6_K row against tokens `t0..t0 + T`, each block unpacked once for all of them.
     #[inline(always)]
-    unsafe fn dot_q6k<const T: usize>(row: &[u8], x: &Q8K, t0: usize) -> [f32; T] {
+    unsafe fn dot_q6k<const T: usize, const V: bool>(row: &[u8], x: &Q8K, t0: usize) -> [f32; T] {
         let nb = x.k / QK_K;
         let low4 = _mm256_set1_epi8(0x0F);
         let two = _mm256_set1_epi8(0x03);
@@ -345,8 +388,7 @@ mod avx2 {
                     for t in 0..T {
                         let xv =
                             _mm256_loadu_si256(xq[t].add(128 * half + 32 * i) as *const __m256i);
-                        let p = _mm256_madd_epi16(_mm256_maddubs_epi16(q, xv), s);
-                        sumi[t] = _mm256_add_epi32(sumi[t], p);
+                        sumi[t] = add_madd::<V>(sumi[t], _mm256_maddubs_epi16(q, xv), s);
                     }
                 }
             }
@@ -419,6 +461,20 @@ mod tests {
                         (got - want).abs() <= 0.01 * scale,
                         "{dtype:?} token {t} row {r}: {got} vs {want}"
                     );
+                }
+                if crate::llm::qgemm::lanes::vnni() {
+                    // the VNNI multiply-adds and the AVX2 ones give the same bits
+                    let row = &raw[0..(k / QK_K) * dtype.type_size()];
+                    // SAFETY: the processor has AVX-512 VNNI (checked) and AVX2 (compiled
+                    // for); the row and token t have k / 256 blocks each
+                    let (v, a) = unsafe {
+                        (
+                            avx2::dots_vnni::<1>(dtype, row, &acts, t),
+                            avx2::dots_by::<1, false>(dtype, row, &acts, t),
+                        )
+                    };
+                    assert_eq!(v[0].to_bits(), a[0].to_bits(), "{dtype:?} token {t}");
+                    assert_eq!(v[0], y[t * n], "{dtype:?} token {t}, row 0");
                 }
                 let alone = Q8K::new(&x[t * k..(t + 1) * k], k);
                 let mut y1 = vec![0f32; n];
