@@ -122,6 +122,12 @@ pub(crate) fn q4k_scales(p: &[u8; 12]) -> (u64, u64) {
     )
 }
 
+/// How far ahead of the block being multiplied the kernels ask for weight bytes (a row's
+/// blocks, then the next row's, are read in order). Measured on the 1.5B model: checks of
+/// 2 / 4 tokens about 10 % quicker than with the hardware prefetcher alone, one token the
+/// same (1,024 and 4,096 bytes did no better). The 32-value block kernels showed no gain.
+const PREFETCH_BYTES: usize = 2048;
+
 /// Whether [`matmul`] handles weights of this type on this build.
 pub fn supports(dtype: GgmlDType) -> bool {
     cfg!(all(
@@ -186,7 +192,7 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &Q8K, y: &mut [f32]) {
     target_feature = "fma"
 ))]
 mod avx2 {
-    use super::{q4k_scales, Q4K_BYTES, Q5K_BYTES, Q6K_BYTES, Q8K, QK_K};
+    use super::{q4k_scales, PREFETCH_BYTES, Q4K_BYTES, Q5K_BYTES, Q6K_BYTES, Q8K, QK_K};
     use crate::llm::kernels::avx2::hsum;
     use crate::llm::qgemm::avx2::f16_at;
     use candle_core::quantized::GgmlDType;
@@ -272,6 +278,7 @@ mod avx2 {
         let w = row.as_ptr();
         for b in 0..nb {
             let blk = w.add(b * block_bytes);
+            prefetch(blk);
             let (dw, dminw) = (f16_at(blk), f16_at(blk.add(2)));
             let (scales, mins) = q4k_scales(&*(blk.add(4) as *const [u8; 12]));
             let m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mins as i64));
@@ -330,6 +337,16 @@ mod avx2 {
         })
     }
 
+    /// Ask for the three cache lines a block (at most 210 bytes) takes, [`PREFETCH_BYTES`]
+    /// ahead of `blk` (a hint: an address past the weights is not read).
+    #[inline(always)]
+    unsafe fn prefetch(blk: *const u8) {
+        let ahead = blk.wrapping_add(PREFETCH_BYTES);
+        for line in 0..3 {
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line) as *const i8);
+        }
+    }
+
     /// The shuffle control that broadcasts 16-bit element `i` (of 8) across a half register.
     #[inline(always)]
     const fn pick16(i: usize) -> i16 {
@@ -347,6 +364,7 @@ mod avx2 {
         let w = row.as_ptr();
         for b in 0..nb {
             let blk = w.add(b * Q6K_BYTES);
+            prefetch(blk);
             let (ql, qh, scales) = (blk, blk.add(128), blk.add(192));
             let dw = f16_at(blk.add(208));
             let sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(scales as *const __m128i));
