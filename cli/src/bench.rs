@@ -497,6 +497,20 @@ async fn bench_llm(config: &Config, args: &BenchArgs) -> Result<()> {
             cells.join(", ")
         );
     }
+    // decoding reads every weight once per step: how close it runs to the memory's speed
+    let peak_rss = peak_rss_bytes();
+    let weight_bytes = hearth::llm::gguf::GgufFile::open(&info.path)?.decode_weight_bytes();
+    let stream = hearth::llm::speed::stream_bandwidth();
+    let decode_read = weight_bytes as f64 * decode;
+    println!(
+        "  decode reads {:.0} MB of weights per token: {:.1} GB/s; memory streams {:.1} GB/s \
+         here ({:.0}%; at that speed decode would run {:.1} tok/s)",
+        weight_bytes as f64 / 1e6,
+        decode_read / 1e9,
+        stream / 1e9,
+        decode_read / stream * 100.0,
+        stream / weight_bytes as f64
+    );
     let batch_ms: Vec<serde_json::Value> = batches
         .iter()
         .flatten()
@@ -506,8 +520,8 @@ async fn bench_llm(config: &Config, args: &BenchArgs) -> Result<()> {
         "{}",
         serde_json::json!({"engine": "hearth", "model": info.name, "prompt_tokens": args.prompt_tokens,
             "gen_tokens": args.gen_tokens, "threads": rayon_threads(),
-            "prefill_tok_s": prefill, "decode_tok_s": decode, "peak_rss_bytes": peak_rss_bytes(),
-            "batch_ms": batch_ms})
+            "prefill_tok_s": prefill, "decode_tok_s": decode, "peak_rss_bytes": peak_rss,
+            "decode_weight_bytes": weight_bytes, "stream_bytes_s": stream, "batch_ms": batch_ms})
     );
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::fs::File;
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::Path;
 
-use candle_core::quantized::gguf_file::{Content, Value};
+use candle_core::quantized::gguf_file::{Content, TensorInfo, Value};
 use candle_core::quantized::k_quants::{
     BlockQ2K, BlockQ3K, BlockQ4K, BlockQ4_0, BlockQ4_1, BlockQ5K, BlockQ5_0, BlockQ5_1, BlockQ6K,
     BlockQ8K, BlockQ8_0, BlockQ8_1, GgmlType,
@@ -32,6 +32,11 @@ fn read_blocks<T: GgmlType + 'static>(
     reader.seek(SeekFrom::Start(start))?;
     reader.read_exact(buf)?;
     Ok(Box::new(blocks))
+}
+
+/// Bytes the tensor `info` takes in the file.
+fn tensor_bytes(info: &TensorInfo) -> usize {
+    info.shape.elem_count() / info.ggml_dtype.block_size() * info.ggml_dtype.type_size()
 }
 
 /// Architectures this engine runs (`general.architecture`).
@@ -76,10 +81,7 @@ impl GgufFile {
             .map_err(|e| invalid(format!("unreadable GGUF header (truncated?): {e}")))?;
         // A truncated download keeps a valid header: check every tensor lies inside the file.
         for (tname, info) in &content.tensor_infos {
-            let dtype = info.ggml_dtype;
-            let elems = info.shape.elem_count();
-            let bytes = elems / dtype.block_size() * dtype.type_size();
-            let end = content.tensor_data_offset + info.offset + bytes as u64;
+            let end = content.tensor_data_offset + info.offset + tensor_bytes(info) as u64;
             if end > len {
                 return Err(invalid(format!(
                     "file is truncated: tensor {tname} ends at byte {end} but the file has {len} \
@@ -113,8 +115,7 @@ impl GgufFile {
                 candle_core::Error::Msg(format!("no tensor {name} in the GGUF file"))
             })?;
         let dims = info.shape.dims().to_vec();
-        let bytes =
-            info.shape.elem_count() / info.ggml_dtype.block_size() * info.ggml_dtype.type_size();
+        let bytes = tensor_bytes(info);
         let start = self.content.tensor_data_offset + info.offset;
         let r = &mut self.reader;
         let storage: Box<dyn QuantizedType> = match info.ggml_dtype {
@@ -135,6 +136,18 @@ impl GgufFile {
             GgmlDType::Q8K => read_blocks::<BlockQ8K>(r, start, bytes)?,
         };
         QTensor::new(QStorage::Cpu(storage), dims)
+    }
+
+    /// Bytes of weights one decoding step reads: every tensor but the token embedding table,
+    /// of which a step reads one row, unless the table is also the output layer (tied).
+    pub fn decode_weight_bytes(&self) -> u64 {
+        let tied = !self.content.tensor_infos.contains_key("output.weight");
+        self.content
+            .tensor_infos
+            .iter()
+            .filter(|(name, _)| tied || name.as_str() != "token_embd.weight")
+            .map(|(_, info)| tensor_bytes(info) as u64)
+            .sum()
     }
 
     /// A metadata value, if present.

@@ -48,6 +48,28 @@ window. ";
 /// without the false dependency on their accumulator, the default model's decode about 1.1x).
 const DECODE_KERNELS: u32 = 4;
 
+/// Bytes per second this machine's memory streams into the engine's worker pool, the ceiling
+/// of decoding (a step reads every weight once): a 256 MiB buffer, far past any cache, summed
+/// by all workers in chunks; the best of seven passes.
+pub fn stream_bandwidth() -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+    const WORDS: usize = 32 << 20;
+    const CHUNK: usize = 1 << 15;
+    let buf: Vec<u64> = (0..WORDS as u64).collect();
+    let total = AtomicU64::new(0);
+    let mut best = 0f64;
+    for _ in 0..7 {
+        let t = Instant::now();
+        candle_core::utils::barrier_pool().execute_chunked(WORDS / CHUNK, |chunks| {
+            let part = &buf[chunks.start * CHUNK..chunks.end * CHUNK];
+            total.fetch_add(part.iter().copied().fold(0, u64::wrapping_add), Relaxed);
+        });
+        best = best.max((WORDS * 8) as f64 / t.elapsed().as_secs_f64());
+    }
+    std::hint::black_box(total.load(Relaxed));
+    best
+}
+
 /// What a measurement depends on besides the model: results taken elsewhere do not count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Machine {
