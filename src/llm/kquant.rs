@@ -126,6 +126,14 @@ pub(crate) fn q4k_scales(p: &[u8; 12]) -> (u64, u64) {
 /// blocks, then the next row's, are read in order). Measured on the 1.5B model: checks of
 /// 2 / 4 tokens about 10 % quicker than with the hardware prefetcher alone, one token the
 /// same (1,024 and 4,096 bytes did no better). The 32-value block kernels showed no gain.
+#[cfg_attr(
+    not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )),
+    allow(dead_code)
+)]
 const PREFETCH_BYTES: usize = 2048;
 
 /// Whether [`matmul`] handles weights of this type on this build.

@@ -32,6 +32,14 @@ pub const QK: usize = 32;
 /// this many.
 const TILE: usize = 8;
 /// Tokens whose activations are walked together (they stay in L2 while the rows go by).
+#[cfg_attr(
+    not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )),
+    allow(dead_code)
+)]
 const TOKEN_BLOCK: usize = 48;
 
 /// Activations of `tokens` rows of `k` values, quantized to 8 bits per 32-value block.
@@ -141,6 +149,14 @@ pub const LANES_MIN_TOKENS: usize = 16;
 
 /// Whether prompts of weights of this type take the prompt kernel ([`lanes`]; Q8_0 only with
 /// AVX-512 VNNI).
+#[cfg_attr(
+    not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )),
+    allow(dead_code)
+)]
 fn lanes_for(dtype: GgmlDType) -> bool {
     #[cfg(all(
         target_arch = "x86_64",
