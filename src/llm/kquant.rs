@@ -95,14 +95,7 @@ impl Q8K {
 /// Q4_K's (and Q5_K's) eight 6-bit scales and eight 6-bit mins, from the 12 bytes that pack
 /// them, one byte per sub-block: byte `s` of the first word is sub-block `s`'s scale, of the
 /// second its min.
-#[cfg_attr(
-    not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )),
-    allow(dead_code)
-)]
+#[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
 #[inline(always)]
 pub(crate) fn q4k_scales(p: &[u8; 12]) -> (u64, u64) {
     const LOW6: u32 = 0x3f3f_3f3f;
@@ -126,14 +119,7 @@ pub(crate) fn q4k_scales(p: &[u8; 12]) -> (u64, u64) {
 /// blocks, then the next row's, are read in order). Measured on the 1.5B model: checks of
 /// 2 / 4 tokens about 10 % quicker than with the hardware prefetcher alone, one token the
 /// same (1,024 and 4,096 bytes did no better). The 32-value block kernels showed no gain.
-#[cfg_attr(
-    not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )),
-    allow(dead_code)
-)]
+#[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
 const PREFETCH_BYTES: usize = 2048;
 
 /// Whether [`matmul`] handles weights of this type on this build.

@@ -32,14 +32,7 @@ pub const QK: usize = 32;
 /// this many.
 const TILE: usize = 8;
 /// Tokens whose activations are walked together (they stay in L2 while the rows go by).
-#[cfg_attr(
-    not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )),
-    allow(dead_code)
-)]
+#[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
 const TOKEN_BLOCK: usize = 48;
 
 /// Activations of `tokens` rows of `k` values, quantized to 8 bits per 32-value block.
@@ -122,14 +115,7 @@ pub(crate) mod lanes;
 /// 2 not read yet.
 static LANES: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(2);
 
-#[cfg_attr(
-    not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )),
-    allow(dead_code)
-)]
+#[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
 fn lanes_on() -> bool {
     use std::sync::atomic::Ordering::Relaxed;
     match LANES.load(Relaxed) {
@@ -149,14 +135,7 @@ pub const LANES_MIN_TOKENS: usize = 16;
 
 /// Whether prompts of weights of this type take the prompt kernel ([`lanes`]; Q8_0 only with
 /// AVX-512 VNNI).
-#[cfg_attr(
-    not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )),
-    allow(dead_code)
-)]
+#[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
 fn lanes_for(dtype: GgmlDType) -> bool {
     #[cfg(all(
         target_arch = "x86_64",
