@@ -54,7 +54,7 @@ pub struct LlmConfig {
     /// Draft answer tokens by prompt lookup and check them in one batch (speculative
     /// decoding). Changes speed only: greedy answers are the same token for token. On by
     /// default: on real manuals it makes the default model's answers 1.10–1.21x faster
-    /// overall (those that copy their sources 1.4–1.5x) and the 1.5B's 1.02x (README).
+    /// overall (those that copy their sources 1.4–1.5x) and the 1.5B's 1.06x (README).
     pub speculate: bool,
     /// An OpenAI-compatible server that answers instead of a local model, as its base URL
     /// (`http://127.0.0.1:8080/v1`: llama.cpp's llama-server, Ollama, vLLM). Empty: a local

@@ -500,6 +500,14 @@ fn chat_template_from_the_gguf_renders_as_the_model_expects() {
     assert_eq!(llm.info().architecture, "llama");
 }
 
+/// The engine's own transformer for the GGUF at `path`, 512 positions.
+fn native(path: &Path) -> hearth::llm::transformer::Transformer {
+    use hearth::llm::{gguf::GgufFile, transformer::Hyper, transformer::Transformer};
+    let mut gguf = GgufFile::open(path).unwrap();
+    let hyper = Hyper::read(&gguf).unwrap();
+    Transformer::load(&mut gguf, hyper, 512).unwrap()
+}
+
 fn write_gguf_header(path: &Path, arch: &str) {
     // GGUF v3: magic, version, tensor count, kv count, then general.architecture (string).
     let mut b = Vec::new();
@@ -632,7 +640,6 @@ fn gemma3_gguf_runs_with_its_sentencepiece_vocabulary() {
 /// prompt path (dequantized weights, tensors) computes for the same sequence.
 #[test]
 fn decode_step_matches_the_prompt_path() {
-    use hearth::llm::{gguf::GgufFile, transformer::Transformer};
     for id in [SMOL, "qwen2.5-coder-0.5b-instruct-q4km"] {
         let c = Config::load(Path::new("/nonexistent"), &models_dir()).unwrap();
         let (_, path) = c.llm_model(Some(id)).unwrap();
@@ -644,7 +651,7 @@ fn decode_step_matches_the_prompt_path() {
             .get_ids()
             .to_vec();
         assert!(ids.len() > 19, "{}", ids.len());
-        let mut t = Transformer::load(&mut GgufFile::open(&path).unwrap(), 512).unwrap();
+        let mut t = native(&path);
         let n = ids.len();
         // prompt path for all but the last three tokens, then three decode steps
         t.forward(&ids[..n - 3]).unwrap();
@@ -675,7 +682,6 @@ fn decode_step_matches_the_prompt_path() {
 /// token's logits bit for bit as running it alone does.
 #[test]
 fn speculative_decoding_gives_exactly_the_greedy_tokens() {
-    use hearth::llm::{gguf::GgufFile, transformer::Transformer};
     let source = "Excerpt [1] (bash.pdf, page 12): The shell searches for commands in the \
         directories listed in the PATH variable, a colon-separated list of directories in \
         which the shell looks for commands. A zero-length (null) directory name in the value \
@@ -728,7 +734,7 @@ fn speculative_decoding_gives_exactly_the_greedy_tokens() {
             .unwrap()
             .get_ids()
             .to_vec();
-        let mut t = Transformer::load(&mut GgufFile::open(&path).unwrap(), 512).unwrap();
+        let mut t = native(&path);
         t.forward(&ids[..ids.len() - 5]).unwrap();
         let batch = t.forward_each(&ids[ids.len() - 5..]).unwrap();
         t.truncate(ids.len() - 5).unwrap();

@@ -420,9 +420,9 @@ impl Llm {
         let architecture = gguf.architecture.clone();
         let vocab = tokenizer.get_vocab_size(true);
         // sizes checked before any weight is read (candle's gemma3 loader would divide by zero)
-        transformer::Hyper::read(&gguf)?;
+        let hyper = transformer::Hyper::read(&gguf)?;
         let model = if architecture == "gemma3" {
-            let trained = gguf.arch_u32("context_length")? as usize;
+            let trained = hyper.context_length;
             let gguf::GgufFile {
                 content,
                 mut reader,
@@ -446,6 +446,7 @@ impl Llm {
         } else {
             Net::Native(Box::new(Transformer::load(
                 &mut gguf,
+                hyper,
                 context_window.max(64),
             )?))
         };

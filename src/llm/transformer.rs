@@ -70,7 +70,7 @@ impl Hyper {
 
     /// Why these sizes cannot describe a model we can run (a damaged or hand-edited header
     /// would otherwise divide by zero or index past a head), if they cannot.
-    pub fn check(&self) -> std::result::Result<(), String> {
+    fn check(&self) -> std::result::Result<(), String> {
         let h = self;
         let zero = [
             ("block_count", h.n_layer),
@@ -169,9 +169,13 @@ pub struct Transformer {
 }
 
 impl Transformer {
-    /// Read the weights of `gguf`; RoPE tables are made for `max_positions` positions.
-    pub fn load(gguf: &mut GgufFile, max_positions: usize) -> crate::Result<Transformer> {
-        let hyper = Hyper::read(gguf)?;
+    /// Read the weights of `gguf`, whose sizes are `hyper` ([`Hyper::read`]); RoPE tables are
+    /// made for `max_positions` positions.
+    pub fn load(
+        gguf: &mut GgufFile,
+        hyper: Hyper,
+        max_positions: usize,
+    ) -> crate::Result<Transformer> {
         let max_positions = max_positions.min(hyper.context_length);
         Self::load_weights(gguf, hyper, max_positions).map_err(|e| crate::Error::ModelInvalid {
             name: gguf.architecture.clone(),
