@@ -7,7 +7,7 @@
 //! the second stage of hybrid search ([`crate::retrieve::rerank`]) uses each chunk's best
 //! sentence.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 
 /// Longest sentence, in words, before it is cut into pieces (tables, code and PDF lines without
@@ -27,8 +27,10 @@ const STOPWORDS: &[&str] = &[
 ];
 
 /// Content words of `text`, lowercased and lightly stemmed (plural and -ing/-ed endings), so
-/// "hatching" meets "hatch" and "variables" meets "variable".
-pub(crate) fn content_words(text: &str) -> HashSet<String> {
+/// "hatching" meets "hatch" and "variables" meets "variable". Ordered, so that sums of word
+/// weights over them add in the same order in every process (a hash set's order is seeded per
+/// process, and near-tied sums then came out differently from run to run).
+pub(crate) fn content_words(text: &str) -> BTreeSet<String> {
     text.split(|c: char| !c.is_alphanumeric() && c != '_')
         .filter(|w| w.chars().count() >= 2)
         .map(|w| w.to_lowercase())
@@ -257,7 +259,7 @@ pub(crate) fn sentence_ranges(text: &str) -> Vec<Range<usize>> {
 /// 0..=1. Word weights are computed over all the sentences of all the texts.
 pub(crate) fn sentence_coverage(query: &str, texts: &[&str]) -> Vec<Vec<(Range<usize>, f64)>> {
     let ranges: Vec<Vec<Range<usize>>> = texts.iter().map(|t| sentence_ranges(t)).collect();
-    let words: Vec<Vec<HashSet<String>>> = texts
+    let words: Vec<Vec<BTreeSet<String>>> = texts
         .iter()
         .zip(&ranges)
         .map(|(t, rs)| rs.iter().map(|r| content_words(&t[r.clone()])).collect())

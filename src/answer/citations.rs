@@ -1,7 +1,7 @@
 //! Citation checking: markers that point nowhere are dropped, an uncited answer built from a
 //! source's words is attributed to it, and answer sentences no source supports are listed.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 
 use super::Citation;
 
@@ -14,7 +14,7 @@ pub(super) fn is_decline(answer: &str) -> bool {
 /// Answer sentences of at least three content words, less than half of which appear in any one
 /// source: what a reader should check before trusting.
 pub(super) fn unsupported_sentences(answer: &str, sources: &[Citation]) -> Vec<String> {
-    let source_words: Vec<HashSet<String>> = sources
+    let source_words: Vec<BTreeSet<String>> = sources
         .iter()
         .map(|s| crate::lexical::content_words(&s.text))
         .collect();
@@ -45,7 +45,7 @@ fn strip_markers(text: &str) -> String {
 /// (words found in no source — "based on the excerpts" — are evidence of nothing).
 pub(super) fn source_shares(answer: &str, question: &str, sources: &[Citation]) -> Vec<f64> {
     let asked = crate::lexical::content_words(question);
-    let source_words: Vec<HashSet<String>> = sources
+    let source_words: Vec<BTreeSet<String>> = sources
         .iter()
         .map(|s| crate::lexical::content_words(&s.text))
         .collect();
@@ -88,15 +88,27 @@ pub(super) fn source_shares(answer: &str, question: &str, sources: &[Citation]) 
 }
 
 /// The source an uncited answer comes from, if one stands out: the one with the largest of
-/// `shares` (see [`source_shares`]), when that is at least [`ATTRIBUTION_SHARE`].
+/// `shares` (see [`source_shares`]), when that is at least [`ATTRIBUTION_SHARE`]. Sources that
+/// hold the same weight (shares within [`SHARE_TIE`]: the same sum added in another order)
+/// are tied, and the first of them — the better-ranked source — is taken.
 pub(super) fn attribute<'a>(shares: &[f64], sources: &'a [Citation]) -> Option<&'a Citation> {
+    let best = shares
+        .iter()
+        .take(sources.len())
+        .copied()
+        .fold(f64::NEG_INFINITY, f64::max);
+    if best < ATTRIBUTION_SHARE {
+        return None;
+    }
     sources
         .iter()
         .zip(shares)
-        .filter(|(_, share)| **share >= ATTRIBUTION_SHARE)
-        .max_by(|a, b| a.1.total_cmp(b.1))
+        .find(|(_, &share)| share >= best - SHARE_TIE)
         .map(|(s, _)| s)
 }
+
+/// Shares closer than this are the same weight (see [`attribute`]).
+const SHARE_TIE: f64 = 1e-9;
 
 /// The sources the model cited that hold (almost) none of its answer: less than
 /// [`CITED_SHARE`] of `shares`, while the answer has words some source holds.
@@ -262,6 +274,20 @@ mod tests {
         // the rare word the answer names decides; words no source has count for nothing
         let answer = "Based on the excerpts, in the early morning, usually.";
         assert_eq!(attr(answer, "when do they come out?"), Some(2));
+    }
+
+    #[test]
+    fn sources_holding_the_same_weight_go_to_the_better_ranked_one() {
+        let sources = garden_sources();
+        // "basil" only in 1, "egg" only in 2: the same weight each
+        let shares = source_shares("Basil eggs.", "what now?", &sources);
+        assert_eq!(shares[0], shares[1]);
+        assert_eq!(attribute(&shares, &sources).map(|s| s.n), Some(1));
+        // the same sum added in another order differs in its last bits: still a tie
+        let nudged = [0.6, 0.6 + 1e-12];
+        assert_eq!(attribute(&nudged, &sources).map(|s| s.n), Some(1));
+        assert_eq!(attribute(&[0.6, 0.7], &sources).map(|s| s.n), Some(2));
+        assert_eq!(attribute(&[0.4, 0.45], &sources).map(|s| s.n), None);
     }
 
     #[test]
