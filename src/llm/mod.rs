@@ -229,93 +229,8 @@ pub struct Generation {
     pub accepted_tokens: usize,
 }
 
-/// The network: ours for the Llama family, candle's stock model for Gemma 3.
-enum Net {
-    Native(Box<Transformer>),
-    Gemma3 {
-        model: Box<candle_transformers::models::quantized_gemma3::ModelWeights>,
-        pos: usize,
-        max: usize,
-        trained: usize,
-    },
-}
-
-impl Net {
-    fn forward(&mut self, ids: &[u32]) -> candle_core::Result<Tensor> {
-        match self {
-            Net::Native(t) => t.forward(ids),
-            Net::Gemma3 {
-                model, pos, max, ..
-            } => {
-                if *pos + ids.len() > *max {
-                    candle_core::bail!("{} positions requested, room for {max}", *pos + ids.len());
-                }
-                let x = Tensor::new(ids, &candle_core::Device::Cpu)?.unsqueeze(0)?;
-                let logits = model.forward(&x, *pos)?;
-                *pos += ids.len();
-                logits.flatten_all()
-            }
-        }
-    }
-
-    /// Whether [`Net::forward_each`] works (then there is speculative decoding).
-    fn checks_in_batches(&self) -> bool {
-        matches!(self, Net::Native(_))
-    }
-
-    /// Logits of every token of `ids`, bit-identical to running them one by one.
-    fn forward_each(&mut self, ids: &[u32]) -> candle_core::Result<Vec<f32>> {
-        match self {
-            Net::Native(t) => t.forward_each(ids),
-            Net::Gemma3 { .. } => candle_core::bail!("Gemma 3 cannot check tokens in a batch"),
-        }
-    }
-
-    /// Keep the first `keep` cached positions if the network can; returns how many it kept.
-    fn truncate(&mut self, keep: usize) -> candle_core::Result<usize> {
-        match self {
-            Net::Native(t) => t.truncate(keep).map(|_| keep.min(t.cached)),
-            // candle's Gemma 3 restarts its cache when called at position 0
-            Net::Gemma3 { pos, .. } => {
-                *pos = 0;
-                Ok(0)
-            }
-        }
-    }
-
-    fn clear(&mut self) {
-        match self {
-            Net::Native(t) => t.clear(),
-            Net::Gemma3 { pos, .. } => *pos = 0,
-        }
-    }
-
-    /// Prompt tokens run through the network at once. candle's Gemma 3 fails on a prompt
-    /// chunk that does not start at position 0 (its mask), so its prompt goes in one piece.
-    fn prefill_chunk(&self) -> usize {
-        match self {
-            Net::Native(_) => PREFILL_CHUNK,
-            Net::Gemma3 { .. } => usize::MAX,
-        }
-    }
-
-    fn max_positions(&self) -> usize {
-        match self {
-            Net::Native(t) => t.max_positions(),
-            Net::Gemma3 { max, .. } => *max,
-        }
-    }
-
-    fn trained_context(&self) -> usize {
-        match self {
-            Net::Native(t) => t.hyper().context_length,
-            Net::Gemma3 { trained, .. } => *trained,
-        }
-    }
-}
-
 struct State {
-    model: Net,
+    model: Box<Transformer>,
     /// Tokens whose keys/values are in the cache.
     cached: Vec<u32>,
 }
@@ -328,8 +243,7 @@ impl State {
         self.record(ids, out)
     }
 
-    /// As [`State::advance`], with the logits of every token (`[ids.len()][vocab]`); only for
-    /// a network that [`Net::checks_in_batches`].
+    /// As [`State::advance`], with the logits of every token (`[ids.len()][vocab]`).
     fn advance_each(&mut self, ids: &[u32]) -> Result<Vec<f32>> {
         let out = self.model.forward_each(ids);
         self.record(ids, out)
@@ -352,10 +266,10 @@ impl State {
 
     /// Keep (at most) the first `keep` cached tokens; returns how many the network kept.
     fn keep(&mut self, keep: usize) -> Result<usize> {
-        let kept = self
-            .model
+        self.model
             .truncate(keep)
             .map_err(|e| Error::Generation(e.to_string()))?;
+        let kept = keep.min(self.model.cached);
         self.cached.truncate(kept);
         Ok(kept)
     }
@@ -419,42 +333,14 @@ impl Llm {
         }
         let architecture = gguf.architecture.clone();
         let vocab = tokenizer.get_vocab_size(true);
-        // sizes checked before any weight is read (candle's gemma3 loader would divide by zero)
+        // sizes checked before any weight is read
         let hyper = transformer::Hyper::read(&gguf)?;
-        let model = if architecture == "gemma3" {
-            let trained = hyper.context_length;
-            let gguf::GgufFile {
-                content,
-                mut reader,
-                ..
-            } = gguf;
-            let m = candle_transformers::models::quantized_gemma3::ModelWeights::from_gguf(
-                content,
-                &mut reader,
-                &candle_core::Device::Cpu,
-            )
-            .map_err(|e| Error::ModelInvalid {
-                name: name.into(),
-                reason: format!("cannot load gemma3 weights: {e}"),
-            })?;
-            Net::Gemma3 {
-                model: Box::new(m),
-                pos: 0,
-                max: context_window.max(64).min(trained),
-                trained,
-            }
-        } else {
-            Net::Native(Box::new(Transformer::load(
-                &mut gguf,
-                hyper,
-                context_window.max(64),
-            )?))
-        };
+        let model = Box::new(Transformer::load(&mut gguf, hyper, context_window.max(64))?);
         let info = LlmInfo {
             name: name.into(),
             path: path.to_path_buf(),
             architecture,
-            trained_context: model.trained_context(),
+            trained_context: model.hyper().context_length,
             context_window: model.max_positions(),
             vocab,
             chat_template: !template.is_fallback,
@@ -551,8 +437,7 @@ impl Llm {
         let common = state.keep(common)?;
 
         let mut logits: Option<Tensor> = None;
-        let chunk_len = state.model.prefill_chunk();
-        for chunk in ids[common..].chunks(chunk_len) {
+        for chunk in ids[common..].chunks(PREFILL_CHUNK) {
             if cancel.is_cancelled() {
                 // the cache holds part of the prompt: keep it consistent
                 return Ok(self.cancelled(ids.len(), common, start));
@@ -611,8 +496,7 @@ impl Llm {
         let greedy = params.temperature <= 0.0;
         let speculating = greedy
             && params.speculate
-            && self.speculation.load(std::sync::atomic::Ordering::Relaxed)
-            && state.model.checks_in_batches();
+            && self.speculation.load(std::sync::atomic::Ordering::Relaxed);
         // the prompt and the answer so far, where drafts are looked up
         let mut history = ids.clone();
         // tokens known to come next; `true` when already in the KV cache
@@ -761,8 +645,7 @@ impl Llm {
             p *= softmax_at(&next, second).map_err(gen_err)?;
             // back to the prompt alone (a network that cannot truncate reads it again)
             let kept = state.keep(ids.len())?;
-            let chunk_len = state.model.prefill_chunk();
-            for chunk in ids[kept..].chunks(chunk_len) {
+            for chunk in ids[kept..].chunks(PREFILL_CHUNK) {
                 state.advance(chunk)?;
             }
         }
@@ -798,8 +681,7 @@ impl Llm {
         state.cached.clear();
         let t = Instant::now();
         let mut logits = None;
-        let chunk_len = state.model.prefill_chunk();
-        for chunk in ids.chunks(chunk_len) {
+        for chunk in ids.chunks(PREFILL_CHUNK) {
             logits = Some(state.model.forward(chunk).map_err(gen_err)?);
         }
         let prefill_s = t.elapsed().as_secs_f64();
@@ -838,13 +720,12 @@ impl Llm {
             .state
             .lock()
             .map_err(|_| Error::Internal("model lock poisoned".into()))?;
-        if !state.model.checks_in_batches() || ids.is_empty() {
+        if ids.is_empty() {
             return Ok(None);
         }
         state.model.clear();
         state.cached.clear();
-        let chunk_len = state.model.prefill_chunk();
-        for chunk in ids.chunks(chunk_len) {
+        for chunk in ids.chunks(PREFILL_CHUNK) {
             state.advance(chunk)?;
         }
         let base = state.cached.len();

@@ -1,5 +1,6 @@
 //! One decoder-only transformer for the Llama family as stored in GGUF: `llama` (SmolLM2,
-//! Llama 2/3), `qwen2` (q/k/v biases) and `qwen3` (per-head q/k RMS norms). Weights stay
+//! Llama 2/3), `qwen2` (q/k/v biases), `qwen3` (per-head q/k RMS norms) and `gemma3` (see
+//! [`Gemma`]). Weights stay
 //! quantized ([`QLinear`], [`QEmbedding`]); activations, norms, RoPE and attention are f32
 //! candle tensors for prompt chunks and plain slices for single tokens; the KV cache is an
 //! append-only f16 buffer per layer (see [`super::attention`]).
@@ -37,6 +38,24 @@ pub struct Hyper {
     pub rope_neox: bool,
     /// Trained context length.
     pub context_length: usize,
+    /// Gemma 3's differences, for `gemma3` files.
+    pub gemma: Option<Gemma>,
+}
+
+/// What Gemma 3 does differently from the Llama family (as llama.cpp runs it): token
+/// embeddings scaled by √hidden; an RMS norm after attention and after the MLP as well as
+/// before them; GELU (tanh form) gating in place of SiLU; and every layer except each
+/// `global_every`-th attends only to the last `window` positions, with its own RoPE base.
+#[derive(Debug, Clone, Copy)]
+pub struct Gemma {
+    /// Positions a sliding-window layer sees (itself included).
+    pub window: usize,
+    /// Every this-many-th layer (counting from 1) attends to the whole context.
+    pub global_every: usize,
+    /// RoPE base of the sliding-window layers.
+    pub local_rope_theta: f32,
+    /// Linear RoPE scaling of the global layers (positions divided by it; 1 when absent).
+    pub global_rope_scale: f32,
 }
 
 impl Hyper {
@@ -61,6 +80,19 @@ impl Hyper {
             rope_theta: gguf.arch_f32("rope.freq_base").unwrap_or(10_000.0),
             rope_neox: arch != "llama",
             context_length: gguf.arch_u32("context_length")? as usize,
+            gemma: if arch == "gemma3" {
+                Some(Gemma {
+                    window: gguf.arch_u32("attention.sliding_window")? as usize,
+                    global_every: gguf
+                        .arch_u32("attention.sliding_window_type")
+                        .map(|v| v as usize)
+                        .unwrap_or(6),
+                    local_rope_theta: gguf.arch_f32("rope.local_freq_base").unwrap_or(10_000.0),
+                    global_rope_scale: gguf.arch_f32("rope.scaling.factor").unwrap_or(1.0),
+                })
+            } else {
+                None
+            },
         };
         hyper
             .check()
@@ -89,6 +121,16 @@ impl Hyper {
                 "{} attention heads cannot share {} key/value heads evenly",
                 h.n_head, h.n_kv_head
             ));
+        }
+        if let Some(g) = &h.gemma {
+            if g.window == 0 || g.global_every == 0 {
+                return Err(
+                    "the GGUF metadata gives a sliding window (or its pattern) of 0".into(),
+                );
+            }
+            if !(g.global_rope_scale > 0.0 && g.local_rope_theta > 0.0) {
+                return Err("the GGUF metadata gives a RoPE base or scale of 0 or less".into());
+            }
         }
         if h.head_dim == 0 || !h.head_dim.is_multiple_of(2) {
             return Err(format!(
@@ -146,10 +188,49 @@ struct Layer {
     gate: QLinear,
     up: QLinear,
     down: QLinear,
+    /// Gemma 3's norms of the attention's and the MLP's outputs.
+    post_attn_norm: Option<Norm>,
+    post_ffn_norm: Option<Norm>,
+    /// Positions this layer attends to, if not all ([`Gemma::window`]); such a layer takes
+    /// the local RoPE tables.
+    window: Option<usize>,
     /// Keys and values of past positions, `[position][kv_head][head_dim]`, appended in place
     /// ([`Kv`]).
     k: Vec<Kv>,
     v: Vec<Kv>,
+}
+
+/// RoPE tables: cos and sin of every position × frequency, as tensors (prompt path) and
+/// slices (decode path).
+struct Rope {
+    cos: Tensor,
+    sin: Tensor,
+    cos_v: Vec<f32>,
+    sin_v: Vec<f32>,
+}
+
+impl Rope {
+    /// Tables for `positions` positions of heads of `head_dim`, base `theta`, positions
+    /// divided by `scale`.
+    fn new(theta: f32, scale: f32, head_dim: usize, positions: usize) -> Result<Rope> {
+        let dev = Device::Cpu;
+        let half = head_dim / 2;
+        let inv: Vec<f32> = (0..half)
+            .map(|i| 1.0 / theta.powf(2.0 * i as f32 / head_dim as f32) / scale)
+            .collect();
+        let inv = Tensor::from_vec(inv, (1, half), &dev)?;
+        let t = Tensor::arange(0u32, positions as u32, &dev)?
+            .to_dtype(DType::F32)?
+            .reshape((positions, 1))?;
+        let freqs = t.matmul(&inv)?;
+        let (cos, sin) = (freqs.cos()?, freqs.sin()?);
+        Ok(Rope {
+            cos_v: cos.flatten_all()?.to_vec1::<f32>()?,
+            sin_v: sin.flatten_all()?.to_vec1::<f32>()?,
+            cos,
+            sin,
+        })
+    }
 }
 
 /// The loaded network with its KV cache.
@@ -159,10 +240,9 @@ pub struct Transformer {
     layers: Vec<Layer>,
     norm: Norm,
     lm_head: QLinear,
-    cos: Tensor,
-    sin: Tensor,
-    cos_v: Vec<f32>,
-    sin_v: Vec<f32>,
+    rope: Rope,
+    /// The sliding-window layers' tables ([`Gemma`]).
+    local_rope: Option<Rope>,
     max_positions: usize,
     /// Tokens in the KV cache.
     pub cached: usize,
@@ -220,6 +300,18 @@ impl Transformer {
             } else {
                 (None, None)
             };
+            let (post_attn_norm, post_ffn_norm) = if hyper.gemma.is_some() {
+                (
+                    Some(norm("post_attention_norm")?),
+                    Some(norm("post_ffw_norm")?),
+                )
+            } else {
+                (None, None)
+            };
+            let window = hyper
+                .gemma
+                .filter(|g| !(i + 1).is_multiple_of(g.global_every))
+                .map(|g| g.window);
             layers.push(Layer {
                 attn_norm: norm("attn_norm")?,
                 ffn_norm: norm("ffn_norm")?,
@@ -232,6 +324,9 @@ impl Transformer {
                 gate,
                 up,
                 down,
+                post_attn_norm,
+                post_ffn_norm,
+                window,
                 k: Vec::new(),
                 v: Vec::new(),
             });
@@ -245,25 +340,16 @@ impl Transformer {
         };
         let embed = QEmbedding::new(embed_q)?;
         let norm = Norm::new(tensor("output_norm.weight")?, hyper.eps)?;
-        let half = hyper.head_dim / 2;
-        let inv: Vec<f32> = (0..half)
-            .map(|i| {
-                1.0 / hyper
-                    .rope_theta
-                    .powf(2.0 * i as f32 / hyper.head_dim as f32)
-            })
-            .collect();
-        let inv = Tensor::from_vec(inv, (1, half), &dev)?;
-        let t = Tensor::arange(0u32, max_positions as u32, &dev)?
-            .to_dtype(DType::F32)?
-            .reshape((max_positions, 1))?;
-        let freqs = t.matmul(&inv)?;
-        let (cos, sin) = (freqs.cos()?, freqs.sin()?);
+        let (d, n) = (hyper.head_dim, max_positions);
+        let global_scale = hyper.gemma.map_or(1.0, |g| g.global_rope_scale);
+        let rope = Rope::new(hyper.rope_theta, global_scale, d, n)?;
+        let local_rope = match hyper.gemma {
+            Some(g) => Some(Rope::new(g.local_rope_theta, 1.0, d, n)?),
+            None => None,
+        };
         Ok(Transformer {
-            cos_v: cos.flatten_all()?.to_vec1::<f32>()?,
-            sin_v: sin.flatten_all()?.to_vec1::<f32>()?,
-            cos,
-            sin,
+            rope,
+            local_rope,
             hyper,
             embed,
             layers,
@@ -339,21 +425,39 @@ impl Transformer {
             return Tensor::from_vec(logits, n, &Device::Cpu);
         }
         let h = &self.hyper;
-        let mask = if l > 1 {
+        // causal, and for sliding-window layers only the last `window` positions
+        let mask = |window: Option<usize>| -> Result<Tensor> {
             let mut m = vec![0f32; l * (pos + l)];
             for i in 0..l {
-                for j in (pos + i + 1)..(pos + l) {
+                let first = window.map_or(0, |w| (pos + i + 1).saturating_sub(w));
+                for j in (0..first).chain((pos + i + 1)..(pos + l)) {
                     m[i * (pos + l) + j] = f32::NEG_INFINITY;
                 }
             }
-            Some(Tensor::from_vec(m, (l, pos + l), &Device::Cpu)?)
-        } else {
-            None
+            Tensor::from_vec(m, (l, pos + l), &Device::Cpu)
         };
-        let cos = self.cos.narrow(0, pos, l)?;
-        let sin = self.sin.narrow(0, pos, l)?;
+        let global_mask = mask(None)?;
+        let local_mask = match h.gemma {
+            Some(g) => Some(mask(Some(g.window))?),
+            None => None,
+        };
+        let tables = |rope: &Rope| -> Result<(Tensor, Tensor)> {
+            Ok((rope.cos.narrow(0, pos, l)?, rope.sin.narrow(0, pos, l)?))
+        };
+        let global_tables = tables(&self.rope)?;
+        let local_tables = match &self.local_rope {
+            Some(r) => Some(tables(r)?),
+            None => None,
+        };
         let mut x = self.embed.forward(ids)?;
+        if h.gemma.is_some() {
+            x = (x * (h.hidden as f64).sqrt())?;
+        }
         for layer in &mut self.layers {
+            let (mask, (cos, sin)) = match (layer.window, &local_mask, &local_tables) {
+                (Some(_), Some(m), Some(t)) => (m, t),
+                _ => (&global_mask, &global_tables),
+            };
             let residual = x.clone();
             let a = layer.attn_norm.forward(&x)?;
             let heads = |t: Tensor, n: usize| -> Result<Tensor> {
@@ -374,13 +478,13 @@ impl Transformer {
             }
             let (q, k) = if h.rope_neox {
                 (
-                    candle_nn::rotary_emb::rope(&q, &cos, &sin)?,
-                    candle_nn::rotary_emb::rope(&k, &cos, &sin)?,
+                    candle_nn::rotary_emb::rope(&q, cos, sin)?,
+                    candle_nn::rotary_emb::rope(&k, cos, sin)?,
                 )
             } else {
                 (
-                    candle_nn::rotary_emb::rope_i(&q, &cos, &sin)?,
-                    candle_nn::rotary_emb::rope_i(&k, &cos, &sin)?,
+                    candle_nn::rotary_emb::rope_i(&q, cos, sin)?,
+                    candle_nn::rotary_emb::rope_i(&k, cos, sin)?,
                 )
             };
             // append to the cache ([position][kv_head][dim]), then view it as [kv_head, T, dim]
@@ -403,26 +507,35 @@ impl Transformer {
             let group = h.n_head / h.n_kv_head;
             let q = q.reshape((h.n_kv_head, group * l, h.head_dim))?;
             let scale = 1.0 / (h.head_dim as f64).sqrt();
-            let mut att = (q.matmul(&k.t()?)? * scale)?;
-            if let Some(m) = &mask {
-                att = att
-                    .reshape((h.n_kv_head, group, l, kv_len))?
-                    .broadcast_add(m)?
-                    .reshape((h.n_kv_head, group * l, kv_len))?;
-            }
+            let att = (q.matmul(&k.t()?)? * scale)?
+                .reshape((h.n_kv_head, group, l, kv_len))?
+                .broadcast_add(mask)?
+                .reshape((h.n_kv_head, group * l, kv_len))?;
             let att = candle_nn::ops::softmax_last_dim(&att)?;
             let y = att.matmul(&v)?; // [kv_head, group*l, d]
             let y = y
                 .reshape((h.n_head, l, h.head_dim))?
                 .transpose(0, 1)?
                 .reshape((1, l, h.n_head * h.head_dim))?;
-            let x1 = (residual + layer.wo.forward(&y)?)?;
+            let mut o = layer.wo.forward(&y)?;
+            if let Some(n) = &layer.post_attn_norm {
+                o = n.forward(&o)?;
+            }
+            let x1 = (residual + o)?;
             let f = layer.ffn_norm.forward(&x1)?;
             let [g, u]: [Tensor; 2] = QLinear::forward_all(&[&layer.gate, &layer.up], &f)?
                 .try_into()
                 .expect("two layers, two outputs");
-            let g = candle_nn::ops::silu(&g)?;
-            x = (&x1 + layer.down.forward(&(g * u)?)?)?;
+            let g = if h.gemma.is_some() {
+                g.gelu()?
+            } else {
+                candle_nn::ops::silu(&g)?
+            };
+            let mut dn = layer.down.forward(&(g * u)?)?;
+            if let Some(n) = &layer.post_ffn_norm {
+                dn = n.forward(&dn)?;
+            }
+            x = (&x1 + dn)?;
         }
         self.cached = pos + l;
         let last = x.narrow(1, l - 1, 1)?;
@@ -443,10 +556,15 @@ impl Transformer {
         let group = h.n_head / h.n_kv_head;
         let scale = 1.0 / (d as f32).sqrt();
         let (qw, kw) = (h.n_head * d, h.n_kv_head * d);
-        let (cos_v, sin_v) = (&self.cos_v, &self.sin_v);
-        let rope = |x: &mut [f32], pos: usize| {
-            let cos = &cos_v[pos * half..(pos + 1) * half];
-            let sin = &sin_v[pos * half..(pos + 1) * half];
+        let (global_rope, local_rope) = (&self.rope, self.local_rope.as_ref());
+        let rope = |x: &mut [f32], pos: usize, local: bool| {
+            let r = if local {
+                local_rope.unwrap_or(global_rope)
+            } else {
+                global_rope
+            };
+            let cos = &r.cos_v[pos * half..(pos + 1) * half];
+            let sin = &r.sin_v[pos * half..(pos + 1) * half];
             for head in x.chunks_mut(d) {
                 for i in 0..half {
                     let (a, b) = if h.rope_neox {
@@ -464,6 +582,10 @@ impl Transformer {
         for &id in ids {
             x.extend(self.embed.row(id)?);
         }
+        if h.gemma.is_some() {
+            let s = (h.hidden as f32).sqrt();
+            x.iter_mut().for_each(|v| *v *= s);
+        }
         for layer in &mut self.layers {
             let mut a = x.clone();
             layer.attn_norm.apply(&mut a);
@@ -474,9 +596,10 @@ impl Transformer {
                 qn.apply(&mut q);
                 kn.apply(&mut k);
             }
+            let local = layer.window.is_some();
             for i in 0..l {
-                rope(&mut q[i * qw..(i + 1) * qw], pos0 + i);
-                rope(&mut k[i * kw..(i + 1) * kw], pos0 + i);
+                rope(&mut q[i * qw..(i + 1) * qw], pos0 + i, local);
+                rope(&mut k[i * kw..(i + 1) * kw], pos0 + i, local);
             }
             Kv::append(&mut layer.k, &k);
             Kv::append(&mut layer.v, &v);
@@ -485,8 +608,10 @@ impl Transformer {
             let pl = part_len(d);
             for i in 0..l {
                 let kv_len = pos0 + i + 1;
+                // the positions this layer sees: all, or the last `window`
+                let first = layer.window.map_or(0, |w| kv_len.saturating_sub(w));
                 // one piece of work per key/value group and run of positions
-                let runs = kv_len.div_ceil(RUN);
+                let runs = (kv_len - first).div_ceil(RUN);
                 let items = h.n_kv_head * runs;
                 let mut parts = vec![0f32; items * group * pl];
                 // (an address, so that the closure may be shared between the pool's workers)
@@ -496,7 +621,7 @@ impl Transformer {
                     let mut scores = vec![0f32; group * RUN];
                     for item in items {
                         let (g, r) = (item / runs, item % runs);
-                        let (t0, t1) = (r * RUN, kv_len.min((r + 1) * RUN));
+                        let (t0, t1) = (first + r * RUN, kv_len.min(first + (r + 1) * RUN));
                         // SAFETY: item `item`'s results (group × (d + 2) values) are written by
                         // this worker only, and lie inside `parts`.
                         let out = unsafe {
@@ -519,7 +644,7 @@ impl Transformer {
                 };
                 // over the pool (which worker does a piece does not change its arithmetic);
                 // short contexts inline, a pool call costs a few microseconds
-                if kv_len * h.n_head * d >= 1 << 15 {
+                if (kv_len - first) * h.n_head * d >= 1 << 15 {
                     candle_core::utils::barrier_pool().execute_chunked(items, attend);
                 } else {
                     attend(0..items);
@@ -533,7 +658,10 @@ impl Transformer {
                     );
                 }
             }
-            let o = layer.wo.rows(&y)?;
+            let mut o = layer.wo.rows(&y)?;
+            if let Some(n) = &layer.post_attn_norm {
+                n.apply(&mut o);
+            }
             for (xv, ov) in x.iter_mut().zip(&o) {
                 *xv += ov;
             }
@@ -541,12 +669,18 @@ impl Transformer {
             layer.ffn_norm.apply(&mut f);
             let g = layer.gate.rows(&f)?;
             let u = layer.up.rows(&f)?;
-            let gu: Vec<f32> = g
-                .iter()
-                .zip(&u)
-                .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
-                .collect();
-            let dn = layer.down.rows(&gu)?;
+            let gu: Vec<f32> = if h.gemma.is_some() {
+                g.iter().zip(&u).map(|(&g, u)| gelu(g) * u).collect()
+            } else {
+                g.iter()
+                    .zip(&u)
+                    .map(|(g, u)| g / (1.0 + (-g).exp()) * u)
+                    .collect()
+            };
+            let mut dn = layer.down.rows(&gu)?;
+            if let Some(n) = &layer.post_ffn_norm {
+                n.apply(&mut dn);
+            }
             for (xv, dv) in x.iter_mut().zip(&dn) {
                 *xv += dv;
             }
@@ -555,6 +689,12 @@ impl Transformer {
         self.norm.apply(&mut x);
         self.lm_head.rows(&x)
     }
+}
+
+/// GELU in its tanh form, as candle's `gelu` computes it (the prompt path's).
+fn gelu(v: f32) -> f32 {
+    const SQRT_TWO_OVER_PI: f32 = 0.797_884_6;
+    0.5 * v * (1.0 + (SQRT_TWO_OVER_PI * v * (1.0 + 0.044_715 * v * v)).tanh())
 }
 
 /// The cache's `[position][kv_head][d]` rows as `[kv_head, position, d]` f32 (the prompt
