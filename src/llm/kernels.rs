@@ -225,6 +225,31 @@ pub(crate) mod avx2 {
         hsum(acc)
     }
 
+    /// [`super::gelu_mul`], eight at a time.
+    pub unsafe fn gelu_mul(g: &mut [f32], u: &[f32]) {
+        let c = _mm256_set1_ps(GELU_C);
+        let k = _mm256_set1_ps(0.044_715);
+        let one = _mm256_set1_ps(1.0);
+        let sign = _mm256_set1_ps(-0.0);
+        let mut gs = g.chunks_exact_mut(8);
+        let mut us = u.chunks_exact(8);
+        for (gc, uc) in (&mut gs).zip(&mut us) {
+            let x = _mm256_loadu_ps(gc.as_ptr());
+            // z = 2 · √(2/π) · (x + 0.044715 x³); sigmoid(z) from e^(−|z|), never overflowing
+            let x2 = _mm256_mul_ps(x, x);
+            let z = _mm256_mul_ps(_mm256_mul_ps(c, x), _mm256_fmadd_ps(k, x2, one));
+            let e = exp_nonpositive(_mm256_or_ps(z, sign));
+            let r = _mm256_div_ps(one, _mm256_add_ps(one, e));
+            let neg = _mm256_cmp_ps::<_CMP_LT_OQ>(z, _mm256_setzero_ps());
+            let sig = _mm256_blendv_ps(r, _mm256_mul_ps(e, r), neg);
+            let y = _mm256_mul_ps(_mm256_mul_ps(x, sig), _mm256_loadu_ps(uc.as_ptr()));
+            _mm256_storeu_ps(gc.as_mut_ptr(), y);
+        }
+        for (g, u) in gs.into_remainder().iter_mut().zip(us.remainder()) {
+            *g = super::gelu_scalar(*g) * u;
+        }
+    }
+
     /// `W[row] · x[t]` for the `T` tokens of `xs`, Q5_0 weights: each block unpacked once for
     /// all of them, and each token through the steps it goes through alone (`T` = 1), so its
     /// result does not depend on the tokens beside it.
@@ -409,6 +434,38 @@ pub fn exp_shifted(xs: &mut [f32], max: f32) -> f32 {
     }
 }
 
+/// `2 · √(2/π)`: GELU's tanh form is `x · sigmoid(GELU_C · (x + 0.044715 x³))`.
+const GELU_C: f32 = 1.595_769_2;
+
+/// `g[i] = gelu(g[i]) · u[i]` (GELU in its tanh form, Gemma's gating), eight at a time with
+/// AVX2 through the same exponential as [`exp_shifted`]: libm's `tanhf` one value at a time
+/// took 13 % of Gemma 3's prompt time.
+pub fn gelu_mul(g: &mut [f32], u: &[f32]) {
+    assert_eq!(g.len(), u.len(), "gate and up of one size");
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
+    // SAFETY: the target features are enabled at compile time; the lengths are equal.
+    unsafe {
+        avx2::gelu_mul(g, u)
+    }
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )))]
+    for (g, u) in g.iter_mut().zip(u) {
+        *g = gelu_scalar(*g) * u;
+    }
+}
+
+/// GELU's tanh form, one value.
+fn gelu_scalar(x: f32) -> f32 {
+    x / (1.0 + (-GELU_C * x * (1.0 + 0.044_715 * x * x)).exp())
+}
+
 /// Which kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -505,6 +562,27 @@ pub fn matmul(kind: Kind, w: &[u8], n: usize, k: usize, x: &[f32], y: &mut [f32]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gelu_matches_its_tanh_form() {
+        let xs: Vec<f32> = (0..1003).map(|i| (i as f32 - 500.0) / 37.0).collect();
+        let us: Vec<f32> = (0..1003).map(|i| 1.0 + (i % 7) as f32 / 10.0).collect();
+        let mut got = xs.clone();
+        gelu_mul(&mut got, &us);
+        for ((g, x), u) in got.iter().zip(&xs).zip(&us) {
+            let x = *x as f64;
+            let t = (0.797_884_560_8 * (x + 0.044_715 * x * x * x)).tanh();
+            let want = 0.5 * x * (1.0 + t) * *u as f64;
+            assert!(
+                (*g as f64 - want).abs() <= 1e-6 * want.abs() + 1e-6,
+                "gelu({x}) · {u} = {g}, want {want}"
+            );
+        }
+        // far out: no overflow, the limits
+        let mut big = vec![-200.0, 200.0, 0.0];
+        gelu_mul(&mut big, &[1.0; 3]);
+        assert_eq!(big, [-0.0, 200.0, 0.0]);
+    }
 
     #[test]
     fn exp_shifted_matches_std_exp() {

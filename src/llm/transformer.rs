@@ -501,16 +501,19 @@ impl Transformer {
             };
             append(&mut layer.k, &k)?;
             append(&mut layer.v, &v)?;
-            let k = heads_of(&layer.k, kv_len, kvh, d)?;
-            let v = heads_of(&layer.v, kv_len, kvh, d)?;
+            // a sliding-window layer reads only the positions its first query can see
+            let first = layer.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+            let seen = kv_len - first;
+            let k = heads_of(&layer.k, first..kv_len, kvh, d)?;
+            let v = heads_of(&layer.v, first..kv_len, kvh, d)?;
             // grouped-query attention: fold the query heads of a group into the row dimension
             let group = h.n_head / h.n_kv_head;
             let q = q.reshape((h.n_kv_head, group * l, h.head_dim))?;
             let scale = 1.0 / (h.head_dim as f64).sqrt();
             let att = (q.matmul(&k.t()?)? * scale)?
-                .reshape((h.n_kv_head, group, l, kv_len))?
-                .broadcast_add(mask)?
-                .reshape((h.n_kv_head, group * l, kv_len))?;
+                .reshape((h.n_kv_head, group, l, seen))?
+                .broadcast_add(&mask.narrow(1, first, seen)?)?
+                .reshape((h.n_kv_head, group * l, seen))?;
             let att = candle_nn::ops::softmax_last_dim(&att)?;
             let y = att.matmul(&v)?; // [kv_head, group*l, d]
             let y = y
@@ -526,12 +529,14 @@ impl Transformer {
             let [g, u]: [Tensor; 2] = QLinear::forward_all(&[&layer.gate, &layer.up], &f)?
                 .try_into()
                 .expect("two layers, two outputs");
-            let g = if h.gemma.is_some() {
-                g.gelu()?
+            let gu = if h.gemma.is_some() {
+                let mut gv = g.flatten_all()?.to_vec1::<f32>()?;
+                super::kernels::gelu_mul(&mut gv, &u.flatten_all()?.to_vec1::<f32>()?);
+                Tensor::from_vec(gv, g.shape(), &Device::Cpu)?
             } else {
-                candle_nn::ops::silu(&g)?
+                (candle_nn::ops::silu(&g)? * u)?
             };
-            let mut dn = layer.down.forward(&(g * u)?)?;
+            let mut dn = layer.down.forward(&gu)?;
             if let Some(n) = &layer.post_ffn_norm {
                 dn = n.forward(&dn)?;
             }
@@ -670,7 +675,9 @@ impl Transformer {
             let g = layer.gate.rows(&f)?;
             let u = layer.up.rows(&f)?;
             let gu: Vec<f32> = if h.gemma.is_some() {
-                g.iter().zip(&u).map(|(&g, u)| gelu(g) * u).collect()
+                let mut g = g;
+                super::kernels::gelu_mul(&mut g, &u);
+                g
             } else {
                 g.iter()
                     .zip(&u)
@@ -691,23 +698,21 @@ impl Transformer {
     }
 }
 
-/// GELU in its tanh form, as candle's `gelu` computes it (the prompt path's).
-fn gelu(v: f32) -> f32 {
-    const SQRT_TWO_OVER_PI: f32 = 0.797_884_6;
-    0.5 * v * (1.0 + (SQRT_TWO_OVER_PI * v * (1.0 + 0.044_715 * v * v)).tanh())
-}
-
-/// The cache's `[position][kv_head][d]` rows as `[kv_head, position, d]` f32 (the prompt
-/// path's attention).
-fn heads_of(cache: &[Kv], kv_len: usize, kvh: usize, d: usize) -> Result<Tensor> {
-    let mut out = vec![0f32; kv_len * kvh * d];
-    for (t, row) in cache.chunks_exact(kvh * d).take(kv_len).enumerate() {
+/// The cache's `[position][kv_head][d]` rows at `positions` as `[kv_head, position, d]` f32
+/// (the prompt path's attention).
+fn heads_of(
+    cache: &[Kv],
+    positions: std::ops::Range<usize>,
+    kvh: usize,
+    d: usize,
+) -> Result<Tensor> {
+    let n = positions.len();
+    let mut out = vec![0f32; n * kvh * d];
+    let rows = cache.chunks_exact(kvh * d).skip(positions.start).take(n);
+    for (t, row) in rows.enumerate() {
         for (g, head) in row.chunks_exact(d).enumerate() {
-            Kv::load(
-                head,
-                &mut out[(g * kv_len + t) * d..(g * kv_len + t + 1) * d],
-            );
+            Kv::load(head, &mut out[(g * n + t) * d..(g * n + t + 1) * d]);
         }
     }
-    Tensor::from_vec(out, (kvh, kv_len, d), &Device::Cpu)
+    Tensor::from_vec(out, (kvh, n, d), &Device::Cpu)
 }
