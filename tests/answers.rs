@@ -684,8 +684,8 @@ fn decode_step_matches_the_prompt_path() {
     }
 }
 
-/// Prompt-lookup speculative decoding keeps greedy decoding's output token for token, on two
-/// models, while really drafting and keeping tokens; and the batched check computes each
+/// Prompt-lookup speculative decoding keeps greedy decoding's output token for token, on three
+/// models (Gemma 3's sliding-window layers included), while really drafting and keeping tokens; and the batched check computes each
 /// token's logits bit for bit as running it alone does.
 #[test]
 fn speculative_decoding_gives_exactly_the_greedy_tokens() {
@@ -694,7 +694,7 @@ fn speculative_decoding_gives_exactly_the_greedy_tokens() {
         which the shell looks for commands. A zero-length (null) directory name in the value \
         of PATH indicates the current directory. The default path is system-dependent, and is \
         set by the administrator who installs bash.";
-    for id in [SMOL, "qwen2.5-coder-0.5b-instruct-q4km"] {
+    for id in [SMOL, "qwen2.5-coder-0.5b-instruct-q4km", "gemma3-270m-q4km"] {
         let c = Config::load(Path::new("/nonexistent"), &models_dir()).unwrap();
         let (_, path) = c.llm_model(Some(id)).unwrap();
         let llm = Llm::load(&path, id, 2048).unwrap();
