@@ -1,4 +1,5 @@
-//! On-device text generation with a quantized GGUF model run by candle.
+//! On-device text generation with a quantized GGUF model, run by Hearth's own transformer
+//! ([`transformer`], candle tensors and our kernels).
 //!
 //! [`Llm::load`] opens and checks the file ([`gguf`]), builds its tokenizer ([`tokenizer`]) and
 //! chat template ([`template`]) from the metadata, and loads the network ([`transformer`]) with
