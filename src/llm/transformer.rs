@@ -429,7 +429,7 @@ impl Transformer {
         let mask = |window: Option<usize>| -> Result<Tensor> {
             let mut m = vec![0f32; l * (pos + l)];
             for i in 0..l {
-                let first = window.map_or(0, |w| (pos + i + 1).saturating_sub(w));
+                let first = first_visible(window, pos + i);
                 for j in (0..first).chain((pos + i + 1)..(pos + l)) {
                     m[i * (pos + l) + j] = f32::NEG_INFINITY;
                 }
@@ -502,7 +502,7 @@ impl Transformer {
             append(&mut layer.k, &k)?;
             append(&mut layer.v, &v)?;
             // a sliding-window layer reads only the positions its first query can see
-            let first = layer.window.map_or(0, |w| (pos + 1).saturating_sub(w));
+            let first = first_visible(layer.window, pos);
             let seen = kv_len - first;
             let k = heads_of(&layer.k, first..kv_len, kvh, d)?;
             let v = heads_of(&layer.v, first..kv_len, kvh, d)?;
@@ -614,7 +614,7 @@ impl Transformer {
             for i in 0..l {
                 let kv_len = pos0 + i + 1;
                 // the positions this layer sees: all, or the last `window`
-                let first = layer.window.map_or(0, |w| kv_len.saturating_sub(w));
+                let first = first_visible(layer.window, pos0 + i);
                 // one piece of work per key/value group and run of positions
                 let runs = (kv_len - first).div_ceil(RUN);
                 let items = h.n_kv_head * runs;
@@ -696,6 +696,14 @@ impl Transformer {
         self.norm.apply(&mut x);
         self.lm_head.rows(&x)
     }
+}
+
+/// The first position a query at `pos` attends to: 0, or with a sliding `window` the first of
+/// the last `window` positions up to and including its own (llama.cpp's rule: key `j` is seen
+/// when `pos − j < window`). The prompt mask, the prompt path's key range and the decode
+/// attention all take it from here.
+fn first_visible(window: Option<usize>, pos: usize) -> usize {
+    window.map_or(0, |w| (pos + 1).saturating_sub(w))
 }
 
 /// The cache's `[position][kv_head][d]` rows at `positions` as `[kv_head, position, d]` f32
