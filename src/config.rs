@@ -467,11 +467,11 @@ impl Config {
                 "answer.passages must be positive and answer.source_tokens at least 64".into(),
             ));
         }
-        let p = self.answer.decline_probability;
-        if p.is_nan() || p < 0.0 {
+        let q = self.answer.min_quote_score;
+        if q.is_nan() || q < 0.0 {
             return Err(Error::Config(
-                "answer.decline_probability must be a number from 0 (decline whenever the model \
-                 leans that way) up; above 1 the model never declines"
+                "answer.min_quote_score must be a number from 0 (always quote when the model's \
+                 answer fails the check) up; above 2 Hearth never quotes"
                     .into(),
             ));
         }
@@ -603,13 +603,22 @@ pub struct AnswerConfig {
     /// Below this cosine similarity between the question and its nearest chunk, the documents
     /// are taken not to hold the answer and the model is not asked.
     pub min_similarity: f32,
-    /// The model says "not in your documents" only when it gives that reply at least this
-    /// probability at its first step (above 1: never); otherwise it is made to answer. On the
-    /// real-document set the model's first-step probability hardly tells answerable from
-    /// unanswerable questions (the unknown-term check declines nearly all of the latter), so the
-    /// default keeps it for replies it is very sure of: at 0.8, 0.06 of answerable questions
-    /// are declined against 0.36 at 0.45.
-    pub decline_probability: f32,
+    /// Check every answer against the question and the evidence before showing it (see
+    /// `answer::ask`): only sentences that add what the evidence holds are shown; when none
+    /// does, the best evidence sentence is quoted or the reply is "not in your documents".
+    /// Off: the model's words are shown as it writes them.
+    pub check_answers: bool,
+    /// When the model's answer fails the check, the best evidence sentence is quoted if its
+    /// match with the question (share of the question's words it holds + cosine similarity)
+    /// is at least this; otherwise Hearth says the documents do not hold the answer.
+    pub min_quote_score: f32,
+    /// Kinds of question (`who`, `when`, `where`, `quantity`, `why`, `how`, `what`) answered by
+    /// quoting the best evidence sentence without asking the model.
+    pub quote_kinds: Vec<crate::answer::QuestionKind>,
+    /// No longer used (Hearth does not ask the model whether to decline); accepted so that
+    /// older config files still load.
+    #[serde(skip_serializing)]
+    pub decline_probability: Option<f32>,
     /// Decline, without asking the model, a question that names something no indexed chunk
     /// mentions (a name like "WireGuard", or a word the embedder does not know as one piece);
     /// the reply says which words. A near miss of a word in the retrieved passages (a typo)
@@ -637,9 +646,12 @@ impl Default for AnswerConfig {
         Self {
             passages: 8,
             max_sources: 4,
-            source_tokens: 200,
+            source_tokens: 400,
             min_similarity: 0.25,
-            decline_probability: 0.8,
+            check_answers: true,
+            min_quote_score: 0.6,
+            quote_kinds: Vec::new(),
+            decline_probability: None,
             decline_unknown_terms: true,
             max_answer_tokens: 256,
             history_tokens: 400,

@@ -615,10 +615,21 @@ pub(crate) async fn run(
                 }
             }
         }
-        // Embed every chunk of the batch in groups, checking for cancellation in between.
+        // Embed every chunk of the batch in groups, checking for cancellation in between. In an
+        // index of layout 2 the document's label leads what is embedded.
+        let with_context = store.has_context();
         let texts: Vec<String> = prepared
             .iter()
-            .flat_map(|p| p.chunks.iter().map(Chunk::embedding_text))
+            .flat_map(|p| {
+                let label = crate::store::document_label(&p.doc.path);
+                p.chunks.iter().map(move |c| {
+                    if with_context && !label.is_empty() {
+                        format!("{label}\n{}", c.embedding_text())
+                    } else {
+                        c.embedding_text()
+                    }
+                })
+            })
             .collect();
         let mut vectors: Vec<Vec<f32>> = Vec::with_capacity(texts.len());
         let started = Instant::now();
@@ -658,6 +669,7 @@ pub(crate) async fn run(
                     doc_hash: p.doc.hash.clone(),
                     ordinal: ordinal as i32,
                     page: chunk.page.map(|p| p as i32),
+                    context: crate::store::chunk_context(&p.doc.path, &chunk.heading),
                     heading: chunk.heading,
                     text: chunk.text,
                     char_start: chunk.char_start as i64,

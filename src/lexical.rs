@@ -164,6 +164,45 @@ pub(crate) fn mentions(text: &str, term: &str) -> bool {
     })
 }
 
+/// Whether `text` mentions `term` in another form: a word that extends it, or that it extends,
+/// by an ending of one or two letters ("Kenyan" for "Kenya", "Americans" for "America"), or,
+/// for a term of two to four capitals, consecutive words with those initials ("LBJ" in
+/// "lyndon b johnson"). The shorter of the two words has at least four letters.
+pub(crate) fn mentions_in_another_form(text: &str, term: &str) -> bool {
+    let t = term.to_lowercase();
+    if !t.chars().all(char::is_alphabetic) {
+        return false;
+    }
+    let words: Vec<String> = text
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let initials = term.chars().count() <= 4
+        && term.chars().count() >= 2
+        && term.chars().all(char::is_uppercase);
+    if initials {
+        let letters: Vec<char> = t.chars().collect();
+        if words.windows(letters.len()).any(|w| {
+            w.iter()
+                .zip(&letters)
+                .all(|(word, l)| word.starts_with(*l) && word.chars().all(char::is_alphabetic))
+        }) {
+            return true;
+        }
+    }
+    let n = t.chars().count();
+    words.iter().any(|w| {
+        let m = w.chars().count();
+        let (short, long, ls) = if m < n {
+            (w.as_str(), t.as_str(), m)
+        } else {
+            (t.as_str(), w.as_str(), n)
+        };
+        ls >= 4 && long.len() - short.len() <= 2 && long != short && long.starts_with(short)
+    })
+}
+
 /// Whether `term` looks like a misspelling of a word of `texts`: a plain word of 4+ letters
 /// within one edit (two from 8 letters on; a swap of neighbours is one edit) of a word there.
 pub(crate) fn near_miss<'a>(term: &str, texts: impl IntoIterator<Item = &'a str>) -> bool {
@@ -377,6 +416,26 @@ mod tests {
         assert!(mentions(text, "config.fish"));
         assert!(!mentions(text, "pg_stat"));
         assert!(!mentions(text, "WireGuard"));
+    }
+
+    #[test]
+    fn other_forms_and_initials_are_mentions() {
+        assert!(mentions_in_another_form("a runner from Kenya", "Kenyan"));
+        assert!(mentions_in_another_form("Kenyan runners", "Kenya"));
+        assert!(mentions_in_another_form("2018 lyndon b johnson", "LBJ"));
+        assert!(!mentions_in_another_form("lyndon johnson", "LBJ"));
+        assert!(
+            !mentions_in_another_form("the cat sat", "cats"),
+            "too short"
+        );
+        assert!(
+            !mentions_in_another_form("Kenya", "Kenyatta"),
+            "too long an ending"
+        );
+        assert!(
+            !mentions_in_another_form("kenya", "kenya"),
+            "the same word is a plain mention"
+        );
     }
 
     #[test]

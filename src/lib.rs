@@ -39,6 +39,6 @@ pub use embed::{Embedder, EmbedderConfig, OnnxEmbedder};
 pub use error::{Error, Result};
 pub use ingest::{FailedFile, IngestEvent, IngestReport};
 pub use library::{status, Library, PageText, SearchTimings, Status, WriteGuard};
-pub use llm::{GenerateParams, Generation, Generator, GuardedReply, Llm, LlmInfo, Message, Role};
+pub use llm::{GenerateParams, Generation, Generator, Llm, LlmInfo, Message, Role};
 pub use retrieve::{Hit, SearchMode, SearchRequest};
 pub use watch::{FolderState, WatchControl, WatchEvent, WatchOptions};

@@ -17,9 +17,6 @@ use crate::lock::{Holder, WriteLock};
 use crate::retrieve::{fuse, Fusion, Hit, SearchMode, SearchRequest};
 use crate::store::{migrate, read_meta, write_meta, DocRecord, Meta, Store, SCHEMA_VERSION};
 
-/// Candidates each retriever contributes to hybrid search (at least).
-const HYBRID_DEPTH: usize = 20;
-
 /// Chunks a question term's full-text lookup reads to find it written out.
 const TERM_LOOKUP_DEPTH: usize = 20;
 
@@ -444,7 +441,7 @@ impl Library {
             }
             SearchMode::Hybrid => {
                 // Each retriever fetches more than asked so that fusion has candidates to weigh.
-                let depth = (req.limit * 2).max(HYBRID_DEPTH);
+                let depth = (req.limit * 2).max(crate::retrieve::HYBRID_DEPTH);
                 let (vector, text) =
                     candidates_in(&active, &req.query, depth, &mut timings, filter).await?;
                 let b = best(&vector);
@@ -566,7 +563,10 @@ async fn unknown_terms_in(
     let store = &active.store;
     let lookups = candidates.iter().map(|term| async move {
         let hits = store.text_search(term, TERM_LOOKUP_DEPTH, filter).await?;
-        Ok::<bool, Error>(!hits.iter().any(|h| crate::lexical::mentions(&h.text, term)))
+        Ok::<bool, Error>(!hits.iter().any(|h| {
+            crate::lexical::mentions(&h.text, term)
+                || crate::lexical::mentions(&crate::store::chunk_context(&h.path, &h.heading), term)
+        }))
     });
     let absent = futures::future::try_join_all(lookups).await?;
     Ok(candidates

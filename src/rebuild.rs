@@ -33,6 +33,12 @@ pub struct IndexChange {
     pub from_chunking: Option<ChunkingConfig>,
     /// The configured chunk sizes.
     pub to_chunking: ChunkingConfig,
+    /// The index's layout version ([`crate::store::SCHEMA_VERSION`] is the current one).
+    #[serde(default)]
+    pub from_layout: u32,
+    /// The current layout version.
+    #[serde(default)]
+    pub to_layout: u32,
 }
 
 impl IndexChange {
@@ -54,19 +60,30 @@ impl IndexChange {
                 self.to_chunking.overlap_tokens
             ));
         }
+        if self.from_layout < self.to_layout {
+            parts.push(
+                "folder and file names and headings searched with the text (index layout \
+                 upgrade)"
+                    .to_string(),
+            );
+        }
         parts.join(", ")
     }
 }
 
 /// What the configuration asks for that the index in use was not built with, if anything.
 /// An index that did not record its chunk sizes is taken to have the configured ones.
+/// An index of an older layout (no document context) is rebuilt in the current one.
 pub fn pending_change(config: &Config, meta: &Meta) -> Option<IndexChange> {
     let chunking_differs = meta.chunking.is_some_and(|c| c != config.chunking);
-    (meta.embedder != config.embedder.id || chunking_differs).then(|| IndexChange {
+    let old_layout = meta.schema_version < crate::store::SCHEMA_VERSION;
+    (meta.embedder != config.embedder.id || chunking_differs || old_layout).then(|| IndexChange {
         from_embedder: meta.embedder.clone(),
         to_embedder: config.embedder.id.clone(),
         from_chunking: meta.chunking,
         to_chunking: config.chunking,
+        from_layout: meta.schema_version,
+        to_layout: crate::store::SCHEMA_VERSION,
     })
 }
 

@@ -117,6 +117,15 @@ pub enum Fusion {
         /// Weight `w` of the vector side, in 0..=1.
         vector_weight: f32,
     },
+    /// Convex combination of z-scores: each list's scores are standardised over that list
+    /// (minus its mean, over its standard deviation), so the weight each list gets adapts to
+    /// the query: a list with one candidate far ahead of the rest (BM25 on a rare name, the
+    /// vectors on a paraphrase) lifts it more than a list whose scores are all alike. A chunk
+    /// missing from one list takes that list's lowest z-score.
+    ZScore {
+        /// Weight `w` of the vector side, in 0..=1.
+        vector_weight: f32,
+    },
 }
 
 impl Fusion {
@@ -128,11 +137,20 @@ impl Fusion {
     };
 }
 
+/// z-scores with 0.6 on the vector side: on the development parts of the evaluation suite the
+/// only fusion at least as good as the better of vector and BM25 search on every corpus (hit@5
+/// on manuals 0.970 against 0.955 for the convex 0.6 it replaces and 0.939 for RRF; 1.000 on
+/// news, letters, mail and reports).
 impl Default for Fusion {
     fn default() -> Self {
-        Fusion::Convex { vector_weight: 0.6 }
+        Fusion::ZScore { vector_weight: 0.6 }
     }
 }
+
+/// Candidates each retriever gives hybrid search to fuse (twice the hits asked for when that is
+/// more). The z-scores of [`Fusion::ZScore`] are taken over them: 30 against 20 made hit@5 on
+/// the manuals' development questions 0.970 instead of 0.955; 50 gives the same as 30.
+pub const HYBRID_DEPTH: usize = 30;
 
 /// A list's share of a hit's fused score, from its rank and score in that list.
 type Part = Box<dyn Fn(usize, f32) -> f32>;
@@ -150,6 +168,7 @@ pub fn fuse(vector: Vec<Hit>, text: Vec<Hit>, fusion: Fusion, limit: usize) -> V
             Box::new(move |rank, _| vector_weight / (k + rank as f32 + 1.0)),
             Box::new(move |rank, _| text_weight / (k + rank as f32 + 1.0)),
         ),
+        Fusion::ZScore { .. } => (Box::new(|_, _| 0.0), Box::new(|_, _| 0.0)),
         Fusion::Convex { vector_weight } => {
             let w = vector_weight.clamp(0.0, 1.0);
             let hi = vector.iter().map(|h| h.score).fold(f32::MIN, f32::max);
@@ -163,6 +182,9 @@ pub fn fuse(vector: Vec<Hit>, text: Vec<Hit>, fusion: Fusion, limit: usize) -> V
             )
         }
     };
+    if let Fusion::ZScore { vector_weight } = fusion {
+        return fuse_z(vector, text, vector_weight.clamp(0.0, 1.0), limit);
+    }
     let mut fused: HashMap<String, (f32, usize, Hit)> = HashMap::new();
     let mut order = 0usize;
     for (list, part) in [(vector, &vector_part), (text, &text_part)] {
@@ -178,6 +200,46 @@ pub fn fuse(vector: Vec<Hit>, text: Vec<Hit>, fusion: Fusion, limit: usize) -> V
         }
     }
     let mut hits: Vec<(f32, usize, Hit)> = fused.into_values().collect();
+    hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    hits.into_iter()
+        .take(limit)
+        .map(|(score, _, mut hit)| {
+            hit.score = score;
+            hit
+        })
+        .collect()
+}
+
+/// [`Fusion::ZScore`]: `w · z_vector + (1 − w) · z_text`, a missing side at its list's lowest.
+fn fuse_z(vector: Vec<Hit>, text: Vec<Hit>, w: f32, limit: usize) -> Vec<Hit> {
+    let standardise = |list: &[Hit]| -> (HashMap<String, f32>, f32) {
+        if list.is_empty() {
+            return (HashMap::new(), 0.0);
+        }
+        let n = list.len() as f32;
+        let mean = list.iter().map(|h| h.score).sum::<f32>() / n;
+        let var = list.iter().map(|h| (h.score - mean).powi(2)).sum::<f32>() / n;
+        let sd = if var > 0.0 { var.sqrt() } else { 1.0 };
+        let z: HashMap<String, f32> = list
+            .iter()
+            .map(|h| (h.chunk_id.clone(), (h.score - mean) / sd))
+            .collect();
+        let lowest = z.values().copied().fold(f32::INFINITY, f32::min);
+        (z, lowest)
+    };
+    let (zv, lowest_v) = standardise(&vector);
+    let (zt, lowest_t) = standardise(&text);
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut hits: Vec<(f32, usize, Hit)> = Vec::new();
+    for hit in vector.into_iter().chain(text) {
+        if seen.contains_key(&hit.chunk_id) {
+            continue;
+        }
+        seen.insert(hit.chunk_id.clone(), hits.len());
+        let v = zv.get(&hit.chunk_id).copied().unwrap_or(lowest_v);
+        let t = zt.get(&hit.chunk_id).copied().unwrap_or(lowest_t);
+        hits.push((w * v + (1.0 - w) * t, hits.len(), hit));
+    }
     hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     hits.into_iter()
         .take(limit)
@@ -274,6 +336,48 @@ mod tests {
         let only_vector = fuse(vector, text, Fusion::Convex { vector_weight: 1.0 }, 3);
         let ids: Vec<_> = only_vector.iter().map(|h| h.chunk_id.as_str()).collect();
         assert_eq!(ids, vec!["v", "t", "x"]);
+    }
+
+    #[test]
+    fn z_scores_let_the_list_with_a_standout_decide() {
+        // BM25 has one chunk far ahead ("t"); the vector scores are all alike
+        let vector = vec![
+            scored("v", 0.52),
+            scored("t", 0.51),
+            scored("x", 0.50),
+            scored("y", 0.49),
+        ];
+        let text = vec![
+            scored("t", 20.0),
+            scored("v", 2.0),
+            scored("y", 1.8),
+            scored("x", 1.7),
+        ];
+        let fused = fuse(
+            vector.clone(),
+            text,
+            Fusion::ZScore { vector_weight: 0.6 },
+            4,
+        );
+        assert_eq!(fused[0].chunk_id, "t");
+        // the same vectors with a flat BM25 list: the vector order stands
+        let flat = vec![
+            scored("t", 2.0),
+            scored("v", 2.0),
+            scored("y", 2.0),
+            scored("x", 2.0),
+        ];
+        let fused = fuse(vector, flat, Fusion::ZScore { vector_weight: 0.6 }, 4);
+        let ids: Vec<_> = fused.iter().map(|h| h.chunk_id.as_str()).collect();
+        assert_eq!(ids, vec!["v", "t", "x", "y"]);
+        // a chunk only one list found is not lost
+        let fused = fuse(
+            vec![scored("a", 0.9)],
+            vec![scored("b", 3.0)],
+            Fusion::ZScore { vector_weight: 0.5 },
+            5,
+        );
+        assert_eq!(fused.len(), 2);
     }
 
     #[test]

@@ -14,7 +14,7 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use futures::TryStreamExt;
-use lancedb::index::scalar::{FtsIndexBuilder, FullTextSearchQuery};
+use lancedb::index::scalar::{CombinedFieldsQuery, FtsIndexBuilder, FtsQuery, FullTextSearchQuery};
 use lancedb::index::vector::IvfHnswSqIndexBuilder;
 use lancedb::index::{Index, IndexType};
 use lancedb::query::{ExecutableQuery, QueryBase, Select};
@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::retrieve::Hit;
 
 /// Version of the on-disk layout. Bump it with a migration in [`migrate`].
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 const DOCUMENTS: &str = "documents";
 const CHUNKS: &str = "chunks";
@@ -74,7 +74,7 @@ fn default_index_dir() -> String {
 pub fn generation_dir(embedder: &str, dim: usize, chunking: &ChunkingConfig) -> String {
     use sha2::Digest;
     let key = format!(
-        "{embedder}\n{dim}\n{}\n{}",
+        "{embedder}\n{dim}\n{}\n{}\nlayout {SCHEMA_VERSION}",
         chunking.chunk_tokens, chunking.overlap_tokens
     );
     let digest = sha2::Sha256::digest(key.as_bytes());
@@ -152,6 +152,9 @@ pub struct ChunkRow {
     pub heading: String,
     /// Text.
     pub text: String,
+    /// The document's label and the heading path ([`chunk_context`]), searched with the text
+    /// (stored only in indexes of layout 2 and later).
+    pub context: String,
     /// Char offsets within the page.
     pub char_start: i64,
     /// End char offset.
@@ -171,6 +174,8 @@ pub struct Store {
     dim: usize,
     chunk_schema: SchemaRef,
     doc_schema: SchemaRef,
+    /// The chunks table has the `context` column (layout 2).
+    has_context: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -200,8 +205,8 @@ fn item_field() -> Arc<Field> {
     Arc::new(Field::new("item", DataType::Float32, true))
 }
 
-fn chunk_schema(dim: usize) -> SchemaRef {
-    Arc::new(Schema::new(vec![
+fn chunk_schema(dim: usize, with_context: bool) -> SchemaRef {
+    let mut fields = vec![
         Field::new("id", DataType::Utf8, false),
         Field::new("doc_path", DataType::Utf8, false),
         Field::new("doc_hash", DataType::Utf8, false),
@@ -209,6 +214,11 @@ fn chunk_schema(dim: usize) -> SchemaRef {
         Field::new("page", DataType::Int32, true),
         Field::new("heading", DataType::Utf8, false),
         Field::new("text", DataType::Utf8, false),
+    ];
+    if with_context {
+        fields.push(Field::new("context", DataType::Utf8, false));
+    }
+    fields.extend([
         Field::new("char_start", DataType::Int64, false),
         Field::new("char_end", DataType::Int64, false),
         Field::new(
@@ -216,7 +226,8 @@ fn chunk_schema(dim: usize) -> SchemaRef {
             DataType::FixedSizeList(item_field(), dim as i32),
             false,
         ),
-    ]))
+    ]);
+    Arc::new(Schema::new(fields))
 }
 
 fn data_dir_error(path: &Path, e: impl std::fmt::Display) -> Error {
@@ -252,8 +263,11 @@ pub fn write_meta(data_dir: &Path, meta: &Meta) -> Result<()> {
         .map_err(|e| data_dir_error(data_dir, e))
 }
 
-/// Bring an older layout up to [`SCHEMA_VERSION`]. Version 1 is the first; future versions add
-/// their steps here (e.g. `1 => add_columns(...)`), each followed by a `meta.json` rewrite.
+/// Check that this Hearth can use an index of `meta`'s layout. Version 1 stores no document
+/// context; version 2 adds the `context` column (the document's folder and file name and the
+/// chunk's heading path), searched with the text and embedded with it. A version 1 index stays
+/// usable as it is (searched by its text alone) until `hearth reindex` rebuilds it
+/// ([`crate::rebuild::pending_change`] names the upgrade).
 pub fn migrate(meta: &mut Meta) -> Result<()> {
     if meta.schema_version > SCHEMA_VERSION {
         return Err(Error::IndexIncompatible(format!(
@@ -261,9 +275,40 @@ pub fn migrate(meta: &mut Meta) -> Result<()> {
             meta.schema_version, SCHEMA_VERSION
         )));
     }
-    // No migrations yet: version 1 is current.
-    meta.schema_version = SCHEMA_VERSION;
+    meta.schema_version = meta.schema_version.max(1);
     Ok(())
+}
+
+/// The words a document's place gives: its folder's and its file's names, with `-`, `_` and
+/// `.` as spaces (`Speeches/2018-donald-j-trump.txt` → `Speeches 2018 donald j trump`): what a
+/// person remembers a file by, and often what a speech or a letter never says itself.
+pub fn document_label(path: &str) -> String {
+    let p = Path::new(path);
+    let stem = p.file_stem().and_then(|s| s.to_str()).unwrap_or_default();
+    let folder = p
+        .parent()
+        .and_then(|d| d.file_name())
+        .and_then(|s| s.to_str())
+        .unwrap_or_default();
+    let words = |s: &str| {
+        s.split(['-', '_', '.', ' '])
+            .filter(|w| !w.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!("{} {}", words(folder), words(stem))
+        .trim()
+        .to_string()
+}
+
+/// The `context` of a chunk: its document's label and its heading path.
+pub fn chunk_context(path: &str, heading: &str) -> String {
+    let label = document_label(path);
+    if heading.is_empty() {
+        label
+    } else {
+        format!("{label} \u{2014} {heading}")
+    }
 }
 
 impl Store {
@@ -285,7 +330,6 @@ impl Store {
             .execute()
             .await?;
         let doc_schema = doc_schema();
-        let chunk_schema = chunk_schema(dim);
         let names = db.table_names().execute().await?;
         let docs = if names.iter().any(|n| n == DOCUMENTS) {
             db.open_table(DOCUMENTS).execute().await?
@@ -294,13 +338,18 @@ impl Store {
                 .execute()
                 .await?
         };
-        let chunks = if names.iter().any(|n| n == CHUNKS) {
-            db.open_table(CHUNKS).execute().await?
+        let (chunks, has_context) = if names.iter().any(|n| n == CHUNKS) {
+            let table = db.open_table(CHUNKS).execute().await?;
+            let has_context = table.schema().await?.field_with_name("context").is_ok();
+            (table, has_context)
         } else {
-            db.create_empty_table(CHUNKS, chunk_schema.clone())
+            let table = db
+                .create_empty_table(CHUNKS, chunk_schema(dim, true))
                 .execute()
-                .await?
+                .await?;
+            (table, true)
         };
+        let chunk_schema = chunk_schema(dim, has_context);
         Ok(Store {
             dir: data_dir.to_path_buf(),
             index_dir: index_dir.to_string(),
@@ -309,7 +358,14 @@ impl Store {
             dim,
             chunk_schema,
             doc_schema,
+            has_context,
         })
+    }
+
+    /// Whether chunks carry their document context (layout 2): it is then searched with the
+    /// text and embedded with it.
+    pub fn has_context(&self) -> bool {
+        self.has_context
     }
 
     /// The index folder's name inside the data dir.
@@ -538,7 +594,11 @@ impl Store {
     /// Which indexes exist: (full-text, vector).
     pub async fn indexes(&self) -> Result<(bool, bool)> {
         let list = self.chunks.list_indices().await?;
-        let fts = list.iter().any(|i| i.index_type == IndexType::FTS);
+        let fts_on = |col: &str| {
+            list.iter()
+                .any(|i| i.index_type == IndexType::FTS && i.columns.iter().any(|c| c == col))
+        };
+        let fts = fts_on("text") && (!self.has_context || fts_on("context"));
         let vector = list.iter().any(|i| i.columns.iter().any(|c| c == "vector"));
         Ok((fts, vector))
     }
@@ -563,13 +623,20 @@ impl Store {
         Ok(())
     }
 
-    /// (Re)build the full-text index on chunk text.
+    /// (Re)build the full-text indexes on chunk text (and context).
     pub async fn create_fts_index(&self) -> Result<()> {
         self.chunks
             .create_index(&["text"], Index::FTS(FtsIndexBuilder::default()))
             .replace(true)
             .execute()
             .await?;
+        if self.has_context {
+            self.chunks
+                .create_index(&["context"], Index::FTS(FtsIndexBuilder::default()))
+                .replace(true)
+                .execute()
+                .await?;
+        }
         Ok(())
     }
 
@@ -642,9 +709,20 @@ impl Store {
                 _ => return Ok(Vec::new()),
             }
         }
-        let fts = FullTextSearchQuery::new(query.to_string())
-            .with_column("text".to_string())
+        let fts = if self.has_context {
+            // text and context as one field (BM25F): a word of the file name counts as if the
+            // passage said it, with the passage's own words
+            let q = CombinedFieldsQuery::try_new(
+                query.to_string(),
+                vec!["text".to_string(), "context".to_string()],
+            )
             .map_err(|e| Error::Store(e.to_string()))?;
+            FullTextSearchQuery::new_query(FtsQuery::CombinedFields(q))
+        } else {
+            FullTextSearchQuery::new(query.to_string())
+                .with_column("text".to_string())
+                .map_err(|e| Error::Store(e.to_string()))?
+        };
         let mut q = self
             .chunks
             .query()
@@ -699,7 +777,7 @@ impl Store {
             Arc::new(Float32Array::from(flat)),
             None,
         )?;
-        let cols: Vec<ArrayRef> = vec![
+        let mut cols: Vec<ArrayRef> = vec![
             Arc::new(StringArray::from_iter_values(
                 rows.iter().map(|r| r.id.as_str()),
             )),
@@ -717,6 +795,13 @@ impl Store {
             Arc::new(StringArray::from_iter_values(
                 rows.iter().map(|r| r.text.as_str()),
             )),
+        ];
+        if self.has_context {
+            cols.push(Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| r.context.as_str()),
+            )));
+        }
+        cols.extend::<[ArrayRef; 3]>([
             Arc::new(Int64Array::from_iter_values(
                 rows.iter().map(|r| r.char_start),
             )),
@@ -724,7 +809,7 @@ impl Store {
                 rows.iter().map(|r| r.char_end),
             )),
             Arc::new(vectors),
-        ];
+        ]);
         Ok(RecordBatch::try_new(self.chunk_schema.clone(), cols)?)
     }
 }

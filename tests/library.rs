@@ -1053,3 +1053,113 @@ async fn a_library_on_a_read_only_mount_searches_and_refuses_writes_with_a_reaso
     assert!(err.to_string().contains("read-only"), "{err}");
     assert_eq!(lib.status().await.unwrap().documents, 6);
 }
+
+/// A speech does not name its speaker; its file does. The folder and file name and the
+/// headings are searched with the text (BM25 over both as one field), and the unknown-term
+/// check finds names there too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_name_only_the_file_name_holds_is_found_and_not_called_unknown() {
+    let tmp = tempfile::tempdir().unwrap();
+    let speeches = tmp.path().join("Speeches");
+    std::fs::create_dir_all(&speeches).unwrap();
+    std::fs::write(
+        speeches.join("2018-donald-j-trump.txt"),
+        "Tonight I am calling on the Congress to produce a bill that generates at least 1.5 \
+         trillion dollars for the new infrastructure investment our country needs.",
+    )
+    .unwrap();
+    std::fs::write(
+        speeches.join("1964-lyndon-b-johnson.txt"),
+        "This administration today, here and now, declares unconditional war on poverty.",
+    )
+    .unwrap();
+    std::fs::write(
+        speeches.join("notes.txt"),
+        "Shopping list: bread, apples, and a new kettle.",
+    )
+    .unwrap();
+    let lib = library(tmp.path()).await;
+    ingest(&lib, &[speeches]).await;
+    assert!(
+        lib.pending_change().is_none(),
+        "a new index has the current layout"
+    );
+    let hits = search(&lib, "Trump", SearchMode::Text).await;
+    assert_eq!(
+        hits.iter().map(|h| file_name(&h.path)).collect::<Vec<_>>(),
+        ["2018-donald-j-trump.txt"]
+    );
+    let q = "How much did Trump ask Congress to raise for infrastructure?";
+    assert!(lib.unknown_terms(q, &[]).await.unwrap().is_empty());
+    // what no text and no name holds is still unknown
+    let unknown = lib
+        .unknown_terms("What did Obama say about infrastructure?", &[])
+        .await
+        .unwrap();
+    assert_eq!(unknown, ["Obama"]);
+}
+
+/// An index made before document context existed (layout 1: no `context` column) is searched
+/// as it was, says a rebuild is due, and `rebuild` brings it to the current layout, after which
+/// file names are searched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_index_of_the_previous_layout_searches_and_is_rebuilt_with_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let corpus = copy_corpus(tmp.path());
+    let data = tmp.path().join("data");
+    {
+        let lib = library(tmp.path()).await;
+        ingest(&lib, std::slice::from_ref(&corpus)).await;
+    }
+    // Turn it into a layout 1 index: no context column, meta.json says version 1.
+    let mut meta = hearth::store::read_meta(&data).unwrap().unwrap();
+    {
+        let db = lancedb::connect(data.join(&meta.index_dir).to_str().unwrap())
+            .execute()
+            .await
+            .unwrap();
+        let chunks = db.open_table("chunks").execute().await.unwrap();
+        for index in chunks.list_indices().await.unwrap() {
+            if index.columns.iter().any(|c| c == "context") {
+                chunks.drop_index(&index.name).await.unwrap();
+            }
+        }
+        chunks.drop_columns(&["context"]).await.unwrap();
+    }
+    meta.schema_version = 1;
+    hearth::store::write_meta(&data, &meta).unwrap();
+
+    let lib = library(tmp.path()).await;
+    let change = lib.pending_change().expect("a rebuild is due");
+    assert!(
+        change.describe().contains("file names"),
+        "{}",
+        change.describe()
+    );
+    assert_eq!(files_found(&lib, "starter").await[0], "sourdough.md");
+    assert!(
+        search(&lib, "sourdough", SearchMode::Text)
+            .await
+            .iter()
+            .all(|h| h.text.to_lowercase().contains("sourdough")),
+        "only the text is searched"
+    );
+    // still writable in its own layout
+    std::fs::write(corpus.join("notes/kites.md"), "A new note about kites.").unwrap();
+    let r = ingest(&lib, std::slice::from_ref(&corpus)).await;
+    assert_eq!(r.indexed, 1, "{r:?}");
+    let report = lib.rebuild(&|_| {}, &Cancel::new()).await.unwrap();
+    assert!(report.switched, "{report:?}");
+    assert!(lib.pending_change().is_none());
+    assert_eq!(lib.status().await.unwrap().documents, 7);
+    // now a word only a file's name holds finds it
+    let hits = search(&lib, "kites", SearchMode::Text).await;
+    assert!(hits.iter().any(|h| file_name(&h.path) == "kites.md"));
+    let by_name = search(&lib, "sourdough", SearchMode::Text).await;
+    assert!(
+        by_name
+            .iter()
+            .any(|h| !h.text.to_lowercase().contains("sourdough")),
+        "the file name is searched too"
+    );
+}

@@ -102,6 +102,11 @@ fn print_sources(a: &Answer) {
     if a.not_found {
         return;
     }
+    if a.quoted {
+        println!(
+            "\n(a quote from your documents: the model's answer did not hold up against them)"
+        );
+    }
     let list = if a.citations.is_empty() {
         println!("\nSources given to the model (the answer cites none of them):");
         &a.sources
@@ -139,6 +144,10 @@ fn answer_json(a: &Answer) -> serde_json::Value {
         "unsupported": a.unsupported,
         "model": a.model,
         "not_found": a.not_found,
+        "declined_because": a.declined_because,
+        "quoted": a.quoted,
+        "draft": a.draft,
+        "kind": a.kind,
         "query": a.query,
         "best_similarity": a.best_similarity,
         "unknown_terms": a.unknown_terms,

@@ -113,7 +113,7 @@ pub async fn run(
         let corpus = args
             .corpus
             .clone()
-            .unwrap_or_else(|| config.models_dir.join(crate::eval_docs::DEV.corpus));
+            .unwrap_or_else(|| config.models_dir.join(crate::eval_docs::DEV.dir));
         let questions = crate::eval_docs::load_questions(&crate::eval_docs::DEV, None)?
             .into_iter()
             .filter(|q| q.answerable)
@@ -766,6 +766,7 @@ async fn bench_search(config: &Config, work: &Path, sizes: &[usize], queries: us
                     page: None,
                     heading: String::new(),
                     text: passages[i].clone(),
+                    context: hearth::store::chunk_context(&path, ""),
                     char_start: 0,
                     char_end: passages[i].chars().count() as i64,
                     vector: v,

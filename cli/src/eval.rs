@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use hearth::retrieve::{best_sentence_coverage, fuse, rerank, Fusion};
+use hearth::retrieve::{best_sentence_coverage, fuse, rerank, Fusion, HYBRID_DEPTH};
 use hearth::{Hit, Library, SearchRequest};
 
 /// Which evaluation sets `hearth eval` runs.
@@ -28,6 +28,12 @@ pub enum EvalSet {
     /// The held-out real documents (Octave and Mnesia manuals, git's pages): for checking what
     /// was tuned on `docs`, with its own corpus (`eval/fetch-corpus.sh --heldout`).
     Heldout,
+    /// Every corpus of the suite (manuals, news, letters, mail, reports), the `--split` part of
+    /// each (`eval/fetch-corpus.sh`, `eval/fetch-corpus.sh --heldout`, `eval/fetch-suite.sh`).
+    Suite,
+    /// `hearth summarize` on news articles with reference summaries: ROUGE against them and
+    /// against the lead-3 baseline, unsupported sentences, seconds per article.
+    Summaries,
 }
 
 /// Arguments of `hearth eval`.
@@ -42,8 +48,19 @@ pub struct EvalArgs {
     /// Questions for the real documents [default: the built-in eval/real-questions.jsonl]
     #[arg(long)]
     pub docs_questions: Option<PathBuf>,
+    /// The folder holding the suite's corpora (eval-real, eval-heldout, eval-suite/)
+    /// [default: the models dir]
+    #[arg(long)]
+    pub corpora_dir: Option<PathBuf>,
+    /// Only these corpora of the suite (manuals, news, letters, mail, reports). Repeatable.
+    #[arg(long = "corpus")]
+    pub corpora: Vec<String>,
+    /// Which part of the suite's questions: dev (tune on it), heldout (report only) or all.
+    #[arg(long, value_enum, default_value_t = crate::eval_docs::Split::Dev)]
+    pub split: crate::eval_docs::Split,
     /// Also score these rankings: fusions of the vector and BM25 lists (rrf[:TEXT_WEIGHT],
-    /// convex[:VECTOR_WEIGHT]) or the default fusion reranked (rerank:WEIGHT). Repeatable.
+    /// convex[:VECTOR_WEIGHT], zscore[:VECTOR_WEIGHT]) or the default fusion reranked
+    /// (rerank:WEIGHT). Repeatable.
     #[arg(long = "method", value_parser = parse_method)]
     pub methods: Vec<Method>,
     /// HaluEval QA jsonl [default: <models dir>/halueval-qa/dataset_halueval_qa.jsonl]
@@ -69,6 +86,9 @@ pub struct EvalArgs {
     /// Language model for --answers.
     #[arg(long)]
     pub model: Option<String>,
+    /// Articles to summarize with --set summaries (0: all 100).
+    #[arg(long, default_value_t = 0)]
+    pub summaries: usize,
 }
 
 fn parse_method(s: &str) -> std::result::Result<Method, String> {
@@ -85,9 +105,12 @@ fn parse_method(s: &str) -> std::result::Result<Method, String> {
         "convex" => Ok(Method::Fused(Fusion::Convex {
             vector_weight: weight.unwrap_or(0.5),
         })),
+        "zscore" => Ok(Method::Fused(Fusion::ZScore {
+            vector_weight: weight.unwrap_or(0.6),
+        })),
         "rerank" => Ok(Method::Reranked(weight.unwrap_or(0.3))),
         other => Err(format!(
-            "unknown method '{other}' (rrf[:TEXT_WEIGHT], convex[:VECTOR_WEIGHT], rerank[:WEIGHT])"
+            "unknown method '{other}' (rrf[:TEXT_WEIGHT], convex[:VECTOR_WEIGHT], zscore[:VECTOR_WEIGHT], rerank[:WEIGHT])"
         )),
     }
 }
@@ -113,6 +136,7 @@ impl Method {
             Method::Fused(f) if *f == Fusion::default() => "hybrid".into(),
             Method::Fused(Fusion::Rrf { text_weight, .. }) => format!("rrf:{text_weight}"),
             Method::Fused(Fusion::Convex { vector_weight }) => format!("convex:{vector_weight}"),
+            Method::Fused(Fusion::ZScore { vector_weight }) => format!("zscore:{vector_weight}"),
             Method::Reranked(w) => format!("rerank:{w}"),
         }
     }
@@ -130,7 +154,7 @@ impl Method {
 }
 
 /// Rank metrics of one method over a question set.
-#[derive(Default, Clone, serde::Serialize)]
+#[derive(Debug, Default, Clone, serde::Serialize)]
 pub(crate) struct Metrics {
     pub mode: String,
     pub questions: usize,
@@ -185,7 +209,13 @@ pub(crate) async fn score_retrieval(
             let hits = match m {
                 Method::Vector => vector.clone(),
                 Method::Text => text.clone(),
-                Method::Fused(f) => fuse(vector.clone(), text.clone(), *f, DEPTH),
+                // as hybrid search fuses them: the first HYBRID_DEPTH of each list
+                Method::Fused(f) => fuse(
+                    vector[..vector.len().min(HYBRID_DEPTH)].to_vec(),
+                    text[..text.len().min(HYBRID_DEPTH)].to_vec(),
+                    *f,
+                    DEPTH,
+                ),
                 Method::Reranked(w) => rerank(
                     p.question,
                     fuse(
@@ -230,20 +260,6 @@ pub(crate) async fn score_retrieval(
         );
     }
     Ok((all, latency))
-}
-
-/// Write each probe's first-stage lists to `path` as JSON lines (see [`candidates_line`]).
-pub(crate) async fn dump_candidates(
-    library: &Library,
-    probes: &[Probe<'_>],
-    path: &Path,
-) -> Result<()> {
-    let mut lines = Vec::with_capacity(probes.len());
-    for p in probes {
-        let (vector, text) = library.candidates(p.question, DEPTH).await?;
-        lines.push(candidates_line(p, &vector, &text));
-    }
-    write_lines(path, &lines)
 }
 
 /// Write `lines` to `path`, one per line (a JSON-lines file).
@@ -307,18 +323,15 @@ pub async fn run(models_dir: &Option<PathBuf>, args: EvalArgs) -> Result<i32> {
     if matches!(args.set, EvalSet::Halueval | EvalSet::All) {
         run_halueval(models_dir, &work, &args).await?;
     }
-    if matches!(args.set, EvalSet::Docs | EvalSet::All) {
-        crate::eval_docs::run(
-            &crate::eval_docs::DEV,
-            models_dir,
-            &work.join("docs"),
-            &args,
-        )
-        .await?;
-    }
-    if args.set == EvalSet::Heldout {
-        let set = &crate::eval_docs::HELDOUT;
-        crate::eval_docs::run(set, models_dir, &work.join("heldout"), &args).await?;
+    use crate::eval_docs::{run_parts, Split, DEV, HELDOUT, SUITE};
+    match args.set {
+        EvalSet::Docs | EvalSet::All => {
+            run_parts(&[DEV], Split::Dev, models_dir, &work, &args).await?
+        }
+        EvalSet::Heldout => run_parts(&[HELDOUT], Split::Heldout, models_dir, &work, &args).await?,
+        EvalSet::Suite => run_parts(&SUITE, args.split, models_dir, &work, &args).await?,
+        EvalSet::Summaries => crate::eval_summaries::run(models_dir, &args).await?,
+        EvalSet::Halueval => {}
     }
     Ok(0)
 }

@@ -6,6 +6,7 @@ mod bench_api;
 mod collections;
 mod eval;
 mod eval_docs;
+mod eval_summaries;
 mod models;
 mod serve;
 mod watch;

@@ -245,6 +245,8 @@ fn extras(a: &Answer) -> Value {
     json!({
         "citations": a.citations.iter().map(citation_json).collect::<Vec<_>>(),
         "not_found": a.not_found,
+        "declined_because": a.declined_because,
+        "quoted": a.quoted,
         "unsupported": a.unsupported,
     })
 }

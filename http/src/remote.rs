@@ -137,8 +137,6 @@ impl RemoteLlm {
             prefill_ms: 0.0,
             first_token_ms: 0.0,
             tokens_per_s: 0.0,
-            guard_probability: None,
-            guarded: false,
             drafted_tokens: 0,
             accepted_tokens: 0,
         };
@@ -158,7 +156,6 @@ impl RemoteLlm {
         }
         let mut pieces = 0usize;
         let mut first_at = None;
-        let mut logprobs: Vec<f64> = Vec::new();
         while let Some(line) = c.line(cancel)? {
             if cancel.is_cancelled() {
                 gen.stop_reason = StopReason::Cancelled;
@@ -181,13 +178,6 @@ impl RemoteLlm {
             if v["error"].is_object() || v["error"].is_string() {
                 return Err(Failure::Final(self.endpoint.refused(200, data.as_bytes())));
             }
-            if let Some(items) = v["choices"][0]["logprobs"]["content"].as_array() {
-                for lp in items.iter().filter_map(|i| i["logprob"].as_f64()) {
-                    if logprobs.len() < 2 {
-                        logprobs.push(lp);
-                    }
-                }
-            }
             if let Some(piece) = v["choices"][0]["delta"]["content"].as_str() {
                 if !piece.is_empty() {
                     if first_at.is_none() {
@@ -203,9 +193,6 @@ impl RemoteLlm {
         }
         if cancel.is_cancelled() {
             gen.stop_reason = StopReason::Cancelled;
-        }
-        if !logprobs.is_empty() {
-            gen.guard_probability = Some(logprobs.iter().sum::<f64>().exp() as f32);
         }
         if gen.completion_tokens == 0 {
             gen.completion_tokens = pieces;
@@ -395,11 +382,6 @@ impl Generator for RemoteLlm {
         Ok(text.len().div_ceil(4))
     }
 
-    /// With `params.guard`, the reply is held back while it reads as the guarded reply. If it
-    /// is that reply, it stands only when the server's log-probabilities put its first two
-    /// tokens at `min_probability` or more; otherwise (or with no log-probabilities) the
-    /// question is asked again with the guard's `insist` line added, and that answer streams. This is the remote form of barring the reply's first token, which needs token
-    /// ids the server's tokenizer alone knows.
     fn chat(
         &self,
         messages: &[Message],
@@ -407,76 +389,16 @@ impl Generator for RemoteLlm {
         cancel: &Cancel,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Generation> {
-        let Some(guard) = params.guard.as_ref() else {
-            return self.complete(messages, params, false, cancel, on_text);
-        };
-        let mut held = String::new();
-        let mut streaming = false;
-        let mut gen = {
-            let mut relay = |piece: &str| {
-                if streaming {
-                    on_text(piece);
-                    return;
-                }
-                held.push_str(piece);
-                if !could_be(&held, &guard.text) {
-                    streaming = true;
-                    on_text(&held);
-                }
-            };
-            self.complete(messages, params, true, cancel, &mut relay)?
-        };
-        if streaming || held.trim().is_empty() || gen.stop_reason == StopReason::Cancelled {
-            if !streaming {
-                on_text(&held);
-            }
-            return Ok(gen);
-        }
-        // the reply was the guarded one
-        let sure = gen
-            .guard_probability
-            .is_some_and(|p| p >= guard.min_probability);
-        if sure || guard.insist.is_empty() {
-            gen.guarded = true;
-            gen.text = guard.text.clone();
-            on_text(&gen.text);
-            return Ok(gen);
-        }
-        let mut again = messages.to_vec();
-        if let Some(last) = again.iter_mut().rev().find(|m| m.role == Role::User) {
-            last.content.push_str(&guard.insist);
-        }
-        let probability = gen.guard_probability;
-        let mut retry = self.complete(&again, params, false, cancel, on_text)?;
-        retry.guard_probability = probability;
-        retry.first_token_ms += gen.first_token_ms;
-        Ok(retry)
+        self.complete(messages, params, cancel, on_text)
     }
-}
-
-/// Whether `text` (leading citation markers and spaces aside) may still become `reply`.
-fn could_be(text: &str, reply: &str) -> bool {
-    let mut t = text.trim_start();
-    while let Some(rest) = t.strip_prefix('[') {
-        match rest.find(']') {
-            Some(i) if rest[..i].chars().all(|c| c.is_ascii_digit()) => {
-                t = rest[i + 1..].trim_start()
-            }
-            _ => break,
-        }
-    }
-    let t = t.trim_end();
-    reply.starts_with(t) || t.starts_with(reply.trim_end_matches('.'))
 }
 
 impl RemoteLlm {
-    /// One chat completion, streamed to `on_text`; with `logprobs`, the probability of its
-    /// first two tokens goes into `guard_probability`.
+    /// One chat completion, streamed to `on_text`.
     fn complete(
         &self,
         messages: &[Message],
         params: &GenerateParams,
-        logprobs: bool,
         cancel: &Cancel,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Generation> {
@@ -502,9 +424,6 @@ impl RemoteLlm {
         });
         if params.temperature > 0.0 {
             body["top_p"] = json!(params.top_p);
-        }
-        if logprobs {
-            body["logprobs"] = json!(true);
         }
         let stop: Vec<&String> = params.stop.iter().filter(|s| !s.is_empty()).collect();
         if !stop.is_empty() {
@@ -1097,108 +1016,6 @@ mod tests {
         let gen = gen.unwrap();
         assert_eq!(gen.stop_reason, StopReason::Cancelled);
         assert_eq!(pieces, ["One"]);
-    }
-
-    fn guarded(llm: &RemoteLlm) -> (Result<Generation>, String) {
-        let mut shown = String::new();
-        let params = GenerateParams {
-            guard: Some(hearth::GuardedReply {
-                text: "I couldn't find this in your documents.".into(),
-                min_probability: 0.8,
-                insist: "\n\nThe excerpts above are about this question: answer it from them."
-                    .into(),
-            }),
-            ..GenerateParams::default()
-        };
-        let result = llm.chat(
-            &[Message::system("Answer."), Message::user("Excerpts: …")],
-            &params,
-            &Cancel::new(),
-            &mut |p| shown.push_str(p),
-        );
-        (result, shown)
-    }
-
-    /// `stream` with log-probabilities on the first two pieces.
-    fn stream_with_logprobs(pieces: &[&str], logprob: f64) -> String {
-        let plain = stream(pieces, "stop");
-        let mut n = 0;
-        plain
-            .split("\r\n")
-            .map(|part| {
-                if let Some(data) = part.strip_prefix("data: ") {
-                    let mut v: Value = serde_json::from_str(data.trim()).unwrap_or(Value::Null);
-                    if n < 2 && v["choices"][0]["delta"]["content"].is_string() {
-                        v["choices"][0]["logprobs"] =
-                            json!({"content": [{"token": "x", "logprob": logprob}]});
-                        n += 1;
-                    }
-                    if v.is_null() {
-                        return part.to_string();
-                    }
-                    let data = format!("data: {v}\n\n");
-                    return data;
-                }
-                part.to_string()
-            })
-            .collect::<Vec<_>>()
-            .join("\r\n")
-    }
-
-    #[test]
-    fn a_sure_decline_stands_and_an_unsure_one_is_asked_again() {
-        // sure: 0.95 × 0.95 ≥ 0.8
-        let sure = stream_with_logprobs(
-            &["I couldn't", " find this in your documents."],
-            0.95f64.ln(),
-        );
-        let (url, seen) = fake(vec![rechunk(&sure)]);
-        let (gen, shown) = guarded(&remote(&url));
-        let gen = gen.unwrap();
-        assert!(gen.guarded);
-        assert!(gen.guard_probability.unwrap() > 0.89);
-        assert_eq!(shown, "I couldn't find this in your documents.");
-        assert_eq!(seen.lock().unwrap().len(), 1);
-        assert_eq!(seen.lock().unwrap()[0]["logprobs"], true);
-
-        // unsure (or no log-probabilities): asked again, told the excerpts are about it
-        let unsure = stream(&["[1] I couldn't", " find this in your documents."], "stop");
-        let (url, seen) = fake(vec![unsure, stream(&["It is 26", " days [1]."], "stop")]);
-        let (gen, shown) = guarded(&remote(&url));
-        let gen = gen.unwrap();
-        assert!(!gen.guarded);
-        assert_eq!(shown, "It is 26 days [1].", "the decline was never shown");
-        let seen = seen.lock().unwrap();
-        assert_eq!(seen.len(), 2);
-        let last = seen[1]["messages"][1]["content"].as_str().unwrap();
-        assert!(last.ends_with("answer it from them."), "{last}");
-
-        // an answer is streamed as it comes
-        let (url, _) = fake(vec![stream(&["Heron", " eggs hatch [1]."], "stop")]);
-        let (gen, shown) = guarded(&remote(&url));
-        assert_eq!(gen.unwrap().text, "Heron eggs hatch [1].");
-        assert_eq!(shown, "Heron eggs hatch [1].");
-        assert!(could_be("[2]  I couldn", "I couldn't find this."));
-        assert!(!could_be("I could answer", "I couldn't find this."));
-    }
-
-    /// Re-frame a chunked body whose data lines were rewritten (chunk sizes changed).
-    fn rechunk(raw: &str) -> String {
-        let (head, _) = raw.split_once("\r\n\r\n").unwrap();
-        let events: Vec<String> = raw
-            .split("data: ")
-            .skip(1)
-            .map(|e| {
-                let end = e.find("\n\n").unwrap();
-                format!("data: {}\n\n", &e[..end])
-            })
-            .collect();
-        let mut out = format!("{head}\r\n\r\n");
-        for data in events {
-            out.push_str(&format!("{:x}\r\n{data}\r\n", data.len()));
-        }
-        out.push_str("0\r\n\r\n");
-        out
     }
 
     #[test]

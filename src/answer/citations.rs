@@ -5,15 +5,9 @@ use std::collections::BTreeSet;
 
 use super::Citation;
 
-/// Whether an answer is the model saying the documents do not hold it.
-pub(super) fn is_decline(answer: &str) -> bool {
-    let a = answer.to_lowercase();
-    a.contains("couldn't find this") || a.contains("could not find this")
-}
-
 /// Answer sentences of at least three content words, less than half of which appear in any one
 /// source: what a reader should check before trusting.
-pub(super) fn unsupported_sentences(answer: &str, sources: &[Citation]) -> Vec<String> {
+pub fn unsupported_sentences(answer: &str, sources: &[Citation]) -> Vec<String> {
     let source_words: Vec<BTreeSet<String>> = sources
         .iter()
         .map(|s| crate::lexical::content_words(&s.text))

@@ -13,6 +13,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
 
+use super::check::EvidenceSentence;
 use super::Citation;
 use crate::error::Result;
 use crate::lexical::sentence_coverage;
@@ -46,6 +47,16 @@ struct Sentence {
     score: f64,
 }
 
+/// Evidence sentences kept as the best matches (what a quote is chosen from).
+const BEST_KEPT: usize = 5;
+
+/// The evidence for a question: the numbered sources, and the sentences in them that match the
+/// question best (best first).
+pub(crate) struct Evidence {
+    pub sources: Vec<Citation>,
+    pub best: Vec<EvidenceSentence>,
+}
+
 /// Choose the evidence for `query` from `hits` (best first): at most `max_sources` sources of
 /// at most `budget` model tokens together, numbered from 1 in retrieval order. `count` counts
 /// model tokens; `embed` embeds the question and the sentences (one batch).
@@ -56,7 +67,11 @@ pub(crate) fn select(
     max_sources: usize,
     count: &dyn Fn(&str) -> Result<usize>,
     embed: EmbedFn<'_>,
-) -> Result<Vec<Citation>> {
+) -> Result<Evidence> {
+    let nothing = || Evidence {
+        sources: Vec::new(),
+        best: Vec::new(),
+    };
     let max_sources = max_sources.max(1);
     let texts: Vec<&str> = hits.iter().map(|h| h.text.as_str()).collect();
     let mut sentences: Vec<Sentence> = Vec::new();
@@ -78,7 +93,7 @@ pub(crate) fn select(
         per_hit.push(first..sentences.len());
     }
     if sentences.is_empty() {
-        return Ok(Vec::new());
+        return Ok(nothing());
     }
     // The sentences that words and rank put first are embedded (with the question, one batch).
     let mut by_words: Vec<usize> = (0..sentences.len()).collect();
@@ -179,15 +194,40 @@ pub(crate) fn select(
             end = candidate;
         }
         if text[..end].trim().is_empty() {
-            return Ok(Vec::new());
+            return Ok(nothing());
         }
         let end = s.range.start + end;
         let span = s.range.start..end;
-        return Ok(vec![citation(1, &hits[s.hit], std::slice::from_ref(&span))]);
+        let source = citation(1, &hits[s.hit], std::slice::from_ref(&span));
+        let best = vec![EvidenceSentence {
+            n: 1,
+            text: source.text.clone(),
+            coverage: s.coverage,
+            similarity: s.similarity,
+        }];
+        return Ok(Evidence {
+            sources: vec![source],
+            best,
+        });
     }
 
     sources.sort_unstable();
-    Ok(sources
+    let number = |h: usize| sources.iter().position(|&x| x == h).map(|k| k + 1);
+    let best = order
+        .iter()
+        .filter(|i| chosen.contains(i))
+        .filter_map(|&i| {
+            let s = &sentences[i];
+            Some(EvidenceSentence {
+                n: number(s.hit)?,
+                text: hits[s.hit].text[s.range.clone()].to_string(),
+                coverage: s.coverage,
+                similarity: s.similarity,
+            })
+        })
+        .take(BEST_KEPT)
+        .collect();
+    let sources = sources
         .iter()
         .enumerate()
         .map(|(k, &h)| {
@@ -198,7 +238,8 @@ pub(crate) fn select(
                 .collect();
             citation(k + 1, &hits[h], &spans)
         })
-        .collect())
+        .collect();
+    Ok(Evidence { sources, best })
 }
 
 /// Whether a sentence is worth a place in the prompt: at least half of its visible characters
@@ -278,7 +319,7 @@ mod tests {
             ),
             hit("b", "Prompts are set by PS1. Colours come from escape codes."),
         ];
-        let ev = select(
+        let evidence = select(
             "how many commands does history remember",
             &hits,
             20,
@@ -287,6 +328,13 @@ mod tests {
             &no_meaning,
         )
         .unwrap();
+        // the best match comes first among the sentences a quote is chosen from
+        assert_eq!(
+            evidence.best[0].text,
+            "The variable HISTSIZE sets how many commands are remembered."
+        );
+        assert_eq!(evidence.best[0].n, 1);
+        let ev = evidence.sources;
         assert_eq!(ev[0].n, 1);
         assert!(
             ev[0].text.contains("The variable HISTSIZE sets how many commands are remembered. Its default value is 500."),
@@ -324,10 +372,12 @@ mod tests {
                 .collect())
         };
         let q = "how do I make a failed pipeline fail";
-        let by_meaning = select(q, &hits, 12, 1, &words, &meaning).unwrap();
+        let by_meaning = select(q, &hits, 12, 1, &words, &meaning).unwrap().sources;
         assert_eq!(by_meaning.len(), 1);
         assert_eq!(by_meaning[0].text, "Set the pipefail option.");
-        let by_words = select(q, &hits, 12, 1, &words, &no_meaning).unwrap();
+        let by_words = select(q, &hits, 12, 1, &words, &no_meaning)
+            .unwrap()
+            .sources;
         assert_ne!(by_words[0].text, "Set the pipefail option.");
     }
 
@@ -338,7 +388,9 @@ mod tests {
             "HISTSIZE . . . . . . . . . . . . . . . . . . . . . . 87. The history list keeps \
              HISTSIZE commands.",
         )];
-        let ev = select("what does HISTSIZE do", &hits, 100, 3, &words, &no_meaning).unwrap();
+        let ev = select("what does HISTSIZE do", &hits, 100, 3, &words, &no_meaning)
+            .unwrap()
+            .sources;
         assert_eq!(ev.len(), 1);
         assert!(ev[0]
             .text
@@ -355,15 +407,21 @@ mod tests {
             hit("a", "Alpha beta. Gamma delta."),
             hit("b", "Epsilon zeta."),
         ];
-        let ev = select("zzz qqq", &hits, 100, 3, &words, &no_meaning).unwrap();
+        let ev = select("zzz qqq", &hits, 100, 3, &words, &no_meaning)
+            .unwrap()
+            .sources;
         assert_eq!(ev.len(), 2);
         assert_eq!(ev[0].text, "Alpha beta. Gamma delta.");
         assert_eq!(ev[1].text, "Epsilon zeta.");
         // one source at most
-        let ev = select("zzz", &hits, 100, 1, &words, &no_meaning).unwrap();
+        let ev = select("zzz", &hits, 100, 1, &words, &no_meaning)
+            .unwrap()
+            .sources;
         assert_eq!(ev.len(), 1);
         // nothing fits: the best sentence cut to the budget
-        let ev = select("gamma", &hits, 1, 3, &words, &no_meaning).unwrap();
+        let ev = select("gamma", &hits, 1, 3, &words, &no_meaning)
+            .unwrap()
+            .sources;
         assert_eq!(ev.len(), 1);
         assert_eq!(ev[0].text, "Gamma");
     }

@@ -8,6 +8,7 @@
 //! stops generation at the next token.
 
 mod ask;
+mod check;
 mod citations;
 mod evidence;
 mod followup;
@@ -24,7 +25,27 @@ pub use crate::config::AnswerConfig;
 use crate::error::{Error, Result};
 use crate::llm::{ms, GenerateParams, Generation, Generator, Message};
 pub use ask::ask;
-pub use citations::resolve_citations;
+pub use check::{question_kind, EvidenceSentence, QuestionKind};
+
+/// Whether `answer` adds nothing to `question` that `sources` hold: it restates the question
+/// (or names only what no source has).
+pub fn adds_nothing(answer: &str, question: &str, sources: &[Citation]) -> bool {
+    check::Judge::new(question, sources)
+        .judge(answer)
+        .held
+        .is_empty()
+}
+
+/// The evidence sentence Hearth would quote for `question` from `best` (the answer's
+/// `best_sentences`) when the model's answer fails the check, whatever its score.
+pub fn best_quote<'a>(
+    question: &str,
+    sources: &[Citation],
+    best: &'a [EvidenceSentence],
+) -> Option<&'a EvidenceSentence> {
+    check::pick_quote(&check::Judge::new(question, sources), best)
+}
+pub use citations::{resolve_citations, unsupported_sentences};
 pub use summarize::{summarize, Summary, SummaryEvent};
 
 /// What a person sees when the documents do not hold the answer.
@@ -94,9 +115,23 @@ pub struct Answer {
     pub citations: Vec<Citation>,
     /// Every source that was in the prompt.
     pub sources: Vec<Citation>,
-    /// True when the documents were judged not to hold the answer (before asking the model, or
-    /// by the model itself).
+    /// True when the documents were judged not to hold the answer.
     pub not_found: bool,
+    /// Why, when `not_found`.
+    pub declined_because: Option<DeclineReason>,
+    /// True when the answer quotes the evidence ("Your documents say: “…” [n]") instead of
+    /// giving the model's words: what the model wrote did not pass the answer check (it
+    /// restated the question, named what no source holds, or left out what was asked), or the
+    /// question is of a kind quoted without asking the model (`answer.quote_kinds`).
+    pub quoted: bool,
+    /// What the model wrote, when the answer is not all of it: sentences that did not pass the
+    /// answer check were left out, or the answer is a quote or a decline instead.
+    pub draft: Option<String>,
+    /// What the question asks for (from its question word).
+    pub kind: QuestionKind,
+    /// The evidence sentences that match the question best, best first (a quote is one of
+    /// them).
+    pub best_sentences: Vec<EvidenceSentence>,
     /// Sentences of the answer that no source supports (few of their words are in any source).
     pub unsupported: Vec<String>,
     /// Citation numbers the model wrote that matched no source, or a source holding almost none
@@ -110,9 +145,6 @@ pub struct Answer {
     /// documents that never say it).
     #[serde(default)]
     pub unknown_terms: Vec<String>,
-    /// The probability the model gave "not in your documents" as its reply (what
-    /// `decline_probability` gates); absent when the model was not asked.
-    pub decline_probability: Option<f32>,
     /// Model name.
     pub model: String,
     /// True when the caller cancelled.
@@ -121,12 +153,25 @@ pub struct Answer {
     pub timings: AnswerTimings,
 }
 
+/// Why an answer says the documents do not hold it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeclineReason {
+    /// No passage is close enough to the question by meaning (`answer.min_similarity`).
+    NoClosePassage,
+    /// The question names something no indexed text mentions (`answer.unknown_terms`).
+    UnknownTerms,
+    /// Neither the model's answer nor any evidence sentence answers it (the answer check).
+    NotInEvidence,
+}
+
 /// What a streaming answer reports as it goes.
 #[derive(Debug, Clone)]
 pub enum AnswerEvent {
     /// The evidence is chosen: these sources go to the model (sent before any answer token).
     Sources(Vec<Citation>),
-    /// A piece of answer text.
+    /// A piece of answer text (only what passed the answer check is sent; a quote or a
+    /// decline comes as one piece).
     Token(String),
 }
 

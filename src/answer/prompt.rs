@@ -2,20 +2,13 @@
 
 use super::Citation;
 
-/// The answer instructions. Asking for the exact command, option, setting, file or value, and
-/// for the answer itself rather than which excerpt holds it, took right answers on the real
-/// documents from 0.33 to 0.47 (the 0.5B model otherwise often replied "The option you use is
-/// [1].").
-pub(super) const ASK_SYSTEM: &str = "You answer questions about the user's documents from \
-numbered excerpts of them. Give the answer the excerpts contain in one to three sentences, naming \
-the exact command, option, setting, file or value, and put the number of each excerpt you use in \
-brackets, like [1]. Write the answer itself, never just which excerpt holds it. Only when no \
-excerpt is about the question, reply: I couldn't find this in your documents.";
-
-/// Added to the question when a model that cannot be steered token by token declined, but was
-/// not sure enough of it ([`crate::llm::GuardedReply::insist`]).
-pub(super) const ASK_INSIST: &str =
-    "\n\nThe excerpts above are about this question: answer it from them.";
+/// The answer instructions: the same for every kind of document (no wording about commands
+/// or settings, which leaked into answers about letters and mail), and no refusal to give:
+/// whether the documents hold an answer is decided outside the model (see `check.rs`).
+pub(super) const ASK_SYSTEM: &str = "You answer questions about the user's own documents \
+(notes, letters, mail, articles, reports, books, manuals) from numbered excerpts of them. Reply \
+with the answer itself in one or two plain sentences, using the facts the excerpts give, and \
+put the number of each excerpt you use in brackets, like [1].";
 
 /// The user turn of an answer: the evidence, numbered, then the question.
 pub(super) fn ask_prompt(question: &str, sources: &[Citation]) -> String {
@@ -26,7 +19,7 @@ pub(super) fn ask_prompt(question: &str, sources: &[Citation]) -> String {
     format!("Excerpts:\n{excerpts}\nQuestion: {question}")
 }
 
-fn source_label(s: &Citation) -> String {
+pub(super) fn source_label(s: &Citation) -> String {
     let place = crate::extract::place(&s.path, s.page);
     // the section the excerpt is in often names what it is about ("EXPLAIN > Parameters")
     let parts: Vec<&str> = s

@@ -42,26 +42,6 @@ fn logit_values(logits: &Tensor) -> candle_core::Result<Vec<f32>> {
         .to_vec1()
 }
 
-/// Softmax probability of token `id` under `logits`.
-fn softmax_at(logits: &Tensor, id: u32) -> candle_core::Result<f64> {
-    let v = logit_values(logits)?;
-    let Some(&target) = v.get(id as usize) else {
-        return Ok(0.0);
-    };
-    let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = v.iter().map(|&x| ((x - max) as f64).exp()).sum();
-    Ok(((target - max) as f64).exp() / sum)
-}
-
-/// `logits` with token `id` made impossible.
-fn bar_token(logits: &Tensor, id: u32) -> candle_core::Result<Tensor> {
-    let mut v = logit_values(logits)?;
-    if let Some(x) = v.get_mut(id as usize) {
-        *x = f32::NEG_INFINITY;
-    }
-    Tensor::from_vec(v, logits.shape(), logits.device())?.to_dtype(logits.dtype())
-}
-
 /// Tokens run through the network at once while reading a prompt. 128 against 512, after the
 /// prompt kernel: prefill as fast or faster (Qwen 0.5B, 300 tokens 284–295 vs 275 tok/s;
 /// 1,500 tokens 185–197 vs 181), and the activations smaller (peak RSS at 1,500 tokens 643 vs
@@ -105,32 +85,9 @@ pub struct GenerateParams {
     pub seed: u64,
     /// Extra strings that end the answer (not included in it).
     pub stop: Vec<String>,
-    /// A reply the model may give only when it is sure of it (see [`GuardedReply`]).
-    pub guard: Option<GuardedReply>,
-    /// Texts the reply may not start with: the first token of each is barred from the first
-    /// step (an answer that opens with a citation marker tends to be nothing but markers).
-    pub barred_starts: Vec<String>,
     /// Greedy decoding drafts tokens by prompt lookup and checks them in one batch
     /// ([`speculate`]); the output is the same token for token, only faster.
     pub speculate: bool,
-}
-
-/// A reply the model may give only when it is sure of it: "not in your documents". Small
-/// models reach for a canned refusal far more often than the evidence warrants, and a greedy
-/// decoder takes it whenever it is the single likeliest start. Instead, before the first token
-/// the probability of the reply's first two tokens is measured; at or above `min_probability`
-/// the model gives `text` (and nothing else), below it the reply's first token is barred from
-/// the first step and the model answers.
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct GuardedReply {
-    /// The reply, as the model would write it.
-    pub text: String,
-    /// Probability from which the model is taken to mean it (above 1: never).
-    pub min_probability: f32,
-    /// For a model whose first token cannot be barred (one behind a server): a line added to
-    /// the last user message when the question is asked again instead. Empty: the reply stands.
-    #[serde(default)]
-    pub insist: String,
 }
 
 impl Default for GenerateParams {
@@ -143,8 +100,6 @@ impl Default for GenerateParams {
             repeat_last_n: 64,
             seed: 299_792_458,
             stop: Vec::new(),
-            guard: None,
-            barred_starts: Vec::new(),
             speculate: true,
         }
     }
@@ -220,10 +175,6 @@ pub struct Generation {
     pub first_token_ms: f64,
     /// Decode speed after the first token, tokens/s.
     pub tokens_per_s: f64,
-    /// With a [`GuardedReply`]: the probability the model gave its first two tokens.
-    pub guard_probability: Option<f32>,
-    /// True when the model gave the guarded reply (then `text` is that reply).
-    pub guarded: bool,
     /// Tokens drafted by prompt lookup and checked ([`speculate`]).
     pub drafted_tokens: usize,
     /// Of those, the ones kept.
@@ -447,37 +398,6 @@ impl Llm {
         }
         let prefill_ms = ms(start);
         let mut logits = logits.expect("at least one prompt token");
-        let mut guard_probability = None;
-        if let Some(guard) = &params.guard {
-            let (p, first) = self.guard_probability(state, &ids, &logits, &guard.text)?;
-            guard_probability = Some(p);
-            if p >= guard.min_probability {
-                on_text(&guard.text);
-                return Ok(Generation {
-                    text: guard.text.clone(),
-                    stop_reason: StopReason::EndOfTurn,
-                    prompt_tokens: ids.len(),
-                    cached_tokens: common,
-                    completion_tokens: 0,
-                    prefill_ms,
-                    first_token_ms: ms(start),
-                    tokens_per_s: 0.0,
-                    guard_probability,
-                    guarded: true,
-                    drafted_tokens: 0,
-                    accepted_tokens: 0,
-                });
-            }
-            if let Some(first) = first {
-                logits = bar_token(&logits, first).map_err(gen_err)?;
-            }
-        }
-        for text in &params.barred_starts {
-            if let Some(&first) = tokenizer::encode(&self.tokenizer, text)?.first() {
-                logits = bar_token(&logits, first).map_err(gen_err)?;
-            }
-        }
-
         let sampling = if params.temperature <= 0.0 {
             Sampling::ArgMax
         } else {
@@ -619,38 +539,9 @@ impl Llm {
             } else {
                 0.0
             },
-            guard_probability,
-            guarded: false,
             drafted_tokens,
             accepted_tokens,
         })
-    }
-
-    /// The probability of `reply`'s first two tokens after the prompt `ids` (whose last
-    /// logits are `logits`), and its first token. Leaves the cache holding exactly `ids`.
-    fn guard_probability(
-        &self,
-        state: &mut State,
-        ids: &[u32],
-        logits: &Tensor,
-        reply: &str,
-    ) -> Result<(f32, Option<u32>)> {
-        let gen_err = |e: candle_core::Error| Error::Generation(e.to_string());
-        let reply_ids = tokenizer::encode(&self.tokenizer, reply)?;
-        let Some(&first) = reply_ids.first() else {
-            return Ok((0.0, None));
-        };
-        let mut p = softmax_at(logits, first).map_err(gen_err)?;
-        if let (Some(&second), true) = (reply_ids.get(1), p > 0.01) {
-            let next = state.advance(&[first])?;
-            p *= softmax_at(&next, second).map_err(gen_err)?;
-            // back to the prompt alone (a network that cannot truncate reads it again)
-            let kept = state.keep(ids.len())?;
-            for chunk in ids[kept..].chunks(PREFILL_CHUNK) {
-                state.advance(chunk)?;
-            }
-        }
-        Ok((p as f32, Some(first)))
     }
 
     fn cancelled(&self, prompt_tokens: usize, cached: usize, start: Instant) -> Generation {
@@ -663,8 +554,6 @@ impl Llm {
             prefill_ms: ms(start),
             first_token_ms: 0.0,
             tokens_per_s: 0.0,
-            guard_probability: None,
-            guarded: false,
             drafted_tokens: 0,
             accepted_tokens: 0,
         }

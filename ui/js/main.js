@@ -606,12 +606,19 @@ function renderMessage(m) {
     {
       class: `msg assistant${m.notFound ? " not-found" : ""}`,
       dataset: {
-        state: m.done ? (m.error ? "error" : m.cancelled ? "cancelled" : m.notFound ? "not-found" : "done") : "streaming",
+        state: m.done ? (m.error ? "error" : m.cancelled ? "cancelled" : m.notFound ? "not-found" : m.quoted ? "quoted" : "done") : "streaming",
         tokens: m.tokens || 0, // streamed pieces received
       },
     },
     m.status && !m.done ? h("div", { class: "status" }, m.status) : null,
     m.notFound ? h("div", { class: "status" }, "Not in your documents") : null,
+    m.quoted
+      ? h(
+          "div",
+          { class: "status quote-note", title: "The model's answer did not hold up against your documents, so the passage that answers best is quoted." },
+          "Quoted from your documents",
+        )
+      : null,
     renderEvidence(m),
     body,
     m.done && (m.unsupported || []).length
@@ -755,6 +762,7 @@ async function ask() {
     m.citations = a.citations;
     m.unsupported = a.unsupported;
     m.notFound = a.not_found;
+    m.quoted = a.quoted;
     m.cancelled = a.cancelled;
   } catch (e) {
     if (e.code === "cancelled") m.cancelled = true;

@@ -1,0 +1,1068 @@
+//! The answer check: does what the model wrote answer the question from the evidence?
+//!
+//! A small model, asked about a letter or a speech, often restates the question without its
+//! answer ("Johnson declared an all-out war against in his 1964 address."), names facts no
+//! excerpt holds, or says the excerpts do not tell. Each sentence of the answer is judged as it
+//! is written: it passes when it adds content words that are not in the question and that the
+//! evidence holds, and names no number or name the evidence and the question lack. Only passing
+//! sentences reach the reader ([`Gate`]); the first must also hold the kind of thing the
+//! question asks for (a number for "how many", a time for "when", a name for "who"). When no
+//! sentence passes, the caller quotes the evidence sentence that answers best, or says the
+//! documents do not hold the answer.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use super::citations::resolve_citations;
+use super::Citation;
+use crate::lexical::{content_words, sentence_ranges};
+
+/// What a question asks for, from its question word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QuestionKind {
+    /// A person or group ("who", "whose", "which person").
+    Who,
+    /// A time ("when", "what year", "which day").
+    When,
+    /// A place ("where", "which city").
+    Where,
+    /// A number or amount ("how many", "how much", "how long", "what percentage").
+    Quantity,
+    /// A reason ("why").
+    Why,
+    /// A way or manner ("how").
+    How,
+    /// A thing, or anything else ("what", "which", no question word).
+    What,
+}
+
+impl QuestionKind {
+    /// Every kind, in a fixed order.
+    pub const ALL: [QuestionKind; 7] = [
+        QuestionKind::Who,
+        QuestionKind::When,
+        QuestionKind::Where,
+        QuestionKind::Quantity,
+        QuestionKind::Why,
+        QuestionKind::How,
+        QuestionKind::What,
+    ];
+
+    /// Its name, as in config.toml and JSON.
+    pub fn name(self) -> &'static str {
+        match self {
+            QuestionKind::Who => "who",
+            QuestionKind::When => "when",
+            QuestionKind::Where => "where",
+            QuestionKind::Quantity => "quantity",
+            QuestionKind::Why => "why",
+            QuestionKind::How => "how",
+            QuestionKind::What => "what",
+        }
+    }
+}
+
+/// Question phrases and the kind each asks for; at one position the longest phrase wins.
+const KIND_PHRASES: &[(&str, QuestionKind)] = &[
+    ("how many", QuestionKind::Quantity),
+    ("how much", QuestionKind::Quantity),
+    ("how long", QuestionKind::Quantity),
+    ("how old", QuestionKind::Quantity),
+    ("how far", QuestionKind::Quantity),
+    ("how big", QuestionKind::Quantity),
+    ("how large", QuestionKind::Quantity),
+    ("how often", QuestionKind::Quantity),
+    ("how tall", QuestionKind::Quantity),
+    ("how high", QuestionKind::Quantity),
+    ("what percentage", QuestionKind::Quantity),
+    ("what percent", QuestionKind::Quantity),
+    ("what number", QuestionKind::Quantity),
+    ("what amount", QuestionKind::Quantity),
+    ("what price", QuestionKind::Quantity),
+    ("what age", QuestionKind::Quantity),
+    ("what sum", QuestionKind::Quantity),
+    ("when", QuestionKind::When),
+    ("what year", QuestionKind::When),
+    ("which year", QuestionKind::When),
+    ("what date", QuestionKind::When),
+    ("what day", QuestionKind::When),
+    ("which day", QuestionKind::When),
+    ("what month", QuestionKind::When),
+    ("what time", QuestionKind::When),
+    ("what century", QuestionKind::When),
+    ("who", QuestionKind::Who),
+    ("whom", QuestionKind::Who),
+    ("whose", QuestionKind::Who),
+    ("which person", QuestionKind::Who),
+    ("what name", QuestionKind::Who),
+    ("where", QuestionKind::Where),
+    ("what place", QuestionKind::Where),
+    ("which city", QuestionKind::Where),
+    ("what city", QuestionKind::Where),
+    ("which country", QuestionKind::Where),
+    ("what country", QuestionKind::Where),
+    ("why", QuestionKind::Why),
+    ("what reason", QuestionKind::Why),
+    ("how", QuestionKind::How),
+    ("what", QuestionKind::What),
+    ("which", QuestionKind::What),
+];
+
+/// Verbs after which "when", "where" and "how" ask a question ("where does it read from")
+/// rather than open a clause ("when a script runs ..., where does it read from").
+const AUXILIARIES: &[&str] = &[
+    "do", "does", "did", "is", "are", "was", "were", "can", "could", "should", "would", "will",
+    "shall", "may", "might", "must", "has", "have", "had", "am", "to",
+];
+
+/// The kind of thing `question` asks for: the first question phrase in it decides ("In his
+/// 1964 address, what did Johnson declare war on?" asks a "what"); a "when", "where" or plain
+/// "how" counts only before a verb like "does" or "is".
+pub fn question_kind(question: &str) -> QuestionKind {
+    let lower: Vec<String> = question
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let mut clause_opener: Option<QuestionKind> = None;
+    for i in 0..lower.len() {
+        let mut best: Option<(usize, QuestionKind)> = None;
+        for (phrase, kind) in KIND_PHRASES {
+            let words: Vec<&str> = phrase.split(' ').collect();
+            if lower.len() >= i + words.len()
+                && words.iter().zip(&lower[i..]).all(|(a, b)| a == b)
+                && best.is_none_or(|(n, _)| words.len() > n)
+            {
+                best = Some((words.len(), *kind));
+            }
+        }
+        let Some((n, kind)) = best else { continue };
+        let single = n == 1 && matches!(lower[i].as_str(), "when" | "where" | "how");
+        let asks = !single
+            || lower
+                .get(i + 1)
+                .is_none_or(|next| AUXILIARIES.contains(&next.as_str()));
+        if asks {
+            return kind;
+        }
+        clause_opener.get_or_insert(kind);
+    }
+    clause_opener.unwrap_or(QuestionKind::What)
+}
+
+/// Words an answer uses to talk about the excerpts rather than to answer: they add nothing.
+const ABOUT_THE_EXCERPTS: &[&str] = &[
+    "excerpt",
+    "document",
+    "text",
+    "passage",
+    "source",
+    "information",
+    "provid",
+    "accord",
+    "bas",
+    "mention",
+    "stat",
+    "answer",
+    "question",
+    "specifi",
+    "say",
+    "sai",
+    "detail",
+    "relevant",
+    "given",
+];
+
+/// Phrases with which an answer says the excerpts do not hold it.
+const NOT_THERE: &[&str] = &[
+    "not mention",
+    "no mention",
+    "not say",
+    "not state",
+    "not specif",
+    "not provid",
+    "not contain",
+    "not include",
+    "no information",
+    "not clear",
+    "unclear",
+    "not given",
+    "not know",
+    "cannot find",
+    "can't find",
+    "couldn't find",
+    "could not find",
+    "cannot be determined",
+    "cannot determine",
+    "not possible to determine",
+    "no specific",
+    "no details",
+    "does not tell",
+    "do not tell",
+    "yet to",
+    "not yet",
+    "unknown",
+    "not been",
+    "not disclosed",
+    "not identified",
+    "not named",
+    "not released",
+    "not revealed",
+    "not reported",
+    "did not say",
+    "declined to",
+    "no indication",
+    "not available",
+];
+
+/// One sentence (or label) of the evidence as a set: its content words and its words as
+/// written, lowercased.
+fn unit(text: &str) -> BTreeSet<String> {
+    let mut u = content_words(text);
+    u.extend(raw_words(text).into_iter().map(str::to_lowercase));
+    u
+}
+
+/// Whether `text` says the excerpts do not hold the answer.
+pub(crate) fn says_not_there(text: &str) -> bool {
+    let lower = text.to_lowercase().replace('’', "'");
+    let lower = lower
+        .replace("doesn't", "does not")
+        .replace("don't", "do not");
+    NOT_THERE.iter().any(|p| lower.contains(p))
+}
+
+/// How one sentence of an answer stands against the question and the evidence.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct Judgement {
+    /// Content words it adds to the question that some source holds.
+    pub held: Vec<String>,
+    /// Content words it adds that no source holds.
+    pub unheld: Vec<String>,
+    /// Numbers and names it writes that neither a source nor the question has.
+    pub invented: Vec<String>,
+    /// It says the excerpts do not hold the answer.
+    pub not_there: bool,
+    /// No single sentence of the evidence holds what it adds together with a word of the
+    /// question: its words are scattered over the excerpts (e.g. "killed by lions" when one
+    /// verse has "lion" and another the person asked about).
+    pub scattered: bool,
+}
+
+impl Judgement {
+    /// Adds what the evidence holds, at least a third of what it adds, and invents nothing.
+    pub fn passes(&self) -> bool {
+        !self.not_there
+            && !self.scattered
+            && !self.held.is_empty()
+            && self.invented.is_empty()
+            && self.held.len() * 2 >= self.unheld.len()
+    }
+}
+
+/// The question and the evidence an answer is judged against.
+pub(crate) struct Judge {
+    kind: QuestionKind,
+    asked: BTreeSet<String>,
+    /// Content words of all sources together.
+    held: BTreeSet<String>,
+    /// The sources' words as written, lowercased (for numbers and names).
+    raw: BTreeSet<String>,
+    /// Words the sources write with a capital (names).
+    capitalised: BTreeSet<String>,
+    /// The question's words as written, lowercased.
+    asked_raw: BTreeSet<String>,
+    /// Each sentence of the evidence (and each source's label) as a set of its content words
+    /// and its words as written, lowercased.
+    units: Vec<BTreeSet<String>>,
+}
+
+/// The words of `text` as written: letters and digits, with apostrophes inside words and
+/// separators inside numbers ("1,000", "3.5") kept; a possessive 's dropped.
+fn raw_words(text: &str) -> Vec<&str> {
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    let inside = |k: usize| {
+        let (_, c) = chars[k];
+        if c.is_alphanumeric() {
+            return true;
+        }
+        let before = k.checked_sub(1).map(|j| chars[j].1);
+        let after = chars.get(k + 1).map(|x| x.1);
+        match c {
+            ',' | '.' => {
+                before.is_some_and(|b| b.is_ascii_digit())
+                    && after.is_some_and(|a| a.is_ascii_digit())
+            }
+            '\'' | '’' => {
+                before.is_some_and(char::is_alphanumeric)
+                    && after.is_some_and(char::is_alphanumeric)
+            }
+            _ => false,
+        }
+    };
+    let mut out = Vec::new();
+    let mut start: Option<usize> = None;
+    for k in 0..=chars.len() {
+        let word_char = k < chars.len() && inside(k);
+        match (word_char, start) {
+            (true, None) => start = Some(k),
+            (false, Some(s)) => {
+                let end = chars.get(k).map_or(text.len(), |x| x.0);
+                let w = &text[chars[s].0..end];
+                let w = w
+                    .strip_suffix("'s")
+                    .or_else(|| w.strip_suffix("’s"))
+                    .unwrap_or(w);
+                if !w.is_empty() {
+                    out.push(w);
+                }
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+impl Judge {
+    pub fn new(question: &str, sources: &[Citation]) -> Judge {
+        // what the prompt shows of each source: its text and its label (file, page, section),
+        // which answers sometimes repeat
+        let labelled: Vec<String> = sources
+            .iter()
+            .map(|s| format!("{} {}", super::prompt::source_label(s), s.text))
+            .collect();
+        let texts: Vec<&str> = labelled.iter().map(String::as_str).collect();
+        let mut held = BTreeSet::new();
+        let mut raw = BTreeSet::new();
+        let mut capitalised = BTreeSet::new();
+        let mut units = Vec::new();
+        for s in sources {
+            let label = super::prompt::source_label(s);
+            units.push(unit(&label));
+            for r in sentence_ranges(&s.text) {
+                units.push(unit(&s.text[r]));
+            }
+        }
+        for t in texts.iter().chain(std::iter::once(&question)) {
+            held.extend(content_words(t));
+            for w in raw_words(t) {
+                raw.insert(w.to_lowercase());
+                if w.chars().next().is_some_and(char::is_uppercase) {
+                    capitalised.insert(w.to_lowercase());
+                }
+            }
+        }
+        let asked = content_words(question);
+        let asked_raw = raw_words(question)
+            .into_iter()
+            .map(str::to_lowercase)
+            .collect();
+        Judge {
+            kind: question_kind(question),
+            asked,
+            asked_raw,
+            held,
+            raw,
+            capitalised,
+            units,
+        }
+    }
+
+    /// Judge one sentence (citation markers are ignored).
+    pub fn judge(&self, sentence: &str) -> Judgement {
+        let plain = resolve_citations(sentence, 0).0;
+        let mut j = Judgement {
+            not_there: says_not_there(&plain),
+            ..Judgement::default()
+        };
+        for w in content_words(&plain) {
+            if self.asked.contains(&w) || ABOUT_THE_EXCERPTS.iter().any(|a| w.starts_with(a)) {
+                continue;
+            }
+            if w.chars().all(|c| c.is_ascii_digit()) {
+                continue; // numbers are counted whole below ("2.0", "1,000")
+            }
+            if self.held.contains(&w) {
+                j.held.push(w);
+            } else {
+                j.unheld.push(w);
+            }
+        }
+        for (i, w) in raw_words(&plain).into_iter().enumerate() {
+            let lower = w.to_lowercase();
+            let number = w.chars().any(|c| c.is_ascii_digit());
+            if number && !self.asked_raw.contains(&lower) && self.known(&lower) {
+                j.held.push(lower.clone());
+            }
+            let name = i > 0
+                && w.chars().next().is_some_and(char::is_uppercase)
+                && w.chars().count() > 1
+                && !w.chars().all(|c| c.is_uppercase() && w.len() <= 2);
+            if (number || name) && !self.known(&lower) {
+                j.invented.push(w.to_string());
+            }
+        }
+        j.scattered = !j.held.is_empty() && !self.anchored(&j.held);
+        j
+    }
+
+    /// Whether one unit of the evidence holds at least half of `added` (at least one) and a
+    /// word of the question: the answer's facts come from a passage about what was asked.
+    fn anchored(&self, added: &[String]) -> bool {
+        let need = added.len().div_ceil(2).max(1);
+        self.units.iter().any(|u| {
+            self.asked.iter().any(|w| u.contains(w))
+                && added.iter().filter(|w| u.contains(*w)).count() >= need
+        })
+    }
+
+    /// Whether a written word (lowercased) is in the evidence or the question, allowing for
+    /// word forms ("Kenyan" for "Kenya", "1,000" for "1000").
+    fn known(&self, lower: &str) -> bool {
+        if self.raw.contains(lower) {
+            return true;
+        }
+        let digits: String = lower.chars().filter(|c| c.is_ascii_digit()).collect();
+        if !digits.is_empty()
+            && digits.len() == lower.chars().filter(|c| c.is_alphanumeric()).count()
+        {
+            return self
+                .raw
+                .iter()
+                .any(|r| r.chars().filter(|c| c.is_ascii_digit()).collect::<String>() == digits);
+        }
+        let stem: String = lower
+            .chars()
+            .take(lower.chars().count().saturating_sub(2).max(4))
+            .collect();
+        stem.chars().count() >= 4 && self.raw.iter().any(|r| r.starts_with(&stem))
+    }
+
+    /// Whether `held` (the words a passing answer adds) includes the kind of thing asked for:
+    /// a number for a quantity, a time for "when", a name for "who". Other kinds take any.
+    pub fn has_kind(&self, text: &str) -> bool {
+        let plain = resolve_citations(text, 0).0;
+        let words: Vec<String> = raw_words(&plain)
+            .into_iter()
+            .map(str::to_lowercase)
+            .collect();
+        let new = |w: &String| {
+            !self.asked.contains(
+                &crate::lexical::content_words(w)
+                    .into_iter()
+                    .next()
+                    .unwrap_or_default(),
+            )
+        };
+        match self.kind {
+            QuestionKind::Quantity => words.iter().filter(|w| new(w)).any(|w| is_number(w)),
+            QuestionKind::When => words.iter().filter(|w| new(w)).any(|w| is_time(w)),
+            QuestionKind::Who => words
+                .iter()
+                .filter(|w| new(w))
+                .any(|w| self.capitalised.contains(w) || PEOPLE.contains(&w.as_str())),
+            _ => true,
+        }
+    }
+}
+
+const NUMBER_WORDS: &[&str] = &[
+    "one",
+    "two",
+    "three",
+    "four",
+    "five",
+    "six",
+    "seven",
+    "eight",
+    "nine",
+    "ten",
+    "eleven",
+    "twelve",
+    "thirteen",
+    "fourteen",
+    "fifteen",
+    "sixteen",
+    "seventeen",
+    "eighteen",
+    "nineteen",
+    "twenty",
+    "thirty",
+    "forty",
+    "fifty",
+    "sixty",
+    "seventy",
+    "eighty",
+    "ninety",
+    "hundred",
+    "hundreds",
+    "thousand",
+    "thousands",
+    "million",
+    "millions",
+    "billion",
+    "billions",
+    "dozen",
+    "dozens",
+    "half",
+    "twice",
+    "once",
+    "thrice",
+    "score",
+    "none",
+    "single",
+    "double",
+    "triple",
+    "several",
+    "few",
+    "couple",
+    "percent",
+];
+
+fn is_number(w: &str) -> bool {
+    w.chars().any(|c| c.is_ascii_digit()) || NUMBER_WORDS.contains(&w)
+}
+
+const TIME_WORDS: &[&str] = &[
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+    "jan",
+    "feb",
+    "mar",
+    "apr",
+    "jun",
+    "jul",
+    "aug",
+    "sep",
+    "sept",
+    "oct",
+    "nov",
+    "dec",
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "spring",
+    "summer",
+    "autumn",
+    "fall",
+    "winter",
+    "morning",
+    "afternoon",
+    "evening",
+    "night",
+    "noon",
+    "midnight",
+    "dawn",
+    "dusk",
+    "today",
+    "yesterday",
+    "tomorrow",
+    "week",
+    "weeks",
+    "month",
+    "months",
+    "year",
+    "years",
+    "decade",
+    "decades",
+    "century",
+    "centuries",
+    "ago",
+    "later",
+    "earlier",
+    "before",
+    "after",
+    "during",
+    "since",
+    "until",
+    "christmas",
+    "easter",
+    "season",
+    "day",
+    "days",
+    "hour",
+    "hours",
+    "minute",
+    "minutes",
+    "soon",
+    "immediately",
+    "age",
+    "childhood",
+    "youth",
+];
+
+fn is_time(w: &str) -> bool {
+    is_number(w) || TIME_WORDS.contains(&w)
+}
+
+/// Words that name people without a capital ("his wife", "the captain").
+const PEOPLE: &[&str] = &[
+    "wife",
+    "husband",
+    "mother",
+    "father",
+    "son",
+    "daughter",
+    "brother",
+    "sister",
+    "friend",
+    "king",
+    "queen",
+    "captain",
+    "president",
+    "minister",
+    "officer",
+    "police",
+    "doctor",
+    "teacher",
+    "author",
+    "writer",
+    "editor",
+    "children",
+    "family",
+    "uncle",
+    "aunt",
+    "cousin",
+    "lady",
+    "gentleman",
+    "officials",
+    "spokesman",
+    "spokeswoman",
+    "judge",
+    "jury",
+    "students",
+    "government",
+    "committee",
+    "company",
+    "church",
+    "apostle",
+    "servant",
+    "slave",
+];
+
+/// The reader-facing answer of a model reply, sentence by sentence: a sentence is let through
+/// when it passes the check; sentences that do not are held back until one that passes
+/// follows (and dropped when none does). The first sentence let through must also hold the
+/// kind of thing the question asks for.
+pub(crate) struct Gate {
+    judge: Judge,
+    /// Text received and not yet judged (the sentence being written).
+    pending: String,
+    /// Judged sentences that did not pass, waiting for one that does.
+    held_back: String,
+    /// What was let through.
+    shown: String,
+    /// Sentences judged, with their verdicts (for the answer's record).
+    pub judged: Vec<(String, Judgement)>,
+    /// Sentences that did not pass since the last one that did (or since the start).
+    failed_in_a_row: usize,
+}
+
+impl Gate {
+    pub fn new(judge: Judge) -> Gate {
+        Gate {
+            judge,
+            pending: String::new(),
+            held_back: String::new(),
+            shown: String::new(),
+            judged: Vec::new(),
+            failed_in_a_row: 0,
+        }
+    }
+
+    /// Whether the rest of the reply can no longer change what is shown enough to be worth
+    /// waiting for: three sentences in a row failed before any passed (the answer will be a
+    /// quote or a decline), or two failed after one passed (they would be left out).
+    pub fn gave_up(&self) -> bool {
+        self.failed_in_a_row >= if self.shown.is_empty() { 3 } else { 2 }
+    }
+
+    /// Take a piece of the reply; returns the text to show now (possibly empty).
+    pub fn push(&mut self, piece: &str) -> String {
+        self.pending.push_str(piece);
+        let mut out = String::new();
+        while let Some(end) = complete_sentence(&self.pending) {
+            let sentence: String = self.pending.drain(..end).collect();
+            out.push_str(&self.take(sentence));
+        }
+        out
+    }
+
+    /// The reply ended: judge what is left; returns the text to show now.
+    pub fn finish(&mut self) -> String {
+        let rest = std::mem::take(&mut self.pending);
+        if rest.trim().is_empty() {
+            return String::new();
+        }
+        self.take(rest)
+    }
+
+    /// What was shown in all.
+    pub fn shown(&self) -> &str {
+        &self.shown
+    }
+
+    /// The question and evidence it judges against.
+    pub fn judge(&self) -> &Judge {
+        &self.judge
+    }
+
+    fn take(&mut self, sentence: String) -> String {
+        if sentence.trim().is_empty() {
+            if self.shown.is_empty() {
+                self.held_back.push_str(&sentence);
+                return String::new();
+            }
+            self.shown.push_str(&sentence);
+            return sentence;
+        }
+        let j = self.judge.judge(&sentence);
+        let pass = j.passes();
+        self.judged.push((sentence.trim().to_string(), j));
+        if !pass {
+            self.held_back.push_str(&sentence);
+            self.failed_in_a_row += 1;
+            return String::new();
+        }
+        let candidate = format!("{}{}", self.held_back, sentence);
+        if self.shown.is_empty() && !self.judge.has_kind(&candidate) {
+            self.held_back = candidate;
+            self.failed_in_a_row += 1;
+            return String::new();
+        }
+        self.failed_in_a_row = 0;
+        self.held_back.clear();
+        let out = if self.shown.is_empty() {
+            candidate.trim_start().to_string()
+        } else {
+            candidate
+        };
+        self.shown.push_str(&out);
+        out
+    }
+}
+
+/// Byte length of the first complete sentence of `text` (with the citation markers right
+/// after its full stop), if the text already goes on past it.
+fn complete_sentence(text: &str) -> Option<usize> {
+    for r in sentence_ranges(text) {
+        let end = r.end;
+        // the sentence must end at a stop or line break that is followed by more text
+        let closed = text[..end].ends_with(['.', '!', '?']) || text[end..].starts_with('\n');
+        if !closed {
+            continue;
+        }
+        let rest = &text[end..];
+        let trimmed = rest.trim_start();
+        if trimmed.is_empty() {
+            return None; // wait: markers or the next sentence may follow
+        }
+        if !trimmed.starts_with('[') {
+            return Some(end);
+        }
+        let mut at = end + (rest.len() - trimmed.len());
+        // markers after the stop belong to the sentence: "... poverty. [2]"
+        let mut tail = &text[at..];
+        loop {
+            if !tail.starts_with('[') {
+                break;
+            }
+            match tail.find(']') {
+                Some(close)
+                    if tail[1..close].split(',').all(|p| {
+                        p.trim().chars().all(|c| c.is_ascii_digit()) && !p.trim().is_empty()
+                    }) =>
+                {
+                    at += close + 1;
+                    tail = &text[at..];
+                    let t = tail.trim_start();
+                    if t.is_empty() {
+                        return None; // more markers may come
+                    }
+                    if t.starts_with('[') {
+                        at += tail.len() - t.len();
+                        tail = &text[at..];
+                    }
+                }
+                Some(_) => break,
+                None => return None, // a marker being written
+            }
+        }
+        if tail.starts_with('.') {
+            at += 1;
+        }
+        return Some(at);
+    }
+    None
+}
+
+/// A sentence of the evidence that matches the question, with where it comes from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EvidenceSentence {
+    /// The source it belongs to (`[n]`).
+    pub n: usize,
+    /// The sentence.
+    pub text: String,
+    /// Share of the question's word weight it holds.
+    pub coverage: f64,
+    /// Its cosine similarity to the question (0 when it was not embedded).
+    pub similarity: f64,
+}
+
+impl EvidenceSentence {
+    /// How well it matches the question: coverage and similarity together.
+    pub fn score(&self) -> f64 {
+        self.coverage + self.similarity
+    }
+}
+
+/// The evidence sentence to quote for `question`: among the best matches (best first), the
+/// first that adds something to the question and holds the kind of thing asked for (a number
+/// for "how many", a time for "when", a name for "who": a sentence without one does not answer
+/// such a question, however close it is); `None` when none does.
+pub(crate) fn pick_quote<'a>(
+    judge: &Judge,
+    best: &'a [EvidenceSentence],
+) -> Option<&'a EvidenceSentence> {
+    let adds = |s: &&EvidenceSentence| {
+        content_words(&s.text)
+            .iter()
+            .any(|w| !judge.asked.contains(w))
+    };
+    best.iter()
+        .filter(adds)
+        .find(|s| judge.has_kind(&s.text) && !says_not_there(&s.text))
+}
+
+/// The reply that quotes `s`.
+pub(crate) fn quote_reply(s: &EvidenceSentence) -> String {
+    let text = s.text.trim();
+    format!("Your documents say: \u{201c}{text}\u{201d} [{}]", s.n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn source(n: usize, text: &str) -> Citation {
+        Citation {
+            n,
+            path: format!("/d/{n}.txt"),
+            page: None,
+            text: text.into(),
+            heading: String::new(),
+            chunk_id: String::new(),
+            char_start: 0,
+            char_end: 0,
+            attributed: false,
+        }
+    }
+
+    #[test]
+    fn question_words_give_the_kind() {
+        let k = question_kind;
+        assert_eq!(
+            k("How many people died in the crash?"),
+            QuestionKind::Quantity
+        );
+        assert_eq!(
+            k("how much did Trump ask Congress to raise"),
+            QuestionKind::Quantity
+        );
+        assert_eq!(
+            k("In his 1964 address, what did Johnson declare?"),
+            QuestionKind::What
+        );
+        assert_eq!(
+            k("What year was the constitution adopted?"),
+            QuestionKind::When
+        );
+        assert_eq!(k("Who ran the American Memory project?"), QuestionKind::Who);
+        assert_eq!(k("where did Alice fall"), QuestionKind::Where);
+        assert_eq!(k("Why did she leave?"), QuestionKind::Why);
+        assert_eq!(k("How do I make the pipe fail?"), QuestionKind::How);
+        assert_eq!(k("moonbase race prize"), QuestionKind::What);
+        // a "when" that opens a clause does not ask for a time
+        assert_eq!(
+            k("when a script runs something in the background, where does it read its stdin from?"),
+            QuestionKind::Where
+        );
+        assert_eq!(k("When did the eggs hatch?"), QuestionKind::When);
+        assert_eq!(k("how to keep more history"), QuestionKind::How);
+    }
+
+    #[test]
+    fn a_restating_or_inventing_sentence_fails_and_an_answer_passes() {
+        let sources = [source(
+            1,
+            "In 1964 President Johnson declared an unconditional war on poverty in America.",
+        )];
+        let q = "What did Lyndon Johnson declare an all-out war against in his 1964 address?";
+        let judge = Judge::new(q, &sources);
+        assert!(!judge
+            .judge("Lyndon Johnson declared an all-out war against in his 1964 address. [1]")
+            .passes());
+        assert!(judge.judge("He declared war on poverty [1].").passes());
+        // a name no source has
+        let j = judge.judge("He declared war on poverty with Senator Humphrey [1].");
+        assert_eq!(j.invented, vec!["Senator", "Humphrey"]);
+        assert!(!j.passes());
+        // the model saying the excerpts do not tell
+        assert!(!judge
+            .judge("The excerpts do not mention what poverty programme he started.")
+            .passes());
+    }
+
+    #[test]
+    fn facts_scattered_over_unrelated_sentences_do_not_pass() {
+        let sources = [source(
+            1,
+            "25 Yet I supposed it necessary to send to you Epaphroditus, my brother. \
+             17 And I was delivered out of the mouth of the lion. 8 Wherefore I might be bold.",
+        )];
+        let judge = Judge::new("What illness nearly killed Epaphroditus?", &sources);
+        // "lion" and "8" are in the excerpt, but not in a sentence about Epaphroditus
+        let j = judge.judge("Epaphroditus was nearly killed by a lion. [1]");
+        assert!(j.scattered, "{j:?}");
+        assert!(!j.passes());
+        assert!(!judge.judge("[1] 8").passes());
+        // what the sentence about him holds does pass
+        assert!(judge.judge("Epaphroditus was a brother [1].").passes());
+    }
+
+    #[test]
+    fn word_forms_and_written_numbers_are_not_invented() {
+        let sources = [source(
+            1,
+            "The company paid 1000 dollars to Kenya's runners.",
+        )];
+        let judge = Judge::new("What did the company pay?", &sources);
+        let j = judge.judge("It paid 1,000 dollars to Kenyan runners.");
+        assert!(j.invented.is_empty(), "{j:?}");
+        assert!(j.passes());
+    }
+
+    #[test]
+    fn the_first_sentence_shown_must_hold_what_is_asked() {
+        let sources = [source(
+            1,
+            "The Germanwings flight crashed in the Alps. All 150 on board were killed.",
+        )];
+        let judge = Judge::new(
+            "How many people were on board the Germanwings flight?",
+            &sources,
+        );
+        assert!(!judge.has_kind("The flight crashed in the Alps [1]."));
+        assert!(judge.has_kind("All 150 were killed [1]."));
+        let who = Judge::new(
+            "Who flew the plane?",
+            &[source(1, "The co-pilot, Andreas Lubitz, flew it.")],
+        );
+        assert!(who.has_kind("It was Andreas Lubitz [1]."));
+        assert!(who.has_kind("The co-pilot did [1]."));
+        assert!(!who.has_kind("It flew low [1]."));
+    }
+
+    #[test]
+    fn the_gate_shows_only_sentences_that_answer() {
+        let sources = [source(
+            2,
+            "All 150 on board were killed. The video was found by a source close to the investigation.",
+        )];
+        let q = "How many people on board were killed?";
+        let mut gate = Gate::new(Judge::new(q, &sources));
+        let mut shown = String::new();
+        for piece in [
+            "People on board",
+            " were killed. ",
+            "All 15",
+            "0 were killed",
+            ". [2",
+            "] I hope",
+            " this helps.",
+        ] {
+            shown.push_str(&gate.push(piece));
+        }
+        shown.push_str(&gate.finish());
+        // the restatement waits and goes out with the sentence that answers; the pleasantry is dropped
+        assert_eq!(
+            shown,
+            "People on board were killed. All 150 were killed. [2]"
+        );
+        assert_eq!(gate.shown(), shown);
+        assert_eq!(gate.judged.len(), 3);
+        // nothing passes: nothing is shown
+        let mut gate = Gate::new(Judge::new(q, &sources));
+        assert_eq!(gate.push("Many were killed on board. "), "");
+        assert_eq!(gate.finish(), "");
+        assert!(gate.shown().is_empty());
+    }
+
+    #[test]
+    fn sentences_end_after_their_markers() {
+        assert_eq!(complete_sentence("It is 150. [2] Next"), Some(14));
+        assert_eq!(complete_sentence("It is 150 [2]. Next"), Some(14));
+        assert_eq!(complete_sentence("It is 150. [2"), None);
+        assert_eq!(complete_sentence("It is 150."), None);
+        assert_eq!(complete_sentence("It is 1.5 and"), None);
+        assert_eq!(complete_sentence("Line one\nLine two"), Some(8));
+    }
+
+    #[test]
+    fn the_quote_adds_to_the_question_and_holds_what_is_asked() {
+        let judge = Judge::new("How many were killed?", &[]);
+        let best = vec![
+            EvidenceSentence {
+                n: 1,
+                text: "Many were killed.".into(),
+                coverage: 0.9,
+                similarity: 0.8,
+            },
+            EvidenceSentence {
+                n: 2,
+                text: "The crash killed everyone.".into(),
+                coverage: 0.5,
+                similarity: 0.6,
+            },
+            EvidenceSentence {
+                n: 2,
+                text: "All 150 died.".into(),
+                coverage: 0.1,
+                similarity: 0.5,
+            },
+        ];
+        assert_eq!(pick_quote(&judge, &best).unwrap().text, "All 150 died.");
+        // no sentence holds a number: nothing answers "how many", nothing is quoted
+        assert!(pick_quote(&judge, &best[..2]).is_none());
+        // a sentence saying the detail is not known is no answer either
+        let who = Judge::new("Who is the student?", &[]);
+        let unknown = [EvidenceSentence {
+            n: 1,
+            text: "Police have not identified the Student.".into(),
+            coverage: 0.5,
+            similarity: 0.7,
+        }];
+        assert!(pick_quote(&who, &unknown).is_none());
+        assert_eq!(
+            quote_reply(&best[2]),
+            "Your documents say: \u{201c}All 150 died.\u{201d} [2]"
+        );
+    }
+}
