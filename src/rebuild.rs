@@ -141,7 +141,12 @@ impl Library {
         let data_dir = self.config().data_dir.clone();
         let target = self.configured.clone();
         let chunking = self.config().chunking;
-        let dir = generation_dir(target.id(), target.dim(), &chunking);
+        let mut dir = generation_dir(target.id(), target.dim(), &chunking);
+        if dir == old.meta.index_dir {
+            // the folder in use already has this name (an index whose layout was changed in
+            // place): build beside it, never into it
+            dir.push_str("-next");
+        }
         // Index folders neither in use nor this rebuild's are what an abandoned rebuild (for
         // other settings) or a failed clean-up left.
         for stale in generation_dirs(&data_dir) {

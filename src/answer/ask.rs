@@ -156,7 +156,7 @@ pub async fn ask(
     answer.best_sentences = evidence.best;
     timings.evidence_ms = ms(started);
     emit(AnswerEvent::Sources(sources.clone()));
-    let judge = Judge::new(&question, &sources);
+    let judge = Judge::new(&question, &sources).with_close(&answer.best_sentences);
 
     // 3. Quote without asking the model, for the kinds of question where a quote is right more
     //    often than the model.

@@ -275,8 +275,9 @@ pub(crate) struct Judge {
     /// The question's words as written, lowercased.
     asked_raw: BTreeSet<String>,
     /// Each sentence of the evidence (and each source's label) as a set of its content words
-    /// and its words as written, lowercased.
-    units: Vec<BTreeSet<String>>,
+    /// and its words as written, lowercased, and whether it is about what was asked (it or a
+    /// sentence next to it has a word of the question, or it matches the question by meaning).
+    units: Vec<(BTreeSet<String>, bool)>,
 }
 
 /// The words of `text` as written: letters and digits, with apostrophes inside words and
@@ -338,12 +339,28 @@ impl Judge {
         let mut held = BTreeSet::new();
         let mut raw = BTreeSet::new();
         let mut capitalised = BTreeSet::new();
+        let asked = content_words(question);
         let mut units = Vec::new();
         for s in sources {
             let label = super::prompt::source_label(s);
-            units.push(unit(&label));
-            for r in sentence_ranges(&s.text) {
-                units.push(unit(&s.text[r]));
+            let label = unit(&label);
+            let named = asked.iter().any(|w| label.contains(w));
+            units.push((label, named));
+            let sentences: Vec<BTreeSet<String>> = sentence_ranges(&s.text)
+                .into_iter()
+                .map(|r| unit(&s.text[r]))
+                .collect();
+            // a sentence is about what was asked when it or a sentence next to it has a word
+            // of the question (the next one often names what "it" is)
+            let about = |i: usize| {
+                let lo = i.saturating_sub(1);
+                let hi = (i + 1).min(sentences.len() - 1);
+                sentences[lo..=hi]
+                    .iter()
+                    .any(|u| asked.iter().any(|w| u.contains(w)))
+            };
+            for (i, u) in sentences.iter().enumerate() {
+                units.push((u.clone(), about(i)));
             }
         }
         for t in texts.iter().chain(std::iter::once(&question)) {
@@ -355,7 +372,6 @@ impl Judge {
                 }
             }
         }
-        let asked = content_words(question);
         let asked_raw = raw_words(question)
             .into_iter()
             .map(str::to_lowercase)
@@ -409,14 +425,22 @@ impl Judge {
         j
     }
 
-    /// Whether one unit of the evidence holds at least half of `added` (at least one) and a
-    /// word of the question: the answer's facts come from a passage about what was asked.
+    /// Also count the evidence sentences closest to the question by meaning (`close`) as about
+    /// what was asked, whatever their words.
+    pub fn with_close(mut self, close: &[EvidenceSentence]) -> Judge {
+        self.units
+            .extend(close.iter().map(|s| (unit(&s.text), true)));
+        self
+    }
+
+    /// Whether one sentence of the evidence about what was asked holds at least half of
+    /// `added` (at least one): the answer's facts come from one place, not from words
+    /// scattered over the excerpts.
     fn anchored(&self, added: &[String]) -> bool {
         let need = added.len().div_ceil(2).max(1);
-        self.units.iter().any(|u| {
-            self.asked.iter().any(|w| u.contains(w))
-                && added.iter().filter(|w| u.contains(*w)).count() >= need
-        })
+        self.units
+            .iter()
+            .any(|(u, about)| *about && added.iter().filter(|w| u.contains(*w)).count() >= need)
     }
 
     /// Whether a written word (lowercased) is in the evidence or the question, allowing for
@@ -934,8 +958,9 @@ mod tests {
     fn facts_scattered_over_unrelated_sentences_do_not_pass() {
         let sources = [source(
             1,
-            "25 Yet I supposed it necessary to send to you Epaphroditus, my brother. \
-             17 And I was delivered out of the mouth of the lion. 8 Wherefore I might be bold.",
+            "17 And I was delivered out of the mouth of the lion. 8 Wherefore I might be bold. \
+             21 Grace be with you all. \
+             25 Yet I supposed it necessary to send to you Epaphroditus, my brother.",
         )];
         let judge = Judge::new("What illness nearly killed Epaphroditus?", &sources);
         // "lion" and "8" are in the excerpt, but not in a sentence about Epaphroditus

@@ -261,7 +261,7 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
         .await;
     app.wait_until(
         "the answer to stream",
-        "(() => { const m = document.querySelector('.msg.assistant'); return m && m.dataset.state === 'streaming' && m.querySelector('.text').textContent.length > 0; })()",
+        "(() => { const m = document.querySelector('.msg.assistant'); return m && ['streaming', 'done', 'quoted'].includes(m.dataset.state) && m.querySelector('.text').textContent.length > 0; })()",
         MODEL,
     )
     .await;
@@ -288,8 +288,10 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
         .eval("(() => { const m = document.querySelector('.msg.assistant'); return [m.dataset.state, Number(m.dataset.tokens), m.querySelector('.text').textContent]; })()")
         .await;
     assert_eq!(str_of(&msg[0]), "done", "{msg}");
+    // streamed sentence by sentence, as each passed the check (a one-sentence answer is one
+    // piece)
     assert!(
-        msg[1].as_f64().unwrap() > 1.0,
+        msg[1].as_f64().unwrap() >= 1.0,
         "answer was not streamed: {msg}"
     );
     assert!(str_of(&msg[2]).contains("26"), "{msg}");
