@@ -118,8 +118,17 @@ async fn incremental_ingest_skips_replaces_and_removes() {
     // Touched but same content: skipped without new chunks.
     let note = corpus.join("notes/bike-maintenance.md");
     let text = std::fs::read_to_string(&note).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(20));
     std::fs::write(&note, &text).unwrap();
+    // a new modification time set outright (a sleep would not change it on a file system
+    // that keeps whole seconds), so the content hash decides
+    let later =
+        std::fs::metadata(&note).unwrap().modified().unwrap() + std::time::Duration::from_secs(5);
+    std::fs::File::options()
+        .write(true)
+        .open(&note)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
     let touched = ingest(&lib, std::slice::from_ref(&corpus)).await;
     assert_eq!(
         (touched.indexed, touched.chunks, touched.skipped),
@@ -367,9 +376,16 @@ async fn a_search_never_sees_half_a_replaced_file() {
             checks
         })
     };
+    let first = std::fs::metadata(&file).unwrap().modified().unwrap();
     for k in 1..=5 {
-        std::thread::sleep(std::time::Duration::from_millis(15));
         std::fs::write(&file, version(k)).unwrap();
+        // same size: a modification time set outright marks the change on any file system
+        std::fs::File::options()
+            .write(true)
+            .open(&file)
+            .unwrap()
+            .set_modified(first + std::time::Duration::from_secs(k as u64))
+            .unwrap();
         let r = ingest(&lib, std::slice::from_ref(&dir)).await;
         assert_eq!(r.indexed, 1);
     }

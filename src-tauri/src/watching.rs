@@ -61,7 +61,7 @@ fn save(shell: &Shell, list: &WatchedList) -> Result<(), ErrorDto> {
 /// The folders and their states, for the window.
 pub fn view(shell: &Shell) -> WatchedView {
     let list = list(shell);
-    let states = shell.watching.states.lock().unwrap().clone();
+    let states = crate::state::lock(&shell.watching.states).clone();
     WatchedView {
         paused: list.paused,
         folders: list
@@ -113,7 +113,7 @@ pub async fn stop(shell: &Shell) {
 pub async fn restart(app: &AppHandle) {
     let shell = app.state::<Shell>();
     stop(&shell).await;
-    shell.watching.states.lock().unwrap().clear();
+    crate::state::lock(&shell.watching.states).clear();
     let list = list(&shell);
     if list.folders.is_empty() || list.paused {
         let _ = app.emit("watch", view(&shell));
@@ -131,7 +131,7 @@ pub async fn restart(app: &AppHandle) {
             let sink_app = app.clone();
             let sink = move |event: WatchEvent| match event {
                 WatchEvent::Folder { path, state } => {
-                    states.lock().unwrap().insert(path, state);
+                    crate::state::lock(&states).insert(path, state);
                     let shell = sink_app.state::<Shell>();
                     let _ = sink_app.emit("watch", view(&shell));
                 }

@@ -232,19 +232,23 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &QActs, y: &mut [f32]) {
 ))]
 fn tile_matmul(dtype: GgmlDType, w: &[u8], row_bytes: usize, n: usize, x: &QActs, y: &mut [f32]) {
     use avx2::*;
+    // the output pointer is taken from the exclusive borrow (writing through one derived from
+    // a shared borrow is undefined behaviour), as an address so the workers can share it
+    let y_at = y.as_mut_ptr() as usize;
     let run = |rows: std::ops::Range<usize>| {
+        let y = y_at as *mut f32;
         // SAFETY: `rows` are whole rows of `w`, `y` has room for every token of them (checked
         // by `matmul`), and each row index goes to one worker only (disjoint writes).
         unsafe {
             match dtype {
-                GgmlDType::Q4_0 => rows_of::<Q4_0>(w, row_bytes, rows, n, x, y.as_ptr()),
-                GgmlDType::Q4_1 => rows_of::<Q4_1>(w, row_bytes, rows, n, x, y.as_ptr()),
-                GgmlDType::Q5_0 => rows_of::<Q5_0>(w, row_bytes, rows, n, x, y.as_ptr()),
-                GgmlDType::Q5_1 => rows_of::<Q5_1>(w, row_bytes, rows, n, x, y.as_ptr()),
-                GgmlDType::Q8_0 => rows_of::<Q8_0>(w, row_bytes, rows, n, x, y.as_ptr()),
-                GgmlDType::Q4K => rows_of::<Q4K>(w, row_bytes, rows, n, x, y.as_ptr()),
-                GgmlDType::Q5K => rows_of::<Q5K>(w, row_bytes, rows, n, x, y.as_ptr()),
-                GgmlDType::Q6K => rows_of::<Q6K>(w, row_bytes, rows, n, x, y.as_ptr()),
+                GgmlDType::Q4_0 => rows_of::<Q4_0>(w, row_bytes, rows, n, x, y),
+                GgmlDType::Q4_1 => rows_of::<Q4_1>(w, row_bytes, rows, n, x, y),
+                GgmlDType::Q5_0 => rows_of::<Q5_0>(w, row_bytes, rows, n, x, y),
+                GgmlDType::Q5_1 => rows_of::<Q5_1>(w, row_bytes, rows, n, x, y),
+                GgmlDType::Q8_0 => rows_of::<Q8_0>(w, row_bytes, rows, n, x, y),
+                GgmlDType::Q4K => rows_of::<Q4K>(w, row_bytes, rows, n, x, y),
+                GgmlDType::Q5K => rows_of::<Q5K>(w, row_bytes, rows, n, x, y),
+                GgmlDType::Q6K => rows_of::<Q6K>(w, row_bytes, rows, n, x, y),
                 _ => unreachable!("checked by supports"),
             }
         }
@@ -653,9 +657,9 @@ pub(crate) mod avx2 {
         rows: std::ops::Range<usize>,
         n: usize,
         x: &QActs,
-        y: *const f32,
+        y: *mut f32,
     ) {
-        let (w, y) = (w.as_ptr(), y as *mut f32);
+        let w = w.as_ptr();
         let nb = x.k / QK;
         UNPACKED.with(|cell| {
             let buf = &mut *cell.borrow_mut();
