@@ -199,7 +199,34 @@ pub(crate) fn mentions_in_another_form(text: &str, term: &str) -> bool {
         } else {
             (t.as_str(), w.as_str(), n)
         };
-        ls >= 4 && long.len() - short.len() <= 2 && long != short && long.starts_with(short)
+        let ending = &long[short.len().min(long.len())..];
+        ls >= 4
+            && long != short
+            && long.starts_with(short)
+            && (ending.len() <= 2 || (ls >= 5 && DEMONYM_ENDINGS.contains(&ending)))
+    })
+}
+
+/// Three-letter endings that make a name's adjective or people ("Venusian" for "Venus").
+const DEMONYM_ENDINGS: &[&str] = &["ian", "ean", "ese", "ish", "ite", "ans"];
+
+/// Whether `text` writes `term` joined with the word next to it in `question` ("Super Bowl"
+/// as "Superbowl", "Space Shuttle" as "spaceshuttle").
+pub(crate) fn mentions_joined(text: &str, question: &str, term: &str) -> bool {
+    let words: Vec<&str> = question
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    words.iter().enumerate().any(|(i, w)| {
+        if *w != term {
+            return false;
+        }
+        let before = i.checked_sub(1).map(|j| format!("{}{w}", words[j]));
+        let after = words.get(i + 1).map(|n| format!("{w}{n}"));
+        [before, after]
+            .into_iter()
+            .flatten()
+            .any(|joined| mentions(text, &joined))
     })
 }
 
@@ -423,6 +450,26 @@ mod tests {
         assert!(mentions_in_another_form("a runner from Kenya", "Kenyan"));
         assert!(mentions_in_another_form("Kenyan runners", "Kenya"));
         assert!(mentions_in_another_form("2018 lyndon b johnson", "LBJ"));
+        assert!(mentions_in_another_form(
+            "a balloon in the atmosphere of Venus",
+            "Venusian"
+        ));
+        assert!(!mentions_in_another_form("the Venus probe", "Venusoid"));
+        assert!(mentions_joined(
+            "an ad during the Superbowl costs",
+            "What did a Super Bowl unit cost?",
+            "Super"
+        ));
+        assert!(mentions_joined(
+            "an ad during the Superbowl costs",
+            "What did a Super Bowl unit cost?",
+            "Bowl"
+        ));
+        assert!(!mentions_joined(
+            "an ad during the game costs",
+            "What did a Super Bowl unit cost?",
+            "Bowl"
+        ));
         assert!(!mentions_in_another_form("lyndon johnson", "LBJ"));
         assert!(
             !mentions_in_another_form("the cat sat", "cats"),

@@ -112,7 +112,9 @@ pub async fn ask(
     unknown_terms.retain(|t| {
         !crate::lexical::near_miss(t, places.iter().map(String::as_str))
             && !places.iter().any(|p| {
-                crate::lexical::mentions(p, t) || crate::lexical::mentions_in_another_form(p, t)
+                crate::lexical::mentions(p, t)
+                    || crate::lexical::mentions_in_another_form(p, t)
+                    || crate::lexical::mentions_joined(p, &query, t)
             })
     });
     timings.retrieve_ms = ms(t);
@@ -162,12 +164,8 @@ pub async fn ask(
     //    often than the model.
     if cfg.check_answers && cfg.quote_kinds.contains(&kind) {
         let reply = fallback(&judge, &answer.best_sentences, cfg.min_quote_score, None);
-        finish_without_model(&mut answer, reply, &sources, &emit);
         timings.first_token_ms = ms(started);
-        timings.total_ms = timings.first_token_ms;
-        answer.sources = sources;
-        answer.timings = timings;
-        return Ok(answer);
+        return Ok(finish_without_model(answer, reply, sources, timings, &emit));
     }
 
     // 4. Prompt: instructions, earlier turns, then the evidence with the question.
@@ -252,12 +250,8 @@ pub async fn ask(
             Some(&gen.text),
         );
         answer.draft = Some(gen.text.trim().to_string());
-        finish_without_model(&mut answer, reply, &sources, &emit);
         timings.first_token_ms = ms(started);
-        timings.total_ms = timings.first_token_ms;
-        answer.sources = sources;
-        answer.timings = timings;
-        return Ok(answer);
+        return Ok(finish_without_model(answer, reply, sources, timings, &emit));
     }
     if shown.trim() != gen.text.trim() {
         answer.draft = Some(gen.text.trim().to_string());
@@ -322,13 +316,14 @@ fn fallback(
     }
 }
 
-/// Give `reply` as the answer (streamed as one piece).
+/// Give `reply` as the answer (streamed as one piece, at `timings.first_token_ms`).
 fn finish_without_model(
-    answer: &mut Answer,
+    mut answer: Answer,
     reply: Reply,
-    sources: &[Citation],
+    sources: Vec<Citation>,
+    mut timings: AnswerTimings,
     emit: &dyn Fn(AnswerEvent),
-) {
+) -> Answer {
     match reply {
         Reply::Quote(s) => {
             answer.answer = quote_reply(&s);
@@ -342,6 +337,10 @@ fn finish_without_model(
         }
     }
     emit(AnswerEvent::Token(answer.answer.clone()));
+    timings.total_ms = timings.first_token_ms;
+    answer.sources = sources;
+    answer.timings = timings;
+    answer
 }
 
 /// The reply to a question that names what the documents never mention.

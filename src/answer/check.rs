@@ -280,9 +280,9 @@ pub(crate) struct Judge {
     capitalised: BTreeSet<String>,
     /// The question's words as written, lowercased.
     asked_raw: BTreeSet<String>,
-    /// Each sentence of the evidence (and each source's label) as a set of its content words
-    /// and its words as written, lowercased, and whether it is about what was asked (it or a
-    /// sentence next to it has a word of the question, or it matches the question by meaning).
+    /// Each sentence of the evidence with its neighbours (and each source's label) as a set of
+    /// content words and words as written, lowercased, and whether it is about what was asked
+    /// (has a word of the question, or matches the question by meaning).
     units: Vec<(BTreeSet<String>, bool)>,
 }
 
@@ -356,17 +356,16 @@ impl Judge {
                 .into_iter()
                 .map(|r| unit(&s.text[r]))
                 .collect();
-            // a sentence is about what was asked when it or a sentence next to it has a word
-            // of the question (the next one often names what "it" is)
-            let about = |i: usize| {
+            // each sentence with its neighbours (the next one often names what "it" is, and
+            // quotes and line breaks cut sentences short), about what was asked when they have
+            // a word of the question
+            for i in 0..sentences.len() {
                 let lo = i.saturating_sub(1);
                 let hi = (i + 1).min(sentences.len() - 1);
-                sentences[lo..=hi]
-                    .iter()
-                    .any(|u| asked.iter().any(|w| u.contains(w)))
-            };
-            for (i, u) in sentences.iter().enumerate() {
-                units.push((u.clone(), about(i)));
+                let window: BTreeSet<String> =
+                    sentences[lo..=hi].iter().flatten().cloned().collect();
+                let about = asked.iter().any(|w| window.contains(w));
+                units.push((window, about));
             }
         }
         for t in texts.iter().chain(std::iter::once(&question)) {
@@ -968,7 +967,7 @@ mod tests {
         let sources = [source(
             1,
             "17 And I was delivered out of the mouth of the lion. 8 Wherefore I might be bold. \
-             21 Grace be with you all. \
+             21 Grace be with you all. 22 Salute every saint. \
              25 Yet I supposed it necessary to send to you Epaphroditus, my brother.",
         )];
         let judge = Judge::new("What illness nearly killed Epaphroditus?", &sources);
