@@ -199,10 +199,13 @@ pub(crate) fn mentions_in_another_form(text: &str, term: &str) -> bool {
         } else {
             (t.as_str(), w.as_str(), n)
         };
-        let ending = &long[short.len().min(long.len())..];
+        // (`strip_prefix`, not a byte slice: an index into a word that does not start with
+        // `short` may fall inside a character)
+        let Some(ending) = long.strip_prefix(short) else {
+            return false;
+        };
         ls >= 4
-            && long != short
-            && long.starts_with(short)
+            && !ending.is_empty()
             && (ending.len() <= 2 || (ls >= 5 && DEMONYM_ENDINGS.contains(&ending)))
     })
 }
@@ -455,6 +458,9 @@ mod tests {
             "Venusian"
         ));
         assert!(!mentions_in_another_form("the Venus probe", "Venusoid"));
+        // words that differ inside a character are compared without slicing into it
+        assert!(!mentions_in_another_form("abcé", "abcd"));
+        assert!(!mentions_in_another_form("ééééx", "abcde"));
         assert!(mentions_joined(
             "an ad during the Superbowl costs",
             "What did a Super Bowl unit cost?",
