@@ -160,6 +160,10 @@ type Part = Box<dyn Fn(usize, f32) -> f32>;
 /// (vector list first).
 pub fn fuse(vector: Vec<Hit>, text: Vec<Hit>, fusion: Fusion, limit: usize) -> Vec<Hit> {
     let (vector_part, text_part): (Part, Part) = match fusion {
+        // each list's share depends on the whole list, not on a hit's rank and score alone
+        Fusion::ZScore { vector_weight } => {
+            return fuse_z(vector, text, vector_weight.clamp(0.0, 1.0), limit)
+        }
         Fusion::Rrf {
             k,
             vector_weight,
@@ -168,7 +172,6 @@ pub fn fuse(vector: Vec<Hit>, text: Vec<Hit>, fusion: Fusion, limit: usize) -> V
             Box::new(move |rank, _| vector_weight / (k + rank as f32 + 1.0)),
             Box::new(move |rank, _| text_weight / (k + rank as f32 + 1.0)),
         ),
-        Fusion::ZScore { .. } => (Box::new(|_, _| 0.0), Box::new(|_, _| 0.0)),
         Fusion::Convex { vector_weight } => {
             let w = vector_weight.clamp(0.0, 1.0);
             let hi = vector.iter().map(|h| h.score).fold(f32::MIN, f32::max);
@@ -182,9 +185,6 @@ pub fn fuse(vector: Vec<Hit>, text: Vec<Hit>, fusion: Fusion, limit: usize) -> V
             )
         }
     };
-    if let Fusion::ZScore { vector_weight } = fusion {
-        return fuse_z(vector, text, vector_weight.clamp(0.0, 1.0), limit);
-    }
     let mut fused: HashMap<String, (f32, usize, Hit)> = HashMap::new();
     let mut order = 0usize;
     for (list, part) in [(vector, &vector_part), (text, &text_part)] {
@@ -199,15 +199,7 @@ pub fn fuse(vector: Vec<Hit>, text: Vec<Hit>, fusion: Fusion, limit: usize) -> V
                 });
         }
     }
-    let mut hits: Vec<(f32, usize, Hit)> = fused.into_values().collect();
-    hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
-    hits.into_iter()
-        .take(limit)
-        .map(|(score, _, mut hit)| {
-            hit.score = score;
-            hit
-        })
-        .collect()
+    best_first(fused.into_values().collect(), limit)
 }
 
 /// [`Fusion::ZScore`]: `w · z_vector + (1 − w) · z_text`, a missing side at its list's lowest.
@@ -240,6 +232,12 @@ fn fuse_z(vector: Vec<Hit>, text: Vec<Hit>, w: f32, limit: usize) -> Vec<Hit> {
         let t = zt.get(&hit.chunk_id).copied().unwrap_or(lowest_t);
         hits.push((w * v + (1.0 - w) * t, hits.len(), hit));
     }
+    best_first(hits, limit)
+}
+
+/// The `limit` best of `(fused score, first-seen order, hit)`, best first (ties in first-seen
+/// order), each hit's score set to its fused score.
+fn best_first(mut hits: Vec<(f32, usize, Hit)>, limit: usize) -> Vec<Hit> {
     hits.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     hits.into_iter()
         .take(limit)

@@ -267,6 +267,15 @@ pub(crate) fn write_lines(path: &Path, lines: &[String]) -> Result<()> {
     std::fs::write(path, lines.join("\n") + "\n").with_context(|| path.display().to_string())
 }
 
+/// Write `items` to `path` as JSON lines.
+pub(crate) fn write_jsonl<T: serde::Serialize>(path: &Path, items: &[T]) -> Result<()> {
+    let lines: Vec<String> = items
+        .iter()
+        .map(serde_json::to_string)
+        .collect::<std::result::Result<_, _>>()?;
+    write_lines(path, &lines)
+}
+
 /// One question's first-stage lists as a JSON line, for studying fusions offline: each hit's
 /// unit, whether it is gold, its score, its best sentence's coverage of the question, its
 /// heading and its text.

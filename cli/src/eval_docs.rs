@@ -442,6 +442,22 @@ async fn run_part(
     Ok(Some(out))
 }
 
+/// Share of `v` for which `f` holds (0 when `v` is empty).
+fn share(v: &[&Asked], f: &dyn Fn(&Asked) -> bool) -> f64 {
+    v.iter().filter(|a| f(a)).count() as f64 / v.len().max(1) as f64
+}
+
+/// `f` over the questions the model was asked (a prompt was built), ascending.
+fn sorted_over_prompts(asked: &[&Asked], f: &dyn Fn(&Asked) -> f64) -> Vec<f64> {
+    let mut v: Vec<f64> = asked
+        .iter()
+        .filter(|a| a.prompt_tokens > 0)
+        .map(|a| f(a))
+        .collect();
+    v.sort_by(|a, b| a.total_cmp(b));
+    v
+}
+
 /// One asked question, as scored (also written to `<work dir>/answers-<corpus>-<split>.jsonl`).
 #[derive(Debug, serde::Serialize)]
 struct Asked {
@@ -518,9 +534,6 @@ fn restates(answer: &str, question: &str, sources: &[hearth::Citation]) -> bool 
 /// The answer metrics of `asked`.
 fn score(asked: &[Asked]) -> serde_json::Value {
     let (yes, no): (Vec<&Asked>, Vec<&Asked>) = asked.iter().partition(|a| a.answerable);
-    let share = |v: &[&Asked], f: &dyn Fn(&Asked) -> bool| {
-        v.iter().filter(|a| f(a)).count() as f64 / v.len().max(1) as f64
-    };
     serde_json::json!({
         "answer_correct": share(&yes, &|a| !a.declined && a.correct),
         "correct_and_cited": share(&yes, &|a| !a.declined && a.correct && a.cites_gold),
@@ -541,23 +554,21 @@ fn score(asked: &[Asked]) -> serde_json::Value {
 fn by_kind(asked: &[&Asked]) -> serde_json::Value {
     let mut out = serde_json::Map::new();
     for kind in hearth::answer::QuestionKind::ALL {
-        let of: Vec<&&Asked> = asked
+        let of: Vec<&Asked> = asked
             .iter()
+            .copied()
             .filter(|a| a.answerable && a.kind == kind && !a.gated && !a.names_unknown)
             .collect();
         if of.is_empty() {
             continue;
         }
-        let share = |f: &dyn Fn(&Asked) -> bool| {
-            of.iter().filter(|a| f(a)).count() as f64 / of.len() as f64
-        };
         out.insert(
             kind.name().into(),
             serde_json::json!({
                 "asked": of.len(),
-                "model_right": share(&|a| a.model_right),
-                "quote_right": share(&|a| a.quote_right),
-                "answer_right": share(&|a| !a.declined && a.correct),
+                "model_right": share(&of, &|a| a.model_right),
+                "quote_right": share(&of, &|a| a.quote_right),
+                "answer_right": share(&of, &|a| !a.declined && a.correct),
             }),
         );
     }
@@ -677,29 +688,14 @@ async fn eval_answers(
         asked.push(record);
     }
     if let Some(work) = &args.work_dir {
-        let lines: Vec<String> = asked
-            .iter()
-            .map(serde_json::to_string)
-            .collect::<std::result::Result<_, _>>()?;
         let name = format!("answers-{}-{}.jsonl", part.corpus, split.name());
-        crate::eval::write_lines(&work.join(name), &lines)?;
+        crate::eval::write_jsonl(&work.join(name), &asked)?;
     }
-    let sorted = |f: &dyn Fn(&Asked) -> f64| {
-        let mut v: Vec<f64> = asked
-            .iter()
-            .filter(|a| a.prompt_tokens > 0)
-            .map(f)
-            .collect();
-        v.sort_by(|a, b| a.total_cmp(b));
-        v
-    };
-    let ttft = sorted(&|a| a.first_token_ms);
-    let prompt_tokens = sorted(&|a| a.prompt_tokens as f64);
-    let evidence_ms = sorted(&|a| a.evidence_ms);
+    let all: Vec<&Asked> = asked.iter().collect();
+    let ttft = sorted_over_prompts(&all, &|a| a.first_token_ms);
+    let prompt_tokens = sorted_over_prompts(&all, &|a| a.prompt_tokens as f64);
+    let evidence_ms = sorted_over_prompts(&all, &|a| a.evidence_ms);
     let (yes, no): (Vec<&Asked>, Vec<&Asked>) = asked.iter().partition(|a| a.answerable);
-    let share = |v: &[&Asked], f: &dyn Fn(&Asked) -> bool| {
-        v.iter().filter(|a| f(a)).count() as f64 / v.len().max(1) as f64
-    };
     let mut out = serde_json::json!({
         "model": llm.info().name,
         "answerable": n,
@@ -776,23 +772,10 @@ fn summary_table(reports: &[PartReport]) -> Vec<Row> {
             };
             let asked: Vec<&Asked> = group.iter().flat_map(|r| r.asked.iter()).collect();
             let answers = (!asked.is_empty()).then(|| {
-                let yes: Vec<&&Asked> = asked.iter().filter(|a| a.answerable).collect();
-                let no: Vec<&&Asked> = asked.iter().filter(|a| !a.answerable).collect();
-                let share = |v: &[&&Asked], f: &dyn Fn(&Asked) -> bool| {
-                    v.iter().filter(|a| f(a)).count() as f64 / v.len().max(1) as f64
-                };
-                let mut ttft: Vec<f64> = asked
-                    .iter()
-                    .filter(|a| a.prompt_tokens > 0)
-                    .map(|a| a.first_token_ms)
-                    .collect();
-                ttft.sort_by(|a, b| a.total_cmp(b));
-                let mut evidence: Vec<f64> = asked
-                    .iter()
-                    .filter(|a| a.prompt_tokens > 0)
-                    .map(|a| a.evidence_ms)
-                    .collect();
-                evidence.sort_by(|a, b| a.total_cmp(b));
+                let (yes, no): (Vec<&Asked>, Vec<&Asked>) =
+                    asked.iter().copied().partition(|a| a.answerable);
+                let ttft = sorted_over_prompts(&asked, &|a| a.first_token_ms);
+                let evidence = sorted_over_prompts(&asked, &|a| a.evidence_ms);
                 serde_json::json!({
                     "asked": [yes.len(), no.len()],
                     "right_and_cited": share(&yes, &|a| !a.declined && a.correct && a.cites_gold),
@@ -965,13 +948,8 @@ mod tests {
         let src = |text: &str| hearth::Citation {
             n: 1,
             path: "/d/a.txt".into(),
-            page: None,
             text: text.into(),
-            heading: String::new(),
-            chunk_id: String::new(),
-            char_start: 0,
-            char_end: 0,
-            attributed: false,
+            ..Default::default()
         };
         let sources = [src("In 1964 Johnson declared war on poverty in America.")];
         let q = "What did Lyndon Johnson declare an all-out war against in his 1964 address?";

@@ -198,13 +198,8 @@ pub(crate) async fn run(models_dir: &Option<PathBuf>, args: &EvalArgs) -> Result
         let source = hearth::Citation {
             n: 1,
             path: r.file.clone(),
-            page: None,
             text: article.clone(),
-            heading: String::new(),
-            chunk_id: String::new(),
-            char_start: 0,
-            char_end: 0,
-            attributed: false,
+            ..Default::default()
         };
         let unsupported = hearth::answer::unsupported_sentences(&s.summary, &[source]);
         let lead = lead3(&article);
@@ -239,12 +234,8 @@ pub(crate) async fn run(models_dir: &Option<PathBuf>, args: &EvalArgs) -> Result
         scored.push(one);
     }
     if let Some(w) = &args.work_dir {
-        let lines: Vec<String> = scored
-            .iter()
-            .map(serde_json::to_string)
-            .collect::<std::result::Result<_, _>>()?;
         std::fs::create_dir_all(w)?;
-        crate::eval::write_lines(&w.join("summaries.jsonl"), &lines)?;
+        crate::eval::write_jsonl(&w.join("summaries.jsonl"), &scored)?;
     }
     let k = scored.len().max(1) as f64;
     let mean = |f: &dyn Fn(&Scored) -> f64| scored.iter().map(f).sum::<f64>() / k;

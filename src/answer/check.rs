@@ -335,23 +335,20 @@ fn raw_words(text: &str) -> Vec<&str> {
 
 impl Judge {
     pub fn new(question: &str, sources: &[Citation]) -> Judge {
-        // what the prompt shows of each source: its text and its label (file, page, section),
-        // which answers sometimes repeat
-        let labelled: Vec<String> = sources
-            .iter()
-            .map(|s| format!("{} {}", super::prompt::source_label(s), s.text))
-            .collect();
-        let texts: Vec<&str> = labelled.iter().map(String::as_str).collect();
         let mut held = BTreeSet::new();
         let mut raw = BTreeSet::new();
         let mut capitalised = BTreeSet::new();
         let asked = content_words(question);
+        // what the prompt shows of each source: its text and its label (file, page, section),
+        // which answers sometimes repeat
+        let mut labelled: Vec<String> = Vec::with_capacity(sources.len());
         let mut units = Vec::new();
         for s in sources {
             let label = super::prompt::source_label(s);
-            let label = unit(&label);
-            let named = asked.iter().any(|w| label.contains(w));
-            units.push((label, named));
+            let label_unit = unit(&label);
+            let named = asked.iter().any(|w| label_unit.contains(w));
+            units.push((label_unit, named));
+            labelled.push(format!("{label} {}", s.text));
             let sentences: Vec<BTreeSet<String>> = sentence_ranges(&s.text)
                 .into_iter()
                 .map(|r| unit(&s.text[r]))
@@ -368,7 +365,7 @@ impl Judge {
                 units.push((window, about));
             }
         }
-        for t in texts.iter().chain(std::iter::once(&question)) {
+        for t in labelled.iter().map(String::as_str).chain([question]) {
             held.extend(content_words(t));
             for w in raw_words(t) {
                 raw.insert(w.to_lowercase());
@@ -897,13 +894,8 @@ mod tests {
         Citation {
             n,
             path: format!("/d/{n}.txt"),
-            page: None,
             text: text.into(),
-            heading: String::new(),
-            chunk_id: String::new(),
-            char_start: 0,
-            char_end: 0,
-            attributed: false,
+            ..Default::default()
         }
     }
 

@@ -222,13 +222,8 @@ mod tests {
         let src = |n: usize, text: &str| Citation {
             n,
             path: format!("/d/{n}.md"),
-            page: None,
             text: text.into(),
-            heading: String::new(),
-            chunk_id: String::new(),
-            char_start: 0,
-            char_end: 0,
-            attributed: false,
+            ..Default::default()
         };
         vec![
             src(1, "Basil needs full sun and warm nights."),

@@ -55,7 +55,7 @@ pub const NOT_FOUND: &str = "I couldn't find this in your documents.";
 pub const MAX_QUESTION_CHARS: usize = 4_000;
 
 /// A source given to the model, numbered as the model sees it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Citation {
     /// The number used in the prompt (`[n]`).
     pub n: usize,
