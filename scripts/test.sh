@@ -13,9 +13,10 @@ python3 -c "import ensurepip, venv" 2>/dev/null || EXTRA_PACKAGES+=" python3-ven
 export EXTRA_PACKAGES
 source "$ROOT/scripts/setup.sh"
 # The generation tests also run SmolLM2-135M (98 MB, fast) and Gemma 3 270M (253 MB, the gemma3
-# architecture and a SentencePiece vocabulary).
+# architecture and a SentencePiece vocabulary); the int8 ONNX MiniLM (23 MB) is a user's own
+# ONNX model on ONNX Runtime in the tests of that path.
 python3 "$ROOT/models/fetch.py" ${HEARTH_MODELS_DIR:+--models-dir "$HEARTH_MODELS_DIR"} \
-  smollm2-135m-instruct-q4_1 gemma3-270m-q4km
+  smollm2-135m-instruct-q4_1 gemma3-270m-q4km all-minilm-l6-v2-int8
 # Real third-party documents (Debian doc packages) for the tests that read real HTML and PDFs.
 log "fetching the real-document corpus"
 bash "$ROOT/eval/fetch-corpus.sh" \

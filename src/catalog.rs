@@ -117,14 +117,20 @@ impl Catalog {
             .filter(|m| m.kind == "embedder")
             .ok_or_else(|| Error::Config(format!("no embedder '{id}' in the catalog")))?;
         let dir = models_dir.join(&m.id);
-        let onnx = m
+        // safetensors weights run on Hearth's own encoder, ONNX files on ONNX Runtime
+        let weights = m
             .files
             .iter()
-            .find(|f| f.name.ends_with(".onnx"))
-            .ok_or_else(|| Error::Internal(format!("catalog entry {id} has no .onnx file")))?;
+            .find(|f| f.name.ends_with(".safetensors"))
+            .or_else(|| m.files.iter().find(|f| f.name.ends_with(".onnx")))
+            .ok_or_else(|| {
+                Error::Internal(format!(
+                    "catalog entry {id} has no .safetensors or .onnx file"
+                ))
+            })?;
         Ok(EmbedderConfig {
             id: m.id.clone(),
-            onnx: dir.join(&onnx.name),
+            model: dir.join(&weights.name),
             tokenizer_dir: dir,
             max_tokens: m.max_tokens.unwrap_or(256),
             pooling: m.pooling.unwrap_or_default(),
@@ -206,7 +212,7 @@ mod tests {
     fn builtin_catalog_parses_and_has_defaults() {
         let c = Catalog::builtin();
         let e = c.default_of("embedder").unwrap();
-        assert_eq!(e.id, "all-minilm-l6-v2-int8");
+        assert_eq!(e.id, "all-minilm-l6-v2");
         assert!(c.default_of("runtime").is_some());
         for m in &c.models {
             for f in &m.files {
@@ -215,6 +221,13 @@ mod tests {
             }
         }
         let cfg = c.embedder_config(&e.id, Path::new("/m")).unwrap();
-        assert_eq!(cfg.onnx, Path::new("/m/all-minilm-l6-v2-int8/model.onnx"));
+        assert_eq!(
+            cfg.model,
+            Path::new("/m/all-minilm-l6-v2/model.safetensors")
+        );
+        let onnx = c
+            .embedder_config("all-minilm-l6-v2-int8", Path::new("/m"))
+            .unwrap();
+        assert_eq!(onnx.model, Path::new("/m/all-minilm-l6-v2-int8/model.onnx"));
     }
 }

@@ -353,7 +353,7 @@ impl Config {
             Some(EmbedderChoice::Remote(remote)) => {
                 self.embedder = EmbedderConfig {
                     id: remote.id.clone(),
-                    onnx: PathBuf::new(),
+                    model: PathBuf::new(),
                     tokenizer_dir: PathBuf::new(),
                     max_tokens: remote.max_tokens,
                     pooling: Default::default(),
@@ -832,7 +832,7 @@ mod tests {
     fn config_file_overrides_defaults_and_custom_embedder() {
         let dir = tempfile::tempdir().unwrap();
         let c = Config::load(dir.path(), Path::new("/models")).unwrap();
-        assert_eq!(c.embedder.id, "all-minilm-l6-v2-int8");
+        assert_eq!(c.embedder.id, "all-minilm-l6-v2");
         std::fs::write(
             dir.path().join("config.toml"),
             "[embedder]\nid = \"my-e5\"\nonnx = \"/x/model.onnx\"\ntokenizer_dir = \"/x\"\nmax_tokens = 512\npooling = \"cls\"\n\n[chunking]\nchunk_tokens = 300\noverlap_tokens = 40\n",

@@ -38,11 +38,14 @@ pub enum Pooling {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmbedderConfig {
-    /// Name recorded in the index (e.g. `all-minilm-l6-v2-int8`).
+    /// Name recorded in the index (e.g. `all-minilm-l6-v2`).
     pub id: String,
-    /// The `.onnx` file (inputs `input_ids`, `attention_mask`, optional `token_type_ids`;
-    /// output token vectors `[batch, tokens, dim]`).
-    pub onnx: PathBuf,
+    /// The weights: a BERT-family `.safetensors` file (run by Hearth's own encoder,
+    /// [`crate::encoder`], with `config.json` from `tokenizer_dir`), or any `.onnx` file
+    /// (inputs `input_ids`, `attention_mask`, optional `token_type_ids`; output token vectors
+    /// `[batch, tokens, dim]`), run by ONNX Runtime. Written `onnx = ...` in older configs.
+    #[serde(alias = "onnx")]
+    pub model: PathBuf,
     /// Folder with `tokenizer.json` (and optionally `config.json`, `special_tokens_map.json`,
     /// `tokenizer_config.json`).
     pub tokenizer_dir: PathBuf,
@@ -97,7 +100,7 @@ impl std::fmt::Debug for OnnxEmbedder {
     }
 }
 
-fn read_model_file(path: &Path, what: &str) -> Result<Vec<u8>> {
+pub(crate) fn read_model_file(path: &Path, what: &str) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| match e.kind() {
         std::io::ErrorKind::NotFound => Error::ModelMissing {
             path: path.to_path_buf(),
@@ -108,6 +111,20 @@ fn read_model_file(path: &Path, what: &str) -> Result<Vec<u8>> {
             reason: e.to_string(),
         },
     })
+}
+
+/// Load the embedder `cfg` names: `.safetensors` weights on Hearth's own encoder
+/// ([`crate::encoder::BertEncoder`]), anything else as ONNX on the ONNX Runtime library
+/// `runtime_library`.
+pub fn load(cfg: &EmbedderConfig, runtime_library: &Path) -> Result<std::sync::Arc<dyn Embedder>> {
+    if cfg.model.extension().is_some_and(|e| e == "safetensors") {
+        Ok(std::sync::Arc::new(crate::encoder::BertEncoder::load(cfg)?))
+    } else {
+        Ok(std::sync::Arc::new(OnnxEmbedder::load(
+            cfg,
+            runtime_library,
+        )?))
+    }
 }
 
 static ONNX_ENV: std::sync::OnceLock<ort::environment::Environment> = std::sync::OnceLock::new();
@@ -140,7 +157,7 @@ impl OnnxEmbedder {
     /// Load the model. `runtime_library` is the `libonnxruntime.so` to use.
     pub fn load(cfg: &EmbedderConfig, runtime_library: &Path) -> Result<Self> {
         let env = load_onnx_runtime(runtime_library)?;
-        let onnx = read_model_file(&cfg.onnx, "ONNX embedding model")?;
+        let onnx = read_model_file(&cfg.model, "ONNX embedding model")?;
         let dir = &cfg.tokenizer_dir;
         let tokenizer_json = read_model_file(&dir.join("tokenizer.json"), "tokenizer.json")?;
         let invalid = |reason: String| Error::ModelInvalid {

@@ -19,6 +19,7 @@ pub mod collections;
 pub mod config;
 pub mod durable;
 pub mod embed;
+pub mod encoder;
 pub mod error;
 pub mod extract;
 pub mod ingest;

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::cancel::Cancel;
 use crate::catalog::{Catalog, InstalledModel};
 use crate::config::Config;
-use crate::embed::{Embedder, OnnxEmbedder};
+use crate::embed::Embedder;
 use crate::error::{Error, Result};
 use crate::ingest::{self, IngestEvent, IngestReport, ProgressSink};
 use crate::llm::ms;
@@ -698,16 +698,16 @@ async fn load_index_embedder(config: &Config, meta: &Meta) -> Result<Arc<dyn Emb
     load_embedder(cfg, config).await
 }
 
-/// Load an ONNX embedding model off the async threads, with the configured ONNX Runtime.
+/// Load an embedding model off the async threads (ONNX models with the configured ONNX
+/// Runtime).
 async fn load_embedder(
     cfg: crate::embed::EmbedderConfig,
     config: &Config,
 ) -> Result<Arc<dyn Embedder>> {
     let lib = config.runtime_library.clone();
-    let embedder = tokio::task::spawn_blocking(move || OnnxEmbedder::load(&cfg, &lib))
+    tokio::task::spawn_blocking(move || crate::embed::load(&cfg, &lib))
         .await
-        .map_err(|e| Error::Internal(e.to_string()))??;
-    Ok(Arc::new(embedder))
+        .map_err(|e| Error::Internal(e.to_string()))?
 }
 
 /// Status of a data dir without loading any model (works when the model is missing).

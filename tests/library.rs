@@ -655,7 +655,7 @@ async fn a_new_embedding_model_is_built_beside_the_old_index_which_serves_until_
     let change = lib.pending_change().expect("a change is pending");
     assert_eq!(
         (change.from_embedder.as_str(), change.to_embedder.as_str()),
-        ("all-minilm-l6-v2-int8", "minilm-cls")
+        ("all-minilm-l6-v2", "minilm-cls")
     );
     assert_eq!(vector_top(&lib, "where was the otter seen").await, before);
     assert_eq!(

@@ -97,7 +97,7 @@ async fn finds_the_right_file_and_page() {
     let status = lib.status().await.unwrap();
     assert_eq!(status.documents, 6);
     assert!(status.fts_index);
-    assert_eq!(status.embedder.as_deref(), Some("all-minilm-l6-v2-int8"));
+    assert_eq!(status.embedder.as_deref(), Some("all-minilm-l6-v2"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -396,7 +396,8 @@ async fn a_search_never_sees_half_a_replaced_file() {
     assert!(!hits.is_empty());
 }
 
-/// The default model's ONNX file and tokenizer copied to `<dir>/my-model`, as a user's own.
+/// The int8 ONNX MiniLM's model file and tokenizer copied to `<dir>/my-model`, as a user's own
+/// ONNX model.
 fn own_model_copy(dir: &std::path::Path) -> PathBuf {
     let own = dir.join("my-model");
     std::fs::create_dir_all(&own).unwrap();
@@ -415,7 +416,7 @@ async fn index_remembers_its_model_and_is_rebuilt_when_that_model_is_gone() {
     let data = tmp.path().join("data");
     let mut config = hearth::Config::load(&data, &models_dir()).unwrap();
     config.embedder.id = "my-minilm".into();
-    config.embedder.onnx = own.join("model.onnx");
+    config.embedder.model = own.join("model.onnx");
     config.embedder.tokenizer_dir = own.clone();
     let corpus = copy_corpus(tmp.path());
     {
@@ -448,7 +449,7 @@ async fn index_remembers_its_model_and_is_rebuilt_when_that_model_is_gone() {
     assert_eq!(hits[0].page, Some(4));
     assert_eq!(
         lib.status().await.unwrap().embedder.as_deref(),
-        Some("all-minilm-l6-v2-int8")
+        Some("all-minilm-l6-v2")
     );
 }
 
@@ -468,9 +469,7 @@ async fn missing_model_is_a_clear_error() {
 #[test]
 fn embedder_tokenizer_counts_real_tokens_and_vectors_are_unit_length() {
     let config = hearth::Config::load(std::path::Path::new("/tmp/unused"), &models_dir()).unwrap();
-    let e = hearth::OnnxEmbedder::load(&config.embedder, &config.runtime_library).unwrap();
-    use hearth::chunk::Tokenize;
-    use hearth::Embedder;
+    let e = hearth::embed::load(&config.embedder, &config.runtime_library).unwrap();
     assert_eq!(e.dim(), 384);
     // WordPiece splits rare words: more tokens than words, spans cover the text.
     let text = "Unbelievably, the silver-throated heron nests in alder.";
@@ -491,6 +490,63 @@ fn embedder_tokenizer_counts_real_tokens_and_vectors_are_unit_length() {
     }
     let cos = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
     assert!(cos(&v[0], &v[1]) > cos(&v[0], &v[2]) + 0.2);
+}
+
+/// Hearth's own integer encoder (the default) gives the vectors the fp32 weights give: every
+/// paragraph of the test corpus, a text longer than the model takes, an empty one and one
+/// word, each within cosine 0.995 of candle's fp32 BERT on the same safetensors; and a text's
+/// vector hardly depends on the texts batched with it (short batches take the few-token
+/// kernel: within cosine 0.999).
+#[test]
+fn own_encoder_agrees_with_the_fp32_model_and_ignores_its_batch() {
+    let config = hearth::Config::load(std::path::Path::new("/tmp/unused"), &models_dir()).unwrap();
+    assert!(
+        config.embedder.model.extension().unwrap() == "safetensors",
+        "the default embedder is the own encoder: {:?}",
+        config.embedder.model
+    );
+    let e = hearth::embed::load(&config.embedder, &config.runtime_library).unwrap();
+    let mut texts: Vec<String> = Vec::new();
+    let mut dirs = vec![data("corpus")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+                continue;
+            }
+            let Ok(text) = std::fs::read_to_string(&path) else {
+                continue;
+            };
+            texts.extend(
+                text.split("\n\n")
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(String::from),
+            );
+        }
+    }
+    assert!(texts.len() >= 10, "{} paragraphs", texts.len());
+    let long = texts.join(" ").repeat(3);
+    assert!(e.token_spans(&long).len() > e.max_tokens());
+    texts.extend([long, String::new(), "heron".into()]);
+    let ours = e.embed(&texts).unwrap();
+    let reference = hearth::encoder::reference_vectors(&config.embedder, &texts).unwrap();
+    let cos = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+    for ((t, a), b) in texts.iter().zip(&ours).zip(&reference) {
+        assert_eq!(a.len(), 384);
+        let c = cos(a, b);
+        assert!(c >= 0.995, "cosine {c} for {:?}", &t[..t.len().min(60)]);
+    }
+    // alone, or with the others in another order: the same vector
+    for (i, t) in texts.iter().enumerate() {
+        let alone = e.embed(std::slice::from_ref(t)).unwrap();
+        let c = cos(&alone[0], &ours[i]);
+        assert!(
+            c > 0.999,
+            "text {i} alone: cosine {c} to its vector in the batch"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

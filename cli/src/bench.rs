@@ -31,6 +31,12 @@ pub struct BenchArgs {
     /// Folder to ingest for the ingest benchmark [default: HaluEval passages written as files].
     #[arg(long)]
     corpus: Option<PathBuf>,
+    /// With `ingest`: also run the plain Python pipeline (bench/plain_pipeline.py: pypdf,
+    /// 200-word chunks, sentence-transformers fp32, LanceDB) on the same folder and print the
+    /// ratios per CPU-second and per wall-second. Needs the venv of
+    /// bench/setup_plain_pipeline.sh (at $HEARTH_BENCH_VENV, default /var/cache/hearth-bench/venv).
+    #[arg(long)]
+    compare: bool,
     /// Texts for the embedding benchmark.
     #[arg(long, default_value_t = 1024)]
     texts: usize,
@@ -95,9 +101,10 @@ pub async fn run(
     );
     if all || args.what == "embed" {
         bench_embed(&config, args.texts)?;
+        bench_encoders(&config, args.texts)?;
     }
     if all || args.what == "ingest" {
-        bench_ingest(&config, work.path(), args.corpus.as_deref()).await?;
+        bench_ingest(&config, work.path(), args.corpus.as_deref(), args.compare).await?;
     }
     if args.what == "extract" {
         let Some(corpus) = args.corpus.as_deref() else {
@@ -578,7 +585,7 @@ fn bench_embed(config: &Config, n: usize) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .with_intra_threads(threads)
         .map_err(|e| anyhow::anyhow!("{e}"))?
-        .commit_from_file(&config.embedder.onnx)?;
+        .commit_from_file(&config.embedder.model)?;
     let mut tokenizer =
         tokenizers::Tokenizer::from_file(config.embedder.tokenizer_dir.join("tokenizer.json"))
             .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -667,7 +674,107 @@ fn bench_embed(config: &Config, n: usize) -> Result<()> {
     Ok(())
 }
 
-async fn bench_ingest(config: &Config, work: &Path, corpus: Option<&Path>) -> Result<()> {
+/// Run bench/plain_pipeline.py (built into this binary) on `corpus` in the venv of
+/// bench/setup_plain_pipeline.sh; its one-line JSON report.
+fn plain_pipeline(config: &Config, corpus: &Path, work: &Path) -> Result<serde_json::Value> {
+    let venv = std::env::var_os("HEARTH_BENCH_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/hearth-bench/venv"));
+    let python = venv.join("bin/python");
+    if !python.is_file() {
+        bail!(
+            "no Python venv at {} for the plain pipeline: run bench/setup_plain_pipeline.sh \
+             (or set HEARTH_BENCH_VENV)",
+            venv.display()
+        );
+    }
+    let script = work.join("plain_pipeline.py");
+    std::fs::write(&script, include_str!("../../bench/plain_pipeline.py"))?;
+    let model = config.models_dir.join("all-minilm-l6-v2");
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(corpus)
+        .arg(&model)
+        .arg(work.join("plain-lancedb"))
+        .stderr(std::process::Stdio::inherit())
+        .output()?;
+    if !out.status.success() {
+        bail!("the plain pipeline failed ({})", out.status);
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let line = stdout.lines().last().unwrap_or_default();
+    Ok(serde_json::from_str(line)?)
+}
+
+/// The two MiniLM-L6 encoders side by side on the same texts: Hearth's own integer encoder
+/// (`all-minilm-l6-v2`) and the int8 ONNX model under ONNX Runtime
+/// (`all-minilm-l6-v2-int8`), each against the fp32 weights run by candle's BERT.
+fn bench_encoders(config: &Config, n: usize) -> Result<()> {
+    let catalog = hearth::catalog::Catalog::builtin();
+    let installed = catalog.installed(&config.models_dir);
+    let has = |id: &str| installed.iter().any(|m| m.model.id == id && m.installed);
+    let (own_id, onnx_id) = ("all-minilm-l6-v2", "all-minilm-l6-v2-int8");
+    if !has(own_id) || !has(onnx_id) {
+        println!("encoders: {own_id} and {onnx_id} are not both installed; skipped");
+        return Ok(());
+    }
+    let texts: Vec<String> = halueval(config, n)?
+        .into_iter()
+        .map(|r| r.knowledge)
+        .collect();
+    let own_cfg = catalog.embedder_config(own_id, &config.models_dir)?;
+    let onnx_cfg = catalog.embedder_config(onnx_id, &config.models_dir)?;
+    let own = hearth::embed::load(&own_cfg, &config.runtime_library)?;
+    let onnx = hearth::embed::load(&onnx_cfg, &config.runtime_library)?;
+    let tokens: usize = texts
+        .iter()
+        .map(|t| own.token_spans(t).len().min(own.max_tokens() - 2) + 2)
+        .sum();
+    let reference = hearth::encoder::reference_vectors(&own_cfg, &texts)?;
+    let mut rows = Vec::new();
+    for (name, e) in [("hearth int8", &own), ("onnxruntime int8", &onnx)] {
+        e.embed(&texts[..8.min(texts.len())])?;
+        let (t, cpu) = (Instant::now(), cpu_seconds());
+        let v = e.embed(&texts)?;
+        let (wall, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - cpu);
+        let cos: Vec<f32> = v
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| a.iter().zip(b).map(|(x, y)| x * y).sum())
+            .collect();
+        let min = cos.iter().copied().fold(1.0f32, f32::min);
+        let mean = cos.iter().sum::<f32>() / cos.len().max(1) as f32;
+        rows.push((name, wall, cpu, min, mean));
+    }
+    println!(
+        "encoders: {} texts, {} tokens (special tokens included, cut at {}):",
+        texts.len(),
+        tokens,
+        own.max_tokens()
+    );
+    for (name, wall, cpu, min, mean) in &rows {
+        println!(
+            "  {name:<17} {:>7.0} tokens/s wall, {:>7.0} tokens per CPU-second; cosine to fp32 min {min:.4} mean {mean:.5}",
+            tokens as f64 / wall,
+            tokens as f64 / cpu.max(1e-9)
+        );
+    }
+    if let [a, b] = &rows[..] {
+        println!(
+            "  hearth / onnxruntime: {:.2}x per wall-second, {:.2}x per CPU-second",
+            b.1 / a.1,
+            b.2 / a.2.max(1e-9)
+        );
+    }
+    Ok(())
+}
+
+async fn bench_ingest(
+    config: &Config,
+    work: &Path,
+    corpus: Option<&Path>,
+    compare: bool,
+) -> Result<()> {
     let corpus = match corpus {
         Some(c) => c.to_path_buf(),
         None => {
@@ -681,11 +788,57 @@ async fn bench_ingest(config: &Config, work: &Path, corpus: Option<&Path>) -> Re
     };
     let mut cfg = config.clone();
     cfg.data_dir = work.join("ingest-data");
+    let (t, cpu) = (Instant::now(), cpu_seconds());
     let library = crate::open_library(cfg).await?;
-    let t = Instant::now();
     let r = crate::ingest_with_progress(&library, std::slice::from_ref(&corpus), false).await?;
     let secs = t.elapsed().as_secs_f64();
+    let cpu = cpu_seconds() - cpu;
     let tm = &r.timings;
+    if compare {
+        let pages: i64 = library
+            .documents()
+            .await?
+            .iter()
+            .map(|d| d.pages.unwrap_or(1) as i64)
+            .sum();
+        let plain = plain_pipeline(config, &corpus, work)?;
+        let cell = |v: &serde_json::Value, k: &str| v[k].as_f64().unwrap_or(0.0);
+        println!(
+            "{:<28} {:>6} {:>6} {:>7} {:>8} {:>8} {:>9}",
+            "ingest (model load included)",
+            "files",
+            "pages",
+            "chunks",
+            "wall s",
+            "CPU s",
+            "peak RSS"
+        );
+        println!(
+            "{:<28} {:>6} {:>6} {:>7} {:>8.1} {:>8.1} {:>6.0} MB",
+            "hearth",
+            r.indexed,
+            pages,
+            r.chunks,
+            secs,
+            cpu,
+            peak_rss_bytes() as f64 / 1e6
+        );
+        println!(
+            "{:<28} {:>6} {:>6} {:>7} {:>8.1} {:>8.1} {:>6.0} MB",
+            "plain python (fp32 torch)",
+            cell(&plain, "files"),
+            cell(&plain, "pages"),
+            cell(&plain, "chunks"),
+            cell(&plain, "wall_s"),
+            cell(&plain, "cpu_s"),
+            cell(&plain, "peak_rss_bytes") / 1e6
+        );
+        println!(
+            "hearth / plain python: {:.2}x per CPU-second, {:.2}x per wall-second",
+            cell(&plain, "cpu_s") / cpu.max(1e-9),
+            cell(&plain, "wall_s") / secs.max(1e-9)
+        );
+    }
     println!(
         "ingest {}: {} files, {} chunks, {:.2} MB in {:.2} s: {:.1} files/s, {:.1} chunks/s, {:.3} MB/s; extract {:.2} s, chunk {:.2} s, embed {:.2} s, store {:.2} s; {} failed",
         corpus.display(), r.indexed, r.chunks, tm.bytes as f64 / 1e6, secs,

@@ -147,7 +147,7 @@ fn models_list_shows_the_catalog() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|m| m["id"] == "all-minilm-l6-v2-int8")
+        .find(|m| m["id"] == "all-minilm-l6-v2")
         .unwrap();
     assert_eq!(embedder["installed"], true);
     assert!(embedder["licence"].as_str().unwrap().contains("Apache-2.0"));

@@ -227,27 +227,46 @@ pub(crate) mod avx2 {
 
     /// [`super::gelu_mul`], eight at a time.
     pub unsafe fn gelu_mul(g: &mut [f32], u: &[f32]) {
-        let c = _mm256_set1_ps(GELU_C);
-        let k = _mm256_set1_ps(0.044_715);
-        let one = _mm256_set1_ps(1.0);
-        let sign = _mm256_set1_ps(-0.0);
         let mut gs = g.chunks_exact_mut(8);
         let mut us = u.chunks_exact(8);
         for (gc, uc) in (&mut gs).zip(&mut us) {
-            let x = _mm256_loadu_ps(gc.as_ptr());
-            // z = 2 · √(2/π) · (x + 0.044715 x³); sigmoid(z) from e^(−|z|), never overflowing
-            let x2 = _mm256_mul_ps(x, x);
-            let z = _mm256_mul_ps(_mm256_mul_ps(c, x), _mm256_fmadd_ps(k, x2, one));
-            let e = exp_nonpositive(_mm256_or_ps(z, sign));
-            let r = _mm256_div_ps(one, _mm256_add_ps(one, e));
-            let neg = _mm256_cmp_ps::<_CMP_LT_OQ>(z, _mm256_setzero_ps());
-            let sig = _mm256_blendv_ps(r, _mm256_mul_ps(e, r), neg);
-            let y = _mm256_mul_ps(_mm256_mul_ps(x, sig), _mm256_loadu_ps(uc.as_ptr()));
+            let y = _mm256_mul_ps(
+                gelu8(_mm256_loadu_ps(gc.as_ptr())),
+                _mm256_loadu_ps(uc.as_ptr()),
+            );
             _mm256_storeu_ps(gc.as_mut_ptr(), y);
         }
         for (g, u) in gs.into_remainder().iter_mut().zip(us.remainder()) {
             *g = super::gelu_scalar(*g) * u;
         }
+    }
+
+    /// [`super::gelu`], eight at a time.
+    pub unsafe fn gelu(g: &mut [f32]) {
+        let mut gs = g.chunks_exact_mut(8);
+        for gc in &mut gs {
+            _mm256_storeu_ps(gc.as_mut_ptr(), gelu8(_mm256_loadu_ps(gc.as_ptr())));
+        }
+        for g in gs.into_remainder() {
+            *g = super::gelu_scalar(*g);
+        }
+    }
+
+    /// GELU (tanh form) of eight values.
+    #[inline(always)]
+    unsafe fn gelu8(x: __m256) -> __m256 {
+        let c = _mm256_set1_ps(GELU_C);
+        let k = _mm256_set1_ps(0.044_715);
+        let one = _mm256_set1_ps(1.0);
+        let sign = _mm256_set1_ps(-0.0);
+        // z = 2 · √(2/π) · (x + 0.044715 x³); sigmoid(z) from e^(−|z|), never overflowing
+        let x2 = _mm256_mul_ps(x, x);
+        let z = _mm256_mul_ps(_mm256_mul_ps(c, x), _mm256_fmadd_ps(k, x2, one));
+        let e = exp_nonpositive(_mm256_or_ps(z, sign));
+        let r = _mm256_div_ps(one, _mm256_add_ps(one, e));
+        let neg = _mm256_cmp_ps::<_CMP_LT_OQ>(z, _mm256_setzero_ps());
+        let sig = _mm256_blendv_ps(r, _mm256_mul_ps(e, r), neg);
+        _mm256_mul_ps(x, sig)
     }
 
     /// `W[row] · x[t]` for the `T` tokens of `xs`, Q5_0 weights: each block unpacked once for
@@ -458,6 +477,28 @@ pub fn gelu_mul(g: &mut [f32], u: &[f32]) {
     )))]
     for (g, u) in g.iter_mut().zip(u) {
         *g = gelu_scalar(*g) * u;
+    }
+}
+
+/// `g[i] = gelu(g[i])` (GELU in its tanh form, as BERT-family encoders use it), eight at a
+/// time with AVX2 like [`gelu_mul`].
+pub fn gelu(g: &mut [f32]) {
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
+    // SAFETY: the target features are enabled at compile time.
+    unsafe {
+        avx2::gelu(g)
+    }
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )))]
+    for g in g.iter_mut() {
+        *g = gelu_scalar(*g);
     }
 }
 
