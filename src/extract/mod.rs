@@ -13,6 +13,7 @@ use crate::error::{contain, Error, Result};
 use office::ZipKind;
 
 mod epub;
+pub mod furniture;
 mod html;
 mod mail;
 mod ocr;
@@ -273,7 +274,8 @@ fn extract_contained(path: &Path, bytes: &[u8], opts: &ExtractOptions) -> Result
     if looks_like_pdf(bytes) {
         let pages = pdf::extract_pdf(bytes, opts);
         opts.ocr_progress.clear();
-        let pages = pages?;
+        let mut pages = pages?;
+        furniture::strip(&mut pages);
         return Ok(Extracted {
             kind: DocKind::Pdf,
             pages,
