@@ -568,8 +568,28 @@ fn bench_embed(config: &Config, n: usize) -> Result<()> {
         .into_iter()
         .map(|r| r.knowledge)
         .collect();
-    let embedder = OnnxEmbedder::load(&config.embedder, &config.runtime_library)?;
-    let batch = config.embedder.batch_size;
+    // the engine's ONNX path against raw ONNX Runtime: the configured model if it is ONNX, else
+    // the catalog's int8 ONNX MiniLM
+    let cfg = if config
+        .embedder
+        .model
+        .extension()
+        .is_some_and(|e| e == "onnx")
+    {
+        config.embedder.clone()
+    } else {
+        hearth::catalog::Catalog::builtin()
+            .embedder_config("all-minilm-l6-v2-int8", &config.models_dir)?
+    };
+    if !cfg.model.is_file() {
+        println!(
+            "embed: no ONNX embedder installed ({}); skipped",
+            cfg.model.display()
+        );
+        return Ok(());
+    }
+    let embedder = OnnxEmbedder::load(&cfg, &config.runtime_library)?;
+    let batch = cfg.batch_size;
     // Warm up both paths once.
     embedder.embed(&texts[..batch.min(texts.len())])?;
     let t = Instant::now();
@@ -585,13 +605,12 @@ fn bench_embed(config: &Config, n: usize) -> Result<()> {
         .map_err(|e| anyhow::anyhow!("{e}"))?
         .with_intra_threads(threads)
         .map_err(|e| anyhow::anyhow!("{e}"))?
-        .commit_from_file(&config.embedder.model)?;
-    let mut tokenizer =
-        tokenizers::Tokenizer::from_file(config.embedder.tokenizer_dir.join("tokenizer.json"))
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        .commit_from_file(&cfg.model)?;
+    let mut tokenizer = tokenizers::Tokenizer::from_file(cfg.tokenizer_dir.join("tokenizer.json"))
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     tokenizer
         .with_truncation(Some(tokenizers::TruncationParams {
-            max_length: config.embedder.max_tokens,
+            max_length: cfg.max_tokens,
             ..Default::default()
         }))
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -858,10 +877,7 @@ async fn bench_ingest(
 
 async fn bench_search(config: &Config, work: &Path, sizes: &[usize], queries: usize) -> Result<()> {
     let rows = halueval(config, 10_000)?;
-    let embedder: Arc<dyn Embedder> = Arc::new(OnnxEmbedder::load(
-        &config.embedder,
-        &config.runtime_library,
-    )?);
+    let embedder = hearth::embed::load(&config.embedder, &config.runtime_library)?;
     let passages: Vec<String> = rows.iter().map(|r| r.knowledge.clone()).collect();
     let t = Instant::now();
     let base_vectors = {

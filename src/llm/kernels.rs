@@ -57,6 +57,30 @@ impl Q8Row {
 /// returns `d` and the sums of the quantized values over each half. The integer kernels
 /// ([`super::qgemm`]) quantize the same way, so both kinds of kernel see the same activations.
 pub fn quantize_block(xs: &[f32], q: &mut [i8]) -> (f32, [i32; 2]) {
+    assert!(xs.len() >= QK && q.len() >= QK, "a block is 32 values");
+    #[cfg(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    ))]
+    // SAFETY: the target features are enabled at compile time; both slices hold a block.
+    unsafe {
+        avx2::quantize_block(xs, q)
+    }
+    #[cfg(not(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )))]
+    quantize_block_scalar(xs, q)
+}
+
+/// [`quantize_block`] one value at a time (rounding half away from zero, as `f32::round`).
+#[cfg_attr(
+    all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"),
+    allow(dead_code) // the reference the AVX2 version is tested against
+)]
+fn quantize_block_scalar(xs: &[f32], q: &mut [i8]) -> (f32, [i32; 2]) {
     let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
     let d = amax / 127.0;
     let id = if d > 0.0 { 1.0 / d } else { 0.0 };
@@ -239,6 +263,59 @@ pub(crate) mod avx2 {
         for (g, u) in gs.into_remainder().iter_mut().zip(us.remainder()) {
             *g = super::gelu_scalar(*g) * u;
         }
+    }
+
+    /// [`super::quantize_block`], eight values at a time, with the same results: the scale
+    /// from the largest magnitude, then each value rounded half away from zero (truncated, then
+    /// moved one away from zero where the part cut off was at least a half: exact for values
+    /// this small).
+    ///
+    /// # Safety
+    /// `xs` and `q` hold at least 32 values.
+    pub unsafe fn quantize_block(xs: &[f32], q: &mut [i8]) -> (f32, [i32; 2]) {
+        let sign = _mm256_set1_ps(-0.0);
+        let p = xs.as_ptr();
+        let v = [
+            _mm256_loadu_ps(p),
+            _mm256_loadu_ps(p.add(8)),
+            _mm256_loadu_ps(p.add(16)),
+            _mm256_loadu_ps(p.add(24)),
+        ];
+        let abs = |x: __m256| _mm256_andnot_ps(sign, x);
+        let m = _mm256_max_ps(
+            _mm256_max_ps(abs(v[0]), abs(v[1])),
+            _mm256_max_ps(abs(v[2]), abs(v[3])),
+        );
+        let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
+        let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+        let m = _mm_max_ss(m, _mm_shuffle_ps::<1>(m, m));
+        let amax = _mm_cvtss_f32(m);
+        let d = amax / 127.0;
+        let id = _mm256_set1_ps(if d > 0.0 { 1.0 / d } else { 0.0 });
+        let half = _mm256_set1_ps(0.5);
+        let one = _mm256_set1_ps(1.0);
+        let mut ints = [_mm256_setzero_si256(); 4];
+        for (i, x) in v.iter().enumerate() {
+            let x = _mm256_mul_ps(*x, id);
+            let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(x);
+            let away = _mm256_cmp_ps::<_CMP_GE_OQ>(abs(_mm256_sub_ps(x, t)), half);
+            let step = _mm256_and_ps(away, _mm256_or_ps(one, _mm256_and_ps(sign, x)));
+            ints[i] = _mm256_cvttps_epi32(_mm256_add_ps(t, step));
+        }
+        // int32 → int8 in order (the packs interleave 128-bit lanes; the permute undoes it)
+        let w01 = _mm256_packs_epi32(ints[0], ints[1]);
+        let w23 = _mm256_packs_epi32(ints[2], ints[3]);
+        let b = _mm256_packs_epi16(w01, w23);
+        let b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(q.as_mut_ptr() as *mut __m256i, b);
+        let sum = |a: __m256i, b: __m256i| {
+            let s = _mm256_add_epi32(a, b);
+            let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+            let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+            let s = _mm_add_epi32(s, _mm_shuffle_epi32::<1>(s));
+            _mm_cvtsi128_si32(s)
+        };
+        (d, [sum(ints[0], ints[1]), sum(ints[2], ints[3])])
     }
 
     /// [`super::gelu`], eight at a time.
@@ -603,6 +680,40 @@ pub fn matmul(kind: Kind, w: &[u8], n: usize, k: usize, x: &[f32], y: &mut [f32]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantize_block_is_the_scalar_rounding() {
+        let mut seed = 7u32;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 17;
+            seed ^= seed << 5;
+            seed
+        };
+        let mut blocks: Vec<Vec<f32>> = (0..2000)
+            .map(|_| {
+                let scale = (next() % 1000) as f32 / 10.0;
+                (0..QK)
+                    .map(|_| (next() as f32 / u32::MAX as f32 - 0.5) * scale)
+                    .collect()
+            })
+            .collect();
+        // ties (x / d exactly k + 0.5 with d = 1: 127 is the largest), zeros, one value
+        blocks.push((0..QK).map(|i| i as f32 - 15.5).collect());
+        blocks[2000][0] = 127.0;
+        blocks.push(vec![0.0; QK]);
+        let mut one = vec![0.0; QK];
+        one[31] = -3.0;
+        blocks.push(one);
+        for xs in &blocks {
+            let (mut a, mut b) = ([0i8; QK], [0i8; QK]);
+            assert_eq!(
+                quantize_block(xs, &mut a),
+                quantize_block_scalar(xs, &mut b)
+            );
+            assert_eq!(a, b, "{xs:?}");
+        }
+    }
 
     #[test]
     fn gelu_matches_its_tanh_form() {
