@@ -311,6 +311,9 @@ pub fn chunk_context(path: &str, heading: &str) -> String {
     }
 }
 
+/// Fewest candidates the HNSW search of the vector index keeps.
+const HNSW_EF_MIN: usize = 64;
+
 impl Store {
     /// Open (creating if needed) the index in `data_dir/index_dir` for vectors of `dim`.
     /// `meta.json` is neither read nor written here: which folder is in use is the caller's
@@ -659,6 +662,7 @@ impl Store {
     }
 
     /// Nearest chunks to a query vector; score = cosine similarity.
+    /// (With a vector index, HNSW keeps at least [`HNSW_EF_MIN`] candidates.)
     /// `filter` (a LanceDB SQL condition) keeps the search to some chunks, applied before the
     /// nearest are taken.
     pub async fn vector_search(
@@ -680,6 +684,10 @@ impl Store {
             .nearest_to(query)?
             .column("vector")
             .distance_type(DistanceType::Cosine)
+            // HNSW's candidate list (LanceDB's default: 1.5 × limit) missed a row added after
+            // the index was built, with an unrelated one returned first; a wider list costs
+            // little next to embedding the query
+            .ef((limit * 4).max(HNSW_EF_MIN))
             .limit(limit)
             .select(Select::columns(HIT_COLUMNS));
         if let Some(f) = filter {
