@@ -1,6 +1,8 @@
 //! Text recognition for pages that have no text layer (scanned PDFs) and for images, with
-//! Tesseract. PDF pages are rendered by poppler's `pdftoppm` (greyscale, `ocr.dpi`) straight
-//! into Tesseract's standard input; nothing is written to disk. Both are separate programs
+//! Tesseract. A scanned PDF is copied once to a temporary file only this user can read
+//! (fed through a pipe, the whole PDF would be sent once per page; the copy is deleted when
+//! the file is done, even on an error), and its pages are rendered by poppler's `pdftoppm` (greyscale, `ocr.dpi`) straight
+//! into Tesseract's standard input; no page image is written to disk. Both are separate programs
 //! (Debian's `tesseract-ocr` and `poppler-utils`): OCR is used when they are installed and
 //! `ocr.enabled` is on, and a scanned file without them keeps its "no text layer" error, with a
 //! hint naming the packages.
