@@ -270,15 +270,21 @@ impl Embedder for OnnxEmbedder {
 
 impl Tokenize for OnnxEmbedder {
     fn token_spans(&self, text: &str) -> Vec<Range<usize>> {
-        match self.tokenizer.encode(text, false) {
-            Ok(enc) => enc
-                .get_offsets()
-                .iter()
-                .filter(|(s, e)| e > s)
-                .map(|(s, e)| *s..*e)
-                .collect(),
-            Err(_) => Vec::new(),
-        }
+        token_spans(&self.tokenizer, text)
+    }
+}
+
+/// The byte spans of `text`'s tokens (no special tokens; empty pieces left out), as a
+/// [`Tokenize`] implementation reports them; none if the tokenizer fails on the text.
+pub(crate) fn token_spans(tokenizer: &tokenizers::Tokenizer, text: &str) -> Vec<Range<usize>> {
+    match tokenizer.encode(text, false) {
+        Ok(enc) => enc
+            .get_offsets()
+            .iter()
+            .filter(|(s, e)| e > s)
+            .map(|(s, e)| *s..*e)
+            .collect(),
+        Err(_) => Vec::new(),
     }
 }
 

@@ -2,16 +2,15 @@
 //! fp32 safetensors, run on the integer kernels the language model uses.
 //!
 //! Every linear layer is quantized at load to 8 bits per 32 weights (Q8_0) and multiplied by
-//! [`QLinear`]: activations are quantized once per product, and prompts of 16 tokens or more
-//! take the prompt kernel (AVX-512 VNNI where the processor has it, AVX2 `vpmaddubsw`
-//! otherwise). Attention, layer norms and GELU stay in f32.
+//! [`QLinear`]: activations are quantized once per product; with AVX-512 VNNI, products of 16
+//! tokens or more take the prompt kernel, otherwise (and for fewer tokens) the tile kernel
+//! (AVX2 `vpmaddubsw`). Attention, layer norms and GELU stay in f32.
 //!
 //! No work goes to padding: a batch's texts are laid end to end, one row per real token, for
 //! every linear layer; attention runs per text over its own tokens only. Texts are sorted by
 //! length and cut into batches of about [`BATCH_TOKENS`] tokens.
 
 use std::ops::Range;
-use std::path::Path;
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
@@ -182,16 +181,46 @@ impl Weights<'_> {
     }
 }
 
+/// `<tokenizer_dir>/config.json` of `cfg`, as `T` (this module's shape, or candle's).
+fn read_config<T: serde::de::DeserializeOwned>(cfg: &EmbedderConfig) -> Result<T> {
+    let path = cfg.tokenizer_dir.join("config.json");
+    serde_json::from_slice(&crate::embed::read_model_file(&path, "config.json")?)
+        .map_err(|e| invalid(&cfg.id, format!("config.json: {e}")))
+}
+
+/// The tokenizer of `cfg`, splitting without padding or truncation.
+fn read_tokenizer(cfg: &EmbedderConfig) -> Result<tokenizers::Tokenizer> {
+    let path = cfg.tokenizer_dir.join("tokenizer.json");
+    let mut tokenizer =
+        tokenizers::Tokenizer::from_bytes(crate::embed::read_model_file(&path, "tokenizer.json")?)
+            .map_err(|e| invalid(&cfg.id, format!("bad tokenizer.json: {e}")))?;
+    tokenizer.with_padding(None);
+    tokenizer
+        .with_truncation(None)
+        .map_err(|e| invalid(&cfg.id, e))?;
+    Ok(tokenizer)
+}
+
+/// Token ids of `text`, special tokens included, cut to `max_tokens` (at least 2; the last
+/// token kept is the closing `[SEP]`).
+fn token_ids(tokenizer: &tokenizers::Tokenizer, max_tokens: usize, text: &str) -> Result<Vec<u32>> {
+    let enc = tokenizer
+        .encode(text, true)
+        .map_err(|e| Error::Embedding(e.to_string()))?;
+    let mut ids = enc.get_ids().to_vec();
+    if let (true, Some(&last)) = (ids.len() > max_tokens, ids.last()) {
+        ids.truncate(max_tokens.saturating_sub(1));
+        ids.push(last);
+    }
+    Ok(ids)
+}
+
 impl BertEncoder {
     /// Load `cfg.model` (a `.safetensors` file) with `config.json` and `tokenizer.json` from
     /// `cfg.tokenizer_dir`.
     pub fn load(cfg: &EmbedderConfig) -> Result<Self> {
         let name = cfg.id.as_str();
-        let read = |path: &Path, what: &str| crate::embed::read_model_file(path, what);
-        let dir = &cfg.tokenizer_dir;
-        let bert: BertConfig =
-            serde_json::from_slice(&read(&dir.join("config.json"), "config.json")?)
-                .map_err(|e| invalid(name, format!("config.json: {e}")))?;
+        let bert: BertConfig = read_config(cfg)?;
         if bert.hidden_act != "gelu" {
             return Err(invalid(
                 name,
@@ -202,24 +231,25 @@ impl BertEncoder {
             ));
         }
         let h = bert.hidden_size;
-        if bert.num_attention_heads == 0
+        if h == 0
+            || bert.num_attention_heads == 0
             || !h.is_multiple_of(bert.num_attention_heads)
             || !h.is_multiple_of(32)
             || !bert.intermediate_size.is_multiple_of(32)
         {
             return Err(invalid(name, "layer sizes are not multiples of 32"));
         }
-        let mut tokenizer =
-            tokenizers::Tokenizer::from_bytes(read(&dir.join("tokenizer.json"), "tokenizer.json")?)
-                .map_err(|e| invalid(name, format!("bad tokenizer.json: {e}")))?;
-        tokenizer.with_padding(None);
-        tokenizer
-            .with_truncation(None)
-            .map_err(|e| invalid(name, e))?;
-
+        let max_tokens = cfg.max_tokens.min(bert.max_position_embeddings);
+        if max_tokens < 2 {
+            return Err(invalid(
+                name,
+                "max_tokens must leave room for [CLS] and [SEP]",
+            ));
+        }
+        let tokenizer = read_tokenizer(cfg)?;
         if !cfg.model.is_file() {
             // says how to get it
-            read(&cfg.model, "sentence encoder weights")?;
+            crate::embed::read_model_file(&cfg.model, "sentence encoder weights")?;
         }
         let tensors = candle_core::safetensors::load(&cfg.model, &Device::Cpu)
             .map_err(|e| invalid(name, format!("{}: {e}", cfg.model.display())))?;
@@ -231,7 +261,8 @@ impl BertEncoder {
         let word = w.vec("embeddings.word_embeddings.weight")?;
         let mut position = w.vec("embeddings.position_embeddings.weight")?;
         let types = w.vec("embeddings.token_type_embeddings.weight")?;
-        if word.len() % h != 0
+        if word.is_empty()
+            || word.len() % h != 0
             || position.len() < h * bert.max_position_embeddings
             || types.len() < h
         {
@@ -260,7 +291,6 @@ impl BertEncoder {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let max_tokens = cfg.max_tokens.min(bert.max_position_embeddings);
         Ok(BertEncoder {
             id: cfg.id.clone(),
             max_tokens,
@@ -274,27 +304,11 @@ impl BertEncoder {
         })
     }
 
-    /// Token ids of `text`, special tokens included, cut to the model's length (the last
-    /// token kept is the closing `[SEP]`).
-    fn ids(&self, text: &str) -> Result<Vec<u32>> {
-        let enc = self
-            .tokenizer
-            .encode(text, true)
-            .map_err(|e| Error::Embedding(e.to_string()))?;
-        let mut ids = enc.get_ids().to_vec();
-        if ids.len() > self.max_tokens {
-            let last = *ids.last().expect("longer than max_tokens");
-            ids.truncate(self.max_tokens - 1);
-            ids.push(last);
-        }
-        Ok(ids)
-    }
-
     /// Sentence vectors of texts given as token ids (each at most `max_tokens` long and not
     /// empty), in one forward pass.
-    fn forward(&self, texts: &[Vec<u32>]) -> candle_core::Result<Vec<Vec<f32>>> {
+    fn forward(&self, texts: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
         let h = self.cfg.hidden_size;
-        let total: usize = texts.iter().map(Vec::len).sum();
+        let total: usize = texts.iter().map(|t| t.len()).sum();
         let vocab = self.word.len() / h;
         let mut x = Vec::with_capacity(total * h);
         for ids in texts {
@@ -326,10 +340,10 @@ impl BertEncoder {
         Ok(spans
             .iter()
             .map(|span| {
-                let rows = x[span.start * h..span.end * h].chunks_exact(h);
+                let rows = &x[span.start * h..span.end * h];
                 let mut v = match self.pooling {
-                    Pooling::Cls => x[span.start * h..(span.start + 1) * h].to_vec(),
-                    Pooling::Mean => rows.fold(vec![0f32; h], |mut v, r| {
+                    Pooling::Cls => rows[..h].to_vec(),
+                    Pooling::Mean => rows.chunks_exact(h).fold(vec![0f32; h], |mut v, r| {
                         add(&mut v, r);
                         v
                     }),
@@ -343,9 +357,8 @@ impl BertEncoder {
 
     /// Self-attention of each text over its own tokens: `qkv` holds each token's query, key
     /// and value (`[token][3 × hidden]`), `spans` each text's tokens; returns `[token][hidden]`.
-    /// Texts go to the pool's workers; a query's scores are built one key dimension at a time
-    /// over a head's keys laid out dimension-major, so the products are straight vector
-    /// multiply-adds.
+    /// Texts go to the pool's workers; per head, `gemm` reads the queries, keys and values in
+    /// place (stride `3 × hidden`) for the scores and writes the head's columns of the output.
     fn attention(&self, qkv: &[f32], spans: &[Range<usize>]) -> Vec<f32> {
         let h = self.cfg.hidden_size;
         let heads = self.cfg.num_attention_heads;
@@ -454,7 +467,7 @@ impl Embedder for BertEncoder {
     fn embed(&self, texts: &[String]) -> Result<Vec<Vec<f32>>> {
         let ids = texts
             .iter()
-            .map(|t| self.ids(t))
+            .map(|t| token_ids(&self.tokenizer, self.max_tokens, t))
             .collect::<Result<Vec<_>>>()?;
         // longest first, in batches of about BATCH_TOKENS tokens
         let mut order: Vec<usize> = (0..texts.len()).collect();
@@ -470,7 +483,7 @@ impl Embedder for BertEncoder {
                 tokens += ids[order[end]].len();
                 end += 1;
             }
-            let batch: Vec<Vec<u32>> = order[start..end].iter().map(|&i| ids[i].clone()).collect();
+            let batch: Vec<&[u32]> = order[start..end].iter().map(|&i| &ids[i][..]).collect();
             let vectors = self
                 .forward(&batch)
                 .map_err(|e| Error::Embedding(e.to_string()))?;
@@ -485,15 +498,7 @@ impl Embedder for BertEncoder {
 
 impl Tokenize for BertEncoder {
     fn token_spans(&self, text: &str) -> Vec<Range<usize>> {
-        match self.tokenizer.encode(text, false) {
-            Ok(enc) => enc
-                .get_offsets()
-                .iter()
-                .filter(|(s, e)| e > s)
-                .map(|(s, e)| *s..*e)
-                .collect(),
-            Err(_) => Vec::new(),
-        }
+        crate::embed::token_spans(&self.tokenizer, text)
     }
 }
 
@@ -503,17 +508,20 @@ impl Tokenize for BertEncoder {
 pub fn reference_vectors(cfg: &EmbedderConfig, texts: &[String]) -> Result<Vec<Vec<f32>>> {
     use candle_transformers::models::bert::{BertModel, Config};
     let name = cfg.id.as_str();
-    let dir = &cfg.tokenizer_dir;
-    let read = |path: &Path, what: &str| crate::embed::read_model_file(path, what);
-    let bert: Config = serde_json::from_slice(&read(&dir.join("config.json"), "config.json")?)
-        .map_err(|e| invalid(name, format!("config.json: {e}")))?;
+    let bert: Config = read_config(cfg)?;
+    // the same token ids as the encoder's
+    let BertConfig {
+        max_position_embeddings,
+        ..
+    } = read_config(cfg)?;
+    let max_tokens = cfg.max_tokens.min(max_position_embeddings);
+    let tokenizer = read_tokenizer(cfg)?;
     // SAFETY: the file is only read, and not changed by Hearth while it is mapped.
     let vb = unsafe {
         candle_nn::VarBuilder::from_mmaped_safetensors(&[&cfg.model], DType::F32, &Device::Cpu)
     }
     .map_err(|e| invalid(name, e))?;
     let model = BertModel::load(vb, &bert).map_err(|e| invalid(name, e))?;
-    let encoder = BertEncoder::load(cfg)?;
     let run = |ids: Vec<u32>| -> candle_core::Result<Vec<f32>> {
         let l = ids.len();
         let ids = Tensor::from_vec(ids, (1, l), &Device::Cpu)?;
@@ -529,7 +537,7 @@ pub fn reference_vectors(cfg: &EmbedderConfig, texts: &[String]) -> Result<Vec<V
     texts
         .iter()
         .map(|t| {
-            let ids = encoder.ids(t)?;
+            let ids = token_ids(&tokenizer, max_tokens, t)?;
             run(ids).map_err(|e| Error::Embedding(e.to_string()))
         })
         .collect()

@@ -114,6 +114,10 @@ const MIN_ENTRIES: usize = 8;
 /// 4).
 const MAX_WORDS_PER_ENTRY: usize = 12;
 
+/// A line at a page's edge: its index among the page's lines, and its [`shape`] if it is
+/// short enough to be furniture.
+type EdgeLine = (usize, Option<String>);
+
 /// What [`strip`] took out.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Stripped {
@@ -138,16 +142,29 @@ pub fn strip(pages: &mut [Page]) -> Stripped {
             out.listings += 1;
         }
     }
-    let mut seen: HashMap<String, usize> = HashMap::new();
-    for page in pages.iter() {
-        let lines: Vec<&str> = page.text.lines().collect();
-        let mut shapes: Vec<String> = edges(&lines)
-            .concat()
-            .into_iter()
-            .map(|i| shape(lines[i]))
-            .filter(|s| s.split(' ').count() <= MAX_WORDS)
+    // each page's edge lines (outermost first) with their shapes, `None` when too long
+    let page_edges: Vec<[Vec<EdgeLine>; 2]> = pages
+        .iter()
+        .map(|page| {
+            let lines: Vec<&str> = page.text.lines().collect();
+            edges(&lines).map(|edge| {
+                edge.into_iter()
+                    .map(|i| {
+                        let s = shape(lines[i]);
+                        (i, (s.split(' ').count() <= MAX_WORDS).then_some(s))
+                    })
+                    .collect()
+            })
+        })
+        .collect();
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for edges in &page_edges {
+        let mut shapes: Vec<&str> = edges
+            .iter()
+            .flatten()
+            .filter_map(|(_, s)| s.as_deref())
             .collect();
-        shapes.sort();
+        shapes.sort_unstable();
         shapes.dedup();
         for s in shapes {
             *seen.entry(s).or_default() += 1;
@@ -155,27 +172,26 @@ pub fn strip(pages: &mut [Page]) -> Stripped {
     }
     let min = MIN_PAGES.max((pages.len() as f64 * MIN_SHARE).ceil() as usize);
     let furniture = |s: &str| is_page_number(s) || seen.get(s).is_some_and(|&n| n >= min);
-    for page in pages.iter_mut() {
-        let lines: Vec<&str> = page.text.lines().collect();
+    for (page, edges) in pages.iter_mut().zip(&page_edges) {
         // from each edge inwards, up to the first line that is not furniture
-        let drop: Vec<usize> = edges(&lines)
-            .into_iter()
+        let drop: Vec<usize> = edges
+            .iter()
             .flat_map(|edge| {
-                edge.into_iter().take_while(|&i| {
-                    let s = shape(lines[i]);
-                    s.split(' ').count() <= MAX_WORDS && furniture(&s)
-                })
+                edge.iter()
+                    .take_while(|(_, s)| s.as_deref().is_some_and(furniture))
+                    .map(|(i, _)| *i)
             })
             .collect();
         if drop.is_empty() {
             continue;
         }
         out.lines += drop.len();
-        let kept: Vec<&str> = lines
-            .iter()
+        let kept: Vec<&str> = page
+            .text
+            .lines()
             .enumerate()
             .filter(|(i, _)| !drop.contains(i))
-            .map(|(_, l)| *l)
+            .map(|(_, l)| l)
             .collect();
         page.text = kept.join("\n").trim().to_string();
     }
