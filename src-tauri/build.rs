@@ -15,6 +15,7 @@ const COMMANDS: &[&str] = &[
     "summarize",
     "models",
     "import_model",
+    "fetch_model",
     "set_active_model",
     "measure_models",
     "get_settings",

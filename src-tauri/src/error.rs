@@ -26,7 +26,8 @@ impl From<hearth::Error> for ErrorDto {
     fn from(e: hearth::Error) -> Self {
         let message = match &e {
             hearth::Error::ModelMissing { .. } => format!(
-                "{e}. Run `scripts/setup.sh` (or `hearth models fetch`) to install the models."
+                "{e}. Download the models here (Models, or the button below), or run \
+                 `hearth models fetch`."
             ),
             _ => e.to_string(),
         };

@@ -50,6 +50,7 @@ fn main() {
             commands::summarize,
             commands::models,
             commands::import_model,
+            commands::fetch_model,
             commands::set_active_model,
             commands::measure_models,
             commands::get_settings,

