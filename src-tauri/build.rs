@@ -29,6 +29,7 @@ const COMMANDS: &[&str] = &[
     "api_status",
     "api_start",
     "api_stop",
+    "api_new_token",
 ];
 
 fn main() {

@@ -23,6 +23,10 @@ pub(crate) struct ServeArgs {
     /// Largest request body in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     max_body_bytes: usize,
+    /// Replace the API token with a new one before serving (clients holding the old one are
+    /// refused from now on).
+    #[arg(long)]
+    new_token: bool,
 }
 
 pub(crate) async fn run(
@@ -31,8 +35,18 @@ pub(crate) async fn run(
     args: ServeArgs,
 ) -> Result<i32> {
     let config = crate::config_from(data_dir, models_dir)?;
-    let (token, token_file) = hearth_http::api_token(&config.data_dir)
-        .with_context(|| format!("API token in {}", config.data_dir.display()))?;
+    let (token, token_file) = if args.new_token {
+        hearth_http::new_api_token(&config.data_dir)
+    } else {
+        hearth_http::api_token(&config.data_dir)
+    }
+    .with_context(|| format!("API token in {}", config.data_dir.display()))?;
+    if args.new_token {
+        eprintln!(
+            "hearth serve: made a new API token in {}; the old one no longer works",
+            token_file.display()
+        );
+    }
     let mut library = crate::open_library(config.clone()).await?;
     library.set_writer("hearth serve", true);
     let listener = tokio::net::TcpListener::bind(args.listen)

@@ -12,11 +12,28 @@ use crate::{ApiError, Shared};
 
 /// The API token of the library in `data_dir`: read from `<data dir>/api-token`, or made (32
 /// random bytes as hex) and written there with mode 0600 on first start. Returns the token and
-/// the file's path.
+/// the file's path. A token file other users can read is refused, with how to fix it.
 pub fn api_token(data_dir: &Path) -> std::io::Result<(String, PathBuf)> {
     let path = crate::token_path(data_dir);
     match std::fs::File::open(&path) {
         Ok(mut f) => {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = f.metadata()?.permissions().mode() & 0o777;
+                if mode & 0o077 != 0 {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::PermissionDenied,
+                        format!(
+                            "{} can be read by other users of this computer (mode {mode:o}); \
+                             make it private with `chmod 600 {}`, or replace the token with \
+                             `hearth serve --new-token`",
+                            path.display(),
+                            path.display()
+                        ),
+                    ));
+                }
+            }
             let mut token = String::new();
             f.read_to_string(&mut token)?;
             let token = token.trim().to_string();
@@ -35,19 +52,36 @@ pub fn api_token(data_dir: &Path) -> std::io::Result<(String, PathBuf)> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
+    new_api_token(data_dir)
+}
+
+/// Replace the API token of the library in `data_dir` with a new one (the old one stops
+/// working once a server reads the new file); returns it and the file's path.
+pub fn new_api_token(data_dir: &Path) -> std::io::Result<(String, PathBuf)> {
+    let path = crate::token_path(data_dir);
     std::fs::create_dir_all(data_dir)?;
     let token = random_hex(32)?;
-    // written whole to a private temporary file, then renamed: a reader never sees half a token
-    let tmp = path.with_extension("tmp");
+    // written whole to a temporary file of our own, then renamed: a reader never sees half a
+    // token. The file is created new (never reused, whatever a leftover's permissions) and
+    // private from the start.
+    let tmp = path.with_extension(format!("{}.{}.tmp", std::process::id(), random_hex(4)?));
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options.open(&tmp)?;
-    f.write_all(token.as_bytes())?;
-    f.sync_all()?;
-    drop(f);
-    std::fs::rename(&tmp, &path)?;
+    let written = (|| {
+        let mut f = options.open(&tmp)?;
+        f.write_all(token.as_bytes())?;
+        f.sync_all()?;
+        drop(f);
+        std::fs::rename(&tmp, &path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    // a temporary file left by an older version (a fixed name, which kept its permissions)
+    let _ = std::fs::remove_file(path.with_extension("tmp"));
     Ok((token, path))
 }
 
@@ -166,6 +200,46 @@ mod tests {
         std::fs::write(&path, "short").unwrap();
         let e = api_token(&dir).unwrap_err();
         assert!(e.to_string().contains("delete it"), "{e}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_token_others_can_read_is_refused_and_a_leftover_temp_file_is_not_reused() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
+        let path = crate::token_path(&dir);
+        // an older version's leftover temp file, readable by everyone
+        let leftover = path.with_extension("tmp");
+        std::fs::write(&leftover, "x").unwrap();
+        std::fs::set_permissions(&leftover, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let (t1, _) = api_token(&dir).unwrap();
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(!leftover.exists());
+        let others: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(others.len(), 1, "only the token file is left: {others:?}");
+
+        // made readable by others: refused, saying how to fix it
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = api_token(&dir).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied);
+        assert!(e.to_string().contains("chmod 600"), "{e}");
+        assert!(e.to_string().contains("--new-token"), "{e}");
+
+        // a new token replaces it, private again
+        let (t2, p2) = new_api_token(&dir).unwrap();
+        assert_ne!(t1, t2);
+        assert_eq!(
+            std::fs::metadata(&p2).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(api_token(&dir).unwrap().0, t2);
     }
 
     #[test]

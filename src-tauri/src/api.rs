@@ -167,6 +167,27 @@ async fn start(app: AppHandle, port: u16, reclaim: bool) -> Result<Running, Erro
     })
 }
 
+/// Replace the API token with a new one; a running API restarts on the same port with it, so
+/// clients holding the old token are refused from now on.
+#[tauri::command]
+pub async fn api_new_token(app: AppHandle, api: State<'_, ApiServer>) -> Result<ApiView, ErrorDto> {
+    let shell = app.state::<Shell>();
+    let data_dir = shell.library().await?.config().data_dir.clone();
+    hearth_http::new_api_token(&data_dir).map_err(|e| {
+        ErrorDto::new(
+            "io",
+            format!("cannot make a new API token in {}: {e}", data_dir.display()),
+        )
+    })?;
+    let mut slot = api.0.lock().await;
+    if let Some(old) = slot.take() {
+        let port = old.addr.port();
+        let _ = old.stop.send(());
+        *slot = Some(start(app.clone(), port, true).await?);
+    }
+    Ok(view(slot.as_ref()))
+}
+
 /// Stop the API (answers in progress are finished first).
 #[tauri::command]
 pub async fn api_stop(api: State<'_, ApiServer>) -> Result<ApiView, ErrorDto> {

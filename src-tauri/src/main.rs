@@ -64,6 +64,7 @@ fn main() {
             api::api_status,
             api::api_start,
             api::api_stop,
+            api::api_new_token,
         ])
         .run(tauri::generate_context!("../tauri.conf.json"))
         .expect("error while running Hearth");

@@ -992,6 +992,16 @@ async function toggleApi() {
   }
 }
 
+/** Replace the API token: clients holding the old one are refused from now on. */
+async function newApiToken() {
+  try {
+    showApi(await call("api_new_token"));
+    toast("New API token made; the old one no longer works.");
+  } catch (e) {
+    $("#api-status").textContent = errorLine(e);
+  }
+}
+
 async function saveSettings() {
   const status = $("#settings-status");
   status.classList.remove("error-text");
@@ -1092,6 +1102,7 @@ function wire() {
     importModel();
   });
   $("#models-measure").addEventListener("click", measureModels);
+  $("#api-new-token").addEventListener("click", newApiToken);
   $("#models-auto").addEventListener("click", () => setActive("auto"));
   $("#import-browse").addEventListener("click", async () => {
     try {

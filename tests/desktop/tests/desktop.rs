@@ -646,6 +646,22 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
     let refused = http_get(&addr, "/api/status", None);
     assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
     app.screenshot("10b-api").await;
+    // a new token: the old one is refused from then on, the new one works
+    app.click("#api-new-token").await;
+    app.wait_until(
+        "the new token",
+        &format!(
+            "document.querySelector('#api-token').value.length === 64 && document.querySelector('#api-token').value !== '{token}' && document.querySelector('#api-status').textContent.startsWith('Listening on')"
+        ),
+        SHORT,
+    )
+    .await;
+    let addr = app_api_addr(&app).await;
+    let new_token = app_api_token(&app).await;
+    let old = http_get(&addr, "/api/status", Some(&token));
+    assert!(old.starts_with("HTTP/1.1 401"), "{old}");
+    let ok = http_get(&addr, "/api/status", Some(&new_token));
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
 
     // 15. New chunk sizes: saving starts a rebuild of the index beside the old one, with
     //     progress in the library; when it switches, the documents are all there in more,
