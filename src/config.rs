@@ -37,6 +37,17 @@ pub struct Config {
     pub llm: LlmConfig,
     /// Answering (ask, chat).
     pub answer: AnswerConfig,
+    /// What clients of the HTTP API (and MCP) may reach.
+    pub api: ApiConfig,
+}
+
+/// `[api]`: what clients of the HTTP API may reach, besides the library's collections, the
+/// desktop's watched folders and the documents already indexed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Folders (and files) clients may index; anything else gets `path_not_allowed`.
+    pub allowed_roots: Vec<PathBuf>,
 }
 
 /// Which language model answers, and how much context it gets.
@@ -167,6 +178,8 @@ pub struct ConfigFile {
     pub llm: Option<LlmConfig>,
     /// Answering.
     pub answer: Option<AnswerConfig>,
+    /// What API clients may reach.
+    pub api: Option<ApiConfig>,
 }
 
 /// An embedding model behind an OpenAI-compatible `/v1/embeddings` (Ollama, vLLM,
@@ -271,6 +284,7 @@ impl Config {
             ocr: OcrConfig::default(),
             llm: LlmConfig::default(),
             answer: AnswerConfig::default(),
+            api: ApiConfig::default(),
         };
         Ok(config)
     }
@@ -378,6 +392,9 @@ impl Config {
         }
         if let Some(a) = file.answer {
             self.answer = a;
+        }
+        if let Some(a) = file.api {
+            self.api = a;
         }
         if let Some(lib) = file.runtime_library {
             self.runtime_library = lib;

@@ -213,6 +213,25 @@ struct Walk {
     unsupported: Unsupported,
 }
 
+impl Walk {
+    /// Drop the files whose real path is not under one of `roots` (canonical folders or
+    /// files): each is reported as `path_not_allowed`.
+    fn confine(&mut self, roots: &[PathBuf]) {
+        let (inside, outside): (Vec<Candidate>, Vec<Candidate>) = std::mem::take(&mut self.files)
+            .into_iter()
+            .partition(|c| roots.iter().any(|r| c.path.starts_with(r)));
+        self.files = inside;
+        for c in outside {
+            self.failures.push(FailedFile {
+                path: c.path.display().to_string(),
+                error: "outside the folders API clients may reach (a link leads out of them)"
+                    .into(),
+                code: "path_not_allowed".into(),
+            });
+        }
+    }
+}
+
 fn walk(inputs: &[PathBuf], images: bool) -> Walk {
     let mut w = Walk {
         files: Vec::new(),
@@ -449,6 +468,9 @@ pub(crate) struct Settings<'a> {
     pub chunking: ChunkingConfig,
     pub limits: IngestConfig,
     pub ocr: &'a OcrConfig,
+    /// Only files whose real path (links followed) is under one of these canonical folders
+    /// are read; others are reported as `path_not_allowed` (API clients' scope).
+    pub within: Option<&'a [PathBuf]>,
 }
 
 /// Run an ingest. See the module docs.
@@ -464,15 +486,21 @@ pub(crate) async fn run(
         chunking,
         limits: cfg,
         ocr,
+        within,
     } = settings;
     let mut report = IngestReport::default();
     let (walk, opts) = {
         let inputs = inputs.to_vec();
         let (ocr, cancel) = (ocr.clone(), cancel.clone());
+        let within = within.map(<[PathBuf]>::to_vec);
         tokio::task::spawn_blocking(move || {
             // Finding the OCR tools runs them once per process.
             let opts = ExtractOptions::new(&ocr, cancel);
-            (walk(&inputs, opts.ocr.is_some()), Arc::new(opts))
+            let mut w = walk(&inputs, opts.ocr.is_some());
+            if let Some(roots) = within {
+                w.confine(&roots);
+            }
+            (w, Arc::new(opts))
         })
         .await
         .map_err(|e| Error::Internal(e.to_string()))?

@@ -293,6 +293,19 @@ impl Library {
         progress: ProgressSink<'_>,
         cancel: &Cancel,
     ) -> Result<IngestReport> {
+        self.ingest_within(paths, None, progress, cancel).await
+    }
+
+    /// As [`Library::ingest`], reading only files whose real path (links followed) is under
+    /// one of `within` (canonical folders or files, when given): the others are reported as
+    /// `path_not_allowed` failures. The HTTP API confines its clients with it.
+    pub async fn ingest_within(
+        &self,
+        paths: &[PathBuf],
+        within: Option<&[PathBuf]>,
+        progress: ProgressSink<'_>,
+        cancel: &Cancel,
+    ) -> Result<IngestReport> {
         if paths.is_empty() {
             return Err(Error::InvalidRequest("no paths to ingest".into()));
         }
@@ -317,6 +330,7 @@ impl Library {
                 chunking: active.chunking(&self.config),
                 limits: self.config.ingest,
                 ocr: &self.config.ocr,
+                within,
             },
             paths,
             progress,

@@ -194,6 +194,7 @@ impl Library {
                     chunking,
                     limits: self.config().ingest,
                     ocr: &self.config().ocr,
+                    within: None,
                 },
                 &inputs,
                 progress,

@@ -251,6 +251,30 @@ fn chat_body(question: &str, stream: bool) -> Value {
 fn serve_answers_searches_ingests_and_refuses_what_it_should() {
     let tmp = tempfile::tempdir().unwrap();
     let data = tmp.path().join("data");
+    // clients may index the corpus and a notes folder, nothing else; in the notes folder a
+    // link leads out to a secret folder
+    let notes = tmp.path().join("notes");
+    let secret = tmp.path().join("secret");
+    std::fs::create_dir_all(&notes).unwrap();
+    std::fs::create_dir_all(&secret).unwrap();
+    std::fs::write(
+        notes.join("garden.txt"),
+        "The tomatoes went in on the ninth of May.",
+    )
+    .unwrap();
+    std::fs::write(secret.join("keys.txt"), "the safe's code is 4711").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(&secret, notes.join("leak")).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(
+        data.join("config.toml"),
+        format!(
+            "[api]\nallowed_roots = [{:?}, {:?}]\n",
+            corpus(),
+            notes.display().to_string()
+        ),
+    )
+    .unwrap();
     let server = start(&data, &[]);
     let addr = server.addr.clone();
 
@@ -522,6 +546,49 @@ fn serve_answers_searches_ingests_and_refuses_what_it_should() {
     assert!(
         log.iter().any(|l| l.contains("cancelled")),
         "the server log says the abandoned answer was cancelled: {log:?}"
+    );
+
+    // only the roots the user chose can be indexed: a folder outside, a path that climbs out
+    // with "..", and a link that leads out are refused, naming the roots
+    let climbing = notes.join("..").join("secret");
+    for (path, leads) in [
+        (&secret, false),
+        (&climbing, true),
+        (&notes.join("leak"), true),
+    ] {
+        let r = server.post("/api/ingest", &json!({ "paths": [path] }));
+        assert_eq!(r.status, 403, "{}", path.display());
+        assert_eq!(r.error_code(), "path_not_allowed");
+        let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+        assert!(message.contains(&corpus()), "{message}");
+        assert!(message.contains("allowed_roots"), "{message}");
+        assert_eq!(message.contains("it leads to"), leads, "{message}");
+    }
+    // the allowed folder is indexed, but the link inside it is not followed out
+    let r = server.post("/api/ingest", &json!({ "paths": [notes] }));
+    assert_eq!(r.status, 200);
+    let events: Vec<Value> = r
+        .events()
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let last = events.last().unwrap();
+    assert_eq!(last["phase"], "finished", "{last}");
+    assert_eq!(last["indexed"], 1, "{last}");
+    let failed = last["failed"].as_array().unwrap();
+    assert!(
+        failed
+            .iter()
+            .any(|f| f["code"] == "path_not_allowed"
+                && f["path"].as_str().unwrap().contains("keys.txt")),
+        "{last}"
+    );
+    let r = server.get("/api/documents");
+    let docs = r.json()["documents"].as_array().unwrap().clone();
+    assert_eq!(docs.len(), 7);
+    assert!(
+        !docs.iter().any(|d| d.to_string().contains("keys.txt")),
+        "{docs:?}"
     );
 }
 

@@ -5,6 +5,8 @@
 //!   `POST /v1/embeddings` with the library's embedder.
 //! - Hearth's own routes (`library.rs`): search, documents, ingest with progress as SSE, status,
 //!   summarize (streamed), and `GET /health`.
+//! - What clients may index is limited to roots the user chose (`scope.rs`): collections,
+//!   watched folders, `[api] allowed_roots`; anything else is `403 path_not_allowed`.
 //! - Every route but `/health` wants `Authorization: Bearer <token>`; the token lives in
 //!   `<data dir>/api-token` (mode 0600, made on first start: [`api_token`]). Requests that carry
 //!   an `Origin` not on the allow-list are refused (no CORS unless asked for).
@@ -21,6 +23,7 @@ mod library;
 mod openai;
 pub mod pypi;
 pub mod remote;
+mod scope;
 mod security;
 
 use std::future::Future;
@@ -36,6 +39,7 @@ use hearth::{Generator, Library};
 
 pub use error::ApiError;
 pub use remote::{RemoteEmbedder, RemoteLlm};
+pub use scope::ShellRoots;
 pub use security::{api_token, new_api_token};
 
 /// Gives the language model that answers (the shell decides which, loads it on first use and
@@ -48,7 +52,7 @@ pub type LoadLlm = Arc<
 >;
 
 /// How the server runs.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Options {
     /// The bearer token every route but `/health` requires.
     pub token: String,
@@ -60,6 +64,9 @@ pub struct Options {
     pub max_generations: usize,
     /// Generations that may wait for a turn; more get 429.
     pub max_queued: usize,
+    /// Folders the shell lets clients index besides the collections, `[api] allowed_roots`
+    /// and the indexed documents (the desktop's watched folders).
+    pub roots: Option<ShellRoots>,
 }
 
 impl Options {
@@ -71,6 +78,7 @@ impl Options {
             max_body_bytes: 1 << 20,
             max_generations: 1,
             max_queued: 16,
+            roots: None,
         }
     }
 }

@@ -148,6 +148,7 @@ pub(crate) async fn ingest(
     if paths.is_empty() {
         return Err(ApiError::invalid("paths is empty"));
     }
+    let (paths, within) = crate::scope::check(&state, &paths).await?;
     if let Some(name) = &body.collection {
         state.library.add_to_collection(name, &paths).await?;
     }
@@ -164,7 +165,10 @@ pub(crate) async fn ingest(
                 sink_cancel.cancel();
             }
         };
-        if let Err(e) = library.ingest(&paths, &sink, &cancel).await {
+        if let Err(e) = library
+            .ingest_within(&paths, Some(&within), &sink, &cancel)
+            .await
+        {
             let _ = tx.send(ApiError::from(e).body().to_string());
         }
     });

@@ -150,7 +150,12 @@ async fn start(app: AppHandle, port: u16, reclaim: bool) -> Result<Running, Erro
         })
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let options = hearth_http::Options::new(token.clone());
+    let mut options = hearth_http::Options::new(token.clone());
+    // clients may index the watched folders too (besides collections and [api] allowed_roots)
+    let roots_app = app.clone();
+    options.roots = Some(Arc::new(move || {
+        crate::watching::list(&roots_app.state::<Shell>()).folders
+    }));
     tauri::async_runtime::spawn(async move {
         let shutdown = async move {
             let _ = stopped.await;

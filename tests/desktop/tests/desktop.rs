@@ -662,6 +662,29 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
     assert!(old.starts_with("HTTP/1.1 401"), "{old}");
     let ok = http_get(&addr, "/api/status", Some(&new_token));
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    // API clients may index what the window watches, not a folder outside it
+    let outside = tmp.path().join("elsewhere");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("private.txt"), "not for API clients").unwrap();
+    let body = |p: &Path| serde_json::json!({ "paths": [p] }).to_string();
+    let refused = http_request(
+        &addr,
+        "POST",
+        "/api/ingest",
+        Some(&new_token),
+        Some(&body(&outside)),
+    );
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    assert!(refused.contains("path_not_allowed"), "{refused}");
+    let watched = http_request(
+        &addr,
+        "POST",
+        "/api/ingest",
+        Some(&new_token),
+        Some(&body(&docs.join("notes"))),
+    );
+    assert!(watched.starts_with("HTTP/1.1 200"), "{watched}");
+    assert!(watched.contains("\"phase\":\"finished\""), "{watched}");
 
     // 15. New chunk sizes: saving starts a rebuild of the index beside the old one, with
     //     progress in the library; when it switches, the documents are all there in more,
@@ -877,14 +900,33 @@ async fn missing_models_are_explained_in_the_window() {
 
 /// A plain HTTP/1.1 GET: the reply's status line, headers and body as text.
 fn http_get(addr: &str, path: &str, token: Option<&str>) -> String {
+    http_request(addr, "GET", path, token, None)
+}
+
+/// A plain HTTP/1.1 request with an optional JSON body: the reply as text.
+fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    json: Option<&str>,
+) -> String {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect(addr).expect("connect to the API");
     let auth = token
         .map(|t| format!("Authorization: Bearer {t}\r\n"))
         .unwrap_or_default();
+    let body = json
+        .map(|b| {
+            format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
+            )
+        })
+        .unwrap_or_else(|| "\r\n".into());
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{auth}Connection: close\r\n{body}"
     )
     .unwrap();
     let mut reply = String::new();
