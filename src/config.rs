@@ -644,13 +644,6 @@ pub struct AnswerConfig {
     /// the reply says which words. A near miss of a word in the retrieved passages (a typo)
     /// does not count.
     pub decline_unknown_terms: bool,
-    /// Before answering, ask the model whether the excerpts hold the answer (a yes/no question
-    /// read from the probabilities of its first word, never shown); when the log-odds of "yes"
-    /// over "no" is below `min_answerable`, the reply is "not in your documents". Needs a local
-    /// model (a remote server gives no probabilities: then nothing is asked).
-    pub answerable_check: bool,
-    /// Log-odds of "yes" below which the answerability check declines.
-    pub min_answerable: f32,
     /// Most tokens in an answer.
     pub max_answer_tokens: usize,
     /// Model tokens of earlier turns kept in a conversation.
@@ -682,8 +675,6 @@ impl Default for AnswerConfig {
             quote_kinds: vec![crate::answer::QuestionKind::Why],
             decline_probability: None,
             decline_unknown_terms: true,
-            answerable_check: true,
-            min_answerable: f32::MIN,
             max_answer_tokens: 256,
             history_tokens: 400,
             collections: Vec::new(),

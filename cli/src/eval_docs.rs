@@ -503,8 +503,6 @@ struct Asked {
     /// A gold answer string is in the evidence the model was shown.
     answer_in_prompt: bool,
     best_similarity: f32,
-    /// The model's log-odds that the excerpts answer the question (`answer.answerable_check`).
-    answerable_odds: Option<f32>,
     unknown_terms: Vec<String>,
     first_token_ms: f64,
     evidence_ms: f64,
@@ -656,7 +654,6 @@ async fn eval_answers(
             gold_sources,
             answer_in_prompt: q.answerable && a.sources.iter().any(|c| q.answered_right(&c.text)),
             best_similarity: a.best_similarity,
-            answerable_odds: a.answerable,
             unknown_terms: a.unknown_terms.clone(),
             first_token_ms: a.timings.first_token_ms,
             evidence_ms: a.timings.evidence_ms,

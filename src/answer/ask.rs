@@ -9,7 +9,7 @@ use super::citations::{
     unsupported_sentences,
 };
 use super::followup::{rewrite_query, trim_history};
-use super::prompt::{ask_prompt, ANSWERABLE_PROBE, ASK_SYSTEM, YES_NO};
+use super::prompt::{ask_prompt, ASK_SYSTEM};
 use super::{
     blocking, check_question, evidence, fill_timings, run_chat, Answer, AnswerConfig, AnswerEvent,
     AnswerTimings, Citation, DeclineReason, OnEvent, NOT_FOUND,
@@ -86,7 +86,6 @@ pub async fn ask(
         query: query.clone(),
         best_similarity: f32::MIN,
         unknown_terms: Vec::new(),
-        answerable: None,
         model,
         cancelled: false,
         timings: AnswerTimings::default(),
@@ -160,26 +159,8 @@ pub async fn ask(
     timings.evidence_ms = ms(started);
     emit(AnswerEvent::Sources(sources.clone()));
     let judge = Judge::new(&question, &sources).with_close(&answer.best_sentences);
-    let mut messages = vec![Message::system(ASK_SYSTEM)];
-    messages.extend(history.iter().cloned());
-    messages.push(Message::user(ask_prompt(&question, &sources)));
 
-    // 3. Ask the model whether the excerpts answer the question at all.
-    if cfg.answerable_check {
-        let (llm, messages, cancel) = (llm.clone(), messages.clone(), cancel.clone());
-        answer.answerable = blocking(move || answerable(llm.as_ref(), &messages, &cancel)).await?;
-        if answer
-            .answerable
-            .is_some_and(|odds| odds < cfg.min_answerable)
-        {
-            timings.first_token_ms = ms(started);
-            let mut a = finish_without_model(answer, Reply::Decline, sources, timings, &emit);
-            a.declined_because = Some(DeclineReason::NotAnswerable);
-            return Ok(a);
-        }
-    }
-
-    // 4. Quote without asking the model, for the kinds of question where a quote is right more
+    // 3. Quote without asking the model, for the kinds of question where a quote is right more
     //    often than the model.
     if cfg.check_answers && cfg.quote_kinds.contains(&kind) {
         let reply = fallback(&judge, &answer.best_sentences, cfg.min_quote_score, None);
@@ -187,7 +168,10 @@ pub async fn ask(
         return Ok(finish_without_model(answer, reply, sources, timings, &emit));
     }
 
-    // 5. Prompt: instructions, earlier turns, then the evidence with the question.
+    // 4. Prompt: instructions, earlier turns, then the evidence with the question.
+    let mut messages = vec![Message::system(ASK_SYSTEM)];
+    messages.extend(history.iter().cloned());
+    messages.push(Message::user(ask_prompt(&question, &sources)));
     let before_generation_ms = ms(started);
     let params = GenerateParams {
         max_tokens: cfg.max_answer_tokens,
@@ -273,7 +257,7 @@ pub async fn ask(
         answer.draft = Some(gen.text.trim().to_string());
     }
 
-    // 6. Keep only citations that point at a source holding some of the answer; an uncited
+    // 5. Keep only citations that point at a source holding some of the answer; an uncited
     //    answer most of whose words one source holds is attributed to it (and says so).
     let (mut text, mut cited, mut dropped) = resolve_citations(&shown, sources.len());
     let shares = source_shares(&text, &question, &sources);
@@ -304,25 +288,6 @@ pub async fn ask(
     answer.sources = sources;
     answer.timings = timings;
     Ok(answer)
-}
-
-/// The model's log-odds of "yes" over "no" when asked whether the excerpts in `messages` (an
-/// answer prompt) give the answer; `None` when the model gives no probabilities.
-fn answerable(llm: &dyn Generator, messages: &[Message], cancel: &Cancel) -> Result<Option<f32>> {
-    let mut probe = messages.to_vec();
-    if let Some(last) = probe.last_mut() {
-        last.content.push_str(ANSWERABLE_PROBE);
-    }
-    let choices: Vec<&str> = YES_NO.iter().flat_map(|c| c.iter().copied()).collect();
-    let Some(lp) = llm.reply_logprobs(&probe, &choices, cancel)? else {
-        return Ok(None);
-    };
-    let log_sum = |v: &[f32]| {
-        let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        max + v.iter().map(|x| (x - max).exp()).sum::<f32>().ln()
-    };
-    let yes = YES_NO[0].len();
-    Ok(Some(log_sum(&lp[..yes]) - log_sum(&lp[yes..])))
 }
 
 /// What Hearth says when it does not show the model's words.

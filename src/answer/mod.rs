@@ -141,10 +141,6 @@ pub struct Answer {
     pub query: String,
     /// Cosine similarity between the query and the nearest chunk (what `min_similarity` gates).
     pub best_similarity: f32,
-    /// The model's log-odds of "yes" over "no", asked whether the excerpts hold the answer
-    /// (`answer.answerable_check`); `None` when it was not asked.
-    #[serde(default)]
-    pub answerable: Option<f32>,
     /// Words of the query that name something no indexed chunk mentions ("WireGuard" asked of
     /// documents that never say it).
     #[serde(default)]
@@ -167,9 +163,6 @@ pub enum DeclineReason {
     UnknownTerms,
     /// Neither the model's answer nor any evidence sentence answers it (the answer check).
     NotInEvidence,
-    /// The model, asked whether the excerpts hold the answer, said no
-    /// (`answer.min_answerable`).
-    NotAnswerable,
 }
 
 /// What a streaming answer reports as it goes.

@@ -19,15 +19,6 @@ pub(super) fn ask_prompt(question: &str, sources: &[Citation]) -> String {
     format!("Excerpts:\n{excerpts}\nQuestion: {question}")
 }
 
-/// Appended to the user turn of an answer to ask the model whether the excerpts answer it
-/// (its first word is read, not its text). The turn before it is the answer's own, so the
-/// answer that follows reuses the cached excerpts.
-pub(super) const ANSWERABLE_PROBE: &str =
-    "\n\nDo the excerpts above give the answer to this question? Reply yes or no.";
-
-/// The first words read as "yes" and as "no" to [`ANSWERABLE_PROBE`].
-pub(super) const YES_NO: [&[&str]; 2] = [&["Yes", "yes", "YES"], &["No", "no", "NO"]];
-
 pub(super) fn source_label(s: &Citation) -> String {
     let place = crate::extract::place(&s.path, s.page);
     // the section the excerpt is in often names what it is about ("EXPLAIN > Parameters")

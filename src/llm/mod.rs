@@ -122,17 +122,6 @@ pub trait Generator: Send + Sync {
         cancel: &Cancel,
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Generation>;
-    /// The log-probability that the reply to `messages` begins with each of `choices` (by
-    /// each choice's first token), from one pass over the prompt; `None` when this model cannot
-    /// say (a remote server gives no logits).
-    fn reply_logprobs(
-        &self,
-        _messages: &[Message],
-        _choices: &[&str],
-        _cancel: &Cancel,
-    ) -> Result<Option<Vec<f32>>> {
-        Ok(None)
-    }
 }
 
 impl Generator for Llm {
@@ -150,14 +139,6 @@ impl Generator for Llm {
         on_text: &mut dyn FnMut(&str),
     ) -> Result<Generation> {
         Llm::chat(self, messages, params, cancel, on_text)
-    }
-    fn reply_logprobs(
-        &self,
-        messages: &[Message],
-        choices: &[&str],
-        cancel: &Cancel,
-    ) -> Result<Option<Vec<f32>>> {
-        Llm::reply_logprobs(self, messages, choices, cancel).map(Some)
     }
 }
 
@@ -233,28 +214,6 @@ impl State {
                 Err(Error::Generation(e.to_string()))
             }
         }
-    }
-
-    /// Run the prompt `ids` (non-empty), reusing the cached prefix it shares (at least its last
-    /// token is always run). Returns the reused length and the last token's logits, or `None`
-    /// when `cancel` tripped between chunks (the cache then holds part of the prompt, recorded).
-    fn prefill(&mut self, ids: &[u32], cancel: &Cancel) -> Result<(usize, Option<Tensor>)> {
-        let common = self
-            .cached
-            .iter()
-            .zip(ids)
-            .take_while(|(a, b)| a == b)
-            .count()
-            .min(ids.len().saturating_sub(1));
-        let common = self.keep(common)?;
-        let mut logits = None;
-        for chunk in ids[common..].chunks(PREFILL_CHUNK) {
-            if cancel.is_cancelled() {
-                return Ok((common, None));
-            }
-            logits = Some(self.advance(chunk)?);
-        }
-        Ok((common, logits))
     }
 
     /// Keep (at most) the first `keep` cached tokens; returns how many the network kept.
@@ -390,42 +349,15 @@ impl Llm {
         self.generate(&prompt, params, cancel, on_text)
     }
 
-    /// The log-probability that the reply to `messages` begins with each of `choices` (by the
-    /// first token of each), from one pass over the prompt. The prompt stays in the cache, so
-    /// a reply to messages that share its beginning reads only what differs.
-    pub fn reply_logprobs(
+    /// Continue `prompt` (already in the model's chat format), streaming text to `on_text`.
+    pub fn generate(
         &self,
-        messages: &[Message],
-        choices: &[&str],
+        prompt: &str,
+        params: &GenerateParams,
         cancel: &Cancel,
-    ) -> Result<Vec<f32>> {
-        let ids = self.prompt_ids(&self.render(messages)?)?;
-        let firsts = choices
-            .iter()
-            .map(|c| {
-                tokenizer::encode(&self.tokenizer, c)?
-                    .first()
-                    .copied()
-                    .ok_or_else(|| Error::InvalidRequest("an empty choice".into()))
-            })
-            .collect::<Result<Vec<u32>>>()?;
-        let mut state = self
-            .state
-            .lock()
-            .map_err(|_| Error::Internal("model lock poisoned".into()))?;
-        let (_, logits) = state.prefill(&ids, cancel)?;
-        let logits = logits.ok_or(Error::Cancelled)?;
-        let v = logit_values(&logits).map_err(|e| Error::Generation(e.to_string()))?;
-        let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-        let log_sum = max + v.iter().map(|x| (x - max).exp()).sum::<f32>().ln();
-        Ok(firsts
-            .iter()
-            .map(|&t| v.get(t as usize).map_or(f32::NEG_INFINITY, |x| x - log_sum))
-            .collect())
-    }
-
-    /// `prompt`'s tokens, refused when empty or too long for the context window.
-    fn prompt_ids(&self, prompt: &str) -> Result<Vec<u32>> {
+        on_text: &mut dyn FnMut(&str),
+    ) -> Result<Generation> {
+        let start = Instant::now();
         let ids = tokenizer::encode(&self.tokenizer, prompt)?;
         let window = self.info.context_window;
         if ids.is_empty() {
@@ -438,20 +370,6 @@ impl Llm {
                 ids.len()
             )));
         }
-        Ok(ids)
-    }
-
-    /// Continue `prompt` (already in the model's chat format), streaming text to `on_text`.
-    pub fn generate(
-        &self,
-        prompt: &str,
-        params: &GenerateParams,
-        cancel: &Cancel,
-        on_text: &mut dyn FnMut(&str),
-    ) -> Result<Generation> {
-        let start = Instant::now();
-        let ids = self.prompt_ids(prompt)?;
-        let window = self.info.context_window;
         let max_new = params.max_tokens.min(window - ids.len());
         let mut state = self
             .state
@@ -460,11 +378,26 @@ impl Llm {
         let state = &mut *state;
         let gen_err = |e: candle_core::Error| Error::Generation(e.to_string());
 
-        let (common, logits) = state.prefill(&ids, cancel)?;
-        let Some(mut logits) = logits else {
-            return Ok(self.cancelled(ids.len(), common, start));
-        };
+        // Reuse the cached prefix; at least the last prompt token is always run.
+        let common = state
+            .cached
+            .iter()
+            .zip(&ids)
+            .take_while(|(a, b)| a == b)
+            .count()
+            .min(ids.len() - 1);
+        let common = state.keep(common)?;
+
+        let mut logits: Option<Tensor> = None;
+        for chunk in ids[common..].chunks(PREFILL_CHUNK) {
+            if cancel.is_cancelled() {
+                // the cache holds part of the prompt: keep it consistent
+                return Ok(self.cancelled(ids.len(), common, start));
+            }
+            logits = Some(state.advance(chunk)?);
+        }
         let prefill_ms = ms(start);
+        let mut logits = logits.expect("at least one prompt token");
         let sampling = if params.temperature <= 0.0 {
             Sampling::ArgMax
         } else {
