@@ -41,12 +41,8 @@ pub(crate) async fn run(
         hearth_http::api_token(&config.data_dir)
     }
     .with_context(|| format!("API token in {}", config.data_dir.display()))?;
-    if args.new_token {
-        eprintln!(
-            "hearth serve: made a new API token in {}; the old one no longer works",
-            token_file.display()
-        );
-    }
+    let (read_token, read_token_file) = hearth_http::read_only_token(&config.data_dir)
+        .with_context(|| format!("API token in {}", config.data_dir.display()))?;
     let mut library = crate::open_library(config.clone()).await?;
     library.set_writer("hearth serve", true);
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -64,8 +60,16 @@ pub(crate) async fn run(
              route but /health still requires the token, and traffic is not encrypted"
         );
     }
+    if args.new_token {
+        eprintln!("hearth serve: made new API tokens; the old ones no longer work");
+    }
+    eprintln!(
+        "hearth serve: a read-only token (search and ask, no indexing) is in {}",
+        read_token_file.display()
+    );
     let load_llm = llm_loader(config);
     let mut options = Options::new(token);
+    options.read_token = Some(read_token);
     options.cors_origins = args.cors_origins;
     options.max_queued = args.max_queued;
     options.max_body_bytes = args.max_body_bytes;

@@ -548,6 +548,50 @@ fn serve_answers_searches_ingests_and_refuses_what_it_should() {
         "the server log says the abandoned answer was cancelled: {log:?}"
     );
 
+    // the read-only token searches and answers, but may not index or remove
+    let read = std::fs::read_to_string(data.join("api-token-read"))
+        .unwrap()
+        .trim()
+        .to_string();
+    assert_ne!(read, server.token);
+    let auth = format!("Bearer {read}");
+    let search = serde_json::to_vec(&json!({ "query": "heron eggs", "limit": 2 })).unwrap();
+    let r = send(
+        &addr,
+        "POST",
+        "/api/search",
+        &[("Authorization", &auth)],
+        Some(&search),
+    );
+    assert_eq!(r.status, 200);
+    let r = send(
+        &addr,
+        "GET",
+        "/api/documents",
+        &[("Authorization", &auth)],
+        None,
+    );
+    assert_eq!(r.status, 200);
+    let ingest = serde_json::to_vec(&json!({ "paths": [corpus()] })).unwrap();
+    let r = send(
+        &addr,
+        "POST",
+        "/api/ingest",
+        &[("Authorization", &auth)],
+        Some(&ingest),
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(r.error_code(), "read_only_token");
+    let r = send(
+        &addr,
+        "DELETE",
+        &format!("/api/documents?path={}", corpus()),
+        &[("Authorization", &auth)],
+        None,
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(r.error_code(), "read_only_token");
+
     // only the roots the user chose can be indexed: a folder outside, a path that climbs out
     // with "..", and a link that leads out are refused, naming the roots
     let climbing = notes.join("..").join("secret");

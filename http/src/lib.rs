@@ -7,7 +7,8 @@
 //!   summarize (streamed), and `GET /health`.
 //! - What clients may index is limited to roots the user chose (`scope.rs`): collections,
 //!   watched folders, `[api] allowed_roots`; anything else is `403 path_not_allowed`.
-//! - Every route but `/health` wants `Authorization: Bearer <token>`; the token lives in
+//! - Every route but `/health` wants `Authorization: Bearer <token>`; a read-only token
+//!   (`<data dir>/api-token-read`) may search, ask, list and summarize, not index or remove; the token lives in
 //!   `<data dir>/api-token` (mode 0600, made on first start: [`api_token`]). Requests that carry
 //!   an `Origin` not on the allow-list are refused (no CORS unless asked for).
 //! - Errors are `{"error": {"code", "message", "type"}}` with the engine's stable codes.
@@ -40,7 +41,7 @@ use hearth::{Generator, Library};
 pub use error::ApiError;
 pub use remote::{RemoteEmbedder, RemoteLlm};
 pub use scope::ShellRoots;
-pub use security::{api_token, new_api_token};
+pub use security::{api_token, new_api_token, read_only_token};
 
 /// Gives the language model that answers (the shell decides which, loads it on first use and
 /// keeps it, and measures first if it must). Called by every request that needs it, so a shell
@@ -56,6 +57,8 @@ pub type LoadLlm = Arc<
 pub struct Options {
     /// The bearer token every route but `/health` requires.
     pub token: String,
+    /// A second token that may only read (search, ask, list, summarize), when set.
+    pub read_token: Option<String>,
     /// Browser origins allowed to call the API (`http://localhost:3000`); empty: none.
     pub cors_origins: Vec<String>,
     /// Largest request body, bytes.
@@ -74,6 +77,7 @@ impl Options {
     pub fn new(token: String) -> Self {
         Self {
             token,
+            read_token: None,
             cors_origins: Vec::new(),
             max_body_bytes: 1 << 20,
             max_generations: 1,
@@ -168,6 +172,11 @@ pub fn is_loopback(addr: &SocketAddr) -> bool {
 /// Where the token of the library in `data_dir` is kept.
 pub fn token_path(data_dir: &Path) -> PathBuf {
     data_dir.join("api-token")
+}
+
+/// Where the read-only token of the library in `data_dir` is kept.
+pub fn read_token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("api-token-read")
 }
 
 /// Cancels its job when dropped: a response stream the client stopped reading, or a handler

@@ -14,7 +14,26 @@ use crate::{ApiError, Shared};
 /// random bytes as hex) and written there with mode 0600 on first start. Returns the token and
 /// the file's path. A token file other users can read is refused, with how to fix it.
 pub fn api_token(data_dir: &Path) -> std::io::Result<(String, PathBuf)> {
-    let path = crate::token_path(data_dir);
+    token_at(&crate::token_path(data_dir))
+}
+
+/// The read-only token of the library in `data_dir` (`<data dir>/api-token-read`, made as
+/// [`api_token`]): it may search, ask, list and summarize, not index or remove.
+pub fn read_only_token(data_dir: &Path) -> std::io::Result<(String, PathBuf)> {
+    token_at(&crate::read_token_path(data_dir))
+}
+
+/// Replace both API tokens of the library in `data_dir` with new ones (the old ones stop
+/// working once a server reads the new files); returns the full token and its file's path.
+pub fn new_api_token(data_dir: &Path) -> std::io::Result<(String, PathBuf)> {
+    std::fs::create_dir_all(data_dir)?;
+    make_token(&crate::read_token_path(data_dir))?;
+    make_token(&crate::token_path(data_dir))
+}
+
+/// The token in `path`, or a new one made there.
+fn token_at(path: &Path) -> std::io::Result<(String, PathBuf)> {
+    let path = path.to_path_buf();
     match std::fs::File::open(&path) {
         Ok(mut f) => {
             #[cfg(unix)]
@@ -52,14 +71,15 @@ pub fn api_token(data_dir: &Path) -> std::io::Result<(String, PathBuf)> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
     }
-    new_api_token(data_dir)
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    make_token(&path)
 }
 
-/// Replace the API token of the library in `data_dir` with a new one (the old one stops
-/// working once a server reads the new file); returns it and the file's path.
-pub fn new_api_token(data_dir: &Path) -> std::io::Result<(String, PathBuf)> {
-    let path = crate::token_path(data_dir);
-    std::fs::create_dir_all(data_dir)?;
+/// Write a new token to `path`; returns it and the path.
+fn make_token(path: &Path) -> std::io::Result<(String, PathBuf)> {
+    let path = path.to_path_buf();
     let token = random_hex(32)?;
     // written whole to a temporary file of our own, then renamed: a reader never sees half a
     // token. The file is created new (never reused, whatever a leftover's permissions) and
@@ -92,6 +112,17 @@ pub(crate) fn random_hex(bytes: usize) -> std::io::Result<String> {
     Ok(b.iter().map(|x| format!("{x:02x}")).collect())
 }
 
+/// Whether a request only reads the library (what a read-only token may do): every `GET`, and
+/// the `POST`s that search, answer, embed or summarize. Indexing and removing are writes.
+fn only_reads(method: &Method, path: &str) -> bool {
+    *method == Method::GET
+        || (*method == Method::POST
+            && matches!(
+                path,
+                "/api/search" | "/api/summarize" | "/v1/chat/completions" | "/v1/embeddings"
+            ))
+}
+
 /// Compares without stopping at the first difference (no timing hint about the token).
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -111,8 +142,32 @@ pub(crate) async fn require_token(
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim);
+    let read_only = |t: &str| {
+        state
+            .options
+            .read_token
+            .as_deref()
+            .is_some_and(|r| same(t.as_bytes(), r.as_bytes()))
+    };
     match given {
         Some(t) if same(t.as_bytes(), state.options.token.as_bytes()) => next.run(request).await,
+        Some(t) if read_only(t) => {
+            if only_reads(request.method(), request.uri().path()) {
+                next.run(request).await
+            } else {
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "read_only_token",
+                    format!(
+                        "this token may search, ask, list and summarize, not {} {} (use the \
+                         full token in the api-token file)",
+                        request.method(),
+                        request.uri().path()
+                    ),
+                )
+                .into_response()
+            }
+        }
         Some(_) => ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",

@@ -18,6 +18,7 @@ pub const DEFAULT_PORT: u16 = 8741;
 struct Running {
     addr: SocketAddr,
     token: String,
+    read_token: String,
     token_file: PathBuf,
     stop: tokio::sync::oneshot::Sender<()>,
 }
@@ -35,6 +36,8 @@ pub struct ApiView {
     /// The base URL OpenAI clients take (`…/v1`).
     base_url: Option<String>,
     token: Option<String>,
+    /// A token that may only search and ask (no indexing or removing).
+    read_token: Option<String>,
     token_file: Option<String>,
 }
 
@@ -45,6 +48,7 @@ fn view(running: Option<&Running>) -> ApiView {
             address: None,
             base_url: None,
             token: None,
+            read_token: None,
             token_file: None,
         },
         Some(r) => ApiView {
@@ -52,6 +56,7 @@ fn view(running: Option<&Running>) -> ApiView {
             address: Some(format!("http://{}", r.addr)),
             base_url: Some(format!("http://{}/v1", r.addr)),
             token: Some(r.token.clone()),
+            read_token: Some(r.read_token.clone()),
             token_file: Some(r.token_file.display().to_string()),
         },
     }
@@ -111,6 +116,12 @@ async fn start(app: AppHandle, port: u16, reclaim: bool) -> Result<Running, Erro
             format!("cannot make the API token in {}: {e}", data_dir.display()),
         )
     })?;
+    let (read_token, _) = hearth_http::read_only_token(&data_dir).map_err(|e| {
+        ErrorDto::new(
+            "io",
+            format!("cannot make the API token in {}: {e}", data_dir.display()),
+        )
+    })?;
     let mut bound = tokio::net::TcpListener::bind(("127.0.0.1", port)).await;
     for _ in 0..20 {
         // a server being stopped may hold the port a moment longer
@@ -151,6 +162,7 @@ async fn start(app: AppHandle, port: u16, reclaim: bool) -> Result<Running, Erro
     });
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let mut options = hearth_http::Options::new(token.clone());
+    options.read_token = Some(read_token.clone());
     // clients may index the watched folders too (besides collections and [api] allowed_roots)
     let roots_app = app.clone();
     options.roots = Some(Arc::new(move || {
@@ -167,6 +179,7 @@ async fn start(app: AppHandle, port: u16, reclaim: bool) -> Result<Running, Erro
     Ok(Running {
         addr,
         token,
+        read_token,
         token_file,
         stop,
     })

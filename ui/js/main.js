@@ -968,6 +968,7 @@ function showApi(v) {
   $("#api-details").hidden = !v.running;
   $("#api-base").textContent = v.base_url || "";
   $("#api-token").value = v.token || "";
+  $("#api-read-token").value = v.read_token || "";
   $("#api-token-file").textContent = v.token_file || "";
 }
 

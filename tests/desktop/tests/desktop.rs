@@ -662,11 +662,29 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
     assert!(old.starts_with("HTTP/1.1 401"), "{old}");
     let ok = http_get(&addr, "/api/status", Some(&new_token));
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+    // the read-only token Settings shows reads, and may not index
+    let read = str_of(
+        &app.eval("document.querySelector('#api-read-token').value")
+            .await,
+    );
+    assert_eq!(read.len(), 64, "{read}");
+    assert_ne!(read, new_token);
+    let ok = http_get(&addr, "/api/documents", Some(&read));
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     // API clients may index what the window watches, not a folder outside it
     let outside = tmp.path().join("elsewhere");
     std::fs::create_dir_all(&outside).unwrap();
     std::fs::write(outside.join("private.txt"), "not for API clients").unwrap();
     let body = |p: &Path| serde_json::json!({ "paths": [p] }).to_string();
+    let refused = http_request(
+        &addr,
+        "POST",
+        "/api/ingest",
+        Some(&read),
+        Some(&body(&docs)),
+    );
+    assert!(refused.starts_with("HTTP/1.1 403"), "{refused}");
+    assert!(refused.contains("read_only_token"), "{refused}");
     let refused = http_request(
         &addr,
         "POST",
