@@ -7,7 +7,8 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # Node.js for the UI's unit tests.
 EXTRA_PACKAGES="xvfb xauth webkit2gtk-driver fonts-dejavu-core"
 command -v node >/dev/null || EXTRA_PACKAGES+=" nodejs"
-# The HTTP API tests: curl, and a venv for the official openai Python client (from PyPI).
+# The HTTP API and MCP tests: curl, and venvs for the official openai and mcp Python clients
+# (from PyPI).
 command -v curl >/dev/null || EXTRA_PACKAGES+=" curl"
 python3 -c "import ensurepip, venv" 2>/dev/null || EXTRA_PACKAGES+=" python3-venv"
 export EXTRA_PACKAGES
@@ -54,5 +55,9 @@ log "HTTP API tests (hearth serve with curl and the openai Python client)"
 api_line="$(bash tests/api/run.sh | tee /dev/stderr | tail -1)"
 api_passed=$(echo "$api_line" | awk '/^api tests:/ {print $3}')
 [ -n "$api_passed" ] || { echo "HTTP API tests failed" >&2; exit 1; }
+log "MCP tests (hearth mcp with the official MCP Python SDK)"
+mcp_line="$(bash tests/mcp/run.sh | tee /dev/stderr | tail -1)"
+mcp_passed=$(echo "$mcp_line" | awk '/^mcp tests:/ {print $3}')
+[ -n "$mcp_passed" ] || { echo "MCP tests failed" >&2; exit 1; }
 log "all checks passed in $(( $(date +%s) - start )) s (screenshots: ${CARGO_TARGET_DIR:-$ROOT/target}/e2e-screenshots)"
-echo "tests: $((passed + ui_passed + api_passed)) passed, $failed failed ($ui_passed of them UI unit tests, $api_passed HTTP API tests)"
+echo "tests: $((passed + ui_passed + api_passed + mcp_passed)) passed, $failed failed ($ui_passed of them UI unit tests, $api_passed HTTP API tests, $mcp_passed MCP tests)"

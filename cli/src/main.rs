@@ -163,6 +163,9 @@ enum Command {
     /// documents, with citations) and embeddings, plus search, documents, ingest and summarize.
     /// Every route but /health needs the bearer token kept in <data dir>/api-token.
     Serve(serve::ServeArgs),
+    /// Serve the library to MCP clients (LM Studio, Open WebUI, Claude-style desktop apps)
+    /// over stdin/stdout: the tools search, ask, list_documents, read_page, list_collections.
+    Mcp,
     /// Retrieval and answer quality on HaluEval QA and on real manuals (hit@1/@5, MRR, answers).
     Eval(eval::EvalArgs),
 }
@@ -564,6 +567,14 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         Command::Bench(args) => bench::run(&cli.data_dir, &cli.models_dir, args).await,
         Command::Serve(args) => serve::run(&cli.data_dir, &cli.models_dir, args).await,
+        Command::Mcp => {
+            let config = config_from(&cli.data_dir, &cli.models_dir)?;
+            let library = open_library(config.clone()).await?;
+            hearth_http::mcp::serve_stdio(Arc::new(library), serve::llm_loader(config))
+                .await
+                .context("MCP over stdio")?;
+            Ok(0)
+        }
         Command::Eval(args) => eval::run(&cli.models_dir, args).await,
     }
 }

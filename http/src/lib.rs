@@ -21,6 +21,7 @@
 mod error;
 mod gate;
 mod library;
+pub mod mcp;
 mod openai;
 pub mod pypi;
 pub mod remote;

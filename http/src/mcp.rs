@@ -1,0 +1,433 @@
+//! Hearth as a Model Context Protocol server over stdio (`hearth mcp`): other assistants (LM
+//! Studio, Open WebUI, AnythingLLM, Claude-style desktop clients) reach the library through
+//! tools. A shell over the engine, as the HTTP API is:
+//!
+//! - `search` — passages with path, page, heading, score;
+//! - `ask` — a cited answer from the documents, with `not_found`; progress notifications while
+//!   it runs; `notifications/cancelled` stops generation at the next token;
+//! - `list_documents`, `list_collections`;
+//! - `read_page` — the text of one page of an indexed document (only indexed documents).
+//!
+//! The protocol is the initialize handshake of MCP revision 2025-11-25 (also 2025-06-18,
+//! 2025-03-26, 2024-11-05): JSON-RPC 2.0, one message per line. It is written here rather than
+//! on the official SDK (`rmcp` 3.11) for a measured reason: the SDK's server feature needs
+//! schemars 1, which turns on indexmap's `serde` feature, and that changes the feature set
+//! under DataFusion, Lance and Tauri, so a warm build recompiles that whole tree.
+//!
+//! Engine errors are tool errors (`isError: true`) whose text starts with the engine's stable
+//! code in brackets (`[invalid_request] the query is empty`); a malformed request is a JSON-RPC
+//! error (-32602 and friends).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use hearth::{Cancel, Library, SearchMode, SearchRequest};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::sync::mpsc::UnboundedSender;
+
+use crate::LoadLlm;
+
+/// Protocol revisions this server speaks, newest first.
+const VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// Most passages one `search` returns.
+const MAX_HITS: usize = 50;
+
+/// What the tools run on.
+#[derive(Clone)]
+struct Tools {
+    library: Arc<Library>,
+    load_llm: LoadLlm,
+}
+
+/// The tool list, with the schemas and descriptions a client's model reads.
+fn tool_list() -> Value {
+    let collections = json!({
+        "type": "array", "items": {"type": "string"},
+        "description": "Only documents in these collections (names from list_collections); leave out for all."
+    });
+    json!({ "tools": [
+        {
+            "name": "search",
+            "description": "Search the user's own documents (notes, mail, letters, reports, PDFs, manuals) on this computer. Returns the best-matching passages, each with its file path, page, section heading and score. Quote the path and page when you use a passage.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "query": {"type": "string", "description": "What to look for, in the user's words."},
+                    "mode": {"type": "string", "enum": ["hybrid", "vector", "text"], "description": "hybrid (default): meaning and words; vector: meaning; text: exact words (BM25)."},
+                    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_HITS, "description": "How many passages (default 8)."},
+                    "collections": collections,
+                },
+                "required": ["query"]
+            }
+        },
+        {
+            "name": "ask",
+            "description": "Answer a question from the user's own documents with Hearth's local model. Returns the answer with numbered citations (file path, page, cited text). not_found is true when the documents do not hold the answer: then say so rather than guess. Takes a few seconds; progress is reported.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "question": {"type": "string", "description": "The question, as the user would ask it."},
+                    "collections": collections,
+                },
+                "required": ["question"]
+            }
+        },
+        {
+            "name": "list_documents",
+            "description": "List the documents in the user's Hearth library: path, kind, pages, size.",
+            "inputSchema": {"type": "object", "properties": {}}
+        },
+        {
+            "name": "read_page",
+            "description": "Read the whole text of one page of a document in the library, as search or list_documents name it. Only indexed documents can be read.",
+            "inputSchema": {
+                "type": "object",
+                "properties": {
+                    "path": {"type": "string", "description": "The document's path."},
+                    "page": {"type": "integer", "minimum": 1, "description": "1-based page (PDFs, slides, mail folders); leave out for a document without pages."}
+                },
+                "required": ["path"]
+            }
+        },
+        {
+            "name": "list_collections",
+            "description": "List the user's collections (named groups of folders and files) with how many documents each holds.",
+            "inputSchema": {"type": "object", "properties": {}}
+        }
+    ]})
+}
+
+/// A malformed call: a JSON-RPC error (-32602), not a tool error.
+struct BadParams(String);
+
+fn text_arg(args: &Value, name: &str) -> Result<String, BadParams> {
+    args.get(name)
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .ok_or_else(|| BadParams(format!("`{name}` (a string) is required")))
+}
+
+fn opt_int(args: &Value, name: &str) -> Result<Option<u64>, BadParams> {
+    match args.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v) => v
+            .as_u64()
+            .map(Some)
+            .ok_or_else(|| BadParams(format!("`{name}` must be a positive integer"))),
+    }
+}
+
+fn string_list(args: &Value, name: &str) -> Result<Vec<String>, BadParams> {
+    match args.get(name) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(a)) => a
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| BadParams(format!("`{name}` must be a list of strings")))
+            })
+            .collect(),
+        Some(_) => Err(BadParams(format!("`{name}` must be a list of strings"))),
+    }
+}
+
+/// A tool's result: structured content, also given as text.
+fn tool_result(result: hearth::Result<Value>) -> Value {
+    match result {
+        Ok(v) => json!({
+            "content": [{"type": "text", "text": serde_json::to_string_pretty(&v).unwrap_or_default()}],
+            "structuredContent": v,
+            "isError": false,
+        }),
+        Err(e) => json!({
+            "content": [{"type": "text", "text": format!("[{}] {e}", e.code())}],
+            "isError": true,
+        }),
+    }
+}
+
+impl Tools {
+    async fn call(
+        &self,
+        name: &str,
+        args: &Value,
+        cancel: &Cancel,
+        progress: &(dyn Fn(f64, &str) + Sync),
+    ) -> Result<hearth::Result<Value>, BadParams> {
+        Ok(match name {
+            "search" => {
+                let query = text_arg(args, "query")?;
+                let limit = opt_int(args, "limit")?.unwrap_or(8) as usize;
+                let collections = string_list(args, "collections")?;
+                let mode = args.get("mode").and_then(Value::as_str);
+                self.search(query, mode, limit, collections).await
+            }
+            "ask" => {
+                let question = text_arg(args, "question")?;
+                let collections = string_list(args, "collections")?;
+                self.ask(&question, collections, cancel, progress).await
+            }
+            "list_documents" => self.library.documents().await.map(|docs| {
+                json!({ "documents": docs.iter().map(|d| json!({
+                    "path": d.path, "kind": d.kind, "pages": d.pages, "size": d.size,
+                })).collect::<Vec<_>>() })
+            }),
+            "read_page" => {
+                let path = text_arg(args, "path")?;
+                let page = opt_int(args, "page")?.map(|p| u32::try_from(p).unwrap_or(u32::MAX));
+                self.read_page(&path, page).await
+            }
+            "list_collections" => self
+                .library
+                .collection_stats()
+                .await
+                .map(|c| json!({ "collections": c })),
+            other => return Err(BadParams(format!("no tool named {other:?}"))),
+        })
+    }
+
+    async fn search(
+        &self,
+        query: String,
+        mode: Option<&str>,
+        limit: usize,
+        collections: Vec<String>,
+    ) -> hearth::Result<Value> {
+        if limit == 0 || limit > MAX_HITS {
+            return Err(hearth::Error::InvalidRequest(format!(
+                "limit must be between 1 and {MAX_HITS}"
+            )));
+        }
+        let mode: SearchMode = mode
+            .map(str::parse)
+            .transpose()?
+            .unwrap_or(SearchMode::Hybrid);
+        let request = SearchRequest {
+            query,
+            limit,
+            mode,
+            collections,
+        };
+        let hits = self.library.search(&request).await?;
+        Ok(json!({ "passages": hits.iter().map(|h| json!({
+            "path": h.path, "page": h.page, "where": hearth::extract::place(&h.path, h.page),
+            "heading": h.heading, "text": h.text, "score": h.score,
+        })).collect::<Vec<_>>() }))
+    }
+
+    async fn ask(
+        &self,
+        question: &str,
+        collections: Vec<String>,
+        cancel: &Cancel,
+        progress: &(dyn Fn(f64, &str) + Sync),
+    ) -> hearth::Result<Value> {
+        progress(0.0, "loading the language model");
+        let llm = (self.load_llm)().await?;
+        progress(1.0, "finding the passages");
+        let mut cfg = self.library.config().answer.clone();
+        cfg.collections = collections;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+        let on_event: hearth::answer::OnEvent = Box::new(move |e| {
+            if matches!(e, hearth::AnswerEvent::Token(_)) {
+                let _ = tx.send(());
+            }
+        });
+        let answering =
+            hearth::answer::ask(&self.library, llm, question, &[], &cfg, cancel, on_event);
+        tokio::pin!(answering);
+        let mut told = false;
+        let answer = loop {
+            tokio::select! {
+                r = &mut answering => break r?,
+                Some(()) = rx.recv(), if !told => {
+                    told = true;
+                    progress(2.0, "writing the answer");
+                }
+            }
+        };
+        if answer.cancelled {
+            return Err(hearth::Error::Cancelled);
+        }
+        Ok(json!({
+            "answer": answer.answer,
+            "not_found": answer.not_found,
+            "quoted": answer.quoted,
+            "citations": answer.citations.iter().map(|c| json!({
+                "n": c.n, "path": c.path, "page": c.page,
+                "where": hearth::extract::place(&c.path, c.page),
+                "heading": c.heading, "text": c.text,
+            })).collect::<Vec<_>>(),
+            "model": answer.model,
+        }))
+    }
+
+    async fn read_page(&self, path: &str, page: Option<u32>) -> hearth::Result<Value> {
+        if self.library.document(path).await?.is_none() {
+            return Err(hearth::Error::InvalidRequest(format!(
+                "{path} is not in the library (only indexed documents can be read)"
+            )));
+        }
+        let p = self.library.page_text(path, page).await?;
+        Ok(json!({ "path": p.path, "page": p.page, "pages": p.pages, "text": p.text }))
+    }
+}
+
+fn error(id: &Value, code: i64, message: impl Into<String>) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "error": { "code": code, "message": message.into() } })
+}
+
+fn reply(id: &Value, result: Value) -> Value {
+    json!({ "jsonrpc": "2.0", "id": id, "result": result })
+}
+
+/// Serve MCP on this process's stdin and stdout until the client closes stdin.
+pub async fn serve_stdio(library: Arc<Library>, load_llm: LoadLlm) -> std::io::Result<()> {
+    let (out, mut outgoing) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let writer = tokio::spawn(async move {
+        let mut stdout = tokio::io::stdout();
+        while let Some(message) = outgoing.recv().await {
+            let mut line = serde_json::to_string(&message).unwrap_or_default();
+            line.push('\n');
+            if stdout.write_all(line.as_bytes()).await.is_err() || stdout.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let server = Server {
+        tools: Tools { library, load_llm },
+        out,
+        running: Arc::new(Mutex::new(HashMap::new())),
+    };
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await? {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Value>(&line) {
+            Ok(message) => server.handle(message),
+            Err(e) => {
+                let _ = server
+                    .out
+                    .send(error(&Value::Null, -32700, format!("not JSON: {e}")));
+            }
+        }
+    }
+    // the client is gone: stop what still runs
+    for cancel in server
+        .running
+        .lock()
+        .map(|m| m.values().cloned().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        cancel.cancel();
+    }
+    drop(server);
+    let _ = writer.await;
+    Ok(())
+}
+
+struct Server {
+    tools: Tools,
+    out: UnboundedSender<Value>,
+    /// Tool calls running, by request id (as JSON text), for `notifications/cancelled`.
+    running: Arc<Mutex<HashMap<String, Cancel>>>,
+}
+
+impl Server {
+    fn handle(&self, message: Value) {
+        let method = message.get("method").and_then(Value::as_str).unwrap_or("");
+        let id = message.get("id").cloned();
+        let params = message.get("params").cloned().unwrap_or(Value::Null);
+        let Some(id) = id else {
+            // a notification
+            if method == "notifications/cancelled" {
+                let key = params
+                    .get("requestId")
+                    .map(Value::to_string)
+                    .unwrap_or_default();
+                if let Some(cancel) = self.running.lock().ok().and_then(|m| m.get(&key).cloned()) {
+                    eprintln!("hearth mcp: request {key} cancelled by the client");
+                    cancel.cancel();
+                }
+            }
+            return;
+        };
+        if method.is_empty() {
+            return; // a response to something we never ask
+        }
+        let answer = match method {
+            "initialize" => {
+                let asked = params.get("protocolVersion").and_then(Value::as_str);
+                let version = asked
+                    .filter(|v| VERSIONS.contains(v))
+                    .unwrap_or(VERSIONS[0]);
+                reply(
+                    &id,
+                    json!({
+                        "protocolVersion": version,
+                        "capabilities": { "tools": { "listChanged": false } },
+                        "serverInfo": { "name": "hearth", "version": env!("CARGO_PKG_VERSION") },
+                        "instructions": "Hearth searches and answers from the user's own documents on this computer. Use search to find passages and ask for a cited answer; cite the path and page.",
+                    }),
+                )
+            }
+            "ping" => reply(&id, json!({})),
+            "tools/list" => reply(&id, tool_list()),
+            "tools/call" => {
+                self.call(id, params);
+                return;
+            }
+            other => error(&id, -32601, format!("no method {other:?}")),
+        };
+        let _ = self.out.send(answer);
+    }
+
+    /// Run a tool call on its own task, so that others and cancellations are read meanwhile.
+    fn call(&self, id: Value, params: Value) {
+        let key = id.to_string();
+        let cancel = Cancel::new();
+        if let Ok(mut m) = self.running.lock() {
+            m.insert(key.clone(), cancel.clone());
+        }
+        let (tools, out, running) = (self.tools.clone(), self.out.clone(), self.running.clone());
+        tokio::spawn(async move {
+            let name = params
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
+            let args = params
+                .get("arguments")
+                .cloned()
+                .unwrap_or_else(|| json!({}));
+            let token = params
+                .get("_meta")
+                .and_then(|m| m.get("progressToken"))
+                .cloned();
+            let progress_out = out.clone();
+            let progress = move |step: f64, message: &str| {
+                if let Some(token) = &token {
+                    let _ = progress_out.send(json!({
+                        "jsonrpc": "2.0", "method": "notifications/progress",
+                        "params": { "progressToken": token, "progress": step, "total": 3.0, "message": message },
+                    }));
+                }
+            };
+            let result = tools.call(&name, &args, &cancel, &progress).await;
+            if let Ok(mut m) = running.lock() {
+                m.remove(&key);
+            }
+            let message = match result {
+                Err(BadParams(why)) => error(&id, -32602, why),
+                // a cancelled request gets no response (the client stopped waiting)
+                Ok(Err(hearth::Error::Cancelled)) if cancel.is_cancelled() => return,
+                Ok(r) => reply(&id, tool_result(r)),
+            };
+            let _ = out.send(message);
+        });
+    }
+}
