@@ -55,6 +55,7 @@ mod tests {
         }
         .into();
         assert_eq!(missing.code, "model_missing");
-        assert!(missing.message.contains("scripts/setup.sh"));
+        assert!(missing.message.contains("hearth models fetch"));
+        assert!(missing.message.contains("Download"));
     }
 }
