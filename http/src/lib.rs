@@ -91,6 +91,8 @@ impl Options {
 /// What every handler shares.
 pub(crate) struct State {
     pub(crate) library: Arc<Library>,
+    /// The MCP server mounted at `/mcp`.
+    pub(crate) mcp: mcp::Mcp,
     load_llm: LoadLlm,
     pub(crate) gate: gate::Gate,
     pub(crate) options: Options,
@@ -117,6 +119,7 @@ pub(crate) type Shared = Arc<State>;
 /// The whole API as a router (for a server, or for tests that call it in-process).
 pub fn router(library: Arc<Library>, load_llm: LoadLlm, options: Options) -> Router {
     let state: Shared = Arc::new(State {
+        mcp: mcp::Mcp::new(library.clone(), load_llm.clone()),
         library,
         load_llm,
         gate: gate::Gate::new(options.max_generations, options.max_queued),
@@ -134,6 +137,7 @@ pub fn router(library: Arc<Library>, load_llm: LoadLlm, options: Options) -> Rou
         )
         .route("/api/ingest", post(library::ingest))
         .route("/api/summarize", post(library::summarize))
+        .route("/mcp", post(mcp::http))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security::require_token,

@@ -1,5 +1,6 @@
-//! Hearth as a Model Context Protocol server over stdio (`hearth mcp`): other assistants (LM
-//! Studio, Open WebUI, AnythingLLM, Claude-style desktop clients) reach the library through
+//! Hearth as a Model Context Protocol server, over stdio (`hearth mcp`) and over Streamable HTTP
+//! (`POST /mcp` in `hearth serve`, behind the API's token and `Origin` check): other assistants
+//! (LM Studio, Open WebUI, AnythingLLM, Claude-style desktop clients) reach the library through
 //! tools. A shell over the engine, as the HTTP API is:
 //!
 //! - `search` — passages with path, page, heading, score;
@@ -24,7 +25,6 @@ use std::sync::{Arc, Mutex};
 use hearth::{Cancel, Library, SearchMode, SearchRequest};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::LoadLlm;
 
@@ -284,66 +284,43 @@ fn reply(id: &Value, result: Value) -> Value {
     json!({ "jsonrpc": "2.0", "id": id, "result": result })
 }
 
-/// Serve MCP on this process's stdin and stdout until the client closes stdin.
-pub async fn serve_stdio(library: Arc<Library>, load_llm: LoadLlm) -> std::io::Result<()> {
-    let (out, mut outgoing) = tokio::sync::mpsc::unbounded_channel::<Value>();
-    let writer = tokio::spawn(async move {
-        let mut stdout = tokio::io::stdout();
-        while let Some(message) = outgoing.recv().await {
-            let mut line = serde_json::to_string(&message).unwrap_or_default();
-            line.push('\n');
-            if stdout.write_all(line.as_bytes()).await.is_err() || stdout.flush().await.is_err() {
-                break;
-            }
-        }
-    });
-    let server = Server {
-        tools: Tools { library, load_llm },
-        out,
-        running: Arc::new(Mutex::new(HashMap::new())),
-    };
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
-    while let Some(line) = lines.next_line().await? {
-        if line.trim().is_empty() {
-            continue;
-        }
-        match serde_json::from_str::<Value>(&line) {
-            Ok(message) => server.handle(message),
-            Err(e) => {
-                let _ = server
-                    .out
-                    .send(error(&Value::Null, -32700, format!("not JSON: {e}")));
-            }
-        }
-    }
-    // the client is gone: stop what still runs
-    for cancel in server
-        .running
-        .lock()
-        .map(|m| m.values().cloned().collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
-        cancel.cancel();
-    }
-    drop(server);
-    let _ = writer.await;
-    Ok(())
+/// What an incoming message asks for.
+pub(crate) enum Incoming {
+    /// Answer with this (a response or a JSON-RPC error).
+    Reply(Value),
+    /// A notification or a response: nothing to send.
+    Nothing,
+    /// A tool call, to run with [`Mcp::call`].
+    Call {
+        /// The request id.
+        id: Value,
+        /// Its params.
+        params: Value,
+    },
 }
 
-struct Server {
+/// The protocol over the tools, shared by the stdio and HTTP transports: requests are
+/// answered, tool calls run, `notifications/cancelled` stops the call it names.
+#[derive(Clone)]
+pub(crate) struct Mcp {
     tools: Tools,
-    out: UnboundedSender<Value>,
-    /// Tool calls running, by request id (as JSON text), for `notifications/cancelled`.
+    /// Tool calls running, by request id (as JSON text).
     running: Arc<Mutex<HashMap<String, Cancel>>>,
 }
 
-impl Server {
-    fn handle(&self, message: Value) {
+impl Mcp {
+    pub(crate) fn new(library: Arc<Library>, load_llm: LoadLlm) -> Self {
+        Self {
+            tools: Tools { library, load_llm },
+            running: Arc::new(Mutex::new(HashMap::new())),
+        }
+    }
+
+    /// Read one message.
+    pub(crate) fn receive(&self, message: &Value) -> Incoming {
         let method = message.get("method").and_then(Value::as_str).unwrap_or("");
-        let id = message.get("id").cloned();
         let params = message.get("params").cloned().unwrap_or(Value::Null);
-        let Some(id) = id else {
-            // a notification
+        let Some(id) = message.get("id").cloned() else {
             if method == "notifications/cancelled" {
                 let key = params
                     .get("requestId")
@@ -354,12 +331,12 @@ impl Server {
                     cancel.cancel();
                 }
             }
-            return;
+            return Incoming::Nothing;
         };
         if method.is_empty() {
-            return; // a response to something we never ask
+            return Incoming::Nothing; // a response to something we never ask
         }
-        let answer = match method {
+        Incoming::Reply(match method {
             "initialize" => {
                 let asked = params.get("protocolVersion").and_then(Value::as_str);
                 let version = asked
@@ -377,57 +354,175 @@ impl Server {
             }
             "ping" => reply(&id, json!({})),
             "tools/list" => reply(&id, tool_list()),
-            "tools/call" => {
-                self.call(id, params);
-                return;
-            }
+            "tools/call" => return Incoming::Call { id, params },
             other => error(&id, -32601, format!("no method {other:?}")),
-        };
-        let _ = self.out.send(answer);
+        })
     }
 
-    /// Run a tool call on its own task, so that others and cancellations are read meanwhile.
-    fn call(&self, id: Value, params: Value) {
-        let key = id.to_string();
+    /// Register the call `id`: its cancellation.
+    pub(crate) fn start(&self, id: &Value) -> Cancel {
         let cancel = Cancel::new();
         if let Ok(mut m) = self.running.lock() {
-            m.insert(key.clone(), cancel.clone());
+            m.insert(id.to_string(), cancel.clone());
         }
-        let (tools, out, running) = (self.tools.clone(), self.out.clone(), self.running.clone());
-        tokio::spawn(async move {
-            let name = params
-                .get("name")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let args = params
-                .get("arguments")
-                .cloned()
-                .unwrap_or_else(|| json!({}));
-            let token = params
-                .get("_meta")
-                .and_then(|m| m.get("progressToken"))
-                .cloned();
-            let progress_out = out.clone();
-            let progress = move |step: f64, message: &str| {
-                if let Some(token) = &token {
-                    let _ = progress_out.send(json!({
-                        "jsonrpc": "2.0", "method": "notifications/progress",
-                        "params": { "progressToken": token, "progress": step, "total": 3.0, "message": message },
-                    }));
-                }
-            };
-            let result = tools.call(&name, &args, &cancel, &progress).await;
-            if let Ok(mut m) = running.lock() {
-                m.remove(&key);
+        cancel
+    }
+
+    /// Run the tool call `id` (registered with [`Mcp::start`]); progress notifications go to
+    /// `emit`. Returns the response, or `None` when the call was cancelled (a cancelled
+    /// request gets no response).
+    pub(crate) async fn call(
+        &self,
+        id: Value,
+        params: Value,
+        cancel: Cancel,
+        emit: impl Fn(Value) + Send + Sync,
+    ) -> Option<Value> {
+        let name = params.get("name").and_then(Value::as_str).unwrap_or("");
+        let args = params
+            .get("arguments")
+            .cloned()
+            .unwrap_or_else(|| json!({}));
+        let token = params
+            .get("_meta")
+            .and_then(|m| m.get("progressToken"))
+            .cloned();
+        let progress = move |step: f64, message: &str| {
+            if let Some(token) = &token {
+                emit(json!({
+                    "jsonrpc": "2.0", "method": "notifications/progress",
+                    "params": { "progressToken": token, "progress": step, "total": 3.0, "message": message },
+                }));
             }
-            let message = match result {
-                Err(BadParams(why)) => error(&id, -32602, why),
-                // a cancelled request gets no response (the client stopped waiting)
-                Ok(Err(hearth::Error::Cancelled)) if cancel.is_cancelled() => return,
-                Ok(r) => reply(&id, tool_result(r)),
-            };
-            let _ = out.send(message);
-        });
+        };
+        let result = self.tools.call(name, &args, &cancel, &progress).await;
+        if let Ok(mut m) = self.running.lock() {
+            m.remove(&id.to_string());
+        }
+        match result {
+            Err(BadParams(why)) => Some(error(&id, -32602, why)),
+            Ok(Err(hearth::Error::Cancelled)) if cancel.is_cancelled() => None,
+            Ok(r) => Some(reply(&id, tool_result(r))),
+        }
+    }
+
+    fn cancel_all(&self) {
+        if let Ok(m) = self.running.lock() {
+            m.values().for_each(Cancel::cancel);
+        }
+    }
+}
+
+/// Serve MCP on this process's stdin and stdout until the client closes stdin.
+pub async fn serve_stdio(library: Arc<Library>, load_llm: LoadLlm) -> std::io::Result<()> {
+    let (out, mut outgoing) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let writer = tokio::spawn(async move {
+        let mut stdout = tokio::io::stdout();
+        while let Some(message) = outgoing.recv().await {
+            let mut line = serde_json::to_string(&message).unwrap_or_default();
+            line.push('\n');
+            if stdout.write_all(line.as_bytes()).await.is_err() || stdout.flush().await.is_err() {
+                break;
+            }
+        }
+    });
+    let mcp = Mcp::new(library, load_llm);
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    while let Some(line) = lines.next_line().await? {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let message = match serde_json::from_str::<Value>(&line) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = out.send(error(&Value::Null, -32700, format!("not JSON: {e}")));
+                continue;
+            }
+        };
+        match mcp.receive(&message) {
+            Incoming::Reply(r) => {
+                let _ = out.send(r);
+            }
+            Incoming::Nothing => {}
+            Incoming::Call { id, params } => {
+                // on its own task, so that other requests and cancellations are read meanwhile
+                let (mcp, out) = (mcp.clone(), out.clone());
+                let cancel = mcp.start(&id);
+                tokio::spawn(async move {
+                    let emit_out = out.clone();
+                    let emit = move |m: Value| {
+                        let _ = emit_out.send(m);
+                    };
+                    if let Some(r) = mcp.call(id, params, cancel, emit).await {
+                        let _ = out.send(r);
+                    }
+                });
+            }
+        }
+    }
+    // the client is gone: stop what still runs
+    mcp.cancel_all();
+    drop(out);
+    let _ = writer.await;
+    Ok(())
+}
+
+/// `POST /mcp`: MCP's Streamable HTTP transport, behind the API's bearer token and `Origin`
+/// check. One JSON-RPC message per request: a notification gets 202; a request its response
+/// as JSON, or, for a tool call whose client accepts `text/event-stream`, a stream of the
+/// call's progress notifications ending with its response. A client that drops the stream
+/// cancels the call. No server-initiated stream (`GET /mcp` is 405) and no sessions.
+pub(crate) async fn http(
+    axum::extract::State(state): axum::extract::State<crate::Shared>,
+    headers: axum::http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let refuse = |code: i64, why: String| {
+        (
+            StatusCode::BAD_REQUEST,
+            axum::Json(error(&Value::Null, code, why)),
+        )
+            .into_response()
+    };
+    let message: Value = match serde_json::from_slice(&body) {
+        Ok(m) => m,
+        Err(e) => return refuse(-32700, format!("not JSON: {e}")),
+    };
+    if message.is_array() {
+        return refuse(-32600, "batches are not supported".into());
+    }
+    let mcp = state.mcp.clone();
+    match mcp.receive(&message) {
+        Incoming::Reply(r) => axum::Json(r).into_response(),
+        Incoming::Nothing => StatusCode::ACCEPTED.into_response(),
+        Incoming::Call { id, params } => {
+            let streams = headers
+                .get(axum::http::header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("text/event-stream"));
+            let cancel = mcp.start(&id);
+            let guard = crate::CancelOnDrop(cancel.clone());
+            if !streams {
+                let r = mcp.call(id, params, cancel, |_| {}).await;
+                drop(guard);
+                return match r {
+                    Some(r) => axum::Json(r).into_response(),
+                    None => StatusCode::ACCEPTED.into_response(),
+                };
+            }
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+            tokio::spawn(async move {
+                let progress_tx = tx.clone();
+                let emit = move |m: Value| {
+                    let _ = progress_tx.send(m.to_string());
+                };
+                if let Some(r) = mcp.call(id, params, cancel, emit).await {
+                    let _ = tx.send(r.to_string());
+                }
+            });
+            crate::event_stream(rx, guard).into_response()
+        }
     }
 }

@@ -119,7 +119,11 @@ fn only_reads(method: &Method, path: &str) -> bool {
         || (*method == Method::POST
             && matches!(
                 path,
-                "/api/search" | "/api/summarize" | "/v1/chat/completions" | "/v1/embeddings"
+                "/api/search"
+                    | "/api/summarize"
+                    | "/v1/chat/completions"
+                    | "/v1/embeddings"
+                    | "/mcp"
             ))
 }
 

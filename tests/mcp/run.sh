@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# `hearth mcp` (stdio) against the official MCP Python SDK (`mcp` from PyPI, in a venv made
-# here) over a real library of tests/data/corpus. Needs a built `hearth`; scripts/test.sh runs
-# it after the Rust tests.
+# Hearth's MCP server, over stdio (`hearth mcp`) and Streamable HTTP (`/mcp` in `hearth serve`),
+# against the official MCP Python SDK (`mcp` from PyPI, in a venv made here) over a real library
+# of tests/data/corpus. Needs a built `hearth`; scripts/test.sh runs it after the Rust tests.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HEARTH="${HEARTH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/hearth}"
@@ -11,13 +11,22 @@ if ! "$VENV/bin/python" -c "import mcp" 2>/dev/null; then
   "$VENV/bin/python" -m pip install -q "mcp>=2.3,<3"
 fi
 tmp="$(mktemp -d)"
-trap 'rm -rf "$tmp"' EXIT
+pid=""
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
 "$HEARTH" --data-dir "$tmp/data" ingest "$ROOT/tests/data/corpus" --json >/dev/null
+"$HEARTH" --data-dir "$tmp/data" serve --listen 127.0.0.1:0 2>"$tmp/serve.log" &
+pid=$!
+for _ in $(seq 100); do grep -q "listening on" "$tmp/serve.log" 2>/dev/null && break; sleep 0.1; done
+addr="$(head -1 "$tmp/serve.log" | sed -n 's|.*listening on http://\([^ ]*\) .*|\1|p')"
+[ -n "$addr" ] || { cat "$tmp/serve.log"; echo "hearth serve did not start" >&2; exit 1; }
 results="$tmp/mcp.log"
 if HEARTH_BIN="$HEARTH" HEARTH_DATA="$tmp/data" HEARTH_MCP_LOG="$tmp/server.log" \
+  HEARTH_MCP_URL="http://$addr/mcp" HEARTH_TOKEN="$(cat "$tmp/data/api-token")" \
+  HEARTH_SERVE_LOG="$tmp/serve.log" \
   "$VENV/bin/python" "$ROOT/tests/mcp/client.py" >"$results" 2>&1; then
   cat "$results"
   echo "mcp tests: $(grep -c ' ... ok$' "$results") passed"
 else
-  cat "$results" >&2; cat "$tmp/server.log" >&2 2>/dev/null || true; exit 1
+  cat "$results" >&2; cat "$tmp/server.log" "$tmp/serve.log" >&2 2>/dev/null || true; exit 1
 fi
