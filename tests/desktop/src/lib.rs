@@ -219,13 +219,20 @@ impl Desktop {
             .unwrap_or_else(|e| panic!("no element {css}: {e}"))
     }
 
-    /// Click an element.
+    /// Click an element. A list the window re-renders between finding the element and clicking
+    /// it (a watch event refreshes the library) leaves a detached node: it is found again.
     pub async fn click(&self, css: &str) {
-        self.find(css)
-            .await
-            .click()
-            .await
-            .unwrap_or_else(|e| panic!("click {css}: {e}"));
+        let mut tries = 0;
+        loop {
+            match self.find(css).await.click().await {
+                Ok(_) => return,
+                Err(e) if tries < 3 && e.to_string().contains("was not found") => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(e) => panic!("click {css}: {e}"),
+            }
+        }
     }
 
     /// Type into an element.
