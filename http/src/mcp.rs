@@ -7,7 +7,9 @@
 //! - `ask` — a cited answer from the documents, with `not_found`; progress notifications while
 //!   it runs; `notifications/cancelled` stops generation at the next token;
 //! - `list_documents`, `list_collections`;
-//! - `read_page` — the text of one page of an indexed document (only indexed documents).
+//! - `read_page` — the text of one page of an indexed document (only indexed documents);
+//! - resources: every indexed document as `hearth://doc/<path>` (`?page=N`: that page), listed
+//!   by `resources/list`, read by `resources/read`, with a URI template for pages.
 //!
 //! The protocol is the initialize handshake of MCP revision 2025-11-25 (also 2025-06-18,
 //! 2025-03-26, 2024-11-05): JSON-RPC 2.0, one message per line. It is written here rather than
@@ -27,6 +29,48 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
 use crate::LoadLlm;
+
+/// Where documents live as resources: `hearth://doc/<absolute path, percent-encoded>`, with
+/// `?page=N` for one page.
+const DOC_URI: &str = "hearth://doc";
+
+/// A document's resource URI.
+fn doc_uri(path: &str) -> String {
+    let mut out = String::from(DOC_URI);
+    for b in path.bytes() {
+        if b.is_ascii_alphanumeric() || b"/-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// The document path and page of a resource URI.
+fn doc_of(uri: &str) -> Option<(String, Option<u32>)> {
+    let rest = uri.strip_prefix(DOC_URI)?;
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let mut bytes = Vec::new();
+    let raw = path.as_bytes();
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'%' && i + 2 < raw.len() {
+            let hex = std::str::from_utf8(&raw[i + 1..i + 3]).ok()?;
+            bytes.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            bytes.push(raw[i]);
+            i += 1;
+        }
+    }
+    let page = query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("page="))
+        .map(|p| p.parse::<u32>().ok())
+        .unwrap_or(None);
+    Some((String::from_utf8(bytes).ok()?, page))
+}
 
 /// Protocol revisions this server speaks, newest first.
 const VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
@@ -265,6 +309,31 @@ impl Tools {
         }))
     }
 
+    /// `resources/list` (every indexed document) and `resources/read` (a page's text).
+    async fn resources(
+        &self,
+        method: &str,
+        params: &Value,
+    ) -> Result<hearth::Result<Value>, BadParams> {
+        if method == "resources/list" {
+            return Ok(self.library.documents().await.map(|docs| {
+                json!({ "resources": docs.iter().map(|d| json!({
+                    "uri": doc_uri(&d.path),
+                    "name": std::path::Path::new(&d.path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| d.path.clone()),
+                    "description": format!("{} ({}{})", d.path, d.kind, d.pages.map(|p| format!(", {p} pages")).unwrap_or_default()),
+                    "mimeType": "text/plain",
+                    "size": d.size,
+                })).collect::<Vec<_>>() })
+            }));
+        }
+        let uri = text_arg(params, "uri")?;
+        let (path, page) = doc_of(&uri)
+            .ok_or_else(|| BadParams(format!("{uri} is not a Hearth document ({DOC_URI}/…)")))?;
+        Ok(self.read_page(&path, page).await.map(|p| {
+            json!({ "contents": [{ "uri": uri, "mimeType": "text/plain", "text": p["text"] }] })
+        }))
+    }
+
     async fn read_page(&self, path: &str, page: Option<u32>) -> hearth::Result<Value> {
         if self.library.document(path).await?.is_none() {
             return Err(hearth::Error::InvalidRequest(format!(
@@ -290,10 +359,12 @@ pub(crate) enum Incoming {
     Reply(Value),
     /// A notification or a response: nothing to send.
     Nothing,
-    /// A tool call, to run with [`Mcp::call`].
+    /// A tool call or a resource read, to run with [`Mcp::call`].
     Call {
         /// The request id.
         id: Value,
+        /// `tools/call`, `resources/list` or `resources/read`.
+        method: String,
         /// Its params.
         params: Value,
     },
@@ -346,7 +417,10 @@ impl Mcp {
                     &id,
                     json!({
                         "protocolVersion": version,
-                        "capabilities": { "tools": { "listChanged": false } },
+                        "capabilities": {
+                            "tools": { "listChanged": false },
+                            "resources": { "listChanged": false, "subscribe": false },
+                        },
                         "serverInfo": { "name": "hearth", "version": env!("CARGO_PKG_VERSION") },
                         "instructions": "Hearth searches and answers from the user's own documents on this computer. Use search to find passages and ask for a cited answer; cite the path and page.",
                     }),
@@ -354,7 +428,23 @@ impl Mcp {
             }
             "ping" => reply(&id, json!({})),
             "tools/list" => reply(&id, tool_list()),
-            "tools/call" => return Incoming::Call { id, params },
+            "resources/templates/list" => reply(
+                &id,
+                json!({ "resourceTemplates": [{
+                    "uriTemplate": format!("{DOC_URI}{{+path}}{{?page}}"),
+                    "name": "document-page",
+                    "title": "A page of a document in the library",
+                    "description": "The text of one page of an indexed document (page 1 when no page is given).",
+                    "mimeType": "text/plain",
+                }]}),
+            ),
+            "tools/call" | "resources/list" | "resources/read" => {
+                return Incoming::Call {
+                    id,
+                    method: method.to_string(),
+                    params,
+                }
+            }
             other => error(&id, -32601, format!("no method {other:?}")),
         })
     }
@@ -374,10 +464,22 @@ impl Mcp {
     pub(crate) async fn call(
         &self,
         id: Value,
+        method: &str,
         params: Value,
         cancel: Cancel,
         emit: impl Fn(Value) + Send + Sync,
     ) -> Option<Value> {
+        if method != "tools/call" {
+            let result = self.tools.resources(method, &params).await;
+            if let Ok(mut m) = self.running.lock() {
+                m.remove(&id.to_string());
+            }
+            return Some(match result {
+                Ok(Ok(v)) => reply(&id, v),
+                Ok(Err(e)) => error(&id, -32002, format!("[{}] {e}", e.code())),
+                Err(BadParams(why)) => error(&id, -32602, why),
+            });
+        }
         let name = params.get("name").and_then(Value::as_str).unwrap_or("");
         let args = params
             .get("arguments")
@@ -444,7 +546,7 @@ pub async fn serve_stdio(library: Arc<Library>, load_llm: LoadLlm) -> std::io::R
                 let _ = out.send(r);
             }
             Incoming::Nothing => {}
-            Incoming::Call { id, params } => {
+            Incoming::Call { id, method, params } => {
                 // on its own task, so that other requests and cancellations are read meanwhile
                 let (mcp, out) = (mcp.clone(), out.clone());
                 let cancel = mcp.start(&id);
@@ -453,7 +555,7 @@ pub async fn serve_stdio(library: Arc<Library>, load_llm: LoadLlm) -> std::io::R
                     let emit = move |m: Value| {
                         let _ = emit_out.send(m);
                     };
-                    if let Some(r) = mcp.call(id, params, cancel, emit).await {
+                    if let Some(r) = mcp.call(id, &method, params, cancel, emit).await {
                         let _ = out.send(r);
                     }
                 });
@@ -497,7 +599,7 @@ pub(crate) async fn http(
     match mcp.receive(&message) {
         Incoming::Reply(r) => axum::Json(r).into_response(),
         Incoming::Nothing => StatusCode::ACCEPTED.into_response(),
-        Incoming::Call { id, params } => {
+        Incoming::Call { id, method, params } => {
             let streams = headers
                 .get(axum::http::header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
@@ -505,7 +607,7 @@ pub(crate) async fn http(
             let cancel = mcp.start(&id);
             let guard = crate::CancelOnDrop(cancel.clone());
             if !streams {
-                let r = mcp.call(id, params, cancel, |_| {}).await;
+                let r = mcp.call(id, &method, params, cancel, |_| {}).await;
                 drop(guard);
                 return match r {
                     Some(r) => axum::Json(r).into_response(),
@@ -518,11 +620,39 @@ pub(crate) async fn http(
                 let emit = move |m: Value| {
                     let _ = progress_tx.send(m.to_string());
                 };
-                if let Some(r) = mcp.call(id, params, cancel, emit).await {
+                if let Some(r) = mcp.call(id, &method, params, cancel, emit).await {
                     let _ = tx.send(r.to_string());
                 }
             });
             crate::event_stream(rx, guard).into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn document_uris_round_trip_any_path() {
+        for path in [
+            "/home/me/My Notes/café #1.md",
+            "/d/report.pdf",
+            "/a/100%/b?.txt",
+        ] {
+            let uri = doc_uri(path);
+            assert!(uri.starts_with("hearth://doc/"), "{uri}");
+            assert!(
+                !uri.contains(' ') && !uri.contains('#') && !uri.contains('?'),
+                "{uri}"
+            );
+            assert_eq!(doc_of(&uri), Some((path.to_string(), None)));
+            assert_eq!(
+                doc_of(&format!("{uri}?page=3")),
+                Some((path.to_string(), Some(3)))
+            );
+        }
+        assert_eq!(doc_of("file:///etc/passwd"), None);
+        assert_eq!(doc_of("hearth://doc/%zz"), None);
     }
 }

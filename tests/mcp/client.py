@@ -65,6 +65,16 @@ async def exercise(s, how, log):
           and outside.content[0].text.startswith("[invalid_request]") and "not in the library" in outside.content[0].text,
           outside.content)
 
+    resources = (await s.list_resources()).resources
+    check(f"{how}: every document is a resource", len(resources) == 6 and all(str(r.uri).startswith("hearth://doc/") for r in resources),
+          resources[:2])
+    guide_uri = next(str(r.uri) for r in resources if str(r.uri).endswith("field-guide.pdf"))
+    read = await s.read_resource(f"{guide_uri}?page=2")
+    check(f"{how}: a resource's page reads as text", len(read.contents[0].text) > 100 and read.contents[0].text != page.structured_content["text"],
+          read.contents[:1])
+    templates = (await s.list_resource_templates()).resource_templates
+    check(f"{how}: pages have a URI template", templates and templates[0].uri_template == "hearth://doc{+path}{?page}", templates)
+
     bad = await s.call_tool("search", {"query": "herons", "limit": 0})
     check(f"{how}: a bad value is a tool error with the engine's code", bad.is_error and bad.content[0].text.startswith("[invalid_request]"),
           bad.content)
