@@ -116,6 +116,23 @@ export function describeDownload(ev) {
   return { fraction, line: parts.join(" · ") };
 }
 
+/**
+ * What an MCP client needs to reach this library, as the JSON to paste into its configuration:
+ * the stdio server (`hearth mcp`, with the data folder) and, when the HTTP API runs, its `/mcp`
+ * endpoint with the read-only token (every MCP tool only reads).
+ */
+export function mcpConfig(dataDir, api) {
+  const hearth = { command: "hearth", args: ["--data-dir", dataDir, "mcp"] };
+  const servers = { hearth };
+  if (api && api.running && api.address) {
+    servers["hearth-http"] = {
+      url: `${api.address}/mcp`,
+      headers: { Authorization: `Bearer ${api.read_token || api.token}` },
+    };
+  }
+  return JSON.stringify({ mcpServers: servers }, null, 2);
+}
+
 /** Seconds → "42 s", "3 min 5 s". */
 export function formatDuration(s) {
   if (!Number.isFinite(s) || s < 0) return "–";

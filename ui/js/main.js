@@ -21,6 +21,7 @@ import {
   historyForAsk,
   findPassage,
   describeDownload,
+  mcpConfig,
 } from "./logic.js";
 
 const state = {
@@ -969,6 +970,7 @@ function showApi(v) {
   $("#api-base").textContent = v.base_url || "";
   $("#api-token").value = v.token || "";
   $("#api-read-token").value = v.read_token || "";
+  $("#mcp-config").textContent = mcpConfig(state.info && state.info.data_dir, v);
   $("#api-token-file").textContent = v.token_file || "";
 }
 

@@ -25,6 +25,7 @@ import {
   describeRebuild,
   describeTypes,
   describeDownload,
+  mcpConfig,
 } from "../js/logic.js";
 
 test("query terms drop stop words, short words and repeats", () => {
@@ -199,4 +200,12 @@ test("model downloads show bytes, speed and time left", () => {
   // resumed bytes only, no speed yet
   assert.equal(describeDownload({ phase: "downloading", done: 5e6, total: 50e6, bytes_per_s: 0 }).line, "5.0 MB of 50 MB");
   assert.equal(describeDownload({ phase: "installed", file: "model.gguf" }), null);
+});
+
+test("MCP clients get the stdio command and, with the API on, the HTTP endpoint and read-only token", () => {
+  const off = JSON.parse(mcpConfig("/home/me/lib", { running: false }));
+  assert.deepEqual(off, { mcpServers: { hearth: { command: "hearth", args: ["--data-dir", "/home/me/lib", "mcp"] } } });
+  const on = JSON.parse(mcpConfig("/d", { running: true, address: "http://127.0.0.1:8741", token: "full", read_token: "ro" }));
+  assert.equal(on.mcpServers["hearth-http"].url, "http://127.0.0.1:8741/mcp");
+  assert.equal(on.mcpServers["hearth-http"].headers.Authorization, "Bearer ro");
 });

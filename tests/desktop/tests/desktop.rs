@@ -669,6 +669,22 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
     );
     assert_eq!(read.len(), 64, "{read}");
     assert_ne!(read, new_token);
+    // the MCP snippet names the stdio command with this library and the HTTP endpoint
+    let snippet: Value = serde_json::from_str(&app.text("#mcp-config").await).unwrap();
+    assert_eq!(
+        snippet["mcpServers"]["hearth"]["args"][2], "mcp",
+        "{snippet}"
+    );
+    assert_eq!(
+        snippet["mcpServers"]["hearth-http"]["url"],
+        format!("http://{addr}/mcp"),
+        "{snippet}"
+    );
+    assert_eq!(
+        snippet["mcpServers"]["hearth-http"]["headers"]["Authorization"],
+        format!("Bearer {read}"),
+        "{snippet}"
+    );
     let ok = http_get(&addr, "/api/documents", Some(&read));
     assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
     // API clients may index what the window watches, not a folder outside it
