@@ -85,6 +85,11 @@ impl CatalogPart {
             .unwrap_or((self.package.as_str(), ""))
     }
 
+    /// Whether `other` comes from the same wheel (package, version and platform).
+    pub fn same_wheel(&self, other: &CatalogPart) -> bool {
+        self.package == other.package && self.platform == other.platform
+    }
+
     /// Whether `filename` is this part's wheel: its name and version, and its platform and
     /// Python tags when it has them.
     pub fn is_wheel(&self, filename: &str) -> bool {

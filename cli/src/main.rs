@@ -624,8 +624,7 @@ async fn fetch_models(models_dir: &Path, all: bool, ids: &[String]) -> Result<i3
             .cloned()
             .collect();
     }
-    let index = std::env::var("HEARTH_PYPI_INDEX").ok();
-    let fetcher = hearth_http::pypi::Fetcher::new(models_dir, index.as_deref())?;
+    let fetcher = hearth_http::pypi::Fetcher::new(models_dir, None)?;
     let cancel = Cancel::new();
     {
         let cancel = cancel.clone();

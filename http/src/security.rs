@@ -17,6 +17,31 @@ pub fn api_token(data_dir: &Path) -> std::io::Result<(String, PathBuf)> {
     token_at(&crate::token_path(data_dir))
 }
 
+/// Both API tokens of a library, with their files.
+#[derive(Debug, Clone)]
+pub struct ApiTokens {
+    /// The full token (everything).
+    pub token: String,
+    /// Its file, `<data dir>/api-token`.
+    pub token_file: PathBuf,
+    /// The read-only token (search, ask, list, summarize).
+    pub read_token: String,
+    /// Its file, `<data dir>/api-token-read`.
+    pub read_token_file: PathBuf,
+}
+
+/// Both API tokens of the library in `data_dir`, each read or made as [`api_token`] says.
+pub fn api_tokens(data_dir: &Path) -> std::io::Result<ApiTokens> {
+    let (token, token_file) = api_token(data_dir)?;
+    let (read_token, read_token_file) = read_only_token(data_dir)?;
+    Ok(ApiTokens {
+        token,
+        token_file,
+        read_token,
+        read_token_file,
+    })
+}
+
 /// The read-only token of the library in `data_dir` (`<data dir>/api-token-read`, made as
 /// [`api_token`]): it may search, ask, list and summarize, not index or remove.
 pub fn read_only_token(data_dir: &Path) -> std::io::Result<(String, PathBuf)> {

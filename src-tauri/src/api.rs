@@ -110,13 +110,12 @@ async fn start(app: AppHandle, port: u16, reclaim: bool) -> Result<Running, Erro
     let shell = app.state::<Shell>();
     let library = shell.library().await?;
     let data_dir = library.config().data_dir.clone();
-    let (token, token_file) = hearth_http::api_token(&data_dir).map_err(|e| {
-        ErrorDto::new(
-            "io",
-            format!("cannot make the API token in {}: {e}", data_dir.display()),
-        )
-    })?;
-    let (read_token, _) = hearth_http::read_only_token(&data_dir).map_err(|e| {
+    let hearth_http::ApiTokens {
+        token,
+        token_file,
+        read_token,
+        ..
+    } = hearth_http::api_tokens(&data_dir).map_err(|e| {
         ErrorDto::new(
             "io",
             format!("cannot make the API token in {}: {e}", data_dir.display()),

@@ -652,8 +652,7 @@ pub async fn fetch_model(
     let model = Catalog::builtin().get(&id).cloned().ok_or_else(|| {
         ErrorDto::new("invalid_request", format!("no model '{id}' in the catalog"))
     })?;
-    let index = std::env::var("HEARTH_PYPI_INDEX").ok();
-    let fetcher = Fetcher::new(&config.models_dir, index.as_deref())?;
+    let fetcher = Fetcher::new(&config.models_dir, None)?;
     let mut sink = move |ev: FetchEvent| {
         let _ = on_event.send(ev);
     };

@@ -6,20 +6,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 HEARTH="${HEARTH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/hearth}"
 VENV="${HEARTH_API_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/hearth/api-venv}"
-if ! "$VENV/bin/python" -c "import openai" 2>/dev/null; then
-  python3 -m venv "$VENV"
-  "$VENV/bin/python" -m pip install -q "openai>=1.40,<3"
-fi
-tmp="$(mktemp -d)"
-pid=""
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"; }
-trap cleanup EXIT
-"$HEARTH" --data-dir "$tmp/data" ingest "$ROOT/tests/data/corpus" --json >/dev/null
-"$HEARTH" --data-dir "$tmp/data" serve --listen 127.0.0.1:0 2>"$tmp/serve.log" &
-pid=$!
-for _ in $(seq 100); do grep -q "listening on" "$tmp/serve.log" 2>/dev/null && break; sleep 0.1; done
-addr="$(head -1 "$tmp/serve.log" | sed -n 's|.*listening on http://\([^ ]*\) .*|\1|p')"
-[ -n "$addr" ] || { cat "$tmp/serve.log"; echo "hearth serve did not start" >&2; exit 1; }
+source "$ROOT/tests/serve_corpus.sh"
+python_client "$VENV" openai "openai>=1.40,<3"
+serve_corpus
 token="$(cat "$tmp/data/api-token")"
 
 passed=0
