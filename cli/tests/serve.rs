@@ -635,6 +635,17 @@ fn a_full_queue_is_told_to_retry_after() {
     assert_eq!(r.status, 429, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.error_code(), "too_many_requests");
     assert!(r.header("retry-after").is_some());
+    // MCP's ask takes its turn from the same generations: refused the same way, as a tool error
+    let call = json!({
+        "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": { "name": "ask", "arguments": { "question": HERON } },
+    });
+    let r = server.post("/mcp", &call);
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["result"]["isError"], true, "{v}");
+    let text = v["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.starts_with("[too_many_requests]"), "{text}");
     // searches do not wait for the model
     let r = server.post("/api/search", &json!({ "query": "heron" }));
     assert_eq!(r.status, 200);

@@ -94,7 +94,7 @@ pub(crate) struct State {
     /// The MCP server mounted at `/mcp`.
     pub(crate) mcp: mcp::Mcp,
     load_llm: LoadLlm,
-    pub(crate) gate: gate::Gate,
+    pub(crate) gate: Arc<gate::Gate>,
     pub(crate) options: Options,
 }
 
@@ -118,11 +118,12 @@ pub(crate) type Shared = Arc<State>;
 
 /// The whole API as a router (for a server, or for tests that call it in-process).
 pub fn router(library: Arc<Library>, load_llm: LoadLlm, options: Options) -> Router {
+    let gate = Arc::new(gate::Gate::new(options.max_generations, options.max_queued));
     let state: Shared = Arc::new(State {
-        mcp: mcp::Mcp::new(library.clone(), load_llm.clone()),
+        mcp: mcp::Mcp::new(library.clone(), load_llm.clone(), gate.clone()),
         library,
         load_llm,
-        gate: gate::Gate::new(options.max_generations, options.max_queued),
+        gate,
         options,
     });
     let protected = Router::new()

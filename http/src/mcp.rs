@@ -22,13 +22,22 @@
 //! error (-32602 and friends).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use hearth::{Cancel, Library, SearchMode, SearchRequest};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
+use crate::gate::Gate;
 use crate::LoadLlm;
+
+/// Resolves once `cancel` is set (checked every 50 ms: a wait for a turn is not a hot loop).
+async fn cancelled(cancel: &Cancel) {
+    while !cancel.is_cancelled() {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
 
 /// Where documents live as resources: `hearth://doc/<absolute path, percent-encoded>`, with
 /// `?page=N` for one page.
@@ -82,6 +91,8 @@ const MAX_HITS: usize = 50;
 struct Tools {
     library: Arc<Library>,
     load_llm: LoadLlm,
+    /// Turns for generations, shared with the HTTP API's answers and summaries.
+    gate: Arc<Gate>,
 }
 
 /// The tool list, with the schemas and descriptions a client's model reads.
@@ -177,8 +188,33 @@ fn string_list(args: &Value, name: &str) -> Result<Vec<String>, BadParams> {
     }
 }
 
+/// A tool that ran and failed: a stable code (the engine's, or `too_many_requests`) and what
+/// went wrong.
+struct ToolError {
+    code: &'static str,
+    message: String,
+}
+
+impl From<hearth::Error> for ToolError {
+    fn from(e: hearth::Error) -> Self {
+        Self {
+            code: e.code(),
+            message: e.to_string(),
+        }
+    }
+}
+
+impl From<crate::ApiError> for ToolError {
+    fn from(e: crate::ApiError) -> Self {
+        Self {
+            code: e.code,
+            message: e.message,
+        }
+    }
+}
+
 /// A tool's result: structured content, also given as text.
-fn tool_result(result: hearth::Result<Value>) -> Value {
+fn tool_result(result: Result<Value, ToolError>) -> Value {
     match result {
         Ok(v) => json!({
             "content": [{"type": "text", "text": serde_json::to_string_pretty(&v).unwrap_or_default()}],
@@ -186,7 +222,7 @@ fn tool_result(result: hearth::Result<Value>) -> Value {
             "isError": false,
         }),
         Err(e) => json!({
-            "content": [{"type": "text", "text": format!("[{}] {e}", e.code())}],
+            "content": [{"type": "text", "text": format!("[{}] {}", e.code, e.message)}],
             "isError": true,
         }),
     }
@@ -199,19 +235,19 @@ impl Tools {
         args: &Value,
         cancel: &Cancel,
         progress: &(dyn Fn(f64, &str) + Sync),
-    ) -> Result<hearth::Result<Value>, BadParams> {
-        Ok(match name {
+    ) -> Result<Result<Value, ToolError>, BadParams> {
+        if name == "ask" {
+            let question = text_arg(args, "question")?;
+            let collections = string_list(args, "collections")?;
+            return Ok(self.ask(&question, collections, cancel, progress).await);
+        }
+        let done = match name {
             "search" => {
                 let query = text_arg(args, "query")?;
                 let limit = opt_int(args, "limit")?.unwrap_or(8) as usize;
                 let collections = string_list(args, "collections")?;
                 let mode = args.get("mode").and_then(Value::as_str);
                 self.search(query, mode, limit, collections).await
-            }
-            "ask" => {
-                let question = text_arg(args, "question")?;
-                let collections = string_list(args, "collections")?;
-                self.ask(&question, collections, cancel, progress).await
             }
             "list_documents" => self.library.documents().await.map(|docs| {
                 json!({ "documents": docs.iter().map(|d| json!({
@@ -229,7 +265,8 @@ impl Tools {
                 .await
                 .map(|c| json!({ "collections": c })),
             other => return Err(BadParams(format!("no tool named {other:?}"))),
-        })
+        };
+        Ok(done.map_err(ToolError::from))
     }
 
     async fn search(
@@ -267,8 +304,13 @@ impl Tools {
         collections: Vec<String>,
         cancel: &Cancel,
         progress: &(dyn Fn(f64, &str) + Sync),
-    ) -> hearth::Result<Value> {
-        progress(0.0, "loading the language model");
+    ) -> Result<Value, ToolError> {
+        progress(0.0, "waiting for the language model");
+        // a turn, as the API's answers take one; a cancelled call stops waiting for it
+        let _turn = tokio::select! {
+            turn = self.gate.enter() => turn?,
+            () = cancelled(cancel) => return Err(hearth::Error::Cancelled.into()),
+        };
         let llm = (self.load_llm)().await?;
         progress(1.0, "finding the passages");
         let mut cfg = self.library.config().answer.clone();
@@ -293,7 +335,7 @@ impl Tools {
             }
         };
         if answer.cancelled {
-            return Err(hearth::Error::Cancelled);
+            return Err(hearth::Error::Cancelled.into());
         }
         Ok(json!({
             "answer": answer.answer,
@@ -374,15 +416,77 @@ pub(crate) enum Incoming {
 #[derive(Clone)]
 pub(crate) struct Mcp {
     tools: Tools,
-    /// Tool calls running, by request id (as JSON text).
-    running: Arc<Mutex<HashMap<String, Cancel>>>,
+    running: Arc<Running>,
+}
+
+/// A call registered by [`Mcp::start`].
+pub(crate) struct Started {
+    pub(crate) cancel: Cancel,
+    serial: u64,
+}
+
+/// The calls running, by request id (as JSON text). Over HTTP, with no sessions, two clients
+/// may use the same id at once: each call has its own serial number under its id, so one
+/// ending does not unregister the other.
+#[derive(Default)]
+struct Running {
+    calls: Mutex<HashMap<String, Vec<(u64, Cancel)>>>,
+    serial: AtomicU64,
+}
+
+impl Running {
+    fn calls(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<(u64, Cancel)>>> {
+        self.calls.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn start(&self, key: String) -> Started {
+        let started = Started {
+            cancel: Cancel::new(),
+            serial: self.serial.fetch_add(1, Ordering::Relaxed),
+        };
+        self.calls()
+            .entry(key)
+            .or_default()
+            .push((started.serial, started.cancel.clone()));
+        started
+    }
+
+    fn finish(&self, key: &str, serial: u64) {
+        let mut calls = self.calls();
+        if let Some(under) = calls.get_mut(key) {
+            under.retain(|(s, _)| *s != serial);
+            if under.is_empty() {
+                calls.remove(key);
+            }
+        }
+    }
+
+    /// Cancels every call running under `key`; how many.
+    fn cancel(&self, key: &str) -> usize {
+        let calls = self.calls();
+        let under = calls.get(key).map(Vec::as_slice).unwrap_or_default();
+        under.iter().for_each(|(_, c)| c.cancel());
+        under.len()
+    }
+
+    fn cancel_all(&self) {
+        self.calls()
+            .values()
+            .flatten()
+            .for_each(|(_, c)| c.cancel());
+    }
 }
 
 impl Mcp {
-    pub(crate) fn new(library: Arc<Library>, load_llm: LoadLlm) -> Self {
+    /// MCP over `library`; answers take their turn at `gate`.
+    pub(crate) fn new(library: Arc<Library>, load_llm: LoadLlm, gate: Arc<Gate>) -> Self {
         Self {
-            tools: Tools { library, load_llm },
-            running: Arc::new(Mutex::new(HashMap::new())),
+            tools: Tools {
+                library,
+                load_llm,
+                gate,
+            },
+            running: Arc::default(),
         }
     }
 
@@ -396,9 +500,8 @@ impl Mcp {
                     .get("requestId")
                     .map(Value::to_string)
                     .unwrap_or_default();
-                if let Some(cancel) = self.running.lock().ok().and_then(|m| m.get(&key).cloned()) {
+                if self.running.cancel(&key) > 0 {
                     eprintln!("hearth mcp: request {key} cancelled by the client");
-                    cancel.cancel();
                 }
             }
             return Incoming::Nothing;
@@ -449,12 +552,8 @@ impl Mcp {
     }
 
     /// Register the call `id`: its cancellation.
-    pub(crate) fn start(&self, id: &Value) -> Cancel {
-        let cancel = Cancel::new();
-        if let Ok(mut m) = self.running.lock() {
-            m.insert(id.to_string(), cancel.clone());
-        }
-        cancel
+    pub(crate) fn start(&self, id: &Value) -> Started {
+        self.running.start(id.to_string())
     }
 
     /// Run the call `id` (a tool call or a resource request, registered with [`Mcp::start`]);
@@ -465,13 +564,13 @@ impl Mcp {
         id: Value,
         method: &str,
         params: Value,
-        cancel: Cancel,
+        started: Started,
         emit: impl Fn(Value) + Send + Sync,
     ) -> Option<Value> {
-        let response = self.respond(&id, method, params, &cancel, emit).await;
-        if let Ok(mut m) = self.running.lock() {
-            m.remove(&id.to_string());
-        }
+        let response = self
+            .respond(&id, method, params, &started.cancel, emit)
+            .await;
+        self.running.finish(&id.to_string(), started.serial);
         response
     }
 
@@ -509,15 +608,13 @@ impl Mcp {
         };
         match self.tools.call(name, &args, cancel, &progress).await {
             Err(BadParams(why)) => Some(error(id, -32602, why)),
-            Ok(Err(hearth::Error::Cancelled)) if cancel.is_cancelled() => None,
+            Ok(Err(e)) if e.code == "cancelled" && cancel.is_cancelled() => None,
             Ok(r) => Some(reply(id, tool_result(r))),
         }
     }
 
     fn cancel_all(&self) {
-        if let Ok(m) = self.running.lock() {
-            m.values().for_each(Cancel::cancel);
-        }
+        self.running.cancel_all();
     }
 }
 
@@ -534,7 +631,8 @@ pub async fn serve_stdio(library: Arc<Library>, load_llm: LoadLlm) -> std::io::R
             }
         }
     });
-    let mcp = Mcp::new(library, load_llm);
+    // one answer at a time; up to 16 wait (a client that sends more gets a tool error)
+    let mcp = Mcp::new(library, load_llm, Arc::new(Gate::new(1, 16)));
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     while let Some(line) = lines.next_line().await? {
         if line.trim().is_empty() {
@@ -555,13 +653,13 @@ pub async fn serve_stdio(library: Arc<Library>, load_llm: LoadLlm) -> std::io::R
             Incoming::Call { id, method, params } => {
                 // on its own task, so that other requests and cancellations are read meanwhile
                 let (mcp, out) = (mcp.clone(), out.clone());
-                let cancel = mcp.start(&id);
+                let started = mcp.start(&id);
                 tokio::spawn(async move {
                     let emit_out = out.clone();
                     let emit = move |m: Value| {
                         let _ = emit_out.send(m);
                     };
-                    if let Some(r) = mcp.call(id, &method, params, cancel, emit).await {
+                    if let Some(r) = mcp.call(id, &method, params, started, emit).await {
                         let _ = out.send(r);
                     }
                 });
@@ -610,10 +708,10 @@ pub(crate) async fn http(
                 .get(axum::http::header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|a| a.contains("text/event-stream"));
-            let cancel = mcp.start(&id);
-            let guard = crate::CancelOnDrop(cancel.clone());
+            let started = mcp.start(&id);
+            let guard = crate::CancelOnDrop(started.cancel.clone());
             if !streams {
-                let r = mcp.call(id, &method, params, cancel, |_| {}).await;
+                let r = mcp.call(id, &method, params, started, |_| {}).await;
                 drop(guard);
                 return match r {
                     Some(r) => axum::Json(r).into_response(),
@@ -626,7 +724,7 @@ pub(crate) async fn http(
                 let emit = move |m: Value| {
                     let _ = progress_tx.send(m.to_string());
                 };
-                if let Some(r) = mcp.call(id, &method, params, cancel, emit).await {
+                if let Some(r) = mcp.call(id, &method, params, started, emit).await {
                     let _ = tx.send(r.to_string());
                 }
             });
@@ -638,6 +736,24 @@ pub(crate) async fn http(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn calls_under_one_id_are_kept_apart() {
+        let running = Running::default();
+        // two HTTP clients both number their first call 1
+        let a = running.start("1".into());
+        let b = running.start("1".into());
+        running.finish("1", a.serial);
+        // the other is still registered: a cancellation reaches it
+        assert_eq!(running.cancel("1"), 1);
+        assert!(b.cancel.is_cancelled() && !a.cancel.is_cancelled());
+        running.finish("1", b.serial);
+        assert_eq!(running.cancel("1"), 0);
+        assert!(running.calls().is_empty());
+        let c = running.start("2".into());
+        running.cancel_all();
+        assert!(c.cancel.is_cancelled());
+    }
 
     #[test]
     fn document_uris_round_trip_any_path() {
