@@ -1,5 +1,6 @@
 # Sourced by tests/api/run.sh and tests/mcp/run.sh (with ROOT and HEARTH set): a venv holding a
-# Python client from PyPI, and `hearth serve` over a fresh library of tests/data/corpus.
+# Python client from PyPI, and `hearth serve` over a fresh library of tests/data/corpus (and
+# more).
 
 # python_client VENV MODULE SPEC: make VENV with SPEC installed, unless MODULE imports there.
 python_client() {
@@ -9,14 +10,14 @@ python_client() {
   fi
 }
 
-# serve_corpus: index tests/data/corpus into $tmp/data and start `hearth serve` on a free
-# loopback port; sets tmp, pid and addr (host:port); the server's stderr is $tmp/serve.log.
-# Both go away when the script exits.
+# serve_corpus [PATH…]: index tests/data/corpus (and the PATHs) into $tmp/data and start
+# `hearth serve` on a free loopback port; sets tmp, pid and addr (host:port); the server's
+# stderr is $tmp/serve.log. Both go away when the script exits.
 serve_corpus() {
   tmp="$(mktemp -d)"
   pid=""
   trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; fi; wait 2>/dev/null; rm -rf "$tmp"' EXIT
-  "$HEARTH" --data-dir "$tmp/data" ingest "$ROOT/tests/data/corpus" --json >/dev/null
+  "$HEARTH" --data-dir "$tmp/data" ingest "$ROOT/tests/data/corpus" "$@" --json >/dev/null
   "$HEARTH" --data-dir "$tmp/data" serve --listen 127.0.0.1:0 2>"$tmp/serve.log" &
   pid=$!
   for _ in $(seq 100); do grep -q "listening on" "$tmp/serve.log" 2>/dev/null && break; sleep 0.1; done

@@ -17,6 +17,8 @@ from mcp.shared._httpx_utils import create_mcp_http_client
 
 HEARTH, DATA, ERRLOG = os.environ["HEARTH_BIN"], os.environ["HEARTH_DATA"], os.environ["HEARTH_MCP_LOG"]
 URL, TOKEN, SERVE_LOG = os.environ["HEARTH_MCP_URL"], os.environ["HEARTH_TOKEN"], os.environ["HEARTH_SERVE_LOG"]
+# tests/data/corpus (6 files) and the three real pages run.sh adds
+DOCS = 9
 
 
 def check(name, ok, detail=""):
@@ -52,8 +54,19 @@ async def exercise(s, how, log):
           and "field-guide.pdf" in cited and all(c["page"] for c in a["citations"] if c["path"].endswith(".pdf")), a)
     check(f"{how}: ask reports progress", len(progress) >= 2 and progress[0][1] == 3.0, progress)
 
+    # the same on real third-party documents (PostgreSQL's manual pages, as HTML)
+    r = await s.call_tool("search", {"query": "how do I restore a database from a pg_dump archive", "limit": 3})
+    top = r.structured_content["passages"][0]
+    check(f"{how}: search finds PostgreSQL's page on SQL dumps", not r.is_error and os.path.basename(top["path"]) == "backup-dump.html"
+          and "Dump" in (top["heading"] or ""), top)
+    r = await s.call_tool("ask", {"question": "Which file controls client authentication in PostgreSQL?"})
+    a = r.structured_content
+    cited = [os.path.basename(c["path"]) for c in a["citations"]]
+    check(f"{how}: ask answers from PostgreSQL's page and cites it", not r.is_error and not a["not_found"]
+          and "pg_hba.conf" in a["answer"] and "auth-pg-hba-conf.html" in cited, a)
+
     docs = (await s.call_tool("list_documents", {})).structured_content["documents"]
-    check(f"{how}: list_documents", len(docs) == 6, docs)
+    check(f"{how}: list_documents", len(docs) == DOCS, docs)
     cols = await s.call_tool("list_collections", {})
     check(f"{how}: list_collections", not cols.is_error and cols.structured_content["collections"] == [], cols)
 
@@ -66,7 +79,7 @@ async def exercise(s, how, log):
           outside.content)
 
     resources = (await s.list_resources()).resources
-    check(f"{how}: every document is a resource", len(resources) == 6 and all(str(r.uri).startswith("hearth://doc/") for r in resources),
+    check(f"{how}: every document is a resource", len(resources) == DOCS and all(str(r.uri).startswith("hearth://doc/") for r in resources),
           resources[:2])
     guide_uri = next(str(r.uri) for r in resources if str(r.uri).endswith("field-guide.pdf"))
     read = await s.read_resource(f"{guide_uri}?page=2")
