@@ -11,8 +11,13 @@
 //! - resources: every indexed document as `hearth://doc/<path>` (`?page=N`: that page), listed
 //!   by `resources/list`, read by `resources/read`, with a URI template for pages.
 //!
-//! The protocol is the initialize handshake of MCP revision 2025-11-25 (also 2025-06-18,
-//! 2025-03-26, 2024-11-05): JSON-RPC 2.0, one message per line. It is written here rather than
+//! Two eras of the protocol, chosen per request: the current revision, 2026-07-28, which is
+//! stateless (no handshake: `server/discover` says what the server speaks, and every request
+//! carries its protocol version and the client's capabilities in `params._meta`; over HTTP the
+//! `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers must agree with the body, and
+//! errors have HTTP statuses), and the initialize handshake of 2025-11-25 (also 2025-06-18,
+//! 2025-03-26, 2024-11-05) for older clients. JSON-RPC 2.0, one message per line on stdio.
+//! Answers take their turn at the same generation queue as the HTTP API's. It is written here rather than
 //! on the official SDK (`rmcp` 3.11) for a measured reason: the SDK's server feature needs
 //! schemars 1, which turns on indexmap's `serde` feature, and that changes the feature set
 //! under DataFusion, Lance and Tauri, so a warm build recompiles that whole tree.
@@ -82,6 +87,137 @@ fn doc_of(uri: &str) -> Option<(String, Option<u32>)> {
 
 /// Protocol revisions this server speaks, newest first.
 const VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+
+/// The stateless revisions: no handshake, every request carries its version in `_meta`.
+const STATELESS: &[&str] = &["2026-07-28"];
+const VERSION_KEY: &str = "io.modelcontextprotocol/protocolVersion";
+const CAPABILITIES_KEY: &str = "io.modelcontextprotocol/clientCapabilities";
+const SERVER_INFO_KEY: &str = "io.modelcontextprotocol/serverInfo";
+/// JSON-RPC error codes of the stateless revision.
+const HEADER_MISMATCH: i64 = -32020;
+const UNSUPPORTED_VERSION: i64 = -32022;
+
+const INSTRUCTIONS: &str = "Hearth searches and answers from the user's own documents on this computer. Use search to find passages and ask for a cited answer; cite the path and page.";
+
+fn capabilities() -> Value {
+    json!({
+        "tools": { "listChanged": false },
+        "resources": { "listChanged": false, "subscribe": false },
+    })
+}
+
+fn server_info() -> Value {
+    json!({ "name": "hearth", "version": env!("CARGO_PKG_VERSION") })
+}
+
+/// Which protocol a request speaks: the initialize handshake (2025-11-25 and older) or the
+/// stateless revision (2026-07-28), where each request carries its version, the client's
+/// capabilities in `params._meta`, and over HTTP mirrors version, method and name in headers.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) enum Era {
+    Handshake,
+    Stateless,
+}
+
+/// The HTTP headers a stateless request mirrors its body in.
+#[derive(Default)]
+pub(crate) struct Mirrored {
+    /// `MCP-Protocol-Version`.
+    pub(crate) version: Option<String>,
+    /// `Mcp-Method`.
+    pub(crate) method: Option<String>,
+    /// `Mcp-Name` (the tool's name, or the resource's URI).
+    pub(crate) name: Option<String>,
+}
+
+/// The stateless revision's checks of a request's envelope (and, over HTTP, its headers):
+/// `Err((code, message, data))` for the first that fails.
+fn check_envelope(
+    method: &str,
+    params: &Value,
+    headers: Option<&Mirrored>,
+) -> Result<(), (i64, String, Value)> {
+    let meta = &params["_meta"];
+    let version = &meta[VERSION_KEY];
+    if meta.get(CAPABILITIES_KEY).is_none() {
+        let why = format!("params._meta must carry {VERSION_KEY:?} and {CAPABILITIES_KEY:?}");
+        return Err((-32602, why, Value::Null));
+    }
+    if let Some(h) = headers {
+        let mismatch = |what: &str| {
+            Err((
+                HEADER_MISMATCH,
+                format!("the {what} header does not match the request body"),
+                Value::Null,
+            ))
+        };
+        if h.version.as_deref() != version.as_str() {
+            return mismatch("MCP-Protocol-Version");
+        }
+        if h.method.as_deref() != Some(method) {
+            return mismatch("Mcp-Method");
+        }
+        let named = match method {
+            "tools/call" => params["name"].as_str(),
+            "resources/read" => params["uri"].as_str(),
+            _ => None,
+        };
+        if named.is_some() && h.name.as_deref() != named {
+            return mismatch("Mcp-Name");
+        }
+    }
+    let Some(version) = version.as_str() else {
+        return Err((
+            -32602,
+            "the protocol version must be a string".into(),
+            Value::Null,
+        ));
+    };
+    if !STATELESS.contains(&version) {
+        return Err((
+            UNSUPPORTED_VERSION,
+            "Unsupported protocol version".into(),
+            json!({ "supported": STATELESS, "requested": version }),
+        ));
+    }
+    Ok(())
+}
+
+/// The HTTP status of a stateless request's JSON-RPC error (the handshake era answers 200).
+pub(crate) fn error_status(code: i64) -> u16 {
+    match code {
+        -32601 => 404,
+        -32700 | -32600 | -32602 | HEADER_MISMATCH | -32021 | UNSUPPORTED_VERSION => 400,
+        _ => 200,
+    }
+}
+
+/// A stateless-era result carries `resultType`, the server's identity in `_meta`, and, for
+/// what a client may cache, `ttlMs` and `cacheScope` (never cached: the library changes).
+fn stamp(era: Era, method: &str, mut response: Value) -> Value {
+    if era == Era::Handshake {
+        return response;
+    }
+    if let Some(result) = response.get_mut("result").and_then(Value::as_object_mut) {
+        result.entry("resultType").or_insert(json!("complete"));
+        let meta = result.entry("_meta").or_insert(json!({}));
+        if let Some(meta) = meta.as_object_mut() {
+            meta.insert(SERVER_INFO_KEY.into(), server_info());
+        }
+        if matches!(
+            method,
+            "server/discover"
+                | "tools/list"
+                | "resources/list"
+                | "resources/templates/list"
+                | "resources/read"
+        ) {
+            result.insert("ttlMs".into(), json!(0));
+            result.insert("cacheScope".into(), json!("private"));
+        }
+    }
+    response
+}
 
 /// Most passages one `search` returns.
 const MAX_HITS: usize = 50;
@@ -397,7 +533,7 @@ fn reply(id: &Value, result: Value) -> Value {
 /// What an incoming message asks for.
 pub(crate) enum Incoming {
     /// Answer with this (a response or a JSON-RPC error).
-    Reply(Value),
+    Reply { message: Value, era: Era },
     /// A notification or a response: nothing to send.
     Nothing,
     /// A tool call or a resource read, to run with [`Mcp::call`].
@@ -408,6 +544,7 @@ pub(crate) enum Incoming {
         method: String,
         /// Its params.
         params: Value,
+        era: Era,
     },
 }
 
@@ -423,6 +560,7 @@ pub(crate) struct Mcp {
 pub(crate) struct Started {
     pub(crate) cancel: Cancel,
     serial: u64,
+    era: Era,
 }
 
 /// The calls running, by request id (as JSON text). Over HTTP, with no sessions, two clients
@@ -443,6 +581,7 @@ impl Running {
         let started = Started {
             cancel: Cancel::new(),
             serial: self.serial.fetch_add(1, Ordering::Relaxed),
+            era: Era::Handshake,
         };
         self.calls()
             .entry(key)
@@ -490,8 +629,8 @@ impl Mcp {
         }
     }
 
-    /// Read one message.
-    pub(crate) fn receive(&self, message: &Value) -> Incoming {
+    /// Read one message (with the HTTP headers that mirror it, over HTTP).
+    pub(crate) fn receive(&self, message: &Value, headers: Option<&Mirrored>) -> Incoming {
         let method = message.get("method").and_then(Value::as_str).unwrap_or("");
         let params = message.get("params").cloned().unwrap_or(Value::Null);
         let Some(id) = message.get("id").cloned() else {
@@ -509,7 +648,21 @@ impl Mcp {
         if method.is_empty() {
             return Incoming::Nothing; // a response to something we never ask
         }
-        Incoming::Reply(match method {
+        let era = if method != "initialize" && params["_meta"].get(VERSION_KEY).is_some() {
+            Era::Stateless
+        } else {
+            Era::Handshake
+        };
+        if era == Era::Stateless {
+            if let Err((code, why, data)) = check_envelope(method, &params, headers) {
+                let mut message = error(&id, code, why);
+                if !data.is_null() {
+                    message["error"]["data"] = data;
+                }
+                return Incoming::Reply { message, era };
+            }
+        }
+        let message = match method {
             "initialize" => {
                 let asked = params.get("protocolVersion").and_then(Value::as_str);
                 let version = asked
@@ -519,15 +672,20 @@ impl Mcp {
                     &id,
                     json!({
                         "protocolVersion": version,
-                        "capabilities": {
-                            "tools": { "listChanged": false },
-                            "resources": { "listChanged": false, "subscribe": false },
-                        },
-                        "serverInfo": { "name": "hearth", "version": env!("CARGO_PKG_VERSION") },
-                        "instructions": "Hearth searches and answers from the user's own documents on this computer. Use search to find passages and ask for a cited answer; cite the path and page.",
+                        "capabilities": capabilities(),
+                        "serverInfo": server_info(),
+                        "instructions": INSTRUCTIONS,
                     }),
                 )
             }
+            "server/discover" => reply(
+                &id,
+                json!({
+                    "supportedVersions": STATELESS.iter().chain(VERSIONS).collect::<Vec<_>>(),
+                    "capabilities": capabilities(),
+                    "instructions": INSTRUCTIONS,
+                }),
+            ),
             "ping" => reply(&id, json!({})),
             "tools/list" => reply(&id, tool_list()),
             "resources/templates/list" => reply(
@@ -545,15 +703,22 @@ impl Mcp {
                     id,
                     method: method.to_string(),
                     params,
+                    era,
                 }
             }
             other => error(&id, -32601, format!("no method {other:?}")),
-        })
+        };
+        Incoming::Reply {
+            message: stamp(era, method, message),
+            era,
+        }
     }
 
     /// Register the call `id`: its cancellation.
-    pub(crate) fn start(&self, id: &Value) -> Started {
-        self.running.start(id.to_string())
+    pub(crate) fn start(&self, id: &Value, era: Era) -> Started {
+        let mut started = self.running.start(id.to_string());
+        started.era = era;
+        started
     }
 
     /// Run the call `id` (a tool call or a resource request, registered with [`Mcp::start`]);
@@ -571,7 +736,7 @@ impl Mcp {
             .respond(&id, method, params, &started.cancel, emit)
             .await;
         self.running.finish(&id.to_string(), started.serial);
-        response
+        response.map(|r| stamp(started.era, method, r))
     }
 
     async fn respond(
@@ -645,15 +810,20 @@ pub async fn serve_stdio(library: Arc<Library>, load_llm: LoadLlm) -> std::io::R
                 continue;
             }
         };
-        match mcp.receive(&message) {
-            Incoming::Reply(r) => {
-                let _ = out.send(r);
+        match mcp.receive(&message, None) {
+            Incoming::Reply { message, .. } => {
+                let _ = out.send(message);
             }
             Incoming::Nothing => {}
-            Incoming::Call { id, method, params } => {
+            Incoming::Call {
+                id,
+                method,
+                params,
+                era,
+            } => {
                 // on its own task, so that other requests and cancellations are read meanwhile
                 let (mcp, out) = (mcp.clone(), out.clone());
-                let started = mcp.start(&id);
+                let started = mcp.start(&id, era);
                 tokio::spawn(async move {
                     let emit_out = out.clone();
                     let emit = move |m: Value| {
@@ -700,21 +870,46 @@ pub(crate) async fn http(
         return refuse(-32600, "batches are not supported".into());
     }
     let mcp = state.mcp.clone();
-    match mcp.receive(&message) {
-        Incoming::Reply(r) => axum::Json(r).into_response(),
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let mirrored = Mirrored {
+        version: header("mcp-protocol-version"),
+        method: header("mcp-method"),
+        name: header("mcp-name").and_then(|v| header_value(&v)),
+    };
+    // a stateless request's JSON-RPC error has the HTTP status the revision gives it
+    let status = |era: Era, message: &Value| match message["error"]["code"].as_i64() {
+        Some(code) if era == Era::Stateless => {
+            StatusCode::from_u16(error_status(code)).unwrap_or(StatusCode::OK)
+        }
+        _ => StatusCode::OK,
+    };
+    match mcp.receive(&message, Some(&mirrored)) {
+        Incoming::Reply { message, era } => {
+            (status(era, &message), axum::Json(message)).into_response()
+        }
         Incoming::Nothing => StatusCode::ACCEPTED.into_response(),
-        Incoming::Call { id, method, params } => {
+        Incoming::Call {
+            id,
+            method,
+            params,
+            era,
+        } => {
             let streams = headers
                 .get(axum::http::header::ACCEPT)
                 .and_then(|v| v.to_str().ok())
                 .is_some_and(|a| a.contains("text/event-stream"));
-            let started = mcp.start(&id);
+            let started = mcp.start(&id, era);
             let guard = crate::CancelOnDrop(started.cancel.clone());
             if !streams {
                 let r = mcp.call(id, &method, params, started, |_| {}).await;
                 drop(guard);
                 return match r {
-                    Some(r) => axum::Json(r).into_response(),
+                    Some(r) => (status(era, &r), axum::Json(r)).into_response(),
                     None => StatusCode::ACCEPTED.into_response(),
                 };
             }
@@ -733,9 +928,77 @@ pub(crate) async fn http(
     }
 }
 
+/// A header value as sent: verbatim, or wrapped as `=?base64?…?=` when it would not survive as
+/// a header (non-ASCII, edge whitespace). `None` for a wrapping that does not decode.
+fn header_value(raw: &str) -> Option<String> {
+    use base64::Engine;
+    let Some(payload) = raw
+        .strip_prefix("=?base64?")
+        .and_then(|r| r.strip_suffix("?="))
+    else {
+        return Some(raw.to_string());
+    };
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(payload)
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stateless_requests_are_checked_against_their_envelope_and_headers() {
+        let meta = |v: &str| json!({ VERSION_KEY: v, CAPABILITIES_KEY: {} });
+        let params = json!({ "name": "search", "_meta": meta("2026-07-28") });
+        assert!(check_envelope("tools/call", &params, None).is_ok());
+        let headers = Mirrored {
+            version: Some("2026-07-28".into()),
+            method: Some("tools/call".into()),
+            name: Some("search".into()),
+        };
+        assert!(check_envelope("tools/call", &params, Some(&headers)).is_ok());
+        // a header that disagrees with the body
+        let other = Mirrored {
+            name: Some("ask".into()),
+            ..headers
+        };
+        let (code, why, _) = check_envelope("tools/call", &params, Some(&other)).unwrap_err();
+        assert_eq!((code, why.contains("Mcp-Name")), (HEADER_MISMATCH, true));
+        // a version this server does not speak names the ones it does
+        let old = json!({ "_meta": meta("2027-03-30") });
+        let (code, _, data) = check_envelope("tools/list", &old, None).unwrap_err();
+        assert_eq!(code, UNSUPPORTED_VERSION);
+        assert_eq!(data["supported"], json!(["2026-07-28"]));
+        assert_eq!(error_status(code), 400);
+        // no capabilities
+        let bare = json!({ "_meta": { VERSION_KEY: "2026-07-28" } });
+        assert_eq!(
+            check_envelope("tools/list", &bare, None).unwrap_err().0,
+            -32602
+        );
+        // results say they are complete, who answered, and that they are not to be cached
+        let r = stamp(
+            Era::Stateless,
+            "tools/list",
+            reply(&json!(1), json!({ "tools": [] })),
+        );
+        assert_eq!(r["result"]["resultType"], "complete");
+        assert_eq!(r["result"]["_meta"][SERVER_INFO_KEY]["name"], "hearth");
+        assert_eq!(r["result"]["ttlMs"], 0);
+        let r = stamp(
+            Era::Handshake,
+            "tools/list",
+            reply(&json!(1), json!({ "tools": [] })),
+        );
+        assert!(r["result"].get("resultType").is_none());
+        assert_eq!(
+            header_value("=?base64?w6lsw6h2ZQ==?=").as_deref(),
+            Some("élève")
+        );
+        assert_eq!(header_value("search").as_deref(), Some("search"));
+    }
 
     #[test]
     fn calls_under_one_id_are_kept_apart() {

@@ -10,7 +10,7 @@ import urllib.error
 import urllib.request
 
 import anyio
-from mcp import ClientSession, MCPError, StdioServerParameters
+from mcp import Client, ClientSession, MCPError, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
@@ -109,6 +109,37 @@ async def exercise(s, how, log):
     check(f"{how}: the server answers after a cancelled call", not r.is_error and r.structured_content["answer"], r.content)
 
 
+async def stateless(c, how):
+    """The same library through the stateless revision (2026-07-28): the client probes
+    server/discover and every request carries its version; over HTTP the headers mirror it."""
+    check(f"{how}: speaks 2026-07-28", c.protocol_version == "2026-07-28", c.protocol_version)
+    check(f"{how}: results name the server", c.server_info is not None and c.server_info.name == "hearth", c.server_info)
+    tools = {t.name for t in (await c.list_tools()).tools}
+    check(f"{how}: five tools", tools == {"search", "ask", "list_documents", "read_page", "list_collections"}, tools)
+    r = await c.call_tool("search", {"query": "how do I restore a database from a pg_dump archive", "limit": 3})
+    top = r.structured_content["passages"][0]
+    check(f"{how}: search finds PostgreSQL's page on SQL dumps", not r.is_error and os.path.basename(top["path"]) == "backup-dump.html", top)
+    progress = []
+
+    async def on_progress(done, total, message):
+        progress.append(message)
+
+    r = await c.call_tool("ask", {"question": "Which file controls client authentication in PostgreSQL?"}, progress_callback=on_progress)
+    a = r.structured_content
+    cited = [os.path.basename(c["path"]) for c in a["citations"]]
+    check(f"{how}: ask cites PostgreSQL's page, with progress", not r.is_error and "pg_hba.conf" in a["answer"]
+          and "auth-pg-hba-conf.html" in cited and len(progress) >= 2, (a, progress))
+    resources = (await c.list_resources()).resources
+    check(f"{how}: every document is a resource", len(resources) == DOCS, len(resources))
+    page = await c.read_resource(str(resources[0].uri))
+    check(f"{how}: a resource reads as text", len(page.contents[0].text) > 100, page.contents[:1])
+    try:
+        await c.call_tool("search", {"limit": 3})
+        check(f"{how}: a missing argument is refused", False, "no error")
+    except MCPError as e:
+        check(f"{how}: a missing argument is refused", e.error.code == -32602, e.error)
+
+
 async def main():
     params = StdioServerParameters(command=HEARTH, args=["--data-dir", DATA, "mcp"])
     with open(ERRLOG, "w") as errlog:
@@ -129,6 +160,13 @@ async def main():
         async with streamable_http_client(URL, http_client=http) as (read, write):
             async with ClientSession(read, write) as s:
                 await exercise(s, "http", SERVE_LOG)
+
+    async with Client(params, mode="auto") as c:
+        await stateless(c, "stdio 2026-07-28")
+    http = create_mcp_http_client(headers={"Authorization": f"Bearer {TOKEN}"})
+    async with http:
+        async with Client(streamable_http_client(URL, http_client=http), mode="auto") as c:
+            await stateless(c, "http 2026-07-28")
 
 
 asyncio.run(main())
