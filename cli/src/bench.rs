@@ -18,7 +18,8 @@ use anyhow::{bail, Result};
 use hearth::store::{ChunkRow, DocRecord};
 use hearth::{Config, Embedder, Library, OnnxEmbedder, SearchMode, SearchRequest};
 
-use crate::eval::{default_dataset, load_halueval, percentile, QaRow};
+use crate::datasets::{default_dataset, load_halueval, QaRow};
+use crate::measure::{peak_rss_bytes, percentile, rss_bytes};
 
 /// Arguments of `hearth bench`.
 #[derive(clap::Args)]
@@ -541,30 +542,6 @@ fn rayon_threads() -> usize {
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
-}
-
-/// Peak resident memory of this process (VmHWM), bytes; 0 where /proc is not available.
-pub(crate) fn peak_rss_bytes() -> u64 {
-    proc_status_bytes("VmHWM:")
-}
-
-/// Resident memory of this process now (VmRSS), bytes.
-fn rss_bytes() -> u64 {
-    proc_status_bytes("VmRSS:")
-}
-
-/// A `kB` field of /proc/self/status, in bytes; 0 where /proc is not available.
-fn proc_status_bytes(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with(field))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
 }
 
 fn bench_embed(config: &Config, texts: &[String]) -> Result<()> {

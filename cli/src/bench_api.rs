@@ -21,7 +21,7 @@ use hearth::answer::{self, AnswerEvent};
 use hearth::{Cancel, Config};
 use serde_json::{json, Value};
 
-use crate::eval::percentile;
+use crate::measure::percentile;
 
 /// One keep-alive HTTP/1.1 connection that reads `Content-Length` replies.
 struct Connection {

@@ -8,316 +8,16 @@
 //! nDCG@10 (one relevant document per question).
 
 use std::collections::HashMap;
-use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
-use hearth::retrieve::{best_sentence_coverage, fuse, rerank, Fusion, HYBRID_DEPTH};
-use hearth::{Hit, Library, SearchRequest};
+use anyhow::{bail, Result};
+use hearth::Hit;
 
-/// Which evaluation sets `hearth eval` runs.
-#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum EvalSet {
-    /// HaluEval QA (short Wikipedia passages; its questions reuse their passages' words).
-    Halueval,
-    /// Real documents: PDF and HTML manuals nobody at Hearth wrote, paraphrased questions.
-    Docs,
-    /// Both (not the held-out set).
-    All,
-    /// The held-out real documents (Octave and Mnesia manuals, git's pages): for checking what
-    /// was tuned on `docs`, with its own corpus (`eval/fetch-corpus.sh --heldout`).
-    Heldout,
-    /// Every corpus of the suite (manuals, news, letters, mail, reports), the `--split` part of
-    /// each (`eval/fetch-corpus.sh`, `eval/fetch-corpus.sh --heldout`, `eval/fetch-suite.sh`).
-    Suite,
-    /// `hearth summarize` on news articles with reference summaries: ROUGE against them and
-    /// against the lead-3 baseline, unsupported sentences, seconds per article.
-    Summaries,
-}
-
-/// Arguments of `hearth eval`.
-#[derive(clap::Args)]
-pub struct EvalArgs {
-    /// Which set(s) to run.
-    #[arg(long, value_enum, default_value_t = EvalSet::All)]
-    pub set: EvalSet,
-    /// The real-document corpus [default: <models dir>/eval-real, made by eval/fetch-corpus.sh]
-    #[arg(long)]
-    pub docs_dir: Option<PathBuf>,
-    /// Questions for the real documents [default: the built-in eval/real-questions.jsonl]
-    #[arg(long)]
-    pub docs_questions: Option<PathBuf>,
-    /// The folder holding the suite's corpora (eval-real, eval-heldout, eval-suite/)
-    /// [default: the models dir]
-    #[arg(long)]
-    pub corpora_dir: Option<PathBuf>,
-    /// Only these corpora of the suite (manuals, news, letters, mail, reports). Repeatable.
-    #[arg(long = "corpus")]
-    pub corpora: Vec<String>,
-    /// Which part of the suite's questions: dev (tune on it), heldout (report only) or all.
-    #[arg(long, value_enum, default_value_t = crate::eval_docs::Split::Dev)]
-    pub split: crate::eval_docs::Split,
-    /// Also score these rankings: fusions of the vector and BM25 lists (rrf[:TEXT_WEIGHT],
-    /// convex[:VECTOR_WEIGHT], zscore[:VECTOR_WEIGHT]) or the default fusion reranked
-    /// (rerank:WEIGHT). Repeatable.
-    #[arg(long = "method", value_parser = parse_method)]
-    pub methods: Vec<Method>,
-    /// HaluEval QA jsonl [default: <models dir>/halueval-qa/dataset_halueval_qa.jsonl]
-    #[arg(long)]
-    pub dataset: Option<PathBuf>,
-    /// Questions to ask.
-    #[arg(long, default_value_t = 2000)]
-    pub questions: usize,
-    /// Passages to index (questions are taken from these rows).
-    #[arg(long, default_value_t = 10000)]
-    pub passages: usize,
-    /// Keep the index here (reused when it exists) instead of a temp dir; each question's
-    /// candidates (and answers, with --answers) are written here as JSON lines too.
-    #[arg(long)]
-    pub work_dir: Option<PathBuf>,
-    /// Print the metrics as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Instead of retrieval metrics, ask this many questions with the language model (and as
-    /// many whose passage is not indexed) and score the answers.
-    #[arg(long, default_value_t = 0)]
-    pub answers: usize,
-    /// Language model for --answers.
-    #[arg(long)]
-    pub model: Option<String>,
-    /// Articles to summarize with --set summaries (0: all 100).
-    #[arg(long, default_value_t = 0)]
-    pub summaries: usize,
-}
-
-fn parse_method(s: &str) -> std::result::Result<Method, String> {
-    let (kind, weight) = match s.split_once(':') {
-        Some((k, w)) => (k, Some(w.parse::<f32>().map_err(|e| format!("{w}: {e}"))?)),
-        None => (s, None),
-    };
-    match kind {
-        "rrf" => Ok(Method::Fused(Fusion::Rrf {
-            k: 60.0,
-            vector_weight: 1.0,
-            text_weight: weight.unwrap_or(1.0),
-        })),
-        "convex" => Ok(Method::Fused(Fusion::Convex {
-            vector_weight: weight.unwrap_or(0.5),
-        })),
-        "zscore" => Ok(Method::Fused(Fusion::ZScore {
-            vector_weight: weight.unwrap_or(0.6),
-        })),
-        "rerank" => Ok(Method::Reranked(weight.unwrap_or(0.3))),
-        other => Err(format!(
-            "unknown method '{other}' (rrf[:TEXT_WEIGHT], convex[:VECTOR_WEIGHT], zscore[:VECTOR_WEIGHT], rerank[:WEIGHT])"
-        )),
-    }
-}
-
-/// A ranking method scored by the evaluation: one first-stage list, or a fusion of both.
-#[derive(Clone, Copy, Debug)]
-pub enum Method {
-    Vector,
-    Text,
-    Fused(Fusion),
-    /// The default fusion's top [`RERANK_DEPTH`], reranked with this weight.
-    Reranked(f32),
-}
-
-/// Fused candidates the rerank method re-orders.
-const RERANK_DEPTH: usize = 30;
-
-impl Method {
-    pub(crate) fn name(&self) -> String {
-        match self {
-            Method::Vector => "vector".into(),
-            Method::Text => "text".into(),
-            Method::Fused(f) if *f == Fusion::default() => "hybrid".into(),
-            Method::Fused(Fusion::Rrf { text_weight, .. }) => format!("rrf:{text_weight}"),
-            Method::Fused(Fusion::Convex { vector_weight }) => format!("convex:{vector_weight}"),
-            Method::Fused(Fusion::ZScore { vector_weight }) => format!("zscore:{vector_weight}"),
-            Method::Reranked(w) => format!("rerank:{w}"),
-        }
-    }
-
-    /// The methods an evaluation scores: vector, text, the default hybrid, then `extra` fusions.
-    pub(crate) fn all(extra: &[Method]) -> Vec<Method> {
-        let mut v = vec![
-            Method::Vector,
-            Method::Text,
-            Method::Fused(Fusion::default()),
-        ];
-        v.extend(extra.iter().copied());
-        v
-    }
-}
-
-/// Rank metrics of one method over a question set.
-#[derive(Debug, Default, Clone, serde::Serialize)]
-pub(crate) struct Metrics {
-    pub mode: String,
-    pub questions: usize,
-    pub recall_at_1: f64,
-    pub recall_at_5: f64,
-    pub mrr_at_10: f64,
-    pub ndcg_at_10: f64,
-}
-
-/// Depth of each first-stage list that the scored methods rank from.
-const DEPTH: usize = 50;
-
-/// A question and how to recognise a right hit for it.
-pub(crate) struct Probe<'a> {
-    pub question: &'a str,
-    /// The unit a hit counts as (a document, or a document's page): ranks are over distinct units.
-    pub unit: Box<dyn Fn(&Hit) -> String + 'a>,
-    /// Whether a hit is (in) a gold unit.
-    pub gold: Box<dyn Fn(&Hit) -> bool + 'a>,
-}
-
-/// Score every method on `probes` from one candidates call per question (the same first-stage
-/// lists feed every fusion), and measure the default search's latency. Prints a line per method
-/// unless `json`; returns the metrics and the (p50, p95) latency in ms.
-pub(crate) async fn score_retrieval(
-    library: &Library,
-    probes: &[Probe<'_>],
-    methods: &[Method],
-    label: &str,
-    json: bool,
-    dump: Option<&Path>,
-) -> Result<(Vec<Metrics>, (f64, f64))> {
-    let mut all: Vec<Metrics> = methods
-        .iter()
-        .map(|m| Metrics {
-            mode: m.name(),
-            questions: probes.len(),
-            ..Default::default()
-        })
-        .collect();
-    let mut latencies = Vec::with_capacity(probes.len());
-    let mut dumped = Vec::new();
-    for p in probes {
-        let t = Instant::now();
-        library.search(&SearchRequest::new(p.question)).await?;
-        latencies.push(t.elapsed().as_secs_f64() * 1e3);
-        let (vector, text) = library.candidates(p.question, DEPTH).await?;
-        if dump.is_some() {
-            dumped.push(candidates_line(p, &vector, &text));
-        }
-        for (m, metrics) in methods.iter().zip(all.iter_mut()) {
-            let hits = match m {
-                Method::Vector => vector.clone(),
-                Method::Text => text.clone(),
-                // as hybrid search fuses them: the first HYBRID_DEPTH of each list
-                Method::Fused(f) => fuse(
-                    vector[..vector.len().min(HYBRID_DEPTH)].to_vec(),
-                    text[..text.len().min(HYBRID_DEPTH)].to_vec(),
-                    *f,
-                    DEPTH,
-                ),
-                Method::Reranked(w) => rerank(
-                    p.question,
-                    fuse(
-                        vector.clone(),
-                        text.clone(),
-                        Fusion::default(),
-                        RERANK_DEPTH,
-                    ),
-                    *w,
-                ),
-            };
-            if let Some(rank) = gold_rank(&hits, &p.unit, &p.gold, 10) {
-                metrics.recall_at_1 += (rank == 1) as u8 as f64;
-                metrics.recall_at_5 += (rank <= 5) as u8 as f64;
-                metrics.mrr_at_10 += 1.0 / rank as f64;
-                metrics.ndcg_at_10 += 1.0 / ((rank + 1) as f64).log2();
-            }
-        }
-    }
-    if let Some(path) = dump {
-        write_lines(path, &dumped)?;
-    }
-    let n = probes.len().max(1) as f64;
-    for m in &mut all {
-        m.recall_at_1 /= n;
-        m.recall_at_5 /= n;
-        m.mrr_at_10 /= n;
-        m.ndcg_at_10 /= n;
-    }
-    latencies.sort_by(|a, b| a.total_cmp(b));
-    let latency = (percentile(&latencies, 0.5), percentile(&latencies, 0.95));
-    if !json {
-        for m in &all {
-            println!(
-                "{label:<9} {:<11} n={:<5} hit@1 {:.3}  hit@5 {:.3}  MRR@10 {:.3}  nDCG@10 {:.3}",
-                m.mode, m.questions, m.recall_at_1, m.recall_at_5, m.mrr_at_10, m.ndcg_at_10
-            );
-        }
-        println!(
-            "{label:<9} search latency (default hybrid, 10 hits): p50 {:.1} ms  p95 {:.1} ms",
-            latency.0, latency.1
-        );
-    }
-    Ok((all, latency))
-}
-
-/// Write `lines` to `path`, one per line (a JSON-lines file).
-pub(crate) fn write_lines(path: &Path, lines: &[String]) -> Result<()> {
-    std::fs::write(path, lines.join("\n") + "\n").with_context(|| path.display().to_string())
-}
-
-/// Write `items` to `path` as JSON lines.
-pub(crate) fn write_jsonl<T: serde::Serialize>(path: &Path, items: &[T]) -> Result<()> {
-    let lines: Vec<String> = items
-        .iter()
-        .map(serde_json::to_string)
-        .collect::<std::result::Result<_, _>>()?;
-    write_lines(path, &lines)
-}
-
-/// One question's first-stage lists as a JSON line, for studying fusions offline: each hit's
-/// unit, whether it is gold, its score, its best sentence's coverage of the question, its
-/// heading and its text.
-fn candidates_line(p: &Probe<'_>, vector: &[Hit], text: &[Hit]) -> String {
-    let list = |hits: &[Hit]| {
-        let coverage = best_sentence_coverage(p.question, hits);
-        hits.iter()
-            .zip(coverage)
-            .map(|(h, c)| {
-                serde_json::json!({
-                    "id": h.chunk_id, "unit": (p.unit)(h), "gold": (p.gold)(h),
-                    "score": h.score, "coverage": c, "heading": h.heading, "text": h.text,
-                })
-            })
-            .collect::<Vec<_>>()
-    };
-    serde_json::json!({"question": p.question, "vector": list(vector), "text": list(text)})
-        .to_string()
-}
-
-/// 1-based rank of the first gold unit among the first `within` distinct units of `hits`.
-pub(crate) fn gold_rank(
-    hits: &[Hit],
-    unit: &dyn Fn(&Hit) -> String,
-    gold: &dyn Fn(&Hit) -> bool,
-    within: usize,
-) -> Option<usize> {
-    let mut seen: Vec<String> = Vec::new();
-    for h in hits {
-        let u = unit(h);
-        if !seen.contains(&u) {
-            if seen.len() == within {
-                return None;
-            }
-            seen.push(u);
-        }
-        if gold(h) {
-            return Some(seen.len());
-        }
-    }
-    None
-}
+use crate::datasets::{default_dataset, load_halueval, QaRow};
+use crate::eval_args::{EvalArgs, EvalSet, Split};
+use crate::measure::{peak_rss_bytes, percentile};
+use crate::scoring::{normalize, score_retrieval, Method, Probe};
 
 /// `hearth eval`: the chosen sets, one after the other.
 pub async fn run(models_dir: &Option<PathBuf>, args: EvalArgs) -> Result<i32> {
@@ -332,7 +32,7 @@ pub async fn run(models_dir: &Option<PathBuf>, args: EvalArgs) -> Result<i32> {
     if matches!(args.set, EvalSet::Halueval | EvalSet::All) {
         run_halueval(models_dir, &work, &args).await?;
     }
-    use crate::eval_docs::{run_parts, Split, DEV, HELDOUT, SUITE};
+    use crate::eval_docs::{run_parts, DEV, HELDOUT, SUITE};
     match args.set {
         EvalSet::Docs | EvalSet::All => {
             run_parts(&[DEV], Split::Dev, models_dir, &work, &args).await?
@@ -423,16 +123,6 @@ async fn run_halueval(models_dir: &Option<PathBuf>, work: &Path, args: &EvalArgs
         println!("{}", serde_json::to_string_pretty(&out)?);
     }
     Ok(())
-}
-
-pub(crate) fn normalize(s: &str) -> String {
-    s.to_lowercase()
-        .chars()
-        .map(|c| if c.is_alphanumeric() { c } else { ' ' })
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// Answer quality: the first `--answers` questions (their passages are indexed) and as many
@@ -531,53 +221,9 @@ async fn eval_answers(
         "first_token_ms_p50": percentile(&ttft, 0.5),
         "first_token_ms_p95": percentile(&ttft, 0.95),
         "tokens_per_s_p50": percentile(&tps, 0.5),
-        "peak_rss_bytes": crate::bench::peak_rss_bytes(),
+        "peak_rss_bytes": peak_rss_bytes(),
         "gate": gate,
     });
     println!("{}", serde_json::to_string_pretty(&out)?);
     Ok(())
-}
-
-/// Where `hearth models fetch halueval-qa` puts the HaluEval QA set.
-pub(crate) fn default_dataset(models_dir: &Path) -> PathBuf {
-    models_dir.join("halueval-qa/dataset_halueval_qa.jsonl")
-}
-
-/// One HaluEval QA row.
-pub(crate) struct QaRow {
-    /// The passage that answers the question.
-    pub knowledge: String,
-    /// The question.
-    pub question: String,
-    /// The gold answer.
-    pub answer: String,
-}
-
-/// The first `n` rows of HaluEval QA.
-pub(crate) fn load_halueval(path: &Path, n: usize) -> Result<Vec<QaRow>> {
-    let file = std::fs::File::open(path).with_context(|| {
-        format!(
-            "{} (fetch it with `hearth models fetch halueval-qa`)",
-            path.display()
-        )
-    })?;
-    let mut rows = Vec::new();
-    for line in std::io::BufReader::new(file).lines().take(n) {
-        let v: serde_json::Value = serde_json::from_str(&line?)?;
-        let field = |k: &str| v[k].as_str().unwrap_or_default().to_string();
-        rows.push(QaRow {
-            knowledge: field("knowledge"),
-            question: field("question"),
-            answer: field("right_answer"),
-        });
-    }
-    Ok(rows)
-}
-
-pub(crate) fn percentile(sorted: &[f64], q: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let idx = ((sorted.len() - 1) as f64 * q).round() as usize;
-    sorted[idx]
 }

@@ -31,33 +31,9 @@ use anyhow::{bail, Context, Result};
 use hearth::Hit;
 use serde::Deserialize;
 
-use crate::eval::{normalize, percentile, score_retrieval, EvalArgs, Method, Metrics, Probe};
-
-/// A part of the evaluation suite: its questions, tuned on or held out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Split {
-    /// What retrieval, evidence, answers and declines may be tuned on.
-    Dev,
-    /// Only for reporting what was tuned on the development part.
-    Heldout,
-    /// Both.
-    All,
-}
-
-impl Split {
-    fn admits(self, part: Split) -> bool {
-        self == Split::All || self == part
-    }
-
-    fn name(self) -> &'static str {
-        match self {
-            Split::Dev => "dev",
-            Split::Heldout => "heldout",
-            Split::All => "all",
-        }
-    }
-}
+use crate::eval_args::{EvalArgs, Split};
+use crate::measure::{percentile, write_jsonl};
+use crate::scoring::{normalize, score_retrieval, Method, Metrics, Probe};
 
 /// A folder of documents with its questions.
 #[derive(Debug, Clone, Copy)]
@@ -689,7 +665,7 @@ async fn eval_answers(
     }
     if let Some(work) = &args.work_dir {
         let name = format!("answers-{}-{}.jsonl", part.corpus, split.name());
-        crate::eval::write_jsonl(&work.join(name), &asked)?;
+        write_jsonl(&work.join(name), &asked)?;
     }
     let all: Vec<&Asked> = asked.iter().collect();
     let ttft = sorted_over_prompts(&all, &|a| a.first_token_ms);

@@ -15,7 +15,8 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 
-use crate::eval::{percentile, EvalArgs};
+use crate::eval_args::EvalArgs;
+use crate::measure::{percentile, write_jsonl};
 
 /// ROUGE F1 scores of one summary.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
@@ -235,7 +236,7 @@ pub(crate) async fn run(models_dir: &Option<PathBuf>, args: &EvalArgs) -> Result
     }
     if let Some(w) = &args.work_dir {
         std::fs::create_dir_all(w)?;
-        crate::eval::write_jsonl(&w.join("summaries.jsonl"), &scored)?;
+        write_jsonl(&w.join("summaries.jsonl"), &scored)?;
     }
     let k = scored.len().max(1) as f64;
     let mean = |f: &dyn Fn(&Scored) -> f64| scored.iter().map(f).sum::<f64>() / k;

@@ -4,10 +4,14 @@ mod answer;
 mod bench;
 mod bench_api;
 mod collections;
+mod datasets;
 mod eval;
+mod eval_args;
 mod eval_docs;
 mod eval_summaries;
+mod measure;
 mod models;
+mod scoring;
 mod serve;
 mod watch;
 
@@ -167,7 +171,7 @@ enum Command {
     /// over stdin/stdout: the tools search, ask, list_documents, read_page, list_collections.
     Mcp,
     /// Retrieval and answer quality on HaluEval QA and on real manuals (hit@1/@5, MRR, answers).
-    Eval(eval::EvalArgs),
+    Eval(eval_args::EvalArgs),
 }
 
 #[derive(Subcommand)]
