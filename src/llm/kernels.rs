@@ -441,7 +441,7 @@ pub(crate) mod avx2 {
     /// processor has it (the same integers, so the same bits, either way).
     #[inline(always)]
     pub unsafe fn dots<const T: usize>(kind: Kind, row: &[u8], xs: &[Q8Row]) -> [f32; T] {
-        if crate::llm::qgemm::lanes::vnni() {
+        if crate::llm::cpu::vnni() {
             dots_vnni::<T>(kind, row, xs)
         } else {
             dots_by::<T, false>(kind, row, xs)

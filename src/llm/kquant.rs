@@ -92,29 +92,6 @@ impl Q8K {
     }
 }
 
-/// Q4_K's (and Q5_K's) eight 6-bit scales and eight 6-bit mins, from the 12 bytes that pack
-/// them, one byte per sub-block: byte `s` of the first word is sub-block `s`'s scale, of the
-/// second its min.
-#[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
-#[inline(always)]
-pub(crate) fn q4k_scales(p: &[u8; 12]) -> (u64, u64) {
-    const LOW6: u32 = 0x3f3f_3f3f;
-    const LOW4: u32 = 0x0f0f_0f0f;
-    const TOP2: u32 = 0x0303_0303;
-    let word = |i: usize| u32::from_le_bytes([p[i], p[i + 1], p[i + 2], p[i + 3]]);
-    let (a, b, c) = (word(0), word(4), word(8));
-    // sub-blocks 0..4: the low six bits of bytes 0..4 (scales) and 4..8 (mins);
-    // 4..8: four bits from bytes 8..12 and the top two bits of bytes 0..4 / 4..8
-    let scales_lo = a & LOW6;
-    let mins_lo = b & LOW6;
-    let scales_hi = (c & LOW4) | (((a >> 6) & TOP2) << 4);
-    let mins_hi = ((c >> 4) & LOW4) | (((b >> 6) & TOP2) << 4);
-    (
-        scales_lo as u64 | (scales_hi as u64) << 32,
-        mins_lo as u64 | (mins_hi as u64) << 32,
-    )
-}
-
 /// How far ahead of the block being multiplied the kernels ask for weight bytes (a row's
 /// blocks, then the next row's, are read in order). Measured on the 1.5B model: checks of
 /// 2 / 4 tokens about 10 % quicker than with the hardware prefetcher alone, one token the
@@ -186,9 +163,10 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &Q8K, y: &mut [f32]) {
     target_feature = "fma"
 ))]
 mod avx2 {
-    use super::{q4k_scales, PREFETCH_BYTES, Q4K_BYTES, Q5K_BYTES, Q6K_BYTES, Q8K, QK_K};
+    use super::{PREFETCH_BYTES, Q4K_BYTES, Q5K_BYTES, Q6K_BYTES, Q8K, QK_K};
+    use crate::llm::blocks::f16_at;
+    use crate::llm::blocks::q4k_scales;
     use crate::llm::kernels::avx2::hsum;
-    use crate::llm::qgemm::avx2::f16_at;
     use candle_core::quantized::GgmlDType;
     use std::arch::x86_64::*;
 
@@ -202,7 +180,7 @@ mod avx2 {
         n: usize,
         y: *mut f32,
     ) {
-        let v: [f32; T] = if crate::llm::qgemm::lanes::vnni() {
+        let v: [f32; T] = if crate::llm::cpu::vnni() {
             dots_vnni::<T>(dtype, row, x, t0)
         } else {
             dots_by::<T, false>(dtype, row, x, t0)
@@ -474,7 +452,7 @@ mod tests {
                         "{dtype:?} token {t} row {r}: {got} vs {want}"
                     );
                 }
-                if crate::llm::qgemm::lanes::vnni() {
+                if crate::llm::cpu::vnni() {
                     // the VNNI multiply-adds and the AVX2 ones give the same bits
                     let row = &raw[0..(k / QK_K) * dtype.type_size()];
                     // SAFETY: the processor has AVX-512 VNNI (checked) and AVX2 (compiled

@@ -9,6 +9,8 @@
 //! (the KV cache is the model's); a new prompt that shares a prefix with the cached one reuses it.
 
 pub mod attention;
+pub(crate) mod blocks;
+pub mod cpu;
 pub mod gguf;
 pub mod kernels;
 pub mod kquant;

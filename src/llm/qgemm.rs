@@ -24,6 +24,7 @@
 
 use candle_core::quantized::GgmlDType;
 
+use super::cpu::{lanes_on, vnni};
 use super::kernels::quantize_block;
 
 /// Values per activation (and unpacked weight) block.
@@ -111,23 +112,6 @@ impl QActs {
 ))]
 pub(crate) mod lanes;
 
-/// Whether prompts take the [`lanes`] kernel: 1 yes, 0 no (`HEARTH_LANES=0`, to compare),
-/// 2 not read yet.
-static LANES: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(2);
-
-#[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
-fn lanes_on() -> bool {
-    use std::sync::atomic::Ordering::Relaxed;
-    match LANES.load(Relaxed) {
-        2 => {
-            let on = std::env::var("HEARTH_LANES").as_deref() != Ok("0");
-            LANES.store(on as u8, Relaxed);
-            on
-        }
-        v => v == 1,
-    }
-}
-
 /// From this many tokens on, a product takes the prompt kernel ([`lanes`]). Fewer tokens
 /// (decoding, checking speculative tokens: at most 9) take the tile kernel, whose result for
 /// a token does not depend on how many tokens come with it.
@@ -143,7 +127,7 @@ fn lanes_for(dtype: GgmlDType) -> bool {
         target_feature = "fma"
     ))]
     {
-        supports(dtype) && (dtype != GgmlDType::Q8_0 || lanes::vnni()) && lanes_on()
+        supports(dtype) && (dtype != GgmlDType::Q8_0 || vnni()) && lanes_on()
     }
     #[cfg(not(all(
         target_arch = "x86_64",
@@ -166,7 +150,7 @@ pub fn kernels_id() -> &'static str {
         target_feature = "fma"
     ))]
     {
-        match (lanes_on(), lanes::vnni()) {
+        match (lanes_on(), vnni()) {
             (true, true) => "lanes-vnni",
             (true, false) => "lanes-avx2",
             (false, _) => "tile",
@@ -217,7 +201,7 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &QActs, y: &mut [f32]) {
     ))]
     {
         if x.tokens >= LANES_MIN_TOKENS && lanes_for(dtype) {
-            prompt_matmul(dtype, w, row_bytes, n, x, y, lanes::vnni());
+            prompt_matmul(dtype, w, row_bytes, n, x, y, vnni());
         } else {
             tile_matmul(dtype, w, row_bytes, n, x, y);
         }
@@ -313,8 +297,8 @@ fn prompt_matmul(
 ))]
 pub(crate) mod avx2 {
     use super::{QActs, QK, TILE, TOKEN_BLOCK};
+    use crate::llm::blocks::{f16_at, q4k_scales};
     use crate::llm::kernels::avx2::{bits, hsum, nibbles};
-    use half::f16;
     use std::arch::x86_64::*;
 
     /// One 32-value weight block in registers: `w = d · s · q + m[half]`.
@@ -343,12 +327,6 @@ pub(crate) mod avx2 {
         unsafe fn unpack_unsigned(row: *const u8, j: usize) -> Unpacked {
             Self::unpack(row, j)
         }
-    }
-
-    /// The little-endian f16 at `p`, as f32 (also read by [`crate::llm::kquant`]).
-    #[inline(always)]
-    pub(crate) unsafe fn f16_at(p: *const u8) -> f32 {
-        f16::from_bits(u16::from_le_bytes([*p, *p.add(1)])).to_f32()
     }
 
     /// 32 bits (little-endian at `p`) → 32 bytes, 0x10 where the bit is set.
@@ -474,7 +452,7 @@ pub(crate) mod avx2 {
     /// The 6-bit scale and min of sub-block `j` of the Q4_K/Q5_K block at `b`.
     #[inline(always)]
     unsafe fn scale_min_k4(j: usize, b: *const u8) -> (u8, u8) {
-        let (scales, mins) = crate::llm::kquant::q4k_scales(&*(b.add(4) as *const [u8; 12]));
+        let (scales, mins) = q4k_scales(&*(b.add(4) as *const [u8; 12]));
         ((scales >> (8 * j)) as u8, (mins >> (8 * j)) as u8)
     }
 
@@ -763,7 +741,7 @@ mod tests {
                 let mut best = [f64::MAX; 2];
                 for _ in 0..5 {
                     for (i, on) in [1u8, 0].into_iter().enumerate() {
-                        LANES.store(on, Relaxed);
+                        crate::llm::cpu::LANES.store(on, Relaxed);
                         let t = Instant::now();
                         for _ in 0..4 {
                             matmul(dtype, &raw, n, &acts, &mut y);
@@ -771,7 +749,7 @@ mod tests {
                         best[i] = best[i].min(t.elapsed().as_secs_f64() / 4.0);
                     }
                 }
-                LANES.store(2, Relaxed);
+                crate::llm::cpu::LANES.store(2, Relaxed);
                 let gmac = (n * k * tokens) as f64 / 1e9;
                 println!(
                     "{dtype:?} {n}x{k} tokens {tokens}: prompt kernel {:.1} GMAC/s, tile kernel {:.1}",
@@ -868,7 +846,7 @@ mod tests {
             let prompt_kernel = lanes_for(dtype);
             let mut lanes = vec![0f32; tokens * n];
             if prompt_kernel {
-                prompt_matmul(dtype, &raw, row_bytes, n, &acts, &mut lanes, lanes::vnni());
+                prompt_matmul(dtype, &raw, row_bytes, n, &acts, &mut lanes, vnni());
                 let mut y = vec![0f32; tokens * n];
                 matmul(dtype, &raw, n, &acts, &mut y);
                 assert!(y == lanes, "{dtype:?}: a prompt takes the prompt kernel");
@@ -900,15 +878,7 @@ mod tests {
                 }
                 if prompt_kernel {
                     let mut alone = vec![0f32; n];
-                    prompt_matmul(
-                        dtype,
-                        &raw,
-                        row_bytes,
-                        n,
-                        &one_acts,
-                        &mut alone,
-                        lanes::vnni(),
-                    );
+                    prompt_matmul(dtype, &raw, row_bytes, n, &one_acts, &mut alone, vnni());
                     assert!(
                         alone == lanes[t * n..(t + 1) * n],
                         "{dtype:?} prompt kernel token {t}"

@@ -29,6 +29,7 @@ use candle_core::{DType, Device, Module, Result, Tensor};
 use half::{bf16, f16};
 use rayon::prelude::*;
 
+use super::cpu;
 use super::kernels::{self, Kind};
 use super::kquant;
 use super::qgemm::{self, QActs};
@@ -124,50 +125,14 @@ enum Decode {
     Int(GgmlDType),
 }
 
-/// Which kernels multiply quantized weights (`HEARTH_KERNELS`, to compare):
-/// * `auto` (default): the integer kernel for prompts of every type it supports and for the
-///   32-value block types' few rows (decoding); K-quant mat-vecs over the weight's own
-///   blocks for the K-quants' few rows ([`Decode::Compact`], [`kquant`]). Prompts through the
-///   integer kernel measured +2 to +32% on the default model from the command line (128 to
-///   1,500 tokens), and +52% inside the desktop app, where the dequantize + gemm path ran at
-///   0.58x of its command-line speed;
-/// * `gemm`: as `auto`, but prompts (except Q8_0) dequantize + gemm (the default before);
-/// * `int`: the integer kernel for every type it supports, at every row count;
-/// * `candle`: dequantize + gemm for prompts, candle's `QMatMul` (with its repacked Q4_K copy;
-///   our AVX2 mat-vec for Q5_0/Q4_1) for single tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kernels {
-    Auto,
-    Gemm,
-    Int,
-    Candle,
-}
-
-fn kernels_choice() -> Kernels {
-    static K: std::sync::OnceLock<Kernels> = std::sync::OnceLock::new();
-    *K.get_or_init(|| match std::env::var("HEARTH_KERNELS").as_deref() {
-        Ok("int") => Kernels::Int,
-        Ok("gemm") => Kernels::Gemm,
-        Ok("candle") => Kernels::Candle,
-        _ => Kernels::Auto,
-    })
-}
-
-/// Whether the K-quants' few rows take our kernels ([`kquant`]) rather than candle's dot
-/// products (`HEARTH_KQUANT=0`, to compare).
-fn kquant_on() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| std::env::var("HEARTH_KQUANT").as_deref() != Ok("0"))
-}
-
 /// Whether `dtype` goes through [`qgemm`] under the current choice.
 fn integer_kernel_for(dtype: GgmlDType) -> bool {
     let k_quant = matches!(dtype, GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K);
     qgemm::supports(dtype)
-        && match kernels_choice() {
-            Kernels::Auto | Kernels::Gemm => !k_quant,
-            Kernels::Int => true,
-            Kernels::Candle => false,
+        && match cpu::kernels() {
+            cpu::Kernels::Auto | cpu::Kernels::Gemm => !k_quant,
+            cpu::Kernels::Int => true,
+            cpu::Kernels::Candle => false,
         }
 }
 
@@ -205,7 +170,7 @@ impl QLinear {
             GgmlDType::Q5_0 if on_cpu => Decode::Kernel(Kind::Q5_0),
             GgmlDType::Q4_1 if on_cpu => Decode::Kernel(Kind::Q4_1),
             t @ (GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K)
-                if on_cpu && k_blocks && kernels_choice() != Kernels::Candle =>
+                if on_cpu && k_blocks && cpu::kernels() != cpu::Kernels::Candle =>
             {
                 Decode::Compact(t)
             }
@@ -277,7 +242,7 @@ impl QLinear {
         let m = x.len() / k;
         let raw = self.weight.data()?;
         let mut y = vec![0f32; m * n];
-        if kquant::supports(dtype) && kquant_on() {
+        if kquant::supports(dtype) && cpu::kquant_on() {
             kquant::matmul(dtype, &raw, n, &kquant::Q8K::new(x, k), &mut y);
             return Ok(y);
         }
@@ -357,8 +322,8 @@ impl QLinear {
 
     /// The weight type when `x` goes through the integer kernel ([`Module::forward`] and
     /// [`QLinear::forward_all`] both ask here): a prompt of any supported type under
-    /// `Kernels::Auto`; the few rows of an `Int` layer; its prompts too, except under
-    /// `Kernels::Gemm` (which dequantizes all but Q8_0).
+    /// `cpu::Kernels::Auto`; the few rows of an `Int` layer; its prompts too, except under
+    /// `cpu::Kernels::Gemm` (which dequantizes all but Q8_0).
     fn int_kernel_for(&self, x: &Tensor) -> Option<GgmlDType> {
         let rows = x.elem_count() / self.in_features;
         let cpu_f32 = x.device().is_cpu() && x.dtype() == DType::F32;
@@ -366,7 +331,7 @@ impl QLinear {
         match &self.decode {
             _ if cpu_f32
                 && rows >= PREFILL_MIN_ROWS
-                && kernels_choice() == Kernels::Auto
+                && cpu::kernels() == cpu::Kernels::Auto
                 && qgemm::supports(dtype) =>
             {
                 Some(dtype)
@@ -374,7 +339,7 @@ impl QLinear {
             Decode::Int(dtype)
                 if cpu_f32
                     && (rows < PREFILL_MIN_ROWS
-                        || kernels_choice() != Kernels::Gemm
+                        || cpu::kernels() != cpu::Kernels::Gemm
                         || *dtype == GgmlDType::Q8_0) =>
             {
                 Some(*dtype)
@@ -493,7 +458,7 @@ impl Module for QLinear {
         let rows = x.elem_count() / self.in_features;
         let cpu_f32 = x.device().is_cpu() && x.dtype() == DType::F32;
         let prompt = cpu_f32 && rows >= PREFILL_MIN_ROWS;
-        // the integer kernel where it applies (see `int_kernel_for`, `Kernels::Auto`)
+        // the integer kernel where it applies (see `int_kernel_for`, `cpu::Kernels::Auto`)
         let y = if let Some(dtype) = self.int_kernel_for(x) {
             self.forward_int(dtype, x)?
         } else {

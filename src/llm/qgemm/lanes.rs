@@ -211,7 +211,7 @@ unsafe fn tile<const T: usize, const BITS: u32, const UNIFORM: bool, const VNNI:
 ///
 /// # Safety
 /// `w` holds `B` blocks for all `n` rows (`row_bytes` each); `y` is `x.tokens × n` and no
-/// other thread writes these groups' rows. `vnni` only where [`vnni()`] is true; 8-bit
+/// other thread writes these groups' rows. `vnni` only where [`crate::llm::cpu::vnni`] is true; 8-bit
 /// weights (`BITS` = 8) need it.
 pub unsafe fn groups_of<B: Block, const BITS: u32, const UNIFORM: bool>(
     vnni: bool,
@@ -248,19 +248,6 @@ unsafe fn groups_vnni<B: Block, const BITS: u32, const UNIFORM: bool>(
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn dpbusd(acc: __m256i, w: __m256i, x: __m256i) -> __m256i {
     _mm256_dpbusd_epi32(acc, w, x)
-}
-
-/// Whether this processor has AVX-512 VNNI (one instruction for four byte products summed
-/// into 32 bits, and no 16-bit saturation).
-pub fn vnni() -> bool {
-    static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *V.get_or_init(|| {
-        std::env::var("HEARTH_VNNI").as_deref() != Ok("0")
-            && is_x86_feature_detected!("avx512f")
-            && is_x86_feature_detected!("avx512bw")
-            && is_x86_feature_detected!("avx512vl")
-            && is_x86_feature_detected!("avx512vnni")
-    })
 }
 
 /// Every token of `x` against the row groups `groups` (of eight rows; the last may be short)
