@@ -5,10 +5,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::answer::AnswerConfig;
 use crate::catalog::Catalog;
 use crate::chunk::ChunkingConfig;
 use crate::embed::EmbedderConfig;
 use crate::error::{Error, Result};
+pub use crate::extract::OcrConfig;
 use crate::llm::speed::{choose, AutoChoice, Candidate, Machine, SpeedTable};
 
 /// Everything the engine needs to open a library.
@@ -122,40 +124,6 @@ impl Default for IngestConfig {
             files_per_batch: 256,
             chunks_per_batch: 512,
             vector_index_min_rows: 10_000,
-        }
-    }
-}
-
-/// `[ocr]`: pages without a text layer (scanned PDFs) and images are read with Tesseract
-/// (`tesseract-ocr`, pages rendered by poppler's `pdftoppm`) when both are installed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct OcrConfig {
-    /// OCR at all (it is used only when Tesseract and pdftoppm are installed).
-    pub enabled: bool,
-    /// Tesseract language codes joined by `+` (e.g. `eng+deu`); each needs its
-    /// `tesseract-ocr-<lang>` package.
-    pub languages: String,
-    /// Most pages recognised per file; pages past it stay without text (a 1,000-page scan
-    /// would otherwise hold an ingest for an hour).
-    pub max_pages: usize,
-    /// Resolution pages are rendered at for recognition.
-    pub dpi: u32,
-    /// Pages recognised at once (one Tesseract each); 0: one per core. Lower it to keep cores
-    /// free while a large scan is read.
-    pub threads: usize,
-}
-
-impl Default for OcrConfig {
-    fn default() -> Self {
-        OcrConfig {
-            enabled: true,
-            languages: "eng".into(),
-            max_pages: 500,
-            // Measured on 20 pages of the Bash manual: 200 dpi recognises as well as 300
-            // (character error 0.95 % vs 1.05 %) in 25 % less time.
-            dpi: 200,
-            threads: 0,
         }
     }
 }
@@ -607,80 +575,6 @@ impl Config {
             .filter(|c| c.speed.is_none())
             .map(|c| (c.id, c.path))
             .collect()
-    }
-}
-
-/// Settings for answering (the `[answer]` table of config.toml).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct AnswerConfig {
-    /// Retrieved chunks whose sentences compete for the prompt.
-    pub passages: usize,
-    /// Most sources (chunks, each cut down to its chosen sentences) in the prompt.
-    pub max_sources: usize,
-    /// Model tokens allowed for all sources together (keeps time to first token low).
-    pub source_tokens: usize,
-    /// Below this cosine similarity between the question and its nearest chunk, the documents
-    /// are taken not to hold the answer and the model is not asked.
-    pub min_similarity: f32,
-    /// Check every answer against the question and the evidence before showing it (see
-    /// `answer::ask`): only sentences that add what the evidence holds are shown; when none
-    /// does, the best evidence sentence is quoted or the reply is "not in your documents".
-    /// Off: the model's words are shown as it writes them.
-    pub check_answers: bool,
-    /// When the model's answer fails the check, the best evidence sentence is quoted if its
-    /// match with the question (share of the question's words it holds + cosine similarity)
-    /// is at least this; otherwise Hearth says the documents do not hold the answer.
-    pub min_quote_score: f32,
-    /// Kinds of question (`who`, `when`, `where`, `quantity`, `why`, `how`, `what`) answered by
-    /// quoting the best evidence sentence without asking the model.
-    pub quote_kinds: Vec<crate::answer::QuestionKind>,
-    /// No longer used (Hearth does not ask the model whether to decline); accepted so that
-    /// older config files still load.
-    #[serde(skip_serializing)]
-    pub decline_probability: Option<f32>,
-    /// Decline, without asking the model, a question that names something no indexed chunk
-    /// mentions (a name like "WireGuard", or a word the embedder does not know as one piece);
-    /// the reply says which words. A near miss of a word in the retrieved passages (a typo)
-    /// does not count.
-    pub decline_unknown_terms: bool,
-    /// Most tokens in an answer.
-    pub max_answer_tokens: usize,
-    /// Model tokens of earlier turns kept in a conversation.
-    pub history_tokens: usize,
-    /// Answer only from documents in these collections (empty: the whole library). Set per
-    /// question by the shells, never read from config.toml.
-    #[serde(skip)]
-    pub collections: Vec<String>,
-    /// Sampling temperature of the answer (0: greedy, the default). Set per request by the
-    /// shells (the HTTP API's `temperature`), never read from config.toml.
-    #[serde(skip)]
-    pub temperature: f64,
-    /// More strings that end an answer (the HTTP API's `stop`). Set per request.
-    #[serde(skip)]
-    pub stop: Vec<String>,
-}
-
-impl Default for AnswerConfig {
-    fn default() -> Self {
-        Self {
-            passages: 8,
-            max_sources: 4,
-            source_tokens: 400,
-            min_similarity: 0.25,
-            check_answers: true,
-            min_quote_score: 0.6,
-            // on the development questions a quote was right for 3 of 5 "why" questions, the
-            // model for 1; for every other kind the model was right as often or more often
-            quote_kinds: vec![crate::answer::QuestionKind::Why],
-            decline_probability: None,
-            decline_unknown_terms: true,
-            max_answer_tokens: 256,
-            history_tokens: 400,
-            collections: Vec::new(),
-            temperature: 0.0,
-            stop: Vec::new(),
-        }
     }
 }
 

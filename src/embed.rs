@@ -113,20 +113,6 @@ pub(crate) fn read_model_file(path: &Path, what: &str) -> Result<Vec<u8>> {
     })
 }
 
-/// Load the embedder `cfg` names: `.safetensors` weights on Hearth's own encoder
-/// ([`crate::encoder::BertEncoder`]), anything else as ONNX on the ONNX Runtime library
-/// `runtime_library`.
-pub fn load(cfg: &EmbedderConfig, runtime_library: &Path) -> Result<std::sync::Arc<dyn Embedder>> {
-    if cfg.model.extension().is_some_and(|e| e == "safetensors") {
-        Ok(std::sync::Arc::new(crate::encoder::BertEncoder::load(cfg)?))
-    } else {
-        Ok(std::sync::Arc::new(OnnxEmbedder::load(
-            cfg,
-            runtime_library,
-        )?))
-    }
-}
-
 static ONNX_ENV: std::sync::OnceLock<ort::environment::Environment> = std::sync::OnceLock::new();
 
 /// Load ONNX Runtime from `library` and create the process's one ONNX Runtime environment

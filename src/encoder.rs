@@ -11,6 +11,7 @@
 //! length and cut into batches of about [`BATCH_TOKENS`] tokens.
 
 use std::ops::Range;
+use std::path::Path;
 
 use candle_core::quantized::{GgmlDType, QTensor};
 use candle_core::{DType, Device, Tensor};
@@ -541,4 +542,18 @@ pub fn reference_vectors(cfg: &EmbedderConfig, texts: &[String]) -> Result<Vec<V
             run(ids).map_err(|e| Error::Embedding(e.to_string()))
         })
         .collect()
+}
+
+/// Load the embedder `cfg` names: `.safetensors` weights on Hearth's own encoder
+/// ([`BertEncoder`]), anything else as ONNX on the ONNX Runtime library
+/// `runtime_library`.
+pub fn load(cfg: &EmbedderConfig, runtime_library: &Path) -> Result<std::sync::Arc<dyn Embedder>> {
+    if cfg.model.extension().is_some_and(|e| e == "safetensors") {
+        Ok(std::sync::Arc::new(BertEncoder::load(cfg)?))
+    } else {
+        Ok(std::sync::Arc::new(crate::embed::OnnxEmbedder::load(
+            cfg,
+            runtime_library,
+        )?))
+    }
 }

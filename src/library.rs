@@ -719,7 +719,7 @@ async fn load_embedder(
     config: &Config,
 ) -> Result<Arc<dyn Embedder>> {
     let lib = config.runtime_library.clone();
-    tokio::task::spawn_blocking(move || crate::embed::load(&cfg, &lib))
+    tokio::task::spawn_blocking(move || crate::encoder::load(&cfg, &lib))
         .await
         .map_err(|e| Error::Internal(e.to_string()))?
 }

@@ -469,7 +469,7 @@ async fn missing_model_is_a_clear_error() {
 #[test]
 fn embedder_tokenizer_counts_real_tokens_and_vectors_are_unit_length() {
     let config = hearth::Config::load(std::path::Path::new("/tmp/unused"), &models_dir()).unwrap();
-    let e = hearth::embed::load(&config.embedder, &config.runtime_library).unwrap();
+    let e = hearth::encoder::load(&config.embedder, &config.runtime_library).unwrap();
     assert_eq!(e.dim(), 384);
     // WordPiece splits rare words: more tokens than words, spans cover the text.
     let text = "Unbelievably, the silver-throated heron nests in alder.";
@@ -505,7 +505,7 @@ fn own_encoder_agrees_with_the_fp32_model_and_ignores_its_batch() {
         "the default embedder is the own encoder: {:?}",
         config.embedder.model
     );
-    let e = hearth::embed::load(&config.embedder, &config.runtime_library).unwrap();
+    let e = hearth::encoder::load(&config.embedder, &config.runtime_library).unwrap();
     let mut texts: Vec<String> = Vec::new();
     let mut dirs = vec![data("corpus")];
     while let Some(dir) = dirs.pop() {

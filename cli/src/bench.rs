@@ -716,8 +716,8 @@ fn bench_encoders(config: &Config, texts: &[String]) -> Result<()> {
     }
     let own_cfg = catalog.embedder_config(own_id, &config.models_dir)?;
     let onnx_cfg = catalog.embedder_config(onnx_id, &config.models_dir)?;
-    let own = hearth::embed::load(&own_cfg, &config.runtime_library)?;
-    let onnx = hearth::embed::load(&onnx_cfg, &config.runtime_library)?;
+    let own = hearth::encoder::load(&own_cfg, &config.runtime_library)?;
+    let onnx = hearth::encoder::load(&onnx_cfg, &config.runtime_library)?;
     let tokens: usize = texts
         .iter()
         .map(|t| own.token_spans(t).len().min(own.max_tokens() - 2) + 2)
@@ -853,7 +853,7 @@ async fn bench_ingest(
 
 async fn bench_search(config: &Config, work: &Path, sizes: &[usize], queries: usize) -> Result<()> {
     let rows = halueval(config, 10_000)?;
-    let embedder = hearth::embed::load(&config.embedder, &config.runtime_library)?;
+    let embedder = hearth::encoder::load(&config.embedder, &config.runtime_library)?;
     let passages: Vec<String> = rows.iter().map(|r| r.knowledge.clone()).collect();
     let t = Instant::now();
     let base_vectors = {

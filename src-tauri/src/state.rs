@@ -11,6 +11,19 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorDto;
 
+/// The folder watch that runs while the app does ([`crate::watching`] starts and stops it),
+/// and the states it reported.
+#[derive(Default)]
+pub struct Watching {
+    pub(crate) running: tokio::sync::Mutex<
+        Option<(
+            hearth::watch::WatchControl,
+            tauri::async_runtime::JoinHandle<()>,
+        )>,
+    >,
+    pub(crate) states: Arc<Mutex<BTreeMap<String, hearth::watch::FolderState>>>,
+}
+
 /// Lock a mutex of the shell's state even when a command panicked while holding it: the data
 /// behind these locks (settings, failures, jobs, watch states) is replaced whole or edited in
 /// one step, so it is never left half-written, and one panic must not make every later command
@@ -68,7 +81,7 @@ pub struct Shell {
     jobs: Mutex<HashMap<String, Cancel>>,
     failures: Mutex<BTreeMap<String, FailedFile>>,
     /// The watched folders' watch.
-    pub watching: crate::watching::Watching,
+    pub watching: Watching,
 }
 
 pub(crate) fn read_json<T: for<'de> Deserialize<'de> + Default>(path: &Path) -> T {

@@ -3,9 +3,7 @@
 //! switch live in `<data dir>/desktop/watched.json`; each folder's state goes to the window as
 //! `watch` events and is kept for `watched_folders`.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use hearth::watch::{watch, FolderState, WatchControl, WatchEvent, WatchOptions};
 use serde::{Deserialize, Serialize};
@@ -36,13 +34,6 @@ struct WatchedFolder {
     path: String,
     #[serde(flatten)]
     state: FolderState,
-}
-
-/// The running watch and the states it reported.
-#[derive(Default)]
-pub struct Watching {
-    running: tokio::sync::Mutex<Option<(WatchControl, tauri::async_runtime::JoinHandle<()>)>>,
-    states: Arc<Mutex<BTreeMap<String, FolderState>>>,
 }
 
 fn list_path(shell: &Shell) -> PathBuf {

@@ -54,7 +54,7 @@ pub async fn summarize(
     llm: Arc<dyn Generator>,
     path: &Path,
     max_file_mb: u64,
-    ocr: &crate::config::OcrConfig,
+    ocr: &crate::extract::OcrConfig,
     cancel: &Cancel,
     mut on_event: Box<dyn FnMut(SummaryEvent) + Send>,
 ) -> Result<Summary> {

@@ -17,6 +17,7 @@ pub mod furniture;
 mod html;
 mod mail;
 mod ocr;
+pub use ocr::OcrConfig;
 mod odf;
 mod office;
 mod pdf;
@@ -137,7 +138,7 @@ pub struct ExtractOptions {
 
 impl ExtractOptions {
     /// Options for `cfg`: OCR when it is enabled and installed.
-    pub fn new(cfg: &crate::config::OcrConfig, cancel: crate::cancel::Cancel) -> Self {
+    pub fn new(cfg: &OcrConfig, cancel: crate::cancel::Cancel) -> Self {
         let ocr = Ocr::from_config(cfg);
         let ocr_missing = if ocr.is_some() {
             String::new()

@@ -18,8 +18,42 @@ use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::cancel::Cancel;
-use crate::config::OcrConfig;
 use crate::error::{Error, Result};
+use serde::{Deserialize, Serialize};
+
+/// `[ocr]`: pages without a text layer (scanned PDFs) and images are read with Tesseract
+/// (`tesseract-ocr`, pages rendered by poppler's `pdftoppm`) when both are installed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OcrConfig {
+    /// OCR at all (it is used only when Tesseract and pdftoppm are installed).
+    pub enabled: bool,
+    /// Tesseract language codes joined by `+` (e.g. `eng+deu`); each needs its
+    /// `tesseract-ocr-<lang>` package.
+    pub languages: String,
+    /// Most pages recognised per file; pages past it stay without text (a 1,000-page scan
+    /// would otherwise hold an ingest for an hour).
+    pub max_pages: usize,
+    /// Resolution pages are rendered at for recognition.
+    pub dpi: u32,
+    /// Pages recognised at once (one Tesseract each); 0: one per core. Lower it to keep cores
+    /// free while a large scan is read.
+    pub threads: usize,
+}
+
+impl Default for OcrConfig {
+    fn default() -> Self {
+        OcrConfig {
+            enabled: true,
+            languages: "eng".into(),
+            max_pages: 500,
+            // Measured on 20 pages of the Bash manual: 200 dpi recognises as well as 300
+            // (character error 0.95 % vs 1.05 %) in 25 % less time.
+            dpi: 200,
+            threads: 0,
+        }
+    }
+}
 
 /// Longest one page may take to render or recognise before the tool is killed.
 const PAGE_TIMEOUT: Duration = Duration::from_secs(180);
