@@ -52,8 +52,10 @@ impl Elem for f16 {
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn load8(p: *const f16) -> std::arch::x86_64::__m256 {
-        use std::arch::x86_64::*;
-        _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i))
+        unsafe {
+            use std::arch::x86_64::*;
+            _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i))
+        }
     }
 }
 
@@ -71,7 +73,7 @@ impl Elem for f32 {
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn load8(p: *const f32) -> std::arch::x86_64::__m256 {
-        std::arch::x86_64::_mm256_loadu_ps(p)
+        unsafe { std::arch::x86_64::_mm256_loadu_ps(p) }
     }
 }
 
@@ -236,32 +238,34 @@ mod avx2 {
         t: usize,
         ps: *mut f32,
     ) {
-        let Run {
-            d,
-            stride,
-            n,
-            scale,
-            ..
-        } = r;
-        let (pq, pk) = (r.q.as_ptr(), r.keys.as_ptr());
-        let mut acc = [[_mm256_setzero_ps(); P]; G];
-        let mut c = 0;
-        while c < d {
-            let mut kv = [_mm256_setzero_ps(); P];
-            for (p, kv) in kv.iter_mut().enumerate() {
-                *kv = T::load8(pk.add((t + p) * stride + c));
-            }
-            for (j, acc) in acc.iter_mut().enumerate() {
-                let qv = _mm256_loadu_ps(pq.add(j * d + c));
-                for (a, kv) in acc.iter_mut().zip(&kv) {
-                    *a = _mm256_fmadd_ps(qv, *kv, *a);
+        unsafe {
+            let Run {
+                d,
+                stride,
+                n,
+                scale,
+                ..
+            } = r;
+            let (pq, pk) = (r.q.as_ptr(), r.keys.as_ptr());
+            let mut acc = [[_mm256_setzero_ps(); P]; G];
+            let mut c = 0;
+            while c < d {
+                let mut kv = [_mm256_setzero_ps(); P];
+                for (p, kv) in kv.iter_mut().enumerate() {
+                    *kv = T::load8(pk.add((t + p) * stride + c));
                 }
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    let qv = _mm256_loadu_ps(pq.add(j * d + c));
+                    for (a, kv) in acc.iter_mut().zip(&kv) {
+                        *a = _mm256_fmadd_ps(qv, *kv, *a);
+                    }
+                }
+                c += 8;
             }
-            c += 8;
-        }
-        for (j, acc) in acc.iter().enumerate() {
-            for (p, a) in acc.iter().enumerate() {
-                *ps.add(j * n + t + p) = hsum(*a) * scale;
+            for (j, acc) in acc.iter().enumerate() {
+                for (p, a) in acc.iter().enumerate() {
+                    *ps.add(j * n + t + p) = hsum(*a) * scale;
+                }
             }
         }
     }
@@ -276,58 +280,62 @@ mod avx2 {
         s: &mut [f32],
         out: &mut [f32],
     ) {
-        let Run { d, stride, n, .. } = r;
-        let (pk, pv, ps) = (r.keys.as_ptr(), r.values.as_ptr(), s.as_mut_ptr());
-        let mut t = 0;
-        while t < n {
-            for ahead in t + 4..(t + 4 + P).min(n) {
-                let ahead = pk.add(ahead * stride) as *const i8;
-                for line in (0..d * std::mem::size_of::<T>()).step_by(64) {
-                    _mm_prefetch(ahead.add(line), _MM_HINT_T0);
-                }
-            }
-            if t + P <= n {
-                scores::<T, G, P>(r, t, ps);
-                t += P;
-            } else {
-                scores::<T, G, 1>(r, t, ps);
-                t += 1;
-            }
-        }
-        softmax_rows(s, n, d, out);
-        let (ps, po) = (s.as_ptr(), out.as_mut_ptr());
-        let mut c = 0;
-        while c < d {
-            let mut acc = [[_mm256_setzero_ps(); W]; G];
-            for t in 0..n {
-                for w in 0..W {
-                    let vv = T::load8(pv.add(t * stride + c + 8 * w));
-                    for (j, acc) in acc.iter_mut().enumerate() {
-                        let p = _mm256_broadcast_ss(&*ps.add(j * n + t));
-                        acc[w] = _mm256_fmadd_ps(p, vv, acc[w]);
+        unsafe {
+            let Run { d, stride, n, .. } = r;
+            let (pk, pv, ps) = (r.keys.as_ptr(), r.values.as_ptr(), s.as_mut_ptr());
+            let mut t = 0;
+            while t < n {
+                for ahead in t + 4..(t + 4 + P).min(n) {
+                    let ahead = pk.add(ahead * stride) as *const i8;
+                    for line in (0..d * std::mem::size_of::<T>()).step_by(64) {
+                        _mm_prefetch(ahead.add(line), _MM_HINT_T0);
                     }
                 }
-            }
-            for (j, acc) in acc.iter().enumerate() {
-                for (w, a) in acc.iter().enumerate() {
-                    _mm256_storeu_ps(po.add(j * part_len(d) + c + 8 * w), *a);
+                if t + P <= n {
+                    scores::<T, G, P>(r, t, ps);
+                    t += P;
+                } else {
+                    scores::<T, G, 1>(r, t, ps);
+                    t += 1;
                 }
             }
-            c += 8 * W;
+            softmax_rows(s, n, d, out);
+            let (ps, po) = (s.as_ptr(), out.as_mut_ptr());
+            let mut c = 0;
+            while c < d {
+                let mut acc = [[_mm256_setzero_ps(); W]; G];
+                for t in 0..n {
+                    for w in 0..W {
+                        let vv = T::load8(pv.add(t * stride + c + 8 * w));
+                        for (j, acc) in acc.iter_mut().enumerate() {
+                            let p = _mm256_broadcast_ss(&*ps.add(j * n + t));
+                            acc[w] = _mm256_fmadd_ps(p, vv, acc[w]);
+                        }
+                    }
+                }
+                for (j, acc) in acc.iter().enumerate() {
+                    for (w, a) in acc.iter().enumerate() {
+                        _mm256_storeu_ps(po.add(j * part_len(d) + c + 8 * w), *a);
+                    }
+                }
+                c += 8 * W;
+            }
         }
     }
 
     pub(super) unsafe fn attend<T: Elem>(r: Run<'_, T>, s: &mut [f32], out: &mut [f32]) {
-        match r.q.len() / r.d {
-            1 => attend_g::<T, 1, 2, 4>(r, s, out),
-            2 => attend_g::<T, 2, 2, 4>(r, s, out),
-            3 => attend_g::<T, 3, 2, 4>(r, s, out),
-            4 => attend_g::<T, 4, 2, 2>(r, s, out),
-            5 => attend_g::<T, 5, 1, 2>(r, s, out),
-            6 => attend_g::<T, 6, 1, 2>(r, s, out),
-            7 => attend_g::<T, 7, 1, 1>(r, s, out),
-            8 => attend_g::<T, 8, 1, 1>(r, s, out),
-            g => unreachable!("{g} heads at once"),
+        unsafe {
+            match r.q.len() / r.d {
+                1 => attend_g::<T, 1, 2, 4>(r, s, out),
+                2 => attend_g::<T, 2, 2, 4>(r, s, out),
+                3 => attend_g::<T, 3, 2, 4>(r, s, out),
+                4 => attend_g::<T, 4, 2, 2>(r, s, out),
+                5 => attend_g::<T, 5, 1, 2>(r, s, out),
+                6 => attend_g::<T, 6, 1, 2>(r, s, out),
+                7 => attend_g::<T, 7, 1, 1>(r, s, out),
+                8 => attend_g::<T, 8, 1, 1>(r, s, out),
+                g => unreachable!("{g} heads at once"),
+            }
         }
     }
 }

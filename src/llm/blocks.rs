@@ -9,7 +9,7 @@ use half::f16;
 /// `p` and `p + 1` are readable.
 #[inline(always)]
 pub(crate) unsafe fn f16_at(p: *const u8) -> f32 {
-    f16::from_bits(u16::from_le_bytes([*p, *p.add(1)])).to_f32()
+    unsafe { f16::from_bits(u16::from_le_bytes([*p, *p.add(1)])).to_f32() }
 }
 
 /// Q4_K's (and Q5_K's) eight 6-bit scales and eight 6-bit mins, from the 12 bytes that pack

@@ -163,10 +163,12 @@ pub(crate) mod avx2 {
 
     #[inline(always)]
     pub(crate) unsafe fn hsum(v: __m256) -> f32 {
-        let r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-        let r = _mm_add_ps(r, _mm_movehl_ps(r, r));
-        let r = _mm_add_ss(r, _mm_movehdup_ps(r));
-        _mm_cvtss_f32(r)
+        unsafe {
+            let r = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+            let r = _mm_add_ps(r, _mm_movehl_ps(r, r));
+            let r = _mm_add_ss(r, _mm_movehdup_ps(r));
+            _mm_cvtss_f32(r)
+        }
     }
 
     /// The little-endian f16 at `p` in all eight lanes. A mat-vec uses the block scale as a
@@ -175,29 +177,33 @@ pub(crate) mod avx2 {
     /// (the default model decoded at 0.7x speed).
     #[inline(always)]
     unsafe fn f16x8_at(p: *const u8) -> __m256 {
-        _mm256_cvtph_ps(_mm_set1_epi16(i16::from_le_bytes([*p, *p.add(1)])))
+        unsafe { _mm256_cvtph_ps(_mm_set1_epi16(i16::from_le_bytes([*p, *p.add(1)]))) }
     }
 
     /// 32 nibbles → 32 bytes: low nibbles first, then high nibbles.
     #[inline(always)]
     pub(crate) unsafe fn nibbles(p: *const u8) -> __m256i {
-        let tmp = _mm_loadu_si128(p as *const __m128i);
-        let bytes = _mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp);
-        _mm256_and_si256(_mm256_set1_epi8(0x0F), bytes)
+        unsafe {
+            let tmp = _mm_loadu_si128(p as *const __m128i);
+            let bytes = _mm256_set_m128i(_mm_srli_epi16(tmp, 4), tmp);
+            _mm256_and_si256(_mm256_set1_epi8(0x0F), bytes)
+        }
     }
 
     /// 32 bits → 32 bytes, 0xFF where the bit is set.
     #[inline(always)]
     pub(crate) unsafe fn bits(x: u32) -> __m256i {
-        let shuf = _mm256_set_epi64x(
-            0x0303_0303_0303_0303,
-            0x0202_0202_0202_0202,
-            0x0101_0101_0101_0101,
-            0,
-        );
-        let b = _mm256_shuffle_epi8(_mm256_set1_epi32(x as i32), shuf);
-        let b = _mm256_or_si256(b, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe));
-        _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1))
+        unsafe {
+            let shuf = _mm256_set_epi64x(
+                0x0303_0303_0303_0303,
+                0x0202_0202_0202_0202,
+                0x0101_0101_0101_0101,
+                0,
+            );
+            let b = _mm256_shuffle_epi8(_mm256_set1_epi32(x as i32), shuf);
+            let b = _mm256_or_si256(b, _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe));
+            _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1))
+        }
     }
 
     /// `e^x` for `x ≤ 0` (below −87 it gives e^−87 rather than 0, harmless in a softmax):
@@ -205,63 +211,69 @@ pub(crate) mod avx2 {
     /// degree-6 Taylor polynomial for `e^r` (`|r| ≤ 0.35`).
     #[inline(always)]
     unsafe fn exp_nonpositive(x: __m256) -> __m256 {
-        let x = _mm256_max_ps(x, _mm256_set1_ps(-87.0));
-        let n = _mm256_round_ps(
-            _mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)),
-            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC,
-        );
-        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_145_75), x);
-        let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428_606_8e-6), r);
-        let mut p = _mm256_set1_ps(1.0 / 720.0);
-        for c in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
-            p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+        unsafe {
+            let x = _mm256_max_ps(x, _mm256_set1_ps(-87.0));
+            let n = _mm256_round_ps(
+                _mm256_mul_ps(x, _mm256_set1_ps(std::f32::consts::LOG2_E)),
+                _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC,
+            );
+            let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693_145_75), x);
+            let r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.428_606_8e-6), r);
+            let mut p = _mm256_set1_ps(1.0 / 720.0);
+            for c in [1.0 / 120.0, 1.0 / 24.0, 1.0 / 6.0, 0.5, 1.0, 1.0] {
+                p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
+            }
+            let two_n = _mm256_slli_epi32(
+                _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)),
+                23,
+            );
+            _mm256_mul_ps(p, _mm256_castsi256_ps(two_n))
         }
-        let two_n = _mm256_slli_epi32(
-            _mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)),
-            23,
-        );
-        _mm256_mul_ps(p, _mm256_castsi256_ps(two_n))
     }
 
     pub unsafe fn exp_shifted(xs: &mut [f32], max: f32) -> f32 {
-        let m = _mm256_set1_ps(max);
-        let mut acc = _mm256_setzero_ps();
-        let mut chunks = xs.chunks_exact_mut(8);
-        for c in &mut chunks {
-            let v = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(c.as_ptr()), m));
-            _mm256_storeu_ps(c.as_mut_ptr(), v);
-            acc = _mm256_add_ps(acc, v);
-        }
-        let rest = chunks.into_remainder();
-        if !rest.is_empty() {
-            let mut buf = [f32::NEG_INFINITY; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            let v = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(buf.as_ptr()), m));
-            _mm256_storeu_ps(buf.as_mut_ptr(), v);
-            rest.copy_from_slice(&buf[..rest.len()]);
-            // (the padding lanes hold e^−87, not 0: leave them out of the sum)
-            let mut tail = 0f32;
-            for v in &buf[..rest.len()] {
-                tail += v;
+        unsafe {
+            let m = _mm256_set1_ps(max);
+            let mut acc = _mm256_setzero_ps();
+            let mut chunks = xs.chunks_exact_mut(8);
+            for c in &mut chunks {
+                let v = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(c.as_ptr()), m));
+                _mm256_storeu_ps(c.as_mut_ptr(), v);
+                acc = _mm256_add_ps(acc, v);
             }
-            return hsum(acc) + tail;
+            let rest = chunks.into_remainder();
+            if !rest.is_empty() {
+                let mut buf = [f32::NEG_INFINITY; 8];
+                buf[..rest.len()].copy_from_slice(rest);
+                let v = exp_nonpositive(_mm256_sub_ps(_mm256_loadu_ps(buf.as_ptr()), m));
+                _mm256_storeu_ps(buf.as_mut_ptr(), v);
+                rest.copy_from_slice(&buf[..rest.len()]);
+                // (the padding lanes hold e^−87, not 0: leave them out of the sum)
+                let mut tail = 0f32;
+                for v in &buf[..rest.len()] {
+                    tail += v;
+                }
+                return hsum(acc) + tail;
+            }
+            hsum(acc)
         }
-        hsum(acc)
     }
 
     /// [`super::gelu_mul`], eight at a time.
     pub unsafe fn gelu_mul(g: &mut [f32], u: &[f32]) {
-        let mut gs = g.chunks_exact_mut(8);
-        let mut us = u.chunks_exact(8);
-        for (gc, uc) in (&mut gs).zip(&mut us) {
-            let y = _mm256_mul_ps(
-                gelu8(_mm256_loadu_ps(gc.as_ptr())),
-                _mm256_loadu_ps(uc.as_ptr()),
-            );
-            _mm256_storeu_ps(gc.as_mut_ptr(), y);
-        }
-        for (g, u) in gs.into_remainder().iter_mut().zip(us.remainder()) {
-            *g = super::gelu_scalar(*g) * u;
+        unsafe {
+            let mut gs = g.chunks_exact_mut(8);
+            let mut us = u.chunks_exact(8);
+            for (gc, uc) in (&mut gs).zip(&mut us) {
+                let y = _mm256_mul_ps(
+                    gelu8(_mm256_loadu_ps(gc.as_ptr())),
+                    _mm256_loadu_ps(uc.as_ptr()),
+                );
+                _mm256_storeu_ps(gc.as_mut_ptr(), y);
+            }
+            for (g, u) in gs.into_remainder().iter_mut().zip(us.remainder()) {
+                *g = super::gelu_scalar(*g) * u;
+            }
         }
     }
 
@@ -273,77 +285,83 @@ pub(crate) mod avx2 {
     /// # Safety
     /// `xs` and `q` hold at least 32 values.
     pub unsafe fn quantize_block(xs: &[f32], q: &mut [i8]) -> (f32, [i32; 2]) {
-        let sign = _mm256_set1_ps(-0.0);
-        let p = xs.as_ptr();
-        let v = [
-            _mm256_loadu_ps(p),
-            _mm256_loadu_ps(p.add(8)),
-            _mm256_loadu_ps(p.add(16)),
-            _mm256_loadu_ps(p.add(24)),
-        ];
-        let abs = |x: __m256| _mm256_andnot_ps(sign, x);
-        let m = _mm256_max_ps(
-            _mm256_max_ps(abs(v[0]), abs(v[1])),
-            _mm256_max_ps(abs(v[2]), abs(v[3])),
-        );
-        let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
-        let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-        let m = _mm_max_ss(m, _mm_shuffle_ps::<1>(m, m));
-        let amax = _mm_cvtss_f32(m);
-        let d = amax / 127.0;
-        let id = _mm256_set1_ps(if d > 0.0 { 1.0 / d } else { 0.0 });
-        let half = _mm256_set1_ps(0.5);
-        let one = _mm256_set1_ps(1.0);
-        let mut ints = [_mm256_setzero_si256(); 4];
-        for (i, x) in v.iter().enumerate() {
-            let x = _mm256_mul_ps(*x, id);
-            let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(x);
-            let away = _mm256_cmp_ps::<_CMP_GE_OQ>(abs(_mm256_sub_ps(x, t)), half);
-            let step = _mm256_and_ps(away, _mm256_or_ps(one, _mm256_and_ps(sign, x)));
-            ints[i] = _mm256_cvttps_epi32(_mm256_add_ps(t, step));
+        unsafe {
+            let sign = _mm256_set1_ps(-0.0);
+            let p = xs.as_ptr();
+            let v = [
+                _mm256_loadu_ps(p),
+                _mm256_loadu_ps(p.add(8)),
+                _mm256_loadu_ps(p.add(16)),
+                _mm256_loadu_ps(p.add(24)),
+            ];
+            let abs = |x: __m256| _mm256_andnot_ps(sign, x);
+            let m = _mm256_max_ps(
+                _mm256_max_ps(abs(v[0]), abs(v[1])),
+                _mm256_max_ps(abs(v[2]), abs(v[3])),
+            );
+            let m = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
+            let m = _mm_max_ps(m, _mm_movehl_ps(m, m));
+            let m = _mm_max_ss(m, _mm_shuffle_ps::<1>(m, m));
+            let amax = _mm_cvtss_f32(m);
+            let d = amax / 127.0;
+            let id = _mm256_set1_ps(if d > 0.0 { 1.0 / d } else { 0.0 });
+            let half = _mm256_set1_ps(0.5);
+            let one = _mm256_set1_ps(1.0);
+            let mut ints = [_mm256_setzero_si256(); 4];
+            for (i, x) in v.iter().enumerate() {
+                let x = _mm256_mul_ps(*x, id);
+                let t = _mm256_round_ps::<{ _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC }>(x);
+                let away = _mm256_cmp_ps::<_CMP_GE_OQ>(abs(_mm256_sub_ps(x, t)), half);
+                let step = _mm256_and_ps(away, _mm256_or_ps(one, _mm256_and_ps(sign, x)));
+                ints[i] = _mm256_cvttps_epi32(_mm256_add_ps(t, step));
+            }
+            // int32 → int8 in order (the packs interleave 128-bit lanes; the permute undoes it)
+            let w01 = _mm256_packs_epi32(ints[0], ints[1]);
+            let w23 = _mm256_packs_epi32(ints[2], ints[3]);
+            let b = _mm256_packs_epi16(w01, w23);
+            let b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            _mm256_storeu_si256(q.as_mut_ptr() as *mut __m256i, b);
+            let sum = |a: __m256i, b: __m256i| {
+                let s = _mm256_add_epi32(a, b);
+                let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+                let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+                let s = _mm_add_epi32(s, _mm_shuffle_epi32::<1>(s));
+                _mm_cvtsi128_si32(s)
+            };
+            (d, [sum(ints[0], ints[1]), sum(ints[2], ints[3])])
         }
-        // int32 → int8 in order (the packs interleave 128-bit lanes; the permute undoes it)
-        let w01 = _mm256_packs_epi32(ints[0], ints[1]);
-        let w23 = _mm256_packs_epi32(ints[2], ints[3]);
-        let b = _mm256_packs_epi16(w01, w23);
-        let b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256(q.as_mut_ptr() as *mut __m256i, b);
-        let sum = |a: __m256i, b: __m256i| {
-            let s = _mm256_add_epi32(a, b);
-            let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
-            let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-            let s = _mm_add_epi32(s, _mm_shuffle_epi32::<1>(s));
-            _mm_cvtsi128_si32(s)
-        };
-        (d, [sum(ints[0], ints[1]), sum(ints[2], ints[3])])
     }
 
     /// [`super::gelu`], eight at a time.
     pub unsafe fn gelu(g: &mut [f32]) {
-        let mut gs = g.chunks_exact_mut(8);
-        for gc in &mut gs {
-            _mm256_storeu_ps(gc.as_mut_ptr(), gelu8(_mm256_loadu_ps(gc.as_ptr())));
-        }
-        for g in gs.into_remainder() {
-            *g = super::gelu_scalar(*g);
+        unsafe {
+            let mut gs = g.chunks_exact_mut(8);
+            for gc in &mut gs {
+                _mm256_storeu_ps(gc.as_mut_ptr(), gelu8(_mm256_loadu_ps(gc.as_ptr())));
+            }
+            for g in gs.into_remainder() {
+                *g = super::gelu_scalar(*g);
+            }
         }
     }
 
     /// GELU (tanh form) of eight values.
     #[inline(always)]
     unsafe fn gelu8(x: __m256) -> __m256 {
-        let c = _mm256_set1_ps(GELU_C);
-        let k = _mm256_set1_ps(0.044_715);
-        let one = _mm256_set1_ps(1.0);
-        let sign = _mm256_set1_ps(-0.0);
-        // z = 2 · √(2/π) · (x + 0.044715 x³); sigmoid(z) from e^(−|z|), never overflowing
-        let x2 = _mm256_mul_ps(x, x);
-        let z = _mm256_mul_ps(_mm256_mul_ps(c, x), _mm256_fmadd_ps(k, x2, one));
-        let e = exp_nonpositive(_mm256_or_ps(z, sign));
-        let r = _mm256_div_ps(one, _mm256_add_ps(one, e));
-        let neg = _mm256_cmp_ps::<_CMP_LT_OQ>(z, _mm256_setzero_ps());
-        let sig = _mm256_blendv_ps(r, _mm256_mul_ps(e, r), neg);
-        _mm256_mul_ps(x, sig)
+        unsafe {
+            let c = _mm256_set1_ps(GELU_C);
+            let k = _mm256_set1_ps(0.044_715);
+            let one = _mm256_set1_ps(1.0);
+            let sign = _mm256_set1_ps(-0.0);
+            // z = 2 · √(2/π) · (x + 0.044715 x³); sigmoid(z) from e^(−|z|), never overflowing
+            let x2 = _mm256_mul_ps(x, x);
+            let z = _mm256_mul_ps(_mm256_mul_ps(c, x), _mm256_fmadd_ps(k, x2, one));
+            let e = exp_nonpositive(_mm256_or_ps(z, sign));
+            let r = _mm256_div_ps(one, _mm256_add_ps(one, e));
+            let neg = _mm256_cmp_ps::<_CMP_LT_OQ>(z, _mm256_setzero_ps());
+            let sig = _mm256_blendv_ps(r, _mm256_mul_ps(e, r), neg);
+            _mm256_mul_ps(x, sig)
+        }
     }
 
     /// `W[row] · x[t]` for the `T` tokens of `xs`, Q5_0 weights: each block unpacked once for
@@ -351,53 +369,57 @@ pub(crate) mod avx2 {
     /// result does not depend on the tokens beside it.
     #[inline(always)]
     pub unsafe fn dot_q5_0<const T: usize, const V: bool>(row: &[u8], xs: &[Q8Row]) -> [f32; T] {
-        let nb = row.len() / Q5_0_BYTES;
-        let mut acc = [_mm256_setzero_ps(); T];
-        let ones = _mm256_set1_epi16(1);
-        let high = _mm256_set1_epi8(0xF0u8 as i8);
-        let xd: [*const f32; T] = std::array::from_fn(|t| xs.get_unchecked(t).d.as_ptr());
-        let xq: [*const i8; T] = std::array::from_fn(|t| xs.get_unchecked(t).qs.as_ptr());
-        for b in 0..nb {
-            let blk = row.as_ptr().add(b * Q5_0_BYTES);
-            let dw = f16x8_at(blk);
-            let qh = u32::from_le_bytes([*blk.add(2), *blk.add(3), *blk.add(4), *blk.add(5)]);
-            // q − 16 as signed bytes: OR 0xF0 into the bytes whose 5th bit is clear
-            let qx = _mm256_or_si256(nibbles(blk.add(6)), fifth_clear::<V>(qh, high));
-            let ax = _mm256_sign_epi8(qx, qx);
-            for t in 0..T {
-                let d = _mm256_mul_ps(dw, _mm256_broadcast_ss(&*xd[t].add(b)));
-                let qy = _mm256_loadu_si256(xq[t].add(b * QK) as *const __m256i);
-                let sy = _mm256_sign_epi8(qy, qx);
-                let p = sum4::<V>(ax, sy, ones);
-                acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[t]);
+        unsafe {
+            let nb = row.len() / Q5_0_BYTES;
+            let mut acc = [_mm256_setzero_ps(); T];
+            let ones = _mm256_set1_epi16(1);
+            let high = _mm256_set1_epi8(0xF0u8 as i8);
+            let xd: [*const f32; T] = std::array::from_fn(|t| xs.get_unchecked(t).d.as_ptr());
+            let xq: [*const i8; T] = std::array::from_fn(|t| xs.get_unchecked(t).qs.as_ptr());
+            for b in 0..nb {
+                let blk = row.as_ptr().add(b * Q5_0_BYTES);
+                let dw = f16x8_at(blk);
+                let qh = u32::from_le_bytes([*blk.add(2), *blk.add(3), *blk.add(4), *blk.add(5)]);
+                // q − 16 as signed bytes: OR 0xF0 into the bytes whose 5th bit is clear
+                let qx = _mm256_or_si256(nibbles(blk.add(6)), fifth_clear::<V>(qh, high));
+                let ax = _mm256_sign_epi8(qx, qx);
+                for t in 0..T {
+                    let d = _mm256_mul_ps(dw, _mm256_broadcast_ss(&*xd[t].add(b)));
+                    let qy = _mm256_loadu_si256(xq[t].add(b * QK) as *const __m256i);
+                    let sy = _mm256_sign_epi8(qy, qx);
+                    let p = sum4::<V>(ax, sy, ones);
+                    acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc[t]);
+                }
             }
+            std::array::from_fn(|t| hsum(acc[t]))
         }
-        std::array::from_fn(|t| hsum(acc[t]))
     }
 
     /// The integer kernel's Q8_0 arithmetic, step for step for each token (so a token decoded
     /// alone gets the same bits as in a batch; tested in `qgemm`); as [`dot_q5_0`] for `T`.
     #[inline(always)]
     pub unsafe fn dot_q8_0<const T: usize, const V: bool>(row: &[u8], xs: &[Q8Row]) -> [f32; T] {
-        let nb = row.len() / Q8_0_BYTES;
-        let mut acc = [_mm256_setzero_ps(); T];
-        let ones = _mm256_set1_epi16(1);
-        let xd: [*const f32; T] = std::array::from_fn(|t| xs.get_unchecked(t).d.as_ptr());
-        let xq: [*const i8; T] = std::array::from_fn(|t| xs.get_unchecked(t).qs.as_ptr());
-        for b in 0..nb {
-            let blk = row.as_ptr().add(b * Q8_0_BYTES);
-            let dw = f16x8_at(blk);
-            let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
-            let ax = _mm256_sign_epi8(qx, qx);
-            for t in 0..T {
-                let d = _mm256_mul_ps(dw, _mm256_broadcast_ss(&*xd[t].add(b)));
-                let qy = _mm256_loadu_si256(xq[t].add(b * QK) as *const __m256i);
-                let sy = _mm256_sign_epi8(qy, qx);
-                let p = sum4::<V>(ax, sy, ones);
-                acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[t]);
+        unsafe {
+            let nb = row.len() / Q8_0_BYTES;
+            let mut acc = [_mm256_setzero_ps(); T];
+            let ones = _mm256_set1_epi16(1);
+            let xd: [*const f32; T] = std::array::from_fn(|t| xs.get_unchecked(t).d.as_ptr());
+            let xq: [*const i8; T] = std::array::from_fn(|t| xs.get_unchecked(t).qs.as_ptr());
+            for b in 0..nb {
+                let blk = row.as_ptr().add(b * Q8_0_BYTES);
+                let dw = f16x8_at(blk);
+                let qx = _mm256_loadu_si256(blk.add(2) as *const __m256i);
+                let ax = _mm256_sign_epi8(qx, qx);
+                for t in 0..T {
+                    let d = _mm256_mul_ps(dw, _mm256_broadcast_ss(&*xd[t].add(b)));
+                    let qy = _mm256_loadu_si256(xq[t].add(b * QK) as *const __m256i);
+                    let sy = _mm256_sign_epi8(qy, qx);
+                    let p = sum4::<V>(ax, sy, ones);
+                    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[t]);
+                }
             }
+            std::array::from_fn(|t| hsum(acc[t]))
         }
-        std::array::from_fn(|t| hsum(acc[t]))
     }
 
     /// The integer kernel's Q4_1 arithmetic, step for step for each token (tested in
@@ -405,52 +427,56 @@ pub(crate) mod avx2 {
     /// [`dot_q5_0`] for `T`.
     #[inline(always)]
     pub unsafe fn dot_q4_1<const T: usize, const V: bool>(row: &[u8], xs: &[Q8Row]) -> [f32; T] {
-        let nb = row.len() / Q4_1_BYTES;
-        let mut acc = [_mm256_setzero_ps(); T];
-        let mut offsets = [0f32; T];
-        let ones = _mm256_set1_epi16(1);
-        let xd: [*const f32; T] = std::array::from_fn(|t| xs.get_unchecked(t).d.as_ptr());
-        let xh: [*const f32; T] = std::array::from_fn(|t| xs.get_unchecked(t).h.as_ptr());
-        let xq: [*const i8; T] = std::array::from_fn(|t| xs.get_unchecked(t).qs.as_ptr());
-        for b in 0..nb {
-            let off = b * Q4_1_BYTES;
-            // d and m from one 32-bit load (both lanes used: no partial-register insert)
-            let p = row.as_ptr().add(off);
-            let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(i32::from_le_bytes([
-                *p,
-                *p.add(1),
-                *p.add(2),
-                *p.add(3),
-            ])));
-            let dw = _mm256_broadcastss_ps(dm);
-            let m = _mm_cvtss_f32(_mm_movehdup_ps(dm));
-            let qx = nibbles(row.as_ptr().add(off + 4));
-            for t in 0..T {
-                let d = _mm256_mul_ps(dw, _mm256_broadcast_ss(&*xd[t].add(b)));
-                offsets[t] = m.mul_add(*xh[t].add(2 * b), offsets[t]);
-                offsets[t] = m.mul_add(*xh[t].add(2 * b + 1), offsets[t]);
-                let qy = _mm256_loadu_si256(xq[t].add(b * QK) as *const __m256i);
-                let p = sum4::<V>(qx, qy, ones);
-                acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[t]);
+        unsafe {
+            let nb = row.len() / Q4_1_BYTES;
+            let mut acc = [_mm256_setzero_ps(); T];
+            let mut offsets = [0f32; T];
+            let ones = _mm256_set1_epi16(1);
+            let xd: [*const f32; T] = std::array::from_fn(|t| xs.get_unchecked(t).d.as_ptr());
+            let xh: [*const f32; T] = std::array::from_fn(|t| xs.get_unchecked(t).h.as_ptr());
+            let xq: [*const i8; T] = std::array::from_fn(|t| xs.get_unchecked(t).qs.as_ptr());
+            for b in 0..nb {
+                let off = b * Q4_1_BYTES;
+                // d and m from one 32-bit load (both lanes used: no partial-register insert)
+                let p = row.as_ptr().add(off);
+                let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(i32::from_le_bytes([
+                    *p,
+                    *p.add(1),
+                    *p.add(2),
+                    *p.add(3),
+                ])));
+                let dw = _mm256_broadcastss_ps(dm);
+                let m = _mm_cvtss_f32(_mm_movehdup_ps(dm));
+                let qx = nibbles(row.as_ptr().add(off + 4));
+                for t in 0..T {
+                    let d = _mm256_mul_ps(dw, _mm256_broadcast_ss(&*xd[t].add(b)));
+                    offsets[t] = m.mul_add(*xh[t].add(2 * b), offsets[t]);
+                    offsets[t] = m.mul_add(*xh[t].add(2 * b + 1), offsets[t]);
+                    let qy = _mm256_loadu_si256(xq[t].add(b * QK) as *const __m256i);
+                    let p = sum4::<V>(qx, qy, ones);
+                    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), d, acc[t]);
+                }
             }
+            std::array::from_fn(|t| hsum(acc[t]) + offsets[t])
         }
-        std::array::from_fn(|t| hsum(acc[t]) + offsets[t])
     }
 
     /// [`dot_q5_0`], [`dot_q8_0`] or [`dot_q4_1`] by `kind`, with AVX-512 VNNI where the
     /// processor has it (the same integers, so the same bits, either way).
     #[inline(always)]
     pub unsafe fn dots<const T: usize>(kind: Kind, row: &[u8], xs: &[Q8Row]) -> [f32; T] {
-        if crate::llm::cpu::vnni() {
-            dots_vnni::<T>(kind, row, xs)
-        } else {
-            dots_by::<T, false>(kind, row, xs)
+        unsafe {
+            if crate::llm::cpu::vnni() {
+                dots_vnni::<T>(kind, row, xs)
+            } else {
+                dots_by::<T, false>(kind, row, xs)
+            }
         }
     }
 
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     unsafe fn dots_vnni<const T: usize>(kind: Kind, row: &[u8], xs: &[Q8Row]) -> [f32; T] {
-        dots_by::<T, true>(kind, row, xs)
+        unsafe { dots_by::<T, true>(kind, row, xs) }
     }
 
     #[inline(always)]
@@ -459,10 +485,12 @@ pub(crate) mod avx2 {
         row: &[u8],
         xs: &[Q8Row],
     ) -> [f32; T] {
-        match kind {
-            Kind::Q5_0 => dot_q5_0::<T, V>(row, xs),
-            Kind::Q4_1 => dot_q4_1::<T, V>(row, xs),
-            Kind::Q8_0 => dot_q8_0::<T, V>(row, xs),
+        unsafe {
+            match kind {
+                Kind::Q5_0 => dot_q5_0::<T, V>(row, xs),
+                Kind::Q4_1 => dot_q4_1::<T, V>(row, xs),
+                Kind::Q8_0 => dot_q8_0::<T, V>(row, xs),
+            }
         }
     }
 
@@ -471,10 +499,12 @@ pub(crate) mod avx2 {
     /// of products here reaches `vpmaddubsw`'s 16-bit saturation (at most 2 · 128 · 127).
     #[inline(always)]
     unsafe fn sum4<const V: bool>(a: __m256i, b: __m256i, ones: __m256i) -> __m256i {
-        if V {
-            vnni_sum4(a, b)
-        } else {
-            _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones)
+        unsafe {
+            if V {
+                vnni_sum4(a, b)
+            } else {
+                _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), ones)
+            }
         }
     }
 
@@ -482,10 +512,12 @@ pub(crate) mod avx2 {
     /// AVX-512 (`V`), else the bytes spread out by [`bits`].
     #[inline(always)]
     unsafe fn fifth_clear<const V: bool>(qh: u32, high: __m256i) -> __m256i {
-        if V {
-            avx512_clear(qh, high)
-        } else {
-            _mm256_andnot_si256(bits(qh), high)
+        unsafe {
+            if V {
+                avx512_clear(qh, high)
+            } else {
+                _mm256_andnot_si256(bits(qh), high)
+            }
         }
     }
 

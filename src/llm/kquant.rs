@@ -180,13 +180,15 @@ mod avx2 {
         n: usize,
         y: *mut f32,
     ) {
-        let v: [f32; T] = if crate::llm::cpu::vnni() {
-            dots_vnni::<T>(dtype, row, x, t0)
-        } else {
-            dots_by::<T, false>(dtype, row, x, t0)
-        };
-        for (t, v) in v.into_iter().enumerate() {
-            *y.add(t * n) = v;
+        unsafe {
+            let v: [f32; T] = if crate::llm::cpu::vnni() {
+                dots_vnni::<T>(dtype, row, x, t0)
+            } else {
+                dots_by::<T, false>(dtype, row, x, t0)
+            };
+            for (t, v) in v.into_iter().enumerate() {
+                *y.add(t * n) = v;
+            }
         }
     }
 
@@ -197,7 +199,7 @@ mod avx2 {
         x: &Q8K,
         t0: usize,
     ) -> [f32; T] {
-        dots_by::<T, true>(dtype, row, x, t0)
+        unsafe { dots_by::<T, true>(dtype, row, x, t0) }
     }
 
     #[inline(always)]
@@ -207,10 +209,12 @@ mod avx2 {
         x: &Q8K,
         t0: usize,
     ) -> [f32; T] {
-        match dtype {
-            GgmlDType::Q4K => dot_q45k::<false, T, V>(row, x, t0),
-            GgmlDType::Q5K => dot_q45k::<true, T, V>(row, x, t0),
-            _ => dot_q6k::<T, V>(row, x, t0),
+        unsafe {
+            match dtype {
+                GgmlDType::Q4K => dot_q45k::<false, T, V>(row, x, t0),
+                GgmlDType::Q5K => dot_q45k::<true, T, V>(row, x, t0),
+                _ => dot_q6k::<T, V>(row, x, t0),
+            }
         }
     }
 
@@ -218,10 +222,12 @@ mod avx2 {
     /// (`V`), else `vpmaddwd` then an add. The same integers (no sum here comes near 2³¹).
     #[inline(always)]
     unsafe fn add_madd<const V: bool>(acc: __m256i, a: __m256i, s: __m256i) -> __m256i {
-        if V {
-            vnni_add_madd(acc, a, s)
-        } else {
-            _mm256_add_epi32(acc, _mm256_madd_epi16(a, s))
+        unsafe {
+            if V {
+                vnni_add_madd(acc, a, s)
+            } else {
+                _mm256_add_epi32(acc, _mm256_madd_epi16(a, s))
+            }
         }
     }
 
@@ -241,81 +247,93 @@ mod avx2 {
         x: &Q8K,
         t0: usize,
     ) -> [f32; T] {
-        let nb = x.k / QK_K;
-        let block_bytes = if FIFTH { Q5K_BYTES } else { Q4K_BYTES };
-        let low4 = _mm256_set1_epi8(0x0F);
-        let bit4 = _mm256_set1_epi8(0x10);
-        let mut acc = [_mm256_setzero_ps(); T];
-        let mut acc_m = [_mm_setzero_ps(); T];
-        let w = row.as_ptr();
-        for b in 0..nb {
-            let blk = w.add(b * block_bytes);
-            prefetch(blk);
-            let (dw, dminw) = (f16_at(blk), f16_at(blk.add(2)));
-            let (scales, mins) = q4k_scales(&*(blk.add(4) as *const [u8; 12]));
-            let m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mins as i64));
-            // the scales as 16-bit integers in both halves, one broadcast per sub-block
-            let sc =
-                _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(scales as i64)));
-            let qs = blk.add(if FIFTH { 48 } else { 16 });
-            let mut fifth = if FIFTH {
-                _mm256_loadu_si256(blk.add(16) as *const __m256i)
-            } else {
-                _mm256_setzero_si256()
-            };
-            let mut dx = [0f32; T];
-            let mut xq = [std::ptr::null::<i8>(); T];
-            for t in 0..T {
-                let at = (t0 + t) * nb + b;
-                dx[t] = *x.d.get_unchecked(at);
-                xq[t] = x.qs.as_ptr().add(at * QK_K);
-                // offsets: dmin · Σ_s m[s] · Σ q over sub-block s
-                let s32 = _mm_loadu_si128(x.sums32.as_ptr().add(at * 8) as *const __m128i);
-                let pm = _mm_madd_epi16(m16, s32);
-                acc_m[t] = _mm_fmadd_ps(_mm_set1_ps(dminw * dx[t]), _mm_cvtepi32_ps(pm), acc_m[t]);
-            }
-            let mut sumi = [_mm256_setzero_si256(); T];
-            let mut sumi2 = [_mm256_setzero_si256(); T];
-            for j in 0..4 {
-                let bytes = _mm256_loadu_si256(qs.add(32 * j) as *const __m256i);
-                let mut lo = _mm256_and_si256(bytes, low4);
-                let mut hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4);
-                if FIFTH {
-                    // bit 2j of each byte to bit 4 for the low values, bit 2j + 1 for the high
-                    lo = _mm256_or_si256(lo, _mm256_and_si256(_mm256_slli_epi16(fifth, 4), bit4));
-                    hi = _mm256_or_si256(hi, _mm256_and_si256(_mm256_slli_epi16(fifth, 3), bit4));
-                    fifth = _mm256_srli_epi16(fifth, 2);
-                }
-                let s0 = _mm256_shuffle_epi8(sc, _mm256_set1_epi16(pick16(2 * j)));
-                let s1 = _mm256_shuffle_epi8(sc, _mm256_set1_epi16(pick16(2 * j + 1)));
+        unsafe {
+            let nb = x.k / QK_K;
+            let block_bytes = if FIFTH { Q5K_BYTES } else { Q4K_BYTES };
+            let low4 = _mm256_set1_epi8(0x0F);
+            let bit4 = _mm256_set1_epi8(0x10);
+            let mut acc = [_mm256_setzero_ps(); T];
+            let mut acc_m = [_mm_setzero_ps(); T];
+            let w = row.as_ptr();
+            for b in 0..nb {
+                let blk = w.add(b * block_bytes);
+                prefetch(blk);
+                let (dw, dminw) = (f16_at(blk), f16_at(blk.add(2)));
+                let (scales, mins) = q4k_scales(&*(blk.add(4) as *const [u8; 12]));
+                let m16 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mins as i64));
+                // the scales as 16-bit integers in both halves, one broadcast per sub-block
+                let sc = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(
+                    scales as i64,
+                )));
+                let qs = blk.add(if FIFTH { 48 } else { 16 });
+                let mut fifth = if FIFTH {
+                    _mm256_loadu_si256(blk.add(16) as *const __m256i)
+                } else {
+                    _mm256_setzero_si256()
+                };
+                let mut dx = [0f32; T];
+                let mut xq = [std::ptr::null::<i8>(); T];
                 for t in 0..T {
-                    let x0 = _mm256_loadu_si256(xq[t].add(64 * j) as *const __m256i);
-                    let x1 = _mm256_loadu_si256(xq[t].add(64 * j + 32) as *const __m256i);
-                    // two sums per token, so that consecutive multiply-adds do not wait
-                    sumi[t] = add_madd::<V>(sumi[t], _mm256_maddubs_epi16(lo, x0), s0);
-                    sumi2[t] = add_madd::<V>(sumi2[t], _mm256_maddubs_epi16(hi, x1), s1);
+                    let at = (t0 + t) * nb + b;
+                    dx[t] = *x.d.get_unchecked(at);
+                    xq[t] = x.qs.as_ptr().add(at * QK_K);
+                    // offsets: dmin · Σ_s m[s] · Σ q over sub-block s
+                    let s32 = _mm_loadu_si128(x.sums32.as_ptr().add(at * 8) as *const __m128i);
+                    let pm = _mm_madd_epi16(m16, s32);
+                    acc_m[t] =
+                        _mm_fmadd_ps(_mm_set1_ps(dminw * dx[t]), _mm_cvtepi32_ps(pm), acc_m[t]);
+                }
+                let mut sumi = [_mm256_setzero_si256(); T];
+                let mut sumi2 = [_mm256_setzero_si256(); T];
+                for j in 0..4 {
+                    let bytes = _mm256_loadu_si256(qs.add(32 * j) as *const __m256i);
+                    let mut lo = _mm256_and_si256(bytes, low4);
+                    let mut hi = _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low4);
+                    if FIFTH {
+                        // bit 2j of each byte to bit 4 for the low values, bit 2j + 1 for the high
+                        lo = _mm256_or_si256(
+                            lo,
+                            _mm256_and_si256(_mm256_slli_epi16(fifth, 4), bit4),
+                        );
+                        hi = _mm256_or_si256(
+                            hi,
+                            _mm256_and_si256(_mm256_slli_epi16(fifth, 3), bit4),
+                        );
+                        fifth = _mm256_srli_epi16(fifth, 2);
+                    }
+                    let s0 = _mm256_shuffle_epi8(sc, _mm256_set1_epi16(pick16(2 * j)));
+                    let s1 = _mm256_shuffle_epi8(sc, _mm256_set1_epi16(pick16(2 * j + 1)));
+                    for t in 0..T {
+                        let x0 = _mm256_loadu_si256(xq[t].add(64 * j) as *const __m256i);
+                        let x1 = _mm256_loadu_si256(xq[t].add(64 * j + 32) as *const __m256i);
+                        // two sums per token, so that consecutive multiply-adds do not wait
+                        sumi[t] = add_madd::<V>(sumi[t], _mm256_maddubs_epi16(lo, x0), s0);
+                        sumi2[t] = add_madd::<V>(sumi2[t], _mm256_maddubs_epi16(hi, x1), s1);
+                    }
+                }
+                for t in 0..T {
+                    let d = _mm256_set1_ps(dw * dx[t]);
+                    let sumi = _mm256_add_epi32(sumi[t], sumi2[t]);
+                    acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc[t]);
                 }
             }
-            for t in 0..T {
-                let d = _mm256_set1_ps(dw * dx[t]);
-                let sumi = _mm256_add_epi32(sumi[t], sumi2[t]);
-                acc[t] = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(sumi), acc[t]);
-            }
+            std::array::from_fn(|t| {
+                let m = _mm_add_ps(acc_m[t], _mm_movehl_ps(acc_m[t], acc_m[t]));
+                let m = _mm_add_ss(m, _mm_movehdup_ps(m));
+                hsum(acc[t]) - _mm_cvtss_f32(m)
+            })
         }
-        std::array::from_fn(|t| {
-            let m = _mm_add_ps(acc_m[t], _mm_movehl_ps(acc_m[t], acc_m[t]));
-            let m = _mm_add_ss(m, _mm_movehdup_ps(m));
-            hsum(acc[t]) - _mm_cvtss_f32(m)
-        })
     }
 
     /// Ask for the three cache lines a block (at most 210 bytes) takes, [`PREFETCH_BYTES`]
     /// ahead of `blk` (a hint: an address past the weights is not read).
     #[inline(always)]
     unsafe fn prefetch(blk: *const u8) {
-        let ahead = blk.wrapping_add(PREFETCH_BYTES);
-        for line in 0..3 {
-            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line) as *const i8);
+        unsafe {
+            let ahead = blk.wrapping_add(PREFETCH_BYTES);
+            for line in 0..3 {
+                _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64 * line) as *const i8);
+            }
         }
     }
 
@@ -328,76 +346,82 @@ mod avx2 {
     /// A Q6_K row against tokens `t0..t0 + T`, each block unpacked once for all of them.
     #[inline(always)]
     unsafe fn dot_q6k<const T: usize, const V: bool>(row: &[u8], x: &Q8K, t0: usize) -> [f32; T] {
-        let nb = x.k / QK_K;
-        let low4 = _mm256_set1_epi8(0x0F);
-        let two = _mm256_set1_epi8(0x03);
-        let pairs = [pair(0), pair(1), pair(2), pair(3)];
-        let mut acc = [_mm256_setzero_ps(); T];
-        let w = row.as_ptr();
-        for b in 0..nb {
-            let blk = w.add(b * Q6K_BYTES);
-            prefetch(blk);
-            let (ql, qh, scales) = (blk, blk.add(128), blk.add(192));
-            let dw = f16_at(blk.add(208));
-            let sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(scales as *const __m128i));
-            let mut xq = [std::ptr::null::<i8>(); T];
-            let mut sumi = [_mm256_setzero_si256(); T];
-            let mut offset = [_mm256_setzero_si256(); T];
-            for t in 0..T {
-                let at = (t0 + t) * nb + b;
-                xq[t] = x.qs.as_ptr().add(at * QK_K);
-                // the −32 offset: 32 · Σ_g sc[g] · Σ q over group g (16 values)
-                let s16 = _mm256_loadu_si256(x.sums16.as_ptr().add(at * 16) as *const __m256i);
-                offset[t] = _mm256_slli_epi32(_mm256_madd_epi16(sc16, s16), 5);
-            }
-            for half in 0..2 {
-                let (ql, qh) = (ql.add(64 * half), qh.add(32 * half));
-                // this half's eight scales in both halves of a register
-                let sc = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64(
-                    scales.add(8 * half) as *const __m128i,
-                )));
-                let a = _mm256_loadu_si256(ql as *const __m256i);
-                let c = _mm256_loadu_si256(ql.add(32) as *const __m256i);
-                let h = _mm256_loadu_si256(qh as *const __m256i);
-                let top = |v: __m256i| _mm256_slli_epi16(_mm256_and_si256(v, two), 4);
-                let q = [
-                    _mm256_or_si256(_mm256_and_si256(a, low4), top(h)),
-                    _mm256_or_si256(_mm256_and_si256(c, low4), top(_mm256_srli_epi16(h, 2))),
-                    _mm256_or_si256(
-                        _mm256_and_si256(_mm256_srli_epi16(a, 4), low4),
-                        top(_mm256_srli_epi16(h, 4)),
-                    ),
-                    _mm256_or_si256(
-                        _mm256_and_si256(_mm256_srli_epi16(c, 4), low4),
-                        top(_mm256_srli_epi16(h, 6)),
-                    ),
-                ];
-                for (i, q) in q.into_iter().enumerate() {
-                    // values 0..16 of these 32 take scale 2i, values 16..32 scale 2i + 1
-                    let s = _mm256_shuffle_epi8(sc, pairs[i]);
-                    for t in 0..T {
-                        let xv =
-                            _mm256_loadu_si256(xq[t].add(128 * half + 32 * i) as *const __m256i);
-                        sumi[t] = add_madd::<V>(sumi[t], _mm256_maddubs_epi16(q, xv), s);
+        unsafe {
+            let nb = x.k / QK_K;
+            let low4 = _mm256_set1_epi8(0x0F);
+            let two = _mm256_set1_epi8(0x03);
+            let pairs = [pair(0), pair(1), pair(2), pair(3)];
+            let mut acc = [_mm256_setzero_ps(); T];
+            let w = row.as_ptr();
+            for b in 0..nb {
+                let blk = w.add(b * Q6K_BYTES);
+                prefetch(blk);
+                let (ql, qh, scales) = (blk, blk.add(128), blk.add(192));
+                let dw = f16_at(blk.add(208));
+                let sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(scales as *const __m128i));
+                let mut xq = [std::ptr::null::<i8>(); T];
+                let mut sumi = [_mm256_setzero_si256(); T];
+                let mut offset = [_mm256_setzero_si256(); T];
+                for t in 0..T {
+                    let at = (t0 + t) * nb + b;
+                    xq[t] = x.qs.as_ptr().add(at * QK_K);
+                    // the −32 offset: 32 · Σ_g sc[g] · Σ q over group g (16 values)
+                    let s16 = _mm256_loadu_si256(x.sums16.as_ptr().add(at * 16) as *const __m256i);
+                    offset[t] = _mm256_slli_epi32(_mm256_madd_epi16(sc16, s16), 5);
+                }
+                for half in 0..2 {
+                    let (ql, qh) = (ql.add(64 * half), qh.add(32 * half));
+                    // this half's eight scales in both halves of a register
+                    let sc = _mm256_broadcastsi128_si256(_mm_cvtepi8_epi16(_mm_loadl_epi64(
+                        scales.add(8 * half) as *const __m128i,
+                    )));
+                    let a = _mm256_loadu_si256(ql as *const __m256i);
+                    let c = _mm256_loadu_si256(ql.add(32) as *const __m256i);
+                    let h = _mm256_loadu_si256(qh as *const __m256i);
+                    let top = |v: __m256i| _mm256_slli_epi16(_mm256_and_si256(v, two), 4);
+                    let q = [
+                        _mm256_or_si256(_mm256_and_si256(a, low4), top(h)),
+                        _mm256_or_si256(_mm256_and_si256(c, low4), top(_mm256_srli_epi16(h, 2))),
+                        _mm256_or_si256(
+                            _mm256_and_si256(_mm256_srli_epi16(a, 4), low4),
+                            top(_mm256_srli_epi16(h, 4)),
+                        ),
+                        _mm256_or_si256(
+                            _mm256_and_si256(_mm256_srli_epi16(c, 4), low4),
+                            top(_mm256_srli_epi16(h, 6)),
+                        ),
+                    ];
+                    for (i, q) in q.into_iter().enumerate() {
+                        // values 0..16 of these 32 take scale 2i, values 16..32 scale 2i + 1
+                        let s = _mm256_shuffle_epi8(sc, pairs[i]);
+                        for t in 0..T {
+                            let xv = _mm256_loadu_si256(
+                                xq[t].add(128 * half + 32 * i) as *const __m256i
+                            );
+                            sumi[t] = add_madd::<V>(sumi[t], _mm256_maddubs_epi16(q, xv), s);
+                        }
                     }
                 }
+                for t in 0..T {
+                    let dx = *x.d.get_unchecked((t0 + t) * nb + b);
+                    let sumi = _mm256_sub_epi32(sumi[t], offset[t]);
+                    acc[t] =
+                        _mm256_fmadd_ps(_mm256_set1_ps(dw * dx), _mm256_cvtepi32_ps(sumi), acc[t]);
+                }
             }
-            for t in 0..T {
-                let dx = *x.d.get_unchecked((t0 + t) * nb + b);
-                let sumi = _mm256_sub_epi32(sumi[t], offset[t]);
-                acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx), _mm256_cvtepi32_ps(sumi), acc[t]);
-            }
+            std::array::from_fn(|t| hsum(acc[t]))
         }
-        std::array::from_fn(|t| hsum(acc[t]))
     }
 
     /// The shuffle control for Q6_K that broadcasts 16-bit element `2i` across the low half
     /// of a register and element `2i + 1` across the high half.
     #[inline(always)]
     unsafe fn pair(i: i16) -> __m256i {
-        let lo = (4 * i) | ((4 * i + 1) << 8);
-        let hi = (4 * i + 2) | ((4 * i + 3) << 8);
-        _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
+        unsafe {
+            let lo = (4 * i) | ((4 * i + 1) << 8);
+            let hi = (4 * i + 2) | ((4 * i + 3) << 8);
+            _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
+        }
     }
 }
 

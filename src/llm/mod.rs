@@ -8,6 +8,9 @@
 //! prompt plus the answer overflow the context window. One generation runs at a time per model
 //! (the KV cache is the model's); a new prompt that shares a prefix with the cached one reuses it.
 
+// Every unsafe operation in the kernels sits in an `unsafe` block of its own, under the
+// `# Safety` contract of the function it is in.
+#![deny(unsafe_op_in_unsafe_fn)]
 pub mod attention;
 pub(crate) mod blocks;
 pub mod cpu;

@@ -325,20 +325,22 @@ pub(crate) mod avx2 {
         /// As [`Block::unpack`], with unsigned values and an offset (for the prompt kernel).
         #[inline(always)]
         unsafe fn unpack_unsigned(row: *const u8, j: usize) -> Unpacked {
-            Self::unpack(row, j)
+            unsafe { Self::unpack(row, j) }
         }
     }
 
     /// 32 bits (little-endian at `p`) → 32 bytes, 0x10 where the bit is set.
     #[inline(always)]
     unsafe fn fifth_bits(p: *const u8) -> __m256i {
-        let x = u32::from_le_bytes([*p, *p.add(1), *p.add(2), *p.add(3)]);
-        _mm256_and_si256(bits(x), _mm256_set1_epi8(0x10))
+        unsafe {
+            let x = u32::from_le_bytes([*p, *p.add(1), *p.add(2), *p.add(3)]);
+            _mm256_and_si256(bits(x), _mm256_set1_epi8(0x10))
+        }
     }
 
     #[inline(always)]
     unsafe fn ones() -> __m256i {
-        _mm256_set1_epi16(1)
+        unsafe { _mm256_set1_epi16(1) }
     }
 
     /// Q4_0, 18 bytes: `d`, 16 bytes of nibbles; `w = d · (q − 8)`.
@@ -346,13 +348,15 @@ pub(crate) mod avx2 {
     impl Block for Q4_0 {
         #[inline(always)]
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
-            let b = row.add(j * 18);
-            let d = f16_at(b);
-            Unpacked {
-                q: nibbles(b.add(2)),
-                s: ones(),
-                d,
-                m: [-8.0 * d; 2],
+            unsafe {
+                let b = row.add(j * 18);
+                let d = f16_at(b);
+                Unpacked {
+                    q: nibbles(b.add(2)),
+                    s: ones(),
+                    d,
+                    m: [-8.0 * d; 2],
+                }
             }
         }
     }
@@ -362,12 +366,14 @@ pub(crate) mod avx2 {
     impl Block for Q4_1 {
         #[inline(always)]
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
-            let b = row.add(j * 20);
-            Unpacked {
-                q: nibbles(b.add(4)),
-                s: ones(),
-                d: f16_at(b),
-                m: [f16_at(b.add(2)); 2],
+            unsafe {
+                let b = row.add(j * 20);
+                Unpacked {
+                    q: nibbles(b.add(4)),
+                    s: ones(),
+                    d: f16_at(b),
+                    m: [f16_at(b.add(2)); 2],
+                }
             }
         }
     }
@@ -380,26 +386,30 @@ pub(crate) mod avx2 {
         const OFFSET: bool = false;
         #[inline(always)]
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
-            let b = row.add(j * 22);
-            // q − 16: set the top three bits of the bytes whose fifth bit is clear
-            let set = _mm256_cmpeq_epi8(fifth_bits(b.add(2)), _mm256_set1_epi8(0x10));
-            let clear = _mm256_andnot_si256(set, _mm256_set1_epi8(0xF0u8 as i8));
-            Unpacked {
-                q: _mm256_or_si256(nibbles(b.add(6)), clear),
-                s: ones(),
-                d: f16_at(b),
-                m: [0.0; 2],
+            unsafe {
+                let b = row.add(j * 22);
+                // q − 16: set the top three bits of the bytes whose fifth bit is clear
+                let set = _mm256_cmpeq_epi8(fifth_bits(b.add(2)), _mm256_set1_epi8(0x10));
+                let clear = _mm256_andnot_si256(set, _mm256_set1_epi8(0xF0u8 as i8));
+                Unpacked {
+                    q: _mm256_or_si256(nibbles(b.add(6)), clear),
+                    s: ones(),
+                    d: f16_at(b),
+                    m: [0.0; 2],
+                }
             }
         }
         #[inline(always)]
         unsafe fn unpack_unsigned(row: *const u8, j: usize) -> Unpacked {
-            let b = row.add(j * 22);
-            let d = f16_at(b);
-            Unpacked {
-                q: _mm256_or_si256(nibbles(b.add(6)), fifth_bits(b.add(2))),
-                s: ones(),
-                d,
-                m: [-16.0 * d; 2],
+            unsafe {
+                let b = row.add(j * 22);
+                let d = f16_at(b);
+                Unpacked {
+                    q: _mm256_or_si256(nibbles(b.add(6)), fifth_bits(b.add(2))),
+                    s: ones(),
+                    d,
+                    m: [-16.0 * d; 2],
+                }
             }
         }
     }
@@ -409,12 +419,14 @@ pub(crate) mod avx2 {
     impl Block for Q5_1 {
         #[inline(always)]
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
-            let b = row.add(j * 24);
-            Unpacked {
-                q: _mm256_or_si256(nibbles(b.add(8)), fifth_bits(b.add(4))),
-                s: ones(),
-                d: f16_at(b),
-                m: [f16_at(b.add(2)); 2],
+            unsafe {
+                let b = row.add(j * 24);
+                Unpacked {
+                    q: _mm256_or_si256(nibbles(b.add(8)), fifth_bits(b.add(4))),
+                    s: ones(),
+                    d: f16_at(b),
+                    m: [f16_at(b.add(2)); 2],
+                }
             }
         }
     }
@@ -426,25 +438,29 @@ pub(crate) mod avx2 {
         const OFFSET: bool = false;
         #[inline(always)]
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
-            let b = row.add(j * 34);
-            Unpacked {
-                q: _mm256_loadu_si256(b.add(2) as *const __m256i),
-                s: ones(),
-                d: f16_at(b),
-                m: [0.0; 2],
+            unsafe {
+                let b = row.add(j * 34);
+                Unpacked {
+                    q: _mm256_loadu_si256(b.add(2) as *const __m256i),
+                    s: ones(),
+                    d: f16_at(b),
+                    m: [0.0; 2],
+                }
             }
         }
         /// `q + 128` (for VNNI's unsigned-by-signed products).
         #[inline(always)]
         unsafe fn unpack_unsigned(row: *const u8, j: usize) -> Unpacked {
-            let b = row.add(j * 34);
-            let d = f16_at(b);
-            let q = _mm256_loadu_si256(b.add(2) as *const __m256i);
-            Unpacked {
-                q: _mm256_xor_si256(q, _mm256_set1_epi8(0x80u8 as i8)),
-                s: ones(),
-                d,
-                m: [-128.0 * d; 2],
+            unsafe {
+                let b = row.add(j * 34);
+                let d = f16_at(b);
+                let q = _mm256_loadu_si256(b.add(2) as *const __m256i);
+                Unpacked {
+                    q: _mm256_xor_si256(q, _mm256_set1_epi8(0x80u8 as i8)),
+                    s: ones(),
+                    d,
+                    m: [-128.0 * d; 2],
+                }
             }
         }
     }
@@ -452,16 +468,20 @@ pub(crate) mod avx2 {
     /// The 6-bit scale and min of sub-block `j` of the Q4_K/Q5_K block at `b`.
     #[inline(always)]
     unsafe fn scale_min_k4(j: usize, b: *const u8) -> (u8, u8) {
-        let (scales, mins) = q4k_scales(&*(b.add(4) as *const [u8; 12]));
-        ((scales >> (8 * j)) as u8, (mins >> (8 * j)) as u8)
+        unsafe {
+            let (scales, mins) = q4k_scales(&*(b.add(4) as *const [u8; 12]));
+            ((scales >> (8 * j)) as u8, (mins >> (8 * j)) as u8)
+        }
     }
 
     /// Low or high nibbles of 32 bytes.
     #[inline(always)]
     unsafe fn nibble_half(p: *const u8, high: bool) -> __m256i {
-        let v = _mm256_loadu_si256(p as *const __m256i);
-        let v = if high { _mm256_srli_epi16(v, 4) } else { v };
-        _mm256_and_si256(v, _mm256_set1_epi8(0x0F))
+        unsafe {
+            let v = _mm256_loadu_si256(p as *const __m256i);
+            let v = if high { _mm256_srli_epi16(v, 4) } else { v };
+            _mm256_and_si256(v, _mm256_set1_epi8(0x0F))
+        }
     }
 
     /// Q4_K, 144 bytes per 256 values: `d`, `dmin`, 12 bytes of 6-bit scales and mins, 128
@@ -470,14 +490,16 @@ pub(crate) mod avx2 {
     impl Block for Q4K {
         #[inline(always)]
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
-            let (sb, s) = (j / 8, j % 8);
-            let b = row.add(sb * 144);
-            let (sc, mn) = scale_min_k4(s, b);
-            Unpacked {
-                q: nibble_half(b.add(16 + 32 * (s / 2)), s % 2 == 1),
-                s: _mm256_set1_epi16(sc as i16),
-                d: f16_at(b),
-                m: [-f16_at(b.add(2)) * mn as f32; 2],
+            unsafe {
+                let (sb, s) = (j / 8, j % 8);
+                let b = row.add(sb * 144);
+                let (sc, mn) = scale_min_k4(s, b);
+                Unpacked {
+                    q: nibble_half(b.add(16 + 32 * (s / 2)), s % 2 == 1),
+                    s: _mm256_set1_epi16(sc as i16),
+                    d: f16_at(b),
+                    m: [-f16_at(b.add(2)) * mn as f32; 2],
+                }
             }
         }
     }
@@ -488,22 +510,24 @@ pub(crate) mod avx2 {
     impl Block for Q5K {
         #[inline(always)]
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
-            let (sb, s) = (j / 8, j % 8);
-            let b = row.add(sb * 176);
-            let (sc, mn) = scale_min_k4(s, b);
-            let h = _mm256_loadu_si256(b.add(16) as *const __m256i);
-            let h = _mm256_and_si256(
-                _mm256_srl_epi16(h, _mm_cvtsi32_si128(s as i32)),
-                _mm256_set1_epi8(1),
-            );
-            Unpacked {
-                q: _mm256_or_si256(
-                    nibble_half(b.add(48 + 32 * (s / 2)), s % 2 == 1),
-                    _mm256_slli_epi16(h, 4),
-                ),
-                s: _mm256_set1_epi16(sc as i16),
-                d: f16_at(b),
-                m: [-f16_at(b.add(2)) * mn as f32; 2],
+            unsafe {
+                let (sb, s) = (j / 8, j % 8);
+                let b = row.add(sb * 176);
+                let (sc, mn) = scale_min_k4(s, b);
+                let h = _mm256_loadu_si256(b.add(16) as *const __m256i);
+                let h = _mm256_and_si256(
+                    _mm256_srl_epi16(h, _mm_cvtsi32_si128(s as i32)),
+                    _mm256_set1_epi8(1),
+                );
+                Unpacked {
+                    q: _mm256_or_si256(
+                        nibble_half(b.add(48 + 32 * (s / 2)), s % 2 == 1),
+                        _mm256_slli_epi16(h, 4),
+                    ),
+                    s: _mm256_set1_epi16(sc as i16),
+                    d: f16_at(b),
+                    m: [-f16_at(b.add(2)) * mn as f32; 2],
+                }
             }
         }
     }
@@ -514,27 +538,29 @@ pub(crate) mod avx2 {
     impl Block for Q6K {
         #[inline(always)]
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
-            let (sb, s) = (j / 8, j % 8);
-            let b = row.add(sb * 210);
-            let (h, jj) = (s / 4, s % 4);
-            let lo = _mm256_loadu_si256(b.add(64 * h + 32 * (jj & 1)) as *const __m256i);
-            let lo = _mm256_and_si256(
-                _mm256_srl_epi16(lo, _mm_cvtsi32_si128(4 * (jj >> 1) as i32)),
-                _mm256_set1_epi8(0x0F),
-            );
-            let hi = _mm256_loadu_si256(b.add(128 + 32 * h) as *const __m256i);
-            let hi = _mm256_and_si256(
-                _mm256_srl_epi16(hi, _mm_cvtsi32_si128(2 * jj as i32)),
-                _mm256_set1_epi8(3),
-            );
-            let sc = b.add(192 + 8 * h + 2 * jj) as *const i8;
-            let (sa, sb2) = (*sc as i16, *sc.add(1) as i16);
-            let d = f16_at(b.add(208));
-            Unpacked {
-                q: _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)),
-                s: _mm256_set_m128i(_mm_set1_epi16(sb2), _mm_set1_epi16(sa)),
-                d,
-                m: [-32.0 * d * sa as f32, -32.0 * d * sb2 as f32],
+            unsafe {
+                let (sb, s) = (j / 8, j % 8);
+                let b = row.add(sb * 210);
+                let (h, jj) = (s / 4, s % 4);
+                let lo = _mm256_loadu_si256(b.add(64 * h + 32 * (jj & 1)) as *const __m256i);
+                let lo = _mm256_and_si256(
+                    _mm256_srl_epi16(lo, _mm_cvtsi32_si128(4 * (jj >> 1) as i32)),
+                    _mm256_set1_epi8(0x0F),
+                );
+                let hi = _mm256_loadu_si256(b.add(128 + 32 * h) as *const __m256i);
+                let hi = _mm256_and_si256(
+                    _mm256_srl_epi16(hi, _mm_cvtsi32_si128(2 * jj as i32)),
+                    _mm256_set1_epi8(3),
+                );
+                let sc = b.add(192 + 8 * h + 2 * jj) as *const i8;
+                let (sa, sb2) = (*sc as i16, *sc.add(1) as i16);
+                let d = f16_at(b.add(208));
+                Unpacked {
+                    q: _mm256_or_si256(lo, _mm256_slli_epi16(hi, 4)),
+                    s: _mm256_set_m128i(_mm_set1_epi16(sb2), _mm_set1_epi16(sa)),
+                    d,
+                    m: [-32.0 * d * sa as f32, -32.0 * d * sb2 as f32],
+                }
             }
         }
     }
@@ -553,73 +579,75 @@ pub(crate) mod avx2 {
         n: usize,
         y: *mut f32,
     ) {
-        let nb = x.k / QK;
-        let two = rows.0 + 1 < rows.1;
-        let (tile, lane) = (t0 / TILE, t0 % TILE);
-        let xq: [*const i8; 4] =
-            std::array::from_fn(|t| x.qs.as_ptr().add((t0 + t.min(T - 1)) * x.k));
-        let dx = x.d.as_ptr().add(tile * nb * TILE + lane);
-        let sx = x.sums.as_ptr().add(tile * nb * 2 * TILE + lane);
-        let z = _mm256_setzero_ps();
-        let (mut a00, mut a01, mut a02, mut a03) = (z, z, z, z);
-        let (mut a10, mut a11, mut a12, mut a13) = (z, z, z, z);
-        let (mut m0, mut m1) = (z, z);
-        for b in 0..nb {
-            let u0 = get(0, b);
-            let u1 = get(1, b);
-            if B::OFFSET {
-                let sa = _mm256_loadu_ps(sx.add(b * 2 * TILE));
-                let sb = _mm256_loadu_ps(sx.add(b * 2 * TILE + TILE));
-                m0 = _mm256_fmadd_ps(_mm256_set1_ps(u0.m[0]), sa, m0);
-                m0 = _mm256_fmadd_ps(_mm256_set1_ps(u0.m[1]), sb, m0);
-                m1 = _mm256_fmadd_ps(_mm256_set1_ps(u1.m[0]), sa, m1);
-                m1 = _mm256_fmadd_ps(_mm256_set1_ps(u1.m[1]), sb, m1);
-            }
-            let (q0, q1) = if B::SIGNED {
-                (_mm256_sign_epi8(u0.q, u0.q), _mm256_sign_epi8(u1.q, u1.q))
-            } else {
-                (u0.q, u1.q)
-            };
-            macro_rules! token {
-                ($t:literal, $acc0:ident, $acc1:ident) => {
-                    if $t < T {
-                        let xv = _mm256_loadu_si256(xq[$t].add(b * QK) as *const __m256i);
-                        let d = *dx.add(b * TILE + $t);
-                        let (x0, x1) = if B::SIGNED {
-                            (_mm256_sign_epi8(xv, u0.q), _mm256_sign_epi8(xv, u1.q))
-                        } else {
-                            (xv, xv)
-                        };
-                        let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(q0, x0), u0.s);
-                        let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(q1, x1), u1.s);
-                        $acc0 = _mm256_fmadd_ps(
-                            _mm256_cvtepi32_ps(p0),
-                            _mm256_set1_ps(u0.d * d),
-                            $acc0,
-                        );
-                        $acc1 = _mm256_fmadd_ps(
-                            _mm256_cvtepi32_ps(p1),
-                            _mm256_set1_ps(u1.d * d),
-                            $acc1,
-                        );
-                    }
+        unsafe {
+            let nb = x.k / QK;
+            let two = rows.0 + 1 < rows.1;
+            let (tile, lane) = (t0 / TILE, t0 % TILE);
+            let xq: [*const i8; 4] =
+                std::array::from_fn(|t| x.qs.as_ptr().add((t0 + t.min(T - 1)) * x.k));
+            let dx = x.d.as_ptr().add(tile * nb * TILE + lane);
+            let sx = x.sums.as_ptr().add(tile * nb * 2 * TILE + lane);
+            let z = _mm256_setzero_ps();
+            let (mut a00, mut a01, mut a02, mut a03) = (z, z, z, z);
+            let (mut a10, mut a11, mut a12, mut a13) = (z, z, z, z);
+            let (mut m0, mut m1) = (z, z);
+            for b in 0..nb {
+                let u0 = get(0, b);
+                let u1 = get(1, b);
+                if B::OFFSET {
+                    let sa = _mm256_loadu_ps(sx.add(b * 2 * TILE));
+                    let sb = _mm256_loadu_ps(sx.add(b * 2 * TILE + TILE));
+                    m0 = _mm256_fmadd_ps(_mm256_set1_ps(u0.m[0]), sa, m0);
+                    m0 = _mm256_fmadd_ps(_mm256_set1_ps(u0.m[1]), sb, m0);
+                    m1 = _mm256_fmadd_ps(_mm256_set1_ps(u1.m[0]), sa, m1);
+                    m1 = _mm256_fmadd_ps(_mm256_set1_ps(u1.m[1]), sb, m1);
+                }
+                let (q0, q1) = if B::SIGNED {
+                    (_mm256_sign_epi8(u0.q, u0.q), _mm256_sign_epi8(u1.q, u1.q))
+                } else {
+                    (u0.q, u1.q)
                 };
+                macro_rules! token {
+                    ($t:literal, $acc0:ident, $acc1:ident) => {
+                        if $t < T {
+                            let xv = _mm256_loadu_si256(xq[$t].add(b * QK) as *const __m256i);
+                            let d = *dx.add(b * TILE + $t);
+                            let (x0, x1) = if B::SIGNED {
+                                (_mm256_sign_epi8(xv, u0.q), _mm256_sign_epi8(xv, u1.q))
+                            } else {
+                                (xv, xv)
+                            };
+                            let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(q0, x0), u0.s);
+                            let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(q1, x1), u1.s);
+                            $acc0 = _mm256_fmadd_ps(
+                                _mm256_cvtepi32_ps(p0),
+                                _mm256_set1_ps(u0.d * d),
+                                $acc0,
+                            );
+                            $acc1 = _mm256_fmadd_ps(
+                                _mm256_cvtepi32_ps(p1),
+                                _mm256_set1_ps(u1.d * d),
+                                $acc1,
+                            );
+                        }
+                    };
+                }
+                token!(0, a00, a10);
+                token!(1, a01, a11);
+                token!(2, a02, a12);
+                token!(3, a03, a13);
             }
-            token!(0, a00, a10);
-            token!(1, a01, a11);
-            token!(2, a02, a12);
-            token!(3, a03, a13);
-        }
-        let mut offs = [[0f32; TILE]; 2];
-        _mm256_storeu_ps(offs[0].as_mut_ptr(), m0);
-        _mm256_storeu_ps(offs[1].as_mut_ptr(), m1);
-        let sums = [[a00, a01, a02, a03], [a10, a11, a12, a13]];
-        for (r, (row, off)) in sums.iter().zip(&offs).enumerate() {
-            if r == 1 && !two {
-                break;
-            }
-            for t in 0..T {
-                *y.add((t0 + t) * n + rows.0 + r) = hsum(row[t]) + off[t];
+            let mut offs = [[0f32; TILE]; 2];
+            _mm256_storeu_ps(offs[0].as_mut_ptr(), m0);
+            _mm256_storeu_ps(offs[1].as_mut_ptr(), m1);
+            let sums = [[a00, a01, a02, a03], [a10, a11, a12, a13]];
+            for (r, (row, off)) in sums.iter().zip(&offs).enumerate() {
+                if r == 1 && !two {
+                    break;
+                }
+                for t in 0..T {
+                    *y.add((t0 + t) * n + rows.0 + r) = hsum(row[t]) + off[t];
+                }
             }
         }
     }
@@ -637,57 +665,62 @@ pub(crate) mod avx2 {
         x: &QActs,
         y: *mut f32,
     ) {
-        let w = w.as_ptr();
-        let nb = x.k / QK;
-        UNPACKED.with(|cell| {
-            let buf = &mut *cell.borrow_mut();
-            let mut tb = 0;
-            while tb < x.tokens {
-                let te = (tb + TOKEN_BLOCK).min(x.tokens);
-                // from 8 tokens on, a row pair is unpacked once per token block
-                let buffered = te - tb >= 8;
-                let mut r = rows.start;
-                while r < rows.end {
-                    let rs = (r, rows.end);
-                    let w0 = w.add(r * row_bytes);
-                    let w1 = if r + 1 < rows.end {
-                        w0.add(row_bytes)
-                    } else {
-                        w0
-                    };
-                    if buffered {
-                        buf.clear();
-                        for row in [w0, w1] {
-                            buf.extend((0..nb).map(|j| B::unpack(row, j)));
-                        }
-                    }
-                    let mut t0 = tb;
-                    while t0 < te {
-                        // a micro-kernel stays inside one activation tile
-                        let left = (te - t0).min(TILE - t0 % TILE).min(4);
-                        macro_rules! go {
-                            ($get:expr) => {
-                                match left {
-                                    1 => tile::<B, 1>($get, rs, x, t0, n, y),
-                                    2 => tile::<B, 2>($get, rs, x, t0, n, y),
-                                    3 => tile::<B, 3>($get, rs, x, t0, n, y),
-                                    _ => tile::<B, 4>($get, rs, x, t0, n, y),
-                                }
-                            };
-                        }
-                        if buffered {
-                            let b: &[Unpacked] = buf;
-                            go!(|r: usize, j: usize| *b.get_unchecked(r * nb + j));
+        unsafe {
+            let w = w.as_ptr();
+            let nb = x.k / QK;
+            UNPACKED.with(|cell| {
+                let buf = &mut *cell.borrow_mut();
+                let mut tb = 0;
+                while tb < x.tokens {
+                    let te = (tb + TOKEN_BLOCK).min(x.tokens);
+                    // from 8 tokens on, a row pair is unpacked once per token block
+                    let buffered = te - tb >= 8;
+                    let mut r = rows.start;
+                    while r < rows.end {
+                        let rs = (r, rows.end);
+                        let w0 = w.add(r * row_bytes);
+                        let w1 = if r + 1 < rows.end {
+                            w0.add(row_bytes)
                         } else {
-                            go!(|r: usize, j: usize| B::unpack(if r == 0 { w0 } else { w1 }, j));
+                            w0
+                        };
+                        if buffered {
+                            buf.clear();
+                            for row in [w0, w1] {
+                                buf.extend((0..nb).map(|j| B::unpack(row, j)));
+                            }
                         }
-                        t0 += left;
+                        let mut t0 = tb;
+                        while t0 < te {
+                            // a micro-kernel stays inside one activation tile
+                            let left = (te - t0).min(TILE - t0 % TILE).min(4);
+                            macro_rules! go {
+                                ($get:expr) => {
+                                    match left {
+                                        1 => tile::<B, 1>($get, rs, x, t0, n, y),
+                                        2 => tile::<B, 2>($get, rs, x, t0, n, y),
+                                        3 => tile::<B, 3>($get, rs, x, t0, n, y),
+                                        _ => tile::<B, 4>($get, rs, x, t0, n, y),
+                                    }
+                                };
+                            }
+                            if buffered {
+                                let b: &[Unpacked] = buf;
+                                go!(|r: usize, j: usize| *b.get_unchecked(r * nb + j));
+                            } else {
+                                go!(|r: usize, j: usize| B::unpack(
+                                    if r == 0 { w0 } else { w1 },
+                                    j
+                                ));
+                            }
+                            t0 += left;
+                        }
+                        r += 2;
                     }
-                    r += 2;
+                    tb = te;
                 }
-                tb = te;
-            }
-        });
+            });
+        }
     }
 
     thread_local! {
