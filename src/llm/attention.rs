@@ -49,6 +49,11 @@ impl Elem for f16 {
     fn load(src: &[f16], dst: &mut [f32]) {
         src.convert_to_f32_slice(dst);
     }
+    /// Eight f16 at `p`, widened.
+    ///
+    /// # Safety
+    /// As [`Elem::load8`]: the eight f16 from `p` (16 bytes) are readable, and AVX2 and F16C
+    /// are there.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn load8(p: *const f16) -> std::arch::x86_64::__m256 {
@@ -70,6 +75,11 @@ impl Elem for f32 {
     fn load(src: &[f32], dst: &mut [f32]) {
         dst.copy_from_slice(src);
     }
+    /// Eight f32 at `p`.
+    ///
+    /// # Safety
+    /// As [`Elem::load8`] (this one needs only AVX): the eight f32 from `p` (32 bytes) are
+    /// readable.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     unsafe fn load8(p: *const f32) -> std::arch::x86_64::__m256 {
@@ -232,6 +242,12 @@ mod avx2 {
     /// Scores of `G` heads against positions `t..t + P`: each head's sum runs over `d` in
     /// one chain, the same for any `P` (which only interleaves independent positions, so that
     /// a query register serves `P` keys).
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C are there. `d` is a multiple of 8 and `r.q` holds at least `G · d`
+    /// values; `t + P ≤ n`, and the `d` keys of each position `t + p` (`p < P`), from
+    /// `(t + p) · stride`, lie inside `r.keys`; `ps` is writable at `j · n + t + p` for
+    /// `j < G`, `p < P`.
     #[inline(always)]
     unsafe fn scores<T: Elem, const G: usize, const P: usize>(
         r: Run<'_, T>,
@@ -274,6 +290,12 @@ mod avx2 {
     /// positions at a time; each value is widened once for all of them, `W` registers of it
     /// at a time (two where few heads leave registers to spare, for more independent sums).
     /// `d` is a multiple of 16.
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C are there. `d` is a multiple of 16 and `r.q` holds at least `G · d`
+    /// values; the `d` keys and values of each position `t < n`, from `t · stride`, lie inside
+    /// `r.keys` and `r.values`; `s` holds at least `G · n` values and `out` at least
+    /// `G · (d + 2)`.
     #[inline(always)]
     unsafe fn attend_g<T: Elem, const G: usize, const W: usize, const P: usize>(
         r: Run<'_, T>,
@@ -323,6 +345,13 @@ mod avx2 {
         }
     }
 
+    /// [`super::attend_run`]'s work for one run of at most eight heads ([`attend_g`]).
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C are there. `r.d` is a multiple of 16 and `G = r.q.len() / r.d` is 1
+    /// to 8 (else it panics); the `d` keys and values of each position `t < n`, from
+    /// `t · stride`, lie inside `r.keys` and `r.values`; `s` holds at least `G · n` values and
+    /// `out` at least `G · (d + 2)`.
     pub(super) unsafe fn attend<T: Elem>(r: Run<'_, T>, s: &mut [f32], out: &mut [f32]) {
         unsafe {
             match r.q.len() / r.d {

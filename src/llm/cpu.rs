@@ -2,10 +2,10 @@
 //! comparisons and for machines where a fast path misbehaves), each read once:
 //!
 //! * `HEARTH_VNNI=0` — no AVX-512 VNNI even where the processor has it ([`vnni`]);
-//! * `HEARTH_LANES=0` — prompts through the tile kernel, not the prompt kernel ([`lanes_on`]);
+//! * `HEARTH_LANES=0` — prompts through the tile kernel, not the prompt kernel (`lanes_on`);
 //! * `HEARTH_KERNELS=auto|gemm|int|candle` — which kernels multiply quantized weights
-//!   ([`kernels`]);
-//! * `HEARTH_KQUANT=0` — the K-quants' few rows through candle's dot products ([`kquant_on`]).
+//!   (`kernels`);
+//! * `HEARTH_KQUANT=0` — the K-quants' few rows through candle's dot products (`kquant_on`).
 
 /// Whether this processor has AVX-512 VNNI (one instruction for four byte products summed
 /// into 32 bits, and no 16-bit saturation), and `HEARTH_VNNI` does not turn it off.

@@ -161,6 +161,10 @@ pub(crate) mod avx2 {
     use super::*;
     use std::arch::x86_64::*;
 
+    /// The sum of the eight lanes of `v`.
+    ///
+    /// # Safety
+    /// The processor has AVX (enabled at compile time wherever this module is built).
     #[inline(always)]
     pub(crate) unsafe fn hsum(v: __m256) -> f32 {
         unsafe {
@@ -175,12 +179,19 @@ pub(crate) mod avx2 {
     /// whole register: converted as a scalar, the compiler loaded it with `vpinsrw` into
     /// whatever register it had (the accumulator), so each block waited for the one before
     /// (the default model decoded at 0.7x speed).
+    ///
+    /// # Safety
+    /// `p` and `p + 1` are readable; the processor has AVX and F16C (F16C is not in this
+    /// module's `cfg`: it comes with `-C target-cpu=x86-64-v3`).
     #[inline(always)]
     unsafe fn f16x8_at(p: *const u8) -> __m256 {
         unsafe { _mm256_cvtph_ps(_mm_set1_epi16(i16::from_le_bytes([*p, *p.add(1)]))) }
     }
 
     /// 32 nibbles → 32 bytes: low nibbles first, then high nibbles.
+    ///
+    /// # Safety
+    /// `p..p + 16` is readable; the processor has AVX2.
     #[inline(always)]
     pub(crate) unsafe fn nibbles(p: *const u8) -> __m256i {
         unsafe {
@@ -191,6 +202,9 @@ pub(crate) mod avx2 {
     }
 
     /// 32 bits → 32 bytes, 0xFF where the bit is set.
+    ///
+    /// # Safety
+    /// The processor has AVX2.
     #[inline(always)]
     pub(crate) unsafe fn bits(x: u32) -> __m256i {
         unsafe {
@@ -209,6 +223,9 @@ pub(crate) mod avx2 {
     /// `e^x` for `x ≤ 0` (below −87 it gives e^−87 rather than 0, harmless in a softmax):
     /// `2^n · e^r` with `n = round(x · log2 e)`, `r = x − n · ln 2` in two steps, and a
     /// degree-6 Taylor polynomial for `e^r` (`|r| ≤ 0.35`).
+    ///
+    /// # Safety
+    /// The processor has AVX2 and FMA.
     #[inline(always)]
     unsafe fn exp_nonpositive(x: __m256) -> __m256 {
         unsafe {
@@ -231,6 +248,10 @@ pub(crate) mod avx2 {
         }
     }
 
+    /// [`super::exp_shifted`], eight at a time.
+    ///
+    /// # Safety
+    /// The processor has AVX2 and FMA.
     pub unsafe fn exp_shifted(xs: &mut [f32], max: f32) -> f32 {
         unsafe {
             let m = _mm256_set1_ps(max);
@@ -260,6 +281,10 @@ pub(crate) mod avx2 {
     }
 
     /// [`super::gelu_mul`], eight at a time.
+    ///
+    /// # Safety
+    /// The processor has AVX2 and FMA. (Nothing rests on the lengths: only whole chunks of
+    /// eight of each slice are loaded, and a longer `g` keeps its values past `u`.)
     pub unsafe fn gelu_mul(g: &mut [f32], u: &[f32]) {
         unsafe {
             let mut gs = g.chunks_exact_mut(8);
@@ -333,6 +358,9 @@ pub(crate) mod avx2 {
     }
 
     /// [`super::gelu`], eight at a time.
+    ///
+    /// # Safety
+    /// The processor has AVX2 and FMA.
     pub unsafe fn gelu(g: &mut [f32]) {
         unsafe {
             let mut gs = g.chunks_exact_mut(8);
@@ -346,6 +374,9 @@ pub(crate) mod avx2 {
     }
 
     /// GELU (tanh form) of eight values.
+    ///
+    /// # Safety
+    /// The processor has AVX2 and FMA.
     #[inline(always)]
     unsafe fn gelu8(x: __m256) -> __m256 {
         unsafe {
@@ -367,6 +398,11 @@ pub(crate) mod avx2 {
     /// `W[row] · x[t]` for the `T` tokens of `xs`, Q5_0 weights: each block unpacked once for
     /// all of them, and each token through the steps it goes through alone (`T` = 1), so its
     /// result does not depend on the tokens beside it.
+    ///
+    /// # Safety
+    /// The processor has AVX2, FMA and F16C, and with `V` AVX-512 F, BW, VL and VNNI
+    /// ([`crate::llm::cpu::vnni`] is true). `xs` has at least `T` rows, each with at least
+    /// `row.len() / Q5_0_BYTES` blocks: 32 values in `qs` and one scale in `d` per block.
     #[inline(always)]
     pub unsafe fn dot_q5_0<const T: usize, const V: bool>(row: &[u8], xs: &[Q8Row]) -> [f32; T] {
         unsafe {
@@ -397,6 +433,11 @@ pub(crate) mod avx2 {
 
     /// The integer kernel's Q8_0 arithmetic, step for step for each token (so a token decoded
     /// alone gets the same bits as in a batch; tested in `qgemm`); as [`dot_q5_0`] for `T`.
+    ///
+    /// # Safety
+    /// The processor has AVX2, FMA and F16C, and with `V` AVX-512 F, BW, VL and VNNI
+    /// ([`crate::llm::cpu::vnni`] is true). `xs` has at least `T` rows, each with at least
+    /// `row.len() / Q8_0_BYTES` blocks: 32 values in `qs` and one scale in `d` per block.
     #[inline(always)]
     pub unsafe fn dot_q8_0<const T: usize, const V: bool>(row: &[u8], xs: &[Q8Row]) -> [f32; T] {
         unsafe {
@@ -425,6 +466,12 @@ pub(crate) mod avx2 {
     /// The integer kernel's Q4_1 arithmetic, step for step for each token (tested in
     /// `qgemm`): the offset `m` is applied per half block with fused multiply-adds. As
     /// [`dot_q5_0`] for `T`.
+    ///
+    /// # Safety
+    /// The processor has AVX2, FMA and F16C, and with `V` AVX-512 F, BW, VL and VNNI
+    /// ([`crate::llm::cpu::vnni`] is true). `xs` has at least `T` rows, each with at least
+    /// `row.len() / Q4_1_BYTES` blocks: 32 values in `qs`, one scale in `d` and two half sums
+    /// in `h` per block.
     #[inline(always)]
     pub unsafe fn dot_q4_1<const T: usize, const V: bool>(row: &[u8], xs: &[Q8Row]) -> [f32; T] {
         unsafe {
@@ -463,6 +510,11 @@ pub(crate) mod avx2 {
 
     /// [`dot_q5_0`], [`dot_q8_0`] or [`dot_q4_1`] by `kind`, with AVX-512 VNNI where the
     /// processor has it (the same integers, so the same bits, either way).
+    ///
+    /// # Safety
+    /// The processor has AVX2, FMA and F16C. `xs` has at least `T` rows, each with at least
+    /// `row.len() / kind.block_bytes()` blocks: 32 values in `qs` and one scale in `d` per
+    /// block, and for Q4_1 two half sums in `h`.
     #[inline(always)]
     pub unsafe fn dots<const T: usize>(kind: Kind, row: &[u8], xs: &[Q8Row]) -> [f32; T] {
         unsafe {
@@ -474,11 +526,21 @@ pub(crate) mod avx2 {
         }
     }
 
+    /// [`dots_by`] with AVX-512 VNNI.
+    ///
+    /// # Safety
+    /// The processor has AVX-512 F, BW, VL and VNNI ([`crate::llm::cpu::vnni`] is true), and
+    /// the rest of [`dots`]'s contract holds.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     unsafe fn dots_vnni<const T: usize>(kind: Kind, row: &[u8], xs: &[Q8Row]) -> [f32; T] {
         unsafe { dots_by::<T, true>(kind, row, xs) }
     }
 
+    /// [`dot_q5_0`], [`dot_q8_0`] or [`dot_q4_1`] by `kind`, with AVX-512 VNNI (`V`) or not.
+    ///
+    /// # Safety
+    /// As [`dots`], and with `V` the processor has AVX-512 F, BW, VL and VNNI
+    /// ([`crate::llm::cpu::vnni`] is true).
     #[inline(always)]
     unsafe fn dots_by<const T: usize, const V: bool>(
         kind: Kind,
@@ -497,6 +559,9 @@ pub(crate) mod avx2 {
     /// `Σ₄ a · b` per 32-bit lane (`a` unsigned, `b` signed bytes): `vpdpbusd` with AVX-512
     /// VNNI (`V`), else `vpmaddubsw` then `vpmaddwd` with `ones`. The same integers: no pair
     /// of products here reaches `vpmaddubsw`'s 16-bit saturation (at most 2 · 128 · 127).
+    ///
+    /// # Safety
+    /// The processor has AVX2, and with `V` AVX-512 F, BW, VL and VNNI.
     #[inline(always)]
     unsafe fn sum4<const V: bool>(a: __m256i, b: __m256i, ones: __m256i) -> __m256i {
         unsafe {
@@ -510,6 +575,9 @@ pub(crate) mod avx2 {
 
     /// `high` in the bytes whose bit of `qh` is clear, 0 elsewhere: one masked move with
     /// AVX-512 (`V`), else the bytes spread out by [`bits`].
+    ///
+    /// # Safety
+    /// The processor has AVX2, and with `V` AVX-512 F, BW and VL.
     #[inline(always)]
     unsafe fn fifth_clear<const V: bool>(qh: u32, high: __m256i) -> __m256i {
         unsafe {
@@ -521,12 +589,20 @@ pub(crate) mod avx2 {
         }
     }
 
+    /// `Σ₄ a · b` per 32-bit lane (`vpdpbusd`: `a` unsigned, `b` signed bytes).
+    ///
+    /// # Safety
+    /// The processor has AVX-512 F, BW, VL and VNNI ([`crate::llm::cpu::vnni`] is true).
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     unsafe fn vnni_sum4(a: __m256i, b: __m256i) -> __m256i {
         _mm256_dpbusd_epi32(_mm256_setzero_si256(), a, b)
     }
 
+    /// `high` in the bytes whose bit of `qh` is clear, 0 elsewhere (one masked move).
+    ///
+    /// # Safety
+    /// The processor has AVX-512 F, BW and VL (so wherever [`crate::llm::cpu::vnni`] is true).
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl")]
     unsafe fn avx512_clear(qh: u32, high: __m256i) -> __m256i {
@@ -643,6 +719,14 @@ impl Kind {
 #[inline]
 pub fn dots<const T: usize>(kind: Kind, row: &[u8], xs: &[Q8Row]) -> [f32; T] {
     assert!(xs.len() >= T, "{T} tokens of activations");
+    // the kernels read every activation of the row's blocks unchecked: each token must have them
+    let nb = row.len() / kind.block_bytes();
+    assert!(
+        xs[..T]
+            .iter()
+            .all(|x| x.qs.len() >= nb * QK && x.d.len() >= nb && x.h.len() >= 2 * nb),
+        "activations shorter than the weight row"
+    );
     #[cfg(all(
         target_arch = "x86_64",
         target_feature = "avx2",

@@ -42,10 +42,10 @@ pub const Q6K_BYTES: usize = 210;
 /// (`x ≈ d · q`, `d = max |x| / 127`).
 #[derive(Debug, Default, Clone)]
 pub struct Q8K {
-    /// Values per token.
-    pub k: usize,
-    /// Tokens.
-    pub tokens: usize,
+    /// Values per token (the kernels trust it: set only by [`Q8K::new`]).
+    pub(crate) k: usize,
+    /// Tokens (as `k`).
+    pub(crate) tokens: usize,
     /// `[token][k]`.
     qs: Vec<i8>,
     /// Scale per `[token][block]`.
@@ -171,6 +171,12 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     /// `y[t · n] = W[row] · x[t0 + t]` for `t < T`, the row of type `dtype`.
+    ///
+    /// # Safety
+    /// The processor has AVX2 and FMA. `row` holds at least `x.k / QK_K` blocks of `dtype`
+    /// (Q4_K 144 bytes, Q5_K 176; any other type is read as Q6_K, 210); `t0 + T ≤ x.tokens`,
+    /// with `x` as [`Q8K::new`] made it (its `k` and `tokens` unchanged); `y.add(t · n)` is
+    /// writable for `t < T`, and no other thread accesses those floats.
     #[inline(always)]
     pub unsafe fn dot<const T: usize>(
         dtype: GgmlDType,
@@ -192,6 +198,11 @@ mod avx2 {
         }
     }
 
+    /// [`dots_by`] with AVX-512 VNNI.
+    ///
+    /// # Safety
+    /// The processor has AVX-512 F, BW, VL and VNNI ([`crate::llm::cpu::vnni`] is true), and
+    /// the rest of [`dots_by`]'s contract holds.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     pub(super) unsafe fn dots_vnni<const T: usize>(
         dtype: GgmlDType,
@@ -202,6 +213,13 @@ mod avx2 {
         unsafe { dots_by::<T, true>(dtype, row, x, t0) }
     }
 
+    /// `W[row] · x[t0 + t]` for `t < T`: [`dot_q45k`] or [`dot_q6k`] by `dtype`, with AVX-512
+    /// VNNI (`V`) or not.
+    ///
+    /// # Safety
+    /// The processor has AVX2 and FMA, and with `V` AVX-512 F, BW, VL and VNNI. `row` holds at
+    /// least `x.k / QK_K` blocks of `dtype` (Q4_K 144 bytes, Q5_K 176; any other type is read
+    /// as Q6_K, 210); `t0 + T ≤ x.tokens`, with `x` as [`Q8K::new`] made it.
     #[inline(always)]
     pub(super) unsafe fn dots_by<const T: usize, const V: bool>(
         dtype: GgmlDType,
@@ -220,6 +238,9 @@ mod avx2 {
 
     /// `acc + Σ₂ a · s` per 32-bit lane of 16-bit `a` and `s`: `vpdpwssd` with AVX-512 VNNI
     /// (`V`), else `vpmaddwd` then an add. The same integers (no sum here comes near 2³¹).
+    ///
+    /// # Safety
+    /// The processor has AVX2, and with `V` AVX-512 F, BW, VL and VNNI.
     #[inline(always)]
     unsafe fn add_madd<const V: bool>(acc: __m256i, a: __m256i, s: __m256i) -> __m256i {
         unsafe {
@@ -231,6 +252,10 @@ mod avx2 {
         }
     }
 
+    /// `acc + Σ₂ a · s` per 32-bit lane of 16-bit `a` and `s` (`vpdpwssd`).
+    ///
+    /// # Safety
+    /// The processor has AVX-512 F, BW, VL and VNNI ([`crate::llm::cpu::vnni`] is true).
     #[inline]
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     unsafe fn vnni_add_madd(acc: __m256i, a: __m256i, s: __m256i) -> __m256i {
@@ -241,6 +266,11 @@ mod avx2 {
     /// blocks: 32 bytes of fifth bits before the nibbles; byte `l` holds the fifth bit of value
     /// `32·s + l` in bit `s`) against tokens `t0..t0 + T`. Each block is unpacked once for
     /// all of them; every token goes through the same steps as it would alone.
+    ///
+    /// # Safety
+    /// The processor has AVX2 and FMA, and with `V` AVX-512 F, BW, VL and VNNI. `row` holds at
+    /// least `x.k / QK_K` blocks of 144 bytes (`FIFTH` false) or 176 (`FIFTH` true);
+    /// `t0 + T ≤ x.tokens`, with `x` as [`Q8K::new`] made it.
     #[inline(always)]
     unsafe fn dot_q45k<const FIFTH: bool, const T: usize, const V: bool>(
         row: &[u8],
@@ -327,6 +357,10 @@ mod avx2 {
 
     /// Ask for the three cache lines a block (at most 210 bytes) takes, [`PREFETCH_BYTES`]
     /// ahead of `blk` (a hint: an address past the weights is not read).
+    ///
+    /// # Safety
+    /// Nothing beyond SSE, which every x86_64 processor has: `blk` may be any address (it is
+    /// offset with wrapping arithmetic, and a prefetch never faults).
     #[inline(always)]
     unsafe fn prefetch(blk: *const u8) {
         unsafe {
@@ -344,6 +378,11 @@ mod avx2 {
     }
 
     /// A Q6_K row against tokens `t0..t0 + T`, each block unpacked once for all of them.
+    ///
+    /// # Safety
+    /// The processor has AVX2 and FMA, and with `V` AVX-512 F, BW, VL and VNNI. `row` holds at
+    /// least `x.k / QK_K` blocks of 210 bytes; `t0 + T ≤ x.tokens`, with `x` as [`Q8K::new`]
+    /// made it.
     #[inline(always)]
     unsafe fn dot_q6k<const T: usize, const V: bool>(row: &[u8], x: &Q8K, t0: usize) -> [f32; T] {
         unsafe {
@@ -415,6 +454,9 @@ mod avx2 {
 
     /// The shuffle control for Q6_K that broadcasts 16-bit element `2i` across the low half
     /// of a register and element `2i + 1` across the high half.
+    ///
+    /// # Safety
+    /// The processor has AVX (enabled at compile time wherever this module is built).
     #[inline(always)]
     unsafe fn pair(i: i16) -> __m256i {
         unsafe {

@@ -39,10 +39,10 @@ const TOKEN_BLOCK: usize = 48;
 /// Activations of `tokens` rows of `k` values, quantized to 8 bits per 32-value block.
 #[derive(Debug, Default, Clone)]
 pub struct QActs {
-    /// Values per token.
-    pub k: usize,
-    /// Tokens.
-    pub tokens: usize,
+    /// Values per token (the kernels trust it: set only by [`QActs::new`]).
+    pub(crate) k: usize,
+    /// Tokens (as `k`).
+    pub(crate) tokens: usize,
     /// Quantized values, `[token][k]`.
     qs: Vec<i8>,
     /// Scales, `[tile][block][TILE tokens]` (tokens past the end are 0).
@@ -192,6 +192,12 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &QActs, y: &mut [f32]) {
         supports(dtype),
         "{dtype:?} has no integer kernel on this build"
     );
+    // whole blocks of this type per row (the K-quants' are 256 values, the activations' 32)
+    assert!(
+        x.k.is_multiple_of(dtype.block_size()),
+        "{} values per row are not whole {dtype:?} blocks",
+        x.k
+    );
     let row_bytes = x.k / dtype.block_size() * dtype.type_size();
     assert!(w.len() >= n * row_bytes && y.len() >= x.tokens * n);
     #[cfg(all(
@@ -321,8 +327,17 @@ pub(crate) mod avx2 {
         /// The type has an offset term.
         const OFFSET: bool = true;
         /// Unpack 32-value block `j` of the row at `row`.
+        ///
+        /// # Safety
+        /// The processor has AVX2. The type's block holding values `32·j .. 32·j + 32` of the
+        /// row is readable in full: `row + i · BYTES .. row + (i + 1) · BYTES`, with `i = j`
+        /// for the 32-value types and `i = j / 8` for the K-quants (256 values a block),
+        /// `BYTES` the type's block size.
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked;
         /// As [`Block::unpack`], with unsigned values and an offset (for the prompt kernel).
+        ///
+        /// # Safety
+        /// As [`Block::unpack`].
         #[inline(always)]
         unsafe fn unpack_unsigned(row: *const u8, j: usize) -> Unpacked {
             unsafe { Self::unpack(row, j) }
@@ -330,6 +345,9 @@ pub(crate) mod avx2 {
     }
 
     /// 32 bits (little-endian at `p`) → 32 bytes, 0x10 where the bit is set.
+    ///
+    /// # Safety
+    /// `p..p + 4` is readable; the processor has AVX2.
     #[inline(always)]
     unsafe fn fifth_bits(p: *const u8) -> __m256i {
         unsafe {
@@ -338,6 +356,10 @@ pub(crate) mod avx2 {
         }
     }
 
+    /// Sixteen 16-bit ones (the sub-scales of the types without any).
+    ///
+    /// # Safety
+    /// The processor has AVX (enabled at compile time wherever this module is built).
     #[inline(always)]
     unsafe fn ones() -> __m256i {
         unsafe { _mm256_set1_epi16(1) }
@@ -346,6 +368,10 @@ pub(crate) mod avx2 {
     /// Q4_0, 18 bytes: `d`, 16 bytes of nibbles; `w = d · (q − 8)`.
     pub struct Q4_0;
     impl Block for Q4_0 {
+        /// Unpack block `j` (the 18 bytes from `row + 18 · j`).
+        ///
+        /// # Safety
+        /// As [`Block::unpack`]: those 18 bytes are readable; the processor has AVX2.
         #[inline(always)]
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
             unsafe {
@@ -364,6 +390,10 @@ pub(crate) mod avx2 {
     /// Q4_1, 20 bytes: `d`, `m`, nibbles; `w = d · q + m`.
     pub struct Q4_1;
     impl Block for Q4_1 {
+        /// Unpack block `j` (the 20 bytes from `row + 20 · j`).
+        ///
+        /// # Safety
+        /// As [`Block::unpack`]: those 20 bytes are readable; the processor has AVX2.
         #[inline(always)]
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
             unsafe {
@@ -384,6 +414,10 @@ pub(crate) mod avx2 {
     impl Block for Q5_0 {
         const SIGNED: bool = true;
         const OFFSET: bool = false;
+        /// Unpack block `j` (the 22 bytes from `row + 22 · j`), signed.
+        ///
+        /// # Safety
+        /// As [`Block::unpack`]: those 22 bytes are readable; the processor has AVX2.
         #[inline(always)]
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
             unsafe {
@@ -399,6 +433,10 @@ pub(crate) mod avx2 {
                 }
             }
         }
+        /// Unpack block `j` (the 22 bytes from `row + 22 · j`), unsigned with offset −16.
+        ///
+        /// # Safety
+        /// As [`Block::unpack`]: those 22 bytes are readable; the processor has AVX2.
         #[inline(always)]
         unsafe fn unpack_unsigned(row: *const u8, j: usize) -> Unpacked {
             unsafe {
@@ -417,6 +455,10 @@ pub(crate) mod avx2 {
     /// Q5_1, 24 bytes: `d`, `m`, 32 fifth bits, nibbles; `w = d · q + m`.
     pub struct Q5_1;
     impl Block for Q5_1 {
+        /// Unpack block `j` (the 24 bytes from `row + 24 · j`).
+        ///
+        /// # Safety
+        /// As [`Block::unpack`]: those 24 bytes are readable; the processor has AVX2.
         #[inline(always)]
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
             unsafe {
@@ -436,6 +478,10 @@ pub(crate) mod avx2 {
     impl Block for Q8_0 {
         const SIGNED: bool = true;
         const OFFSET: bool = false;
+        /// Unpack block `j` (the 34 bytes from `row + 34 · j`).
+        ///
+        /// # Safety
+        /// As [`Block::unpack`]: those 34 bytes are readable; the processor has AVX2.
         #[inline(always)]
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
             unsafe {
@@ -449,6 +495,10 @@ pub(crate) mod avx2 {
             }
         }
         /// `q + 128` (for VNNI's unsigned-by-signed products).
+        ///
+        /// # Safety
+        /// As [`Block::unpack`]: the 34 bytes from `row + 34 · j` are readable; the processor
+        /// has AVX2.
         #[inline(always)]
         unsafe fn unpack_unsigned(row: *const u8, j: usize) -> Unpacked {
             unsafe {
@@ -466,6 +516,9 @@ pub(crate) mod avx2 {
     }
 
     /// The 6-bit scale and min of sub-block `j` of the Q4_K/Q5_K block at `b`.
+    ///
+    /// # Safety
+    /// `b + 4 .. b + 16` (the 12 bytes of scales and mins) is readable.
     #[inline(always)]
     unsafe fn scale_min_k4(j: usize, b: *const u8) -> (u8, u8) {
         unsafe {
@@ -475,6 +528,9 @@ pub(crate) mod avx2 {
     }
 
     /// Low or high nibbles of 32 bytes.
+    ///
+    /// # Safety
+    /// `p..p + 32` is readable; the processor has AVX2.
     #[inline(always)]
     unsafe fn nibble_half(p: *const u8, high: bool) -> __m256i {
         unsafe {
@@ -488,6 +544,10 @@ pub(crate) mod avx2 {
     /// bytes of nibbles; sub-block `s` has `w = d · sc_s · q − dmin · m_s`.
     pub struct Q4K;
     impl Block for Q4K {
+        /// Unpack sub-block `j % 8` of the block at `row + 144 · (j / 8)` (144 bytes).
+        ///
+        /// # Safety
+        /// As [`Block::unpack`]: those 144 bytes are readable; the processor has AVX2.
         #[inline(always)]
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
             unsafe {
@@ -508,6 +568,10 @@ pub(crate) mod avx2 {
     /// `i` belongs to value `i` of sub-block `s`).
     pub struct Q5K;
     impl Block for Q5K {
+        /// Unpack sub-block `j % 8` of the block at `row + 176 · (j / 8)` (176 bytes).
+        ///
+        /// # Safety
+        /// As [`Block::unpack`]: those 176 bytes are readable; the processor has AVX2.
         #[inline(always)]
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
             unsafe {
@@ -536,6 +600,10 @@ pub(crate) mod avx2 {
     /// signed scales (one per 16 values), `d`; `w = d · sc · (q − 32)`.
     pub struct Q6K;
     impl Block for Q6K {
+        /// Unpack sub-block `j % 8` of the block at `row + 210 · (j / 8)` (210 bytes).
+        ///
+        /// # Safety
+        /// As [`Block::unpack`]: those 210 bytes are readable; the processor has AVX2.
         #[inline(always)]
         unsafe fn unpack(row: *const u8, j: usize) -> Unpacked {
             unsafe {
@@ -569,6 +637,12 @@ pub(crate) mod avx2 {
     /// `rows.0 + 1` is below `rows.1`) × `T` ≤ 4 tokens
     /// from token `t0` (all in one activation tile), over all blocks; writes `y[t][r]` (row
     /// stride `n`). The accumulators are named variables so that they live in registers.
+    ///
+    /// # Safety
+    /// The processor has AVX2 and FMA. `T` is 1 to 4 and `t0 + T ≤ x.tokens`, with `x` as
+    /// [`QActs::new`] made it (its `k` and `tokens` unchanged); `y` is writable at
+    /// `(t0 + t) · n + rows.0 + r` for `t < T` and `r` = 0, and 1 if `rows.0 + 1 < rows.1`, and
+    /// no other thread accesses those floats.
     #[inline(always)]
     #[allow(clippy::too_many_arguments)]
     unsafe fn tile<B: Block, const T: usize>(

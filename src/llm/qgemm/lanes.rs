@@ -89,6 +89,13 @@ impl Group {
 /// block are summed in 16 bits (4 · 2 · 31 · 127 < 2^15), 6 bits two at a time. `UNIFORM`:
 /// both halves of a block share scale and offset (every type but Q6_K). Each half block
 /// has its own 32-bit sums, so no chain of dependent multiply-adds is longer than four.
+///
+/// # Safety
+/// The processor has AVX2 and FMA, and with `VNNI` AVX-512 F, BW, VL and VNNI
+/// ([`crate::llm::cpu::vnni`] is true). `g` was filled ([`Group::fill`]) for `x.k / QK` blocks;
+/// `T ≤ 4` and `t0 + T ≤ x.tokens`, with `x` as [`QActs::new`] made it (its `k` and `tokens`
+/// unchanged); `y` is writable at `(t0 + t) · n + r0 + r` for `t < T` and `r < rows.min(8)`,
+/// and no other thread accesses those floats.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile<const T: usize, const BITS: u32, const UNIFORM: bool, const VNNI: bool>(
@@ -236,6 +243,11 @@ pub unsafe fn groups_of<B: Block, const BITS: u32, const UNIFORM: bool>(
     }
 }
 
+/// [`groups_body`] with AVX-512 VNNI.
+///
+/// # Safety
+/// The processor has AVX-512 F, BW, VL and VNNI ([`crate::llm::cpu::vnni`] is true), and
+/// [`groups_body`]'s contract holds, with `groups` inside `0..n.div_ceil(8)`.
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn groups_vnni<B: Block, const BITS: u32, const UNIFORM: bool>(
     w: &[u8],
@@ -250,6 +262,9 @@ unsafe fn groups_vnni<B: Block, const BITS: u32, const UNIFORM: bool>(
 
 /// `acc + Σ₄ u8 · i8` per 32-bit lane (`vpdpbusd`); only reached from [`groups_vnni`], into
 /// which it is inlined.
+///
+/// # Safety
+/// The processor has AVX-512 F, BW, VL and VNNI ([`crate::llm::cpu::vnni`] is true).
 #[inline]
 #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
 unsafe fn dpbusd(acc: __m256i, w: __m256i, x: __m256i) -> __m256i {
