@@ -703,7 +703,14 @@ async fn a_new_embedding_model_is_built_beside_the_old_index_which_serves_until_
             .unwrap();
         tokio::spawn(async move {
             let (mut old_seen, mut new_seen) = (0, 0);
-            while searching.load(std::sync::atomic::Ordering::SeqCst) {
+            // until the rebuild is over and this handle has seen the new index (however long
+            // a loaded machine takes to notice the switch)
+            let started = Instant::now();
+            while searching.load(std::sync::atomic::Ordering::SeqCst) || new_seen == 0 {
+                assert!(
+                    started.elapsed() < Duration::from_secs(120),
+                    "the other handle never saw the switch"
+                );
                 let top = vector_top(&reader, "where was the otter seen").await;
                 assert_eq!(top.0, "otter.md", "a search during the rebuild");
                 if top == before {
@@ -719,7 +726,6 @@ async fn a_new_embedding_model_is_built_beside_the_old_index_which_serves_until_
         })
     };
     let done = lib.rebuild(&|_| {}, &Cancel::new()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
     searching.store(false, std::sync::atomic::Ordering::SeqCst);
     let (old_seen, reader_model) = searcher.await.unwrap();
     assert!(done.switched, "{done:?}");
