@@ -50,6 +50,9 @@ pub struct BenchArgs {
     /// Questions answered by `api` (over HTTP, then in-process).
     #[arg(long, default_value_t = 10)]
     answers: usize,
+    /// Times `api` lets a client leave mid-answer while another waits (per kind of client).
+    #[arg(long, default_value_t = 3)]
+    handovers: usize,
     /// Language model for `llm` (catalog id, imported name or .gguf path).
     #[arg(long)]
     model: Option<String>,
@@ -131,7 +134,15 @@ pub async fn run(
             .filter(|q| q.answerable)
             .map(|q| q.question)
             .collect();
-        crate::bench_api::run(&config, &corpus, questions, args.queries, args.answers).await?;
+        crate::bench_api::run(
+            &config,
+            &corpus,
+            questions,
+            args.queries,
+            args.answers,
+            args.handovers,
+        )
+        .await?;
     }
     if all || args.what == "search" {
         bench_search(&config, work.path(), &args.rows, args.queries).await?;
