@@ -29,6 +29,7 @@ pub mod llm;
 pub mod lock;
 pub mod rebuild;
 pub mod retrieve;
+pub mod settings;
 pub mod store;
 pub mod watch;
 

@@ -13,6 +13,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 pub mod attention;
 pub(crate) mod blocks;
+mod choice;
 pub mod cpu;
 pub mod gguf;
 pub mod kernels;
