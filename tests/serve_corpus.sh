@@ -1,6 +1,7 @@
-# Sourced by tests/api/run.sh and tests/mcp/run.sh (with ROOT and HEARTH set): a venv holding a
-# Python client from PyPI, and `hearth serve` over a fresh library of tests/data/corpus (and
-# more).
+# Sourced by tests/api/run.sh and tests/mcp/run.sh (with ROOT set): the `hearth` binary they
+# test (HEARTH), a venv holding a Python client from PyPI, and `hearth serve` over a fresh
+# library of tests/data/corpus (and more).
+HEARTH="${HEARTH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/hearth}"
 
 # python_client VENV MODULE SPEC: make VENV with SPEC installed, unless MODULE imports there.
 python_client() {

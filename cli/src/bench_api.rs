@@ -39,17 +39,23 @@ impl Connection {
         })
     }
 
-    fn post(&mut self, path: &str, body: &Value) -> Result<(u16, Vec<u8>)> {
+    /// Writes a JSON `POST` to `path`, with the `extra` header lines (each ending in CRLF).
+    fn send(&mut self, path: &str, body: &Value, extra: &str) -> Result<()> {
         let body = serde_json::to_vec(body)?;
         let head = format!(
             "POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: {}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+             Content-Type: application/json\r\n{extra}Content-Length: {}\r\n\r\n",
             self.auth,
             body.len()
         );
         let s = self.reader.get_mut();
         s.write_all(head.as_bytes())?;
         s.write_all(&body)?;
+        Ok(())
+    }
+
+    fn post(&mut self, path: &str, body: &Value) -> Result<(u16, Vec<u8>)> {
+        self.send(path, body, "")?;
         let mut status = 0;
         let mut length = None;
         let mut line = String::new();
@@ -62,8 +68,8 @@ impl Connection {
             if l.is_empty() {
                 break;
             }
-            if let Some(rest) = l.strip_prefix("HTTP/1.1 ") {
-                status = rest.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+            if let Some(code) = status_code(l) {
+                status = code;
             } else if let Some((k, v)) = l.split_once(':') {
                 if k.eq_ignore_ascii_case("content-length") {
                     length = v.trim().parse::<usize>().ok();
@@ -75,50 +81,24 @@ impl Connection {
         Ok((status, reply))
     }
 
-    /// Sends a streaming chat request; returns when the first non-empty answer text arrives
-    /// (then reads the stream to its end so the next request starts on a quiet server).
+    /// Sends a streaming chat request; returns the ms until the first non-empty answer text
+    /// arrived (the stream is read to its end so the next request starts on a quiet server).
     fn first_token(&mut self, question: &str, max_tokens: usize) -> Result<f64> {
-        let body = serde_json::to_vec(&json!({
-            "model": "hearth",
-            "messages": [{ "role": "user", "content": question }],
-            "stream": true,
-            "max_tokens": max_tokens,
-        }))?;
-        let head = format!(
-            "POST /v1/chat/completions HTTP/1.1\r\nHost: bench\r\nAuthorization: {}\r\n\
-             Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            self.auth,
-            body.len()
-        );
         let started = Instant::now();
-        let s = self.reader.get_mut();
-        s.write_all(head.as_bytes())?;
-        s.write_all(&body)?;
         let mut first = None;
-        let mut line = String::new();
-        loop {
-            line.clear();
-            if self.reader.read_line(&mut line)? == 0 {
-                break;
-            }
-            if first.is_some() {
-                continue;
-            }
-            let Some(data) = line.trim_end().strip_prefix("data: ") else {
-                continue;
-            };
-            if let Ok(v) = serde_json::from_str::<Value>(data) {
-                if v["error"].is_object() {
-                    bail!("the server failed: {}", v["error"]["message"]);
-                }
-                if v["choices"][0]["delta"]["content"]
-                    .as_str()
-                    .is_some_and(|c| !c.is_empty())
-                {
+        let body = chat(question, max_tokens);
+        self.stream(
+            "/v1/chat/completions",
+            &body,
+            "",
+            |_| {},
+            |data| {
+                if first.is_none() && chat_text(data)?.is_some_and(|t| !t.is_empty()) {
                     first = Some(started.elapsed().as_secs_f64() * 1e3);
                 }
-            }
-        }
+                Ok(true)
+            },
+        )?;
         first.context("the stream held no answer text")
     }
 
@@ -134,25 +114,14 @@ impl Connection {
         mut status: impl FnMut(u16),
         mut each: impl FnMut(&str) -> Result<bool>,
     ) -> Result<bool> {
-        let body = serde_json::to_vec(body)?;
-        let head = format!(
-            "POST {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: {}\r\n\
-             Content-Type: application/json\r\n{extra}Content-Length: {}\r\n\
-             Connection: close\r\n\r\n",
-            self.auth,
-            body.len()
-        );
-        let s = self.reader.get_mut();
-        s.write_all(head.as_bytes())?;
-        s.write_all(&body)?;
+        self.send(path, body, &format!("{extra}Connection: close\r\n"))?;
         let mut line = String::new();
         loop {
             line.clear();
             if self.reader.read_line(&mut line)? == 0 {
                 bail!("{path}: the server closed the connection without a reply");
             }
-            if let Some(rest) = line.strip_prefix("HTTP/1.1 ") {
-                let code = rest.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0);
+            if let Some(code) = status_code(&line) {
                 status(code);
                 if code != 200 {
                     bail!("{path}: status {code}");
@@ -186,6 +155,12 @@ impl Connection {
     fn close(self) {
         let _ = self.reader.get_ref().shutdown(std::net::Shutdown::Both);
     }
+}
+
+/// The status of an HTTP/1.1 status line (0 when it does not parse), `None` for other lines.
+fn status_code(line: &str) -> Option<u16> {
+    let rest = line.strip_prefix("HTTP/1.1 ")?;
+    Some(rest.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0))
 }
 
 fn chat(question: &str, max_tokens: usize) -> Value {
@@ -298,7 +273,7 @@ fn under_load(
         let (done, token, questions) = (done.clone(), token.to_string(), questions.clone());
         std::thread::spawn(move || {
             let mut tally = Tally::default();
-            let mut tokens = 0usize;
+            let mut pieces = 0usize;
             let mut i = 0;
             while !done.load(Ordering::SeqCst) {
                 let q = &questions[i % questions.len()];
@@ -314,7 +289,7 @@ fn under_load(
                         |data| {
                             Ok(match chat_text(data)? {
                                 Some(piece) => {
-                                    tokens += usize::from(!piece.is_empty());
+                                    pieces += usize::from(!piece.is_empty());
                                     text.push_str(&piece);
                                     true
                                 }
@@ -331,7 +306,7 @@ fn under_load(
                 });
                 tally.record(t, r);
             }
-            (tally, tokens)
+            (tally, pieces)
         })
     };
     let searchers: Vec<_> = (0..clients)
@@ -390,7 +365,7 @@ fn under_load(
     let ingest = ingest
         .join()
         .map_err(|_| anyhow::anyhow!("ingest thread"))?;
-    let (answers, tokens) = answers
+    let (answers, pieces) = answers
         .join()
         .map_err(|_| anyhow::anyhow!("answer thread"))?;
     println!(
@@ -405,7 +380,7 @@ fn under_load(
     match ingest {
         Ok((secs, last)) => println!(
             "  ingest over /api/ingest: {} indexed, {} chunks, {} failed files, {secs:.1} s; \
-             searches ran {searched:.1} s; {streamed} answers, {tokens} tokens streamed",
+             searches ran {searched:.1} s; {streamed} answers, {pieces} text pieces streamed (a piece is a checked sentence or more)",
             last["indexed"],
             last["chunks"],
             last["failed"].as_array().map_or(0, Vec::len)

@@ -73,6 +73,11 @@ pub struct Options {
     pub roots: Option<ShellRoots>,
 }
 
+/// Generations that run at once, and that may wait, unless a shell says otherwise (the API's
+/// [`Options`], and MCP over stdio).
+pub(crate) const MAX_GENERATIONS: usize = 1;
+pub(crate) const MAX_QUEUED: usize = 16;
+
 impl Options {
     /// Defaults: 1 MiB bodies, one generation at a time, 16 waiting, no CORS.
     pub fn new(token: String) -> Self {
@@ -81,8 +86,8 @@ impl Options {
             read_token: None,
             cors_origins: Vec::new(),
             max_body_bytes: 1 << 20,
-            max_generations: 1,
-            max_queued: 16,
+            max_generations: MAX_GENERATIONS,
+            max_queued: MAX_QUEUED,
             roots: None,
         }
     }

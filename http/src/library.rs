@@ -73,20 +73,20 @@ pub(crate) async fn search(
         collections: body.collections,
     };
     let hits = state.library.search(&request).await?;
-    let hits: Vec<Value> = hits
-        .iter()
-        .map(|h| {
-            json!({
-                "path": h.path, "page": h.page, "where": hearth::extract::place(&h.path, h.page),
-                "heading": h.heading, "text": h.text, "score": h.score,
-                "char_start": h.char_start, "char_end": h.char_end,
-            })
-        })
-        .collect();
+    let hits: Vec<Value> = hits.iter().map(hit_json).collect();
     Ok(Json(json!({
         "hits": hits,
         "took_ms": started.elapsed().as_secs_f64() * 1e3,
     })))
+}
+
+/// A search hit as the API (and MCP's `search`) shows it.
+pub(crate) fn hit_json(h: &hearth::Hit) -> Value {
+    json!({
+        "path": h.path, "page": h.page, "where": hearth::extract::place(&h.path, h.page),
+        "heading": h.heading, "text": h.text, "score": h.score,
+        "char_start": h.char_start, "char_end": h.char_end,
+    })
 }
 
 /// `GET /api/documents`

@@ -17,10 +17,12 @@
 //! `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers must agree with the body, and
 //! errors have HTTP statuses), and the initialize handshake of 2025-11-25 (also 2025-06-18,
 //! 2025-03-26, 2024-11-05) for older clients. JSON-RPC 2.0, one message per line on stdio.
-//! Answers take their turn at the same generation queue as the HTTP API's. It is written here rather than
-//! on the official SDK (`rmcp` 3.11) for a measured reason: the SDK's server feature needs
-//! schemars 1, which turns on indexmap's `serde` feature, and that changes the feature set
-//! under DataFusion, Lance and Tauri, so a warm build recompiles that whole tree.
+//! Answers take their turn at the same generation queue as the HTTP API's.
+//!
+//! It is written here rather than on the official SDK (`rmcp` 3.11) for a measured reason: the
+//! SDK's server feature needs schemars 1, which turns on indexmap's `serde` feature, and that
+//! changes the feature set under DataFusion, Lance and Tauri, so a warm build recompiles that
+//! whole tree.
 //!
 //! Engine errors are tool errors (`isError: true`) whose text starts with the engine's stable
 //! code in brackets (`[invalid_request] the query is empty`); a malformed request is a JSON-RPC
@@ -428,10 +430,8 @@ impl Tools {
             collections,
         };
         let hits = self.library.search(&request).await?;
-        Ok(json!({ "passages": hits.iter().map(|h| json!({
-            "path": h.path, "page": h.page, "where": hearth::extract::place(&h.path, h.page),
-            "heading": h.heading, "text": h.text, "score": h.score,
-        })).collect::<Vec<_>>() }))
+        let passages: Vec<Value> = hits.iter().map(crate::library::hit_json).collect();
+        Ok(json!({ "passages": passages }))
     }
 
     async fn ask(
@@ -477,11 +477,7 @@ impl Tools {
             "answer": answer.answer,
             "not_found": answer.not_found,
             "quoted": answer.quoted,
-            "citations": answer.citations.iter().map(|c| json!({
-                "n": c.n, "path": c.path, "page": c.page,
-                "where": hearth::extract::place(&c.path, c.page),
-                "heading": c.heading, "text": c.text,
-            })).collect::<Vec<_>>(),
+            "citations": answer.citations.iter().map(crate::openai::citation_json).collect::<Vec<_>>(),
             "model": answer.model,
         }))
     }
@@ -536,16 +532,22 @@ pub(crate) enum Incoming {
     Reply { message: Value, era: Era },
     /// A notification or a response: nothing to send.
     Nothing,
-    /// A tool call or a resource read, to run with [`Mcp::call`].
-    Call {
-        /// The request id.
-        id: Value,
-        /// `tools/call`, `resources/list` or `resources/read`.
-        method: String,
-        /// Its params.
-        params: Value,
-        era: Era,
-    },
+    /// A tool call or a resource read (already registered, so that it can be cancelled), to
+    /// run with [`Mcp::call`].
+    Call(Call),
+}
+
+/// A tool call or a resource read that is running.
+pub(crate) struct Call {
+    id: Value,
+    /// `tools/call`, `resources/list` or `resources/read`.
+    method: String,
+    params: Value,
+    era: Era,
+    /// Set to stop it.
+    pub(crate) cancel: Cancel,
+    /// Its number under its id (see [`Running`]).
+    serial: u64,
 }
 
 /// The protocol over the tools, shared by the stdio and HTTP transports: requests are
@@ -554,13 +556,6 @@ pub(crate) enum Incoming {
 pub(crate) struct Mcp {
     tools: Tools,
     running: Arc<Running>,
-}
-
-/// A call registered by [`Mcp::start`].
-pub(crate) struct Started {
-    pub(crate) cancel: Cancel,
-    serial: u64,
-    era: Era,
 }
 
 /// The calls running, by request id (as JSON text). Over HTTP, with no sessions, two clients
@@ -577,17 +572,14 @@ impl Running {
         self.calls.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn start(&self, key: String) -> Started {
-        let started = Started {
-            cancel: Cancel::new(),
-            serial: self.serial.fetch_add(1, Ordering::Relaxed),
-            era: Era::Handshake,
-        };
+    /// Registers a call under `key`: its cancellation and serial number.
+    fn start(&self, key: String) -> (Cancel, u64) {
+        let (cancel, serial) = (Cancel::new(), self.serial.fetch_add(1, Ordering::Relaxed));
         self.calls()
             .entry(key)
             .or_default()
-            .push((started.serial, started.cancel.clone()));
-        started
+            .push((serial, cancel.clone()));
+        (cancel, serial)
     }
 
     fn finish(&self, key: &str, serial: u64) {
@@ -699,12 +691,15 @@ impl Mcp {
                 }]}),
             ),
             "tools/call" | "resources/list" | "resources/read" => {
-                return Incoming::Call {
+                let (cancel, serial) = self.running.start(id.to_string());
+                return Incoming::Call(Call {
                     id,
                     method: method.to_string(),
                     params,
                     era,
-                }
+                    cancel,
+                    serial,
+                });
             }
             other => error(&id, -32601, format!("no method {other:?}")),
         };
@@ -714,29 +709,24 @@ impl Mcp {
         }
     }
 
-    /// Register the call `id`: its cancellation.
-    pub(crate) fn start(&self, id: &Value, era: Era) -> Started {
-        let mut started = self.running.start(id.to_string());
-        started.era = era;
-        started
-    }
-
-    /// Run the call `id` (a tool call or a resource request, registered with [`Mcp::start`]);
-    /// progress notifications go to `emit`. Returns the response, or `None` when the call was
-    /// cancelled (a cancelled request gets no response).
+    /// Run `call`; progress notifications go to `emit`. Returns the response, or `None` when
+    /// the call was cancelled (a cancelled request gets no response).
     pub(crate) async fn call(
         &self,
-        id: Value,
-        method: &str,
-        params: Value,
-        started: Started,
+        call: Call,
         emit: impl Fn(Value) + Send + Sync,
     ) -> Option<Value> {
-        let response = self
-            .respond(&id, method, params, &started.cancel, emit)
-            .await;
-        self.running.finish(&id.to_string(), started.serial);
-        response.map(|r| stamp(started.era, method, r))
+        let Call {
+            id,
+            method,
+            params,
+            era,
+            cancel,
+            serial,
+        } = call;
+        let response = self.respond(&id, &method, params, &cancel, emit).await;
+        self.running.finish(&id.to_string(), serial);
+        response.map(|r| stamp(era, &method, r))
     }
 
     async fn respond(
@@ -796,8 +786,9 @@ pub async fn serve_stdio(library: Arc<Library>, load_llm: LoadLlm) -> std::io::R
             }
         }
     });
-    // one answer at a time; up to 16 wait (a client that sends more gets a tool error)
-    let mcp = Mcp::new(library, load_llm, Arc::new(Gate::new(1, 16)));
+    // as the API: one answer at a time, 16 waiting (a client that sends more gets a tool error)
+    let gate = Gate::new(crate::MAX_GENERATIONS, crate::MAX_QUEUED);
+    let mcp = Mcp::new(library, load_llm, Arc::new(gate));
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     while let Some(line) = lines.next_line().await? {
         if line.trim().is_empty() {
@@ -815,21 +806,15 @@ pub async fn serve_stdio(library: Arc<Library>, load_llm: LoadLlm) -> std::io::R
                 let _ = out.send(message);
             }
             Incoming::Nothing => {}
-            Incoming::Call {
-                id,
-                method,
-                params,
-                era,
-            } => {
+            Incoming::Call(call) => {
                 // on its own task, so that other requests and cancellations are read meanwhile
                 let (mcp, out) = (mcp.clone(), out.clone());
-                let started = mcp.start(&id, era);
                 tokio::spawn(async move {
                     let emit_out = out.clone();
                     let emit = move |m: Value| {
                         let _ = emit_out.send(m);
                     };
-                    if let Some(r) = mcp.call(id, &method, params, started, emit).await {
+                    if let Some(r) = mcp.call(call, emit).await {
                         let _ = out.send(r);
                     }
                 });
@@ -893,20 +878,11 @@ pub(crate) async fn http(
             (status(era, &message), axum::Json(message)).into_response()
         }
         Incoming::Nothing => StatusCode::ACCEPTED.into_response(),
-        Incoming::Call {
-            id,
-            method,
-            params,
-            era,
-        } => {
-            let streams = headers
-                .get(axum::http::header::ACCEPT)
-                .and_then(|v| v.to_str().ok())
-                .is_some_and(|a| a.contains("text/event-stream"));
-            let started = mcp.start(&id, era);
-            let guard = crate::CancelOnDrop(started.cancel.clone());
+        Incoming::Call(call) => {
+            let streams = header("accept").is_some_and(|a| a.contains("text/event-stream"));
+            let (era, guard) = (call.era, crate::CancelOnDrop(call.cancel.clone()));
             if !streams {
-                let r = mcp.call(id, &method, params, started, |_| {}).await;
+                let r = mcp.call(call, |_| {}).await;
                 drop(guard);
                 return match r {
                     Some(r) => (status(era, &r), axum::Json(r)).into_response(),
@@ -919,7 +895,7 @@ pub(crate) async fn http(
                 let emit = move |m: Value| {
                     let _ = progress_tx.send(m.to_string());
                 };
-                if let Some(r) = mcp.call(id, &method, params, started, emit).await {
+                if let Some(r) = mcp.call(call, emit).await {
                     let _ = tx.send(r.to_string());
                 }
             });
@@ -1004,18 +980,18 @@ mod tests {
     fn calls_under_one_id_are_kept_apart() {
         let running = Running::default();
         // two HTTP clients both number their first call 1
-        let a = running.start("1".into());
-        let b = running.start("1".into());
-        running.finish("1", a.serial);
+        let (a_cancel, a_serial) = running.start("1".into());
+        let (b_cancel, b_serial) = running.start("1".into());
+        running.finish("1", a_serial);
         // the other is still registered: a cancellation reaches it
         assert_eq!(running.cancel("1"), 1);
-        assert!(b.cancel.is_cancelled() && !a.cancel.is_cancelled());
-        running.finish("1", b.serial);
+        assert!(b_cancel.is_cancelled() && !a_cancel.is_cancelled());
+        running.finish("1", b_serial);
         assert_eq!(running.cancel("1"), 0);
         assert!(running.calls().is_empty());
-        let c = running.start("2".into());
+        let (c_cancel, _) = running.start("2".into());
         running.cancel_all();
-        assert!(c.cancel.is_cancelled());
+        assert!(c_cancel.is_cancelled());
     }
 
     #[test]

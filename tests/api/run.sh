@@ -4,7 +4,6 @@
 # (`cargo build --workspace`); scripts/test.sh runs it after the Rust tests.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-HEARTH="${HEARTH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/hearth}"
 VENV="${HEARTH_API_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/hearth/api-venv}"
 source "$ROOT/tests/serve_corpus.sh"
 python_client "$VENV" openai "openai>=1.40,<3"

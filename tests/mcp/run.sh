@@ -6,7 +6,6 @@
 # scripts/test.sh runs it after the Rust tests.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-HEARTH="${HEARTH_BIN:-${CARGO_TARGET_DIR:-$ROOT/target}/debug/hearth}"
 VENV="${HEARTH_MCP_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/hearth/mcp-venv}"
 source "$ROOT/tests/serve_corpus.sh"
 python_client "$VENV" mcp "mcp>=2.3,<3"
