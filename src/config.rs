@@ -78,6 +78,9 @@ pub struct LlmConfig {
     pub endpoint_key: String,
     /// Seconds to wait for the endpoint: to connect, and between streamed pieces.
     pub endpoint_timeout_s: f64,
+    /// A PEM file of certificates to trust for an `https://` endpoint besides the system's
+    /// (a server with a certificate of its own). Empty: the system's only.
+    pub endpoint_ca: String,
 }
 
 impl Default for LlmConfig {
@@ -94,6 +97,7 @@ impl Default for LlmConfig {
             endpoint_model: String::new(),
             endpoint_key: String::new(),
             endpoint_timeout_s: 120.0,
+            endpoint_ca: String::new(),
         }
     }
 }
@@ -170,6 +174,9 @@ pub struct EmbedderEndpoint {
     /// Seconds to wait for the server.
     #[serde(default = "remote_timeout")]
     pub endpoint_timeout_s: f64,
+    /// A PEM file of certificates to trust for an `https://` endpoint besides the system's.
+    #[serde(default)]
+    pub endpoint_ca: String,
 }
 
 fn remote_max_tokens() -> usize {

@@ -217,29 +217,29 @@ impl Config {
                 "llm.first_token_budget_s must be a positive number of seconds".into(),
             ));
         }
+        let web = |url: &str| {
+            url::Url::parse(url.trim())
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        };
         if let Some(remote) = &self.embedder_endpoint {
-            let ok = url::Url::parse(remote.endpoint.trim())
-                .is_ok_and(|u| u.scheme() == "http" && u.host_str().is_some());
-            if !ok || remote.id.trim().is_empty() {
+            if !web(&remote.endpoint) || remote.id.trim().is_empty() {
                 return Err(Error::Config(format!(
-                    "embedder.endpoint must be an http:// base URL such as \
-                     \"http://127.0.0.1:11434/v1\", with an id naming the model (https is not \
-                     supported), got {:?}",
+                    "embedder.endpoint must be an http:// or https:// base URL such as \
+                     \"http://127.0.0.1:11434/v1\", with an id naming the model, got {:?}",
                     remote.endpoint
                 )));
             }
+            readable_ca("embedder.endpoint_ca", &remote.endpoint_ca)?;
         }
         let endpoint = self.llm.endpoint.trim();
         if !endpoint.is_empty() {
-            let ok = url::Url::parse(endpoint)
-                .is_ok_and(|u| u.scheme() == "http" && u.host_str().is_some());
-            if !ok {
+            if !web(endpoint) {
                 return Err(Error::Config(format!(
-                    "llm.endpoint must be an http:// base URL such as \"http://127.0.0.1:8080/v1\" \
-                     (https is not supported: reach a remote server through an SSH tunnel or a \
-                     local proxy), got {endpoint:?}"
+                    "llm.endpoint must be an http:// or https:// base URL such as \
+                     \"http://127.0.0.1:8080/v1\", got {endpoint:?}"
                 )));
             }
+            readable_ca("llm.endpoint_ca", &self.llm.endpoint_ca)?;
             let t = self.llm.endpoint_timeout_s;
             if !(t.is_finite() && t > 0.0) {
                 return Err(Error::Config(
@@ -267,6 +267,23 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `endpoint_ca`, when set, names a file that can be read.
+fn readable_ca(what: &str, path: &str) -> Result<()> {
+    let path = path.trim();
+    if path.is_empty() {
+        return Ok(());
+    }
+    std::fs::metadata(path)
+        .map_err(|e| Error::Config(format!("{what} {path:?}: {e}")))
+        .and_then(|m| {
+            if m.is_file() {
+                Ok(())
+            } else {
+                Err(Error::Config(format!("{what} {path:?} is not a file")))
+            }
+        })
 }
 
 #[cfg(test)]

@@ -29,13 +29,10 @@ pub(crate) async fn load_answerer(
     config: &Config,
     choice: Option<&str>,
 ) -> Result<Arc<dyn Generator>> {
-    if choice.is_none() && !config.llm.endpoint.trim().is_empty() {
-        let remote = hearth_http::RemoteLlm::new(&config.llm)?;
-        let probe = remote.clone();
-        tokio::task::spawn_blocking(move || probe.check())
-            .await
-            .context("endpoint check thread")??;
-        return Ok(Arc::new(remote));
+    if choice.is_none() {
+        if let Some(remote) = hearth_http::answerer(&config.llm).await? {
+            return Ok(remote);
+        }
     }
     Ok(load_llm(config, choice).await?)
 }

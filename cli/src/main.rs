@@ -299,19 +299,13 @@ pub(crate) async fn open_library(config: Config) -> Result<Library> {
 }
 
 async fn open_library_quietly(config: Config) -> Result<Library> {
-    if let Some(remote) = config.embedder_endpoint.clone() {
-        // `[embedder] endpoint`: the server embeds (its vector size is asked first)
-        let embedder =
-            tokio::task::spawn_blocking(move || hearth_http::RemoteEmbedder::new(&remote))
-                .await
-                .context("embedding server check thread")??;
-        config.validate()?;
-        return Ok(Library::open_with_embedder(config, std::sync::Arc::new(embedder)).await?);
-    }
-    Library::open(config).await.map_err(|e| match e {
-        hearth::Error::ModelMissing { .. } => anyhow::anyhow!("{e}; then try again"),
-        other => other.into(),
-    })
+    // `[embedder] endpoint`: the server embeds (its vector size is asked first)
+    hearth_http::open_library(config)
+        .await
+        .map_err(|e| match e {
+            hearth::Error::ModelMissing { .. } => anyhow::anyhow!("{e}; then try again"),
+            other => other.into(),
+        })
 }
 
 async fn run(cli: Cli) -> Result<i32> {

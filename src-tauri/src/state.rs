@@ -174,18 +174,8 @@ impl Shell {
             return Ok(lib.clone());
         }
         let config = self.config()?;
-        let mut lib = match config.embedder_endpoint.clone() {
-            // `[embedder] endpoint`: a server the user runs embeds
-            Some(remote) => {
-                let embedder =
-                    tokio::task::spawn_blocking(move || hearth_http::RemoteEmbedder::new(&remote))
-                        .await
-                        .map_err(|e| ErrorDto::new("internal", e.to_string()))??;
-                config.validate()?;
-                Library::open_with_embedder(config, Arc::new(embedder)).await?
-            }
-            None => Library::open(config).await?,
-        };
+        // `[embedder] endpoint`: a server the user runs embeds
+        let mut lib = hearth_http::open_library(config).await?;
         lib.set_writer("Hearth desktop", true);
         let lib = Arc::new(lib);
         *slot = Some(lib.clone());
@@ -241,9 +231,9 @@ impl Shell {
         config: &Config,
         on_status: impl Fn(&str),
     ) -> Result<Arc<dyn Generator>, ErrorDto> {
-        if !config.llm.endpoint.trim().is_empty() {
+        if let Some(remote) = hearth_http::answerer(&config.llm).await? {
             // a model server the user runs answers (`[llm] endpoint` in config.toml)
-            return Ok(Arc::new(hearth_http::RemoteLlm::new(&config.llm)?));
+            return Ok(remote);
         }
         self.measure_if_needed(config, || {
             on_status("Measuring how fast this computer runs the language models (once)…")
