@@ -767,7 +767,7 @@ pub fn matmul(kind: Kind, w: &[u8], n: usize, k: usize, x: &[f32], y: &mut [f32]
         "room for {tokens} tokens of {n} rows"
     );
     let row_bytes = k / QK * kind.block_bytes();
-    let y_ptr = y.as_mut_ptr() as usize;
+    let out = super::disjoint::Disjoint::new(y);
     candle_core::utils::barrier_pool().execute_chunked(n, |range| {
         for r in range {
             let row = &w[r * row_bytes..(r + 1) * row_bytes];
@@ -776,9 +776,8 @@ pub fn matmul(kind: Kind, w: &[u8], n: usize, k: usize, x: &[f32], y: &mut [f32]
                 let xs = &xq[t0..];
                 let put = |v: &[f32]| {
                     for (t, &v) in v.iter().enumerate() {
-                        // SAFETY: each row index is handed to exactly one worker; y has
-                        // tokens × n entries.
-                        unsafe { *(y_ptr as *mut f32).add((t0 + t) * n + r) = v };
+                        // SAFETY: each row index is handed to exactly one worker.
+                        unsafe { out.write((t0 + t) * n + r, v) };
                     }
                     v.len()
                 };

@@ -124,7 +124,7 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &Q8K, y: &mut [f32]) {
         target_feature = "fma"
     ))]
     {
-        let y_at = y.as_mut_ptr() as usize;
+        let out = super::disjoint::Disjoint::new(y);
         let run = |rows: std::ops::Range<usize>| {
             for r in rows {
                 let row = &w[r * row_bytes..(r + 1) * row_bytes];
@@ -136,7 +136,7 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &Q8K, y: &mut [f32]) {
                     // blocks and tokens t0..t0 + left have `nb` blocks of activations each;
                     // each row goes to one worker only and (t, r) is inside `y`.
                     unsafe {
-                        let y = (y_at as *mut f32).add(t0 * n + r);
+                        let y = out.ptr().add(t0 * n + r);
                         match left {
                             1 => avx2::dot::<1>(dtype, row, x, t0, n, y),
                             2 => avx2::dot::<2>(dtype, row, x, t0, n, y),

@@ -15,6 +15,7 @@ pub mod attention;
 pub(crate) mod blocks;
 mod choice;
 pub mod cpu;
+mod disjoint;
 pub mod gguf;
 pub mod kernels;
 pub mod kquant;

@@ -25,6 +25,7 @@
 use candle_core::quantized::GgmlDType;
 
 use super::cpu::{lanes_on, vnni};
+use super::disjoint::Disjoint;
 use super::kernels::quantize_block;
 
 /// Values per activation (and unpacked weight) block.
@@ -69,11 +70,10 @@ impl QActs {
             d: vec![0.0; tiles * nb * TILE + TILE],
             sums: vec![0.0; tiles * nb * 2 * TILE + TILE],
         };
-        // (addresses, so that the closure may be shared between the pool's workers)
         let (qs, d, sums) = (
-            a.qs.as_mut_ptr() as usize,
-            a.d.as_mut_ptr() as usize,
-            a.sums.as_mut_ptr() as usize,
+            Disjoint::new(&mut a.qs),
+            Disjoint::new(&mut a.d),
+            Disjoint::new(&mut a.sums),
         );
         let run = |tiles: std::ops::Range<usize>| {
             for t in tiles.start * TILE..(tiles.end * TILE).min(tokens) {
@@ -81,15 +81,14 @@ impl QActs {
                 for b in 0..nb {
                     let from = t * k + b * QK;
                     // SAFETY: token t's values, and its lane of its tile's scales and sums,
-                    // are written by the one worker that has its tile; all are in bounds
-                    // (the vectors were sized for every tile above).
+                    // are written by the one worker that has its tile.
                     unsafe {
-                        let q = std::slice::from_raw_parts_mut((qs as *mut i8).add(from), QK);
+                        let q = qs.part(from..from + QK);
                         let (dv, half_sums) = quantize_block(&x[from..from + QK], q);
                         let at = tile * nb + b;
-                        *(d as *mut f32).add(at * TILE + lane) = dv;
+                        d.write(at * TILE + lane, dv);
                         for (h, s) in half_sums.iter().enumerate() {
-                            *(sums as *mut f32).add((at * 2 + h) * TILE + lane) = dv * *s as f32;
+                            sums.write((at * 2 + h) * TILE + lane, dv * *s as f32);
                         }
                     }
                 }
@@ -222,11 +221,11 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &QActs, y: &mut [f32]) {
 ))]
 fn tile_matmul(dtype: GgmlDType, w: &[u8], row_bytes: usize, n: usize, x: &QActs, y: &mut [f32]) {
     use avx2::*;
-    // the output pointer is taken from the exclusive borrow (writing through one derived from
-    // a shared borrow is undefined behaviour), as an address so the workers can share it
-    let y_at = y.as_mut_ptr() as usize;
+    // the output pointer comes from the exclusive borrow (writing through one derived from a
+    // shared borrow is undefined behaviour)
+    let out = Disjoint::new(y);
     let run = |rows: std::ops::Range<usize>| {
-        let y = y_at as *mut f32;
+        let y = out.ptr();
         // SAFETY: `rows` are whole rows of `w`, `y` has room for every token of them (checked
         // by `matmul`), and each row index goes to one worker only (disjoint writes).
         unsafe {
@@ -273,10 +272,9 @@ fn prompt_matmul(
     use avx2::*;
     use lanes::groups_of;
     assert!(vnni || dtype != GgmlDType::Q8_0, "8-bit weights need VNNI");
-    // (an address, so that the closure may be shared between the workers)
-    let y_at = y.as_mut_ptr() as usize;
+    let out = Disjoint::new(y);
     let run = |groups: std::ops::Range<usize>| {
-        let (v, yp) = (vnni, y_at as *const f32);
+        let (v, yp) = (vnni, out.ptr().cast_const());
         // SAFETY: `w` and `y` were checked by `matmul`; each group of eight rows goes to one
         // worker only (disjoint writes); VNNI only where the processor has it.
         unsafe {

@@ -9,6 +9,7 @@ use candle_core::quantized::QTensor;
 use candle_core::{DType, Device, Module, Result, Tensor};
 
 use super::attention::{attend_run, merge, part_len, Elem, Run, RUN};
+use super::disjoint::Disjoint;
 use super::gguf::GgufFile;
 use super::qmat::{QEmbedding, QLinear};
 
@@ -619,8 +620,7 @@ impl Transformer {
                 let runs = (kv_len - first).div_ceil(RUN);
                 let items = h.n_kv_head * runs;
                 let mut parts = vec![0f32; items * group * pl];
-                // (an address, so that the closure may be shared between the pool's workers)
-                let parts_at = parts.as_mut_ptr() as usize;
+                let shared = Disjoint::new(&mut parts);
                 let q = &q[i * qw..(i + 1) * qw];
                 let attend = |items: std::ops::Range<usize>| {
                     let mut scores = vec![0f32; group * RUN];
@@ -628,13 +628,9 @@ impl Transformer {
                         let (g, r) = (item / runs, item % runs);
                         let (t0, t1) = (first + r * RUN, kv_len.min(first + (r + 1) * RUN));
                         // SAFETY: item `item`'s results (group × (d + 2) values) are written by
-                        // this worker only, and lie inside `parts`.
-                        let out = unsafe {
-                            std::slice::from_raw_parts_mut(
-                                (parts_at as *mut f32).add(item * group * pl),
-                                group * pl,
-                            )
-                        };
+                        // this worker only (the pool hands each item to one worker).
+                        let out =
+                            unsafe { shared.part(item * group * pl..(item + 1) * group * pl) };
                         let run = Run {
                             q: &q[g * group * d..(g + 1) * group * d],
                             d,
