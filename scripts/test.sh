@@ -10,6 +10,8 @@ command -v node >/dev/null || EXTRA_PACKAGES+=" nodejs"
 # The HTTP API and MCP tests: curl, and venvs for the official openai and mcp Python clients
 # (from PyPI).
 command -v curl >/dev/null || EXTRA_PACKAGES+=" curl"
+# The kernel tests under memcheck (scripts/memcheck-kernels.sh).
+command -v valgrind >/dev/null || EXTRA_PACKAGES+=" valgrind"
 python3 -c "import ensurepip, venv" 2>/dev/null || EXTRA_PACKAGES+=" python3-venv"
 export EXTRA_PACKAGES
 source "$ROOT/scripts/setup.sh"
@@ -51,6 +53,8 @@ xvfb-run -a -s "-screen 0 1280x800x24" \
 passed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^passed;?$/) s += $(i-1)} END {print s + 0}' "$results")
 failed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^failed;?$/) s += $(i-1)} END {print s + 0}' "$results")
 rm -f "$results"
+log "kernel tests under Valgrind's memcheck"
+bash scripts/memcheck-kernels.sh
 log "HTTP API tests (hearth serve with curl and the openai Python client)"
 api_line="$(bash tests/api/run.sh | tee /dev/stderr | tail -1)"
 api_passed=$(echo "$api_line" | awk '/^api tests:/ {print $3}')
