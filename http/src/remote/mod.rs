@@ -15,6 +15,7 @@ mod embed;
 mod llm;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::mpsc::{self, RecvTimeoutError};
@@ -146,17 +147,9 @@ impl Endpoint {
             let what_ca = format!("{what}_ca");
             let pem =
                 std::fs::read(ca).map_err(|e| Error::Config(format!("{what_ca} {ca:?}: {e}")))?;
-            let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
-                Error::Config(format!("{what_ca} {ca:?}: {}", crate::error_chain(&e)))
-            })?;
-            if certs.is_empty() {
-                return Err(Error::Config(format!(
-                    "{what_ca} {ca:?} holds no PEM certificate"
-                )));
-            }
-            for c in certs {
-                builder = builder.add_root_certificate(c);
-            }
+            let tls = tls::client_config(&pem)
+                .map_err(|e| Error::Config(format!("{what_ca} {ca:?}: {e}")))?;
+            builder = builder.use_preconfigured_tls(tls);
         }
         let client = builder
             .build()

@@ -1,6 +1,7 @@
 //! The remote client against real sockets: canned replies from a server thread (plain TCP, or
-//! TLS with the certificates in `http/tests/tls/`, a test CA and a `localhost` certificate it
-//! signed, made with `openssl req`/`openssl x509` and valid for 100 years).
+//! TLS with the certificates in `http/tests/tls/`: a test CA and a `localhost` certificate it
+//! signed, and a self-signed `localhost` certificate, made with `openssl req -x509` /
+//! `openssl x509 -req` and valid for 100 years).
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -392,16 +393,17 @@ fn localhost_reaches_a_server_on_either_loopback() {
     }
 }
 
-/// A TLS server with a certificate signed by the test CA.
-fn tls_server(replies: Vec<Canned>) -> (u16, Arc<Mutex<Vec<Value>>>) {
+/// A TLS server with the certificate `name`.pem (`server`: signed by the test CA;
+/// `self-signed`: its own issuer, marked as a CA, as `openssl req -x509` makes it).
+fn tls_server(name: &str, replies: Vec<Canned>) -> (u16, Arc<Mutex<Vec<Value>>>) {
     use rustls::pki_types::pem::PemObject;
     use rustls::pki_types::{CertificateDer, PrivateKeyDer};
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/tls");
-    let certs = CertificateDer::pem_file_iter(dir.join("server.pem"))
+    let certs = CertificateDer::pem_file_iter(dir.join(format!("{name}.pem")))
         .unwrap()
         .collect::<std::result::Result<Vec<_>, _>>()
         .unwrap();
-    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join(format!("{name}.key"))).unwrap();
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
@@ -438,10 +440,13 @@ fn tls_server(replies: Vec<Canned>) -> (u16, Arc<Mutex<Vec<Value>>>) {
 #[test]
 fn https_works_with_a_certificate_the_user_trusts_in_config() {
     let ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tls/ca.pem");
-    let (port, seen) = tls_server(vec![
-        Canned::Reply(stream(&["Over", " TLS."], "stop")),
-        Canned::Reply(stream(&["never"], "stop")),
-    ]);
+    let (port, seen) = tls_server(
+        "server",
+        vec![
+            Canned::Reply(stream(&["Over", " TLS."], "stop")),
+            Canned::Reply(stream(&["never"], "stop")),
+        ],
+    );
     let mut cfg = llm_config(&format!("https://localhost:{port}/v1"));
     cfg.endpoint_ca = ca.into();
     let (gen, pieces) = ask(&RemoteLlm::new(&cfg).unwrap(), false);
@@ -461,10 +466,45 @@ fn https_works_with_a_certificate_the_user_trusts_in_config() {
     assert!(pieces.is_empty());
     assert_eq!(seen.lock().unwrap().len(), 1);
 
+    // a self-signed certificate (marked as a CA, which path validation refuses as a server's
+    // own) is trusted when it is the one in endpoint_ca
+    let (port, _) = tls_server(
+        "self-signed",
+        vec![Canned::Reply(stream(&["Pinned."], "stop"))],
+    );
+    let mut pinned = llm_config(&format!("https://127.0.0.1:{port}/v1"));
+    pinned.endpoint_ca = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tls/self-signed.pem").into();
+    assert_eq!(
+        ask(&RemoteLlm::new(&pinned).unwrap(), false)
+            .0
+            .unwrap()
+            .text,
+        "Pinned."
+    );
+    // but not when the file holds another certificate
+    let (port, seen) = tls_server(
+        "self-signed",
+        vec![Canned::Reply(stream(&["never"], "stop"))],
+    );
+    pinned.endpoint = format!("https://127.0.0.1:{port}/v1");
+    pinned.endpoint_ca = ca.into();
+    let e = ask(&RemoteLlm::new(&pinned).unwrap(), false)
+        .0
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("did not prove who it is"), "{e}");
+    assert!(seen.lock().unwrap().is_empty());
+
     // a CA file that is missing or holds no certificate is a configuration error
     cfg.endpoint_ca = "/nonexistent/ca.pem".into();
     let e = RemoteLlm::new(&cfg).unwrap_err().to_string();
     assert!(e.contains("llm.endpoint_ca"), "{e}");
+    let empty = std::env::temp_dir().join(format!("hearth-empty-ca-{}.pem", std::process::id()));
+    std::fs::write(&empty, "not a certificate\n").unwrap();
+    cfg.endpoint_ca = empty.to_string_lossy().into();
+    let e = RemoteLlm::new(&cfg).unwrap_err().to_string();
+    let _ = std::fs::remove_file(&empty);
+    assert!(e.contains("holds no PEM certificate"), "{e}");
 }
 
 #[test]
