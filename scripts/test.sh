@@ -12,6 +12,8 @@ command -v node >/dev/null || EXTRA_PACKAGES+=" nodejs"
 command -v curl >/dev/null || EXTRA_PACKAGES+=" curl"
 # The kernel tests under memcheck (scripts/memcheck-kernels.sh).
 command -v valgrind >/dev/null || EXTRA_PACKAGES+=" valgrind"
+# An older processor's message instead of "Illegal instruction", tested under qemu's user mode.
+command -v qemu-x86_64 >/dev/null || EXTRA_PACKAGES+=" qemu-user"
 python3 -c "import ensurepip, venv" 2>/dev/null || EXTRA_PACKAGES+=" python3-venv"
 export EXTRA_PACKAGES
 source "$ROOT/scripts/setup.sh"

@@ -213,6 +213,8 @@ pub(crate) enum ModelsCommand {
 }
 
 fn main() {
+    // before anything that may run an instruction this processor lacks
+    hearth::llm::cpu::refuse_unsupported_processor();
     quiet_on_broken_pipe();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

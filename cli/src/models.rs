@@ -184,8 +184,10 @@ fn list(config: &Config, json: bool) -> Result<i32> {
         );
     }
     println!(
-        "on this machine ({}, {} threads):",
-        machine.cpu, machine.threads
+        "on this machine ({}, {} threads; kernels: {}):",
+        machine.cpu,
+        machine.threads,
+        hearth::llm::cpu::kernels_in_use()
     );
     let sized = models
         .iter()

@@ -389,3 +389,32 @@ fn a_reader_that_stops_early_ends_hearth_quietly() {
     assert_eq!(out.status.code(), Some(141), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// On a processor without what this build needs (x86-64-v3: AVX2, FMA, F16C, …), `hearth`
+/// says so and exits 1 instead of dying with "Illegal instruction". Run under qemu's user-mode
+/// emulation of older processors (`qemu-user`, which scripts/test.sh installs).
+#[test]
+#[cfg(target_arch = "x86_64")]
+fn an_older_processor_gets_a_message_not_an_illegal_instruction() {
+    let qemu = "qemu-x86_64";
+    let bin = env!("CARGO_BIN_EXE_hearth");
+    for (cpu, lacks) in [("Nehalem", "avx"), ("SandyBridge", "avx2"), ("Haswell", "")] {
+        let out = Command::new(qemu)
+            .args(["-cpu", cpu, bin, "--version"])
+            .output()
+            .unwrap_or_else(|e| panic!("{qemu}: {e} (install Debian's qemu-user)"));
+        let err = String::from_utf8_lossy(&out.stderr);
+        if lacks.is_empty() {
+            assert!(out.status.success(), "{cpu}: {err}");
+            assert!(String::from_utf8_lossy(&out.stdout).starts_with("hearth "));
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(1), "{cpu}: {err}");
+        assert!(
+            err.contains("built for processors with AVX2")
+                && err.contains(&format!(" {lacks} "))
+                && err.contains("cannot run here"),
+            "{cpu}: {err}"
+        );
+    }
+}

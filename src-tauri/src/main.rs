@@ -15,6 +15,8 @@ mod watching;
 use tauri::Manager;
 
 fn main() {
+    // before anything that may run an instruction this processor lacks
+    hearth::llm::cpu::refuse_unsupported_processor();
     let shell = state::Shell::from_environment();
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())

@@ -7,6 +7,155 @@
 //!   (`kernels`);
 //! * `HEARTH_KQUANT=0` — the K-quants' few rows through candle's dot products (`kquant_on`).
 
+/// The x86-64-v3 features, where CPUID reports each (leaf, register, bit mask; masks, not bit
+/// numbers, so that no shift by a variable needs BMI2's `shrx`).
+#[cfg(target_arch = "x86_64")]
+const V3: [(&str, u32, Reg, u32); 13] = [
+    ("sse3", 1, Reg::Ecx, 1 << 0),
+    ("ssse3", 1, Reg::Ecx, 1 << 9),
+    ("fma", 1, Reg::Ecx, 1 << 12),
+    ("sse4.1", 1, Reg::Ecx, 1 << 19),
+    ("sse4.2", 1, Reg::Ecx, 1 << 20),
+    ("movbe", 1, Reg::Ecx, 1 << 22),
+    ("popcnt", 1, Reg::Ecx, 1 << 23),
+    ("avx", 1, Reg::Ecx, 1 << 28),
+    ("f16c", 1, Reg::Ecx, 1 << 29),
+    ("bmi1", 7, Reg::Ebx, 1 << 3),
+    ("avx2", 7, Reg::Ebx, 1 << 5),
+    ("bmi2", 7, Reg::Ebx, 1 << 8),
+    ("lzcnt", 0x8000_0001, Reg::Ecx, 1 << 5),
+];
+
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+enum Reg {
+    Ebx,
+    Ecx,
+}
+
+/// Whether the processor has `(leaf, reg, bit)`, asked of CPUID itself:
+/// `is_x86_feature_detected!` answers "yes" for every feature the build enables, whatever the
+/// processor.
+#[cfg(target_arch = "x86_64")]
+fn has(leaf: u32, reg: Reg, mask: u32) -> bool {
+    use std::arch::x86_64::{__cpuid, __cpuid_count};
+    // (a leaf above the highest one the processor reports is not asked)
+    let highest = |base: u32| __cpuid(base).eax;
+    if leaf >= 0x8000_0000 {
+        if highest(0x8000_0000) < leaf {
+            return false;
+        }
+    } else if highest(0) < leaf {
+        return false;
+    }
+    let r = __cpuid_count(leaf, 0);
+    let word = match reg {
+        Reg::Ebx => r.ebx,
+        Reg::Ecx => r.ecx,
+    };
+    word & mask != 0
+}
+
+/// Whether the operating system saves the AVX registers (OSXSAVE, and XCR0's SSE and AVX
+/// state bits): without it AVX instructions fault even on a processor that has them.
+#[cfg(target_arch = "x86_64")]
+fn os_saves_avx() -> bool {
+    if !has(1, Reg::Ecx, 1 << 27) {
+        return false;
+    }
+    let (lo, _hi): (u32, u32);
+    // SAFETY: XGETBV with ECX = 0 is defined when OSXSAVE is set (checked above); it reads
+    // XCR0 and touches no memory.
+    unsafe {
+        std::arch::asm!("xgetbv", in("ecx") 0, out("eax") lo, out("edx") _hi,
+                        options(nomem, nostack, preserves_flags));
+    }
+    lo & 0b110 == 0b110
+}
+
+/// The instruction-set features this build was compiled to use (`-C target-cpu=x86-64-v3` in
+/// `.cargo/config.toml`) that this processor (or its operating system) lacks.
+pub fn missing_features() -> Vec<&'static str> {
+    #[allow(unused_mut)]
+    let mut missing = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx_usable = os_saves_avx();
+        for (name, leaf, reg, mask) in V3 {
+            let needs_os = matches!(name, "avx" | "avx2" | "fma" | "f16c");
+            if !has(leaf, reg, mask) || (needs_os && !avx_usable) {
+                missing.push(name);
+            }
+        }
+    }
+    missing
+}
+
+/// Stops the program with a message when this processor lacks what the build needs, before it
+/// would stop at its first such instruction ("Illegal instruction"). The shells call it first.
+///
+/// Written so that it runs on any x86-64 processor although the crate is built for x86-64-v3:
+/// scalar work only, and the message goes out through the standard library's own code (built
+/// for every x86-64); it was checked under `qemu-x86_64 -cpu Nehalem` (a processor without AVX).
+#[inline(never)]
+pub fn refuse_unsupported_processor() {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::io::Write;
+        let avx_usable = os_saves_avx();
+        let mut ok = true;
+        for (name, leaf, reg, mask) in V3 {
+            let needs_os = matches!(name, "avx" | "avx2" | "fma" | "f16c");
+            ok &= has(leaf, reg, mask) && (avx_usable || !needs_os);
+        }
+        if ok {
+            return;
+        }
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(
+            b"error: this copy of Hearth was built for processors with AVX2, FMA and F16C \
+              (x86-64-v3: Intel Core since 2013, AMD since 2015), and this processor lacks",
+        );
+        for (name, leaf, reg, mask) in V3 {
+            let needs_os = matches!(name, "avx" | "avx2" | "fma" | "f16c");
+            if !has(leaf, reg, mask) || (needs_os && !avx_usable) {
+                let _ = err.write_all(b" ");
+                let _ = err.write_all(name.as_bytes());
+            }
+        }
+        let _ = err.write_all(b"; it cannot run here.\n");
+        let _ = err.flush();
+        std::process::exit(1);
+    }
+}
+
+/// Which kernels this build runs on this processor, for `hearth models list`.
+pub fn kernels_in_use() -> String {
+    let simd = if cfg!(all(
+        target_arch = "x86_64",
+        target_feature = "avx2",
+        target_feature = "fma"
+    )) {
+        "AVX2 + FMA (built in)"
+    } else {
+        "portable (no AVX2 in this build)"
+    };
+    let has_vnni = {
+        #[cfg(target_arch = "x86_64")]
+        {
+            is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512bw")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        false
+    };
+    let vnni = match (vnni(), has_vnni) {
+        (true, _) => "AVX-512 VNNI for prompts and the encoder",
+        (false, true) => "AVX-512 VNNI present but turned off (HEARTH_VNNI=0)",
+        (false, false) => "no AVX-512 VNNI on this processor",
+    };
+    format!("{simd}; {vnni}")
+}
+
 /// Whether this processor has AVX-512 VNNI (one instruction for four byte products summed
 /// into 32 bits, and no 16-bit saturation), and `HEARTH_VNNI` does not turn it off.
 pub fn vnni() -> bool {
