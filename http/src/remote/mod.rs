@@ -274,7 +274,8 @@ impl Endpoint {
         if let Some(b) = body {
             req = req.header("Content-Type", "application/json").body(b);
         }
-        let (tx, rx) = mpsc::sync_channel(64);
+        // unbounded: the task never blocks the runtime's one worker on a slow reader
+        let (tx, rx) = mpsc::channel();
         let timeout = self.timeout;
         let task = runtime()?.spawn(async move {
             let mut resp = match tokio::time::timeout(timeout, req.send()).await {
