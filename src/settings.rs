@@ -275,15 +275,11 @@ fn readable_ca(what: &str, path: &str) -> Result<()> {
     if path.is_empty() {
         return Ok(());
     }
-    std::fs::metadata(path)
-        .map_err(|e| Error::Config(format!("{what} {path:?}: {e}")))
-        .and_then(|m| {
-            if m.is_file() {
-                Ok(())
-            } else {
-                Err(Error::Config(format!("{what} {path:?} is not a file")))
-            }
-        })
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => Ok(()),
+        Ok(_) => Err(Error::Config(format!("{what} {path:?} is not a file"))),
+        Err(e) => Err(Error::Config(format!("{what} {path:?}: {e}"))),
+    }
 }
 
 #[cfg(test)]

@@ -111,10 +111,8 @@ impl State {
 
     /// The answering model's name, as the configuration names it.
     pub(crate) fn model_name(&self) -> Option<String> {
-        if let Some(remote) = answerer_name(&self.library.config().llm) {
-            return Some(remote);
-        }
-        self.library.config().llm_model(None).ok().map(|(n, _)| n)
+        let config = self.library.config();
+        answerer_name(&config.llm).or_else(|| config.llm_model(None).ok().map(|(n, _)| n))
     }
 }
 

@@ -33,7 +33,7 @@ enum Reg {
     Ecx,
 }
 
-/// Whether the processor has `(leaf, reg, bit)`, asked of CPUID itself:
+/// Whether the processor has `(leaf, reg, mask)`, asked of CPUID itself:
 /// `is_x86_feature_detected!` answers "yes" for every feature the build enables, whatever the
 /// processor.
 #[cfg(target_arch = "x86_64")]
@@ -73,22 +73,12 @@ fn os_saves_avx() -> bool {
     lo & 0b110 == 0b110
 }
 
-/// The instruction-set features this build was compiled to use (`-C target-cpu=x86-64-v3` in
-/// `.cargo/config.toml`) that this processor (or its operating system) lacks.
-pub fn missing_features() -> Vec<&'static str> {
-    #[allow(unused_mut)]
-    let mut missing = Vec::new();
-    #[cfg(target_arch = "x86_64")]
-    {
-        let avx_usable = os_saves_avx();
-        for (name, leaf, reg, mask) in V3 {
-            let needs_os = matches!(name, "avx" | "avx2" | "fma" | "f16c");
-            if !has(leaf, reg, mask) || (needs_os && !avx_usable) {
-                missing.push(name);
-            }
-        }
-    }
-    missing
+/// Whether the processor (and its operating system) lacks `feature` of [`V3`]; `avx_usable`
+/// is [`os_saves_avx`], which the AVX-family features also need.
+#[cfg(target_arch = "x86_64")]
+fn lacks((name, leaf, reg, mask): (&str, u32, Reg, u32), avx_usable: bool) -> bool {
+    let needs_os = matches!(name, "avx" | "avx2" | "fma" | "f16c");
+    !has(leaf, reg, mask) || (needs_os && !avx_usable)
 }
 
 /// Stops the program with a message when this processor lacks what the build needs, before it
@@ -103,12 +93,7 @@ pub fn refuse_unsupported_processor() {
     {
         use std::io::Write;
         let avx_usable = os_saves_avx();
-        let mut ok = true;
-        for (name, leaf, reg, mask) in V3 {
-            let needs_os = matches!(name, "avx" | "avx2" | "fma" | "f16c");
-            ok &= has(leaf, reg, mask) && (avx_usable || !needs_os);
-        }
-        if ok {
+        if !V3.iter().any(|&f| lacks(f, avx_usable)) {
             return;
         }
         let mut err = std::io::stderr().lock();
@@ -116,12 +101,9 @@ pub fn refuse_unsupported_processor() {
             b"error: this copy of Hearth was built for processors with AVX2, FMA and F16C \
               (x86-64-v3: Intel Core since 2013, AMD since 2015), and this processor lacks",
         );
-        for (name, leaf, reg, mask) in V3 {
-            let needs_os = matches!(name, "avx" | "avx2" | "fma" | "f16c");
-            if !has(leaf, reg, mask) || (needs_os && !avx_usable) {
-                let _ = err.write_all(b" ");
-                let _ = err.write_all(name.as_bytes());
-            }
+        for f in V3.iter().filter(|&&f| lacks(f, avx_usable)) {
+            let _ = err.write_all(b" ");
+            let _ = err.write_all(f.0.as_bytes());
         }
         let _ = err.write_all(b"; it cannot run here.\n");
         let _ = err.flush();
@@ -140,15 +122,7 @@ pub fn kernels_in_use() -> String {
     } else {
         "portable (no AVX2 in this build)"
     };
-    let has_vnni = {
-        #[cfg(target_arch = "x86_64")]
-        {
-            is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512bw")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        false
-    };
-    let vnni = match (vnni(), has_vnni) {
+    let vnni = match (vnni(), vnni_present()) {
         (true, _) => "AVX-512 VNNI for prompts and the encoder",
         (false, true) => "AVX-512 VNNI present but turned off (HEARTH_VNNI=0)",
         (false, false) => "no AVX-512 VNNI on this processor",
@@ -160,18 +134,21 @@ pub fn kernels_in_use() -> String {
 /// into 32 bits, and no 16-bit saturation), and `HEARTH_VNNI` does not turn it off.
 pub fn vnni() -> bool {
     static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *V.get_or_init(|| {
-        #[cfg(target_arch = "x86_64")]
-        {
-            std::env::var("HEARTH_VNNI").as_deref() != Ok("0")
-                && is_x86_feature_detected!("avx512f")
-                && is_x86_feature_detected!("avx512bw")
-                && is_x86_feature_detected!("avx512vl")
-                && is_x86_feature_detected!("avx512vnni")
-        }
-        #[cfg(not(target_arch = "x86_64"))]
-        false
-    })
+    *V.get_or_init(|| std::env::var("HEARTH_VNNI").as_deref() != Ok("0") && vnni_present())
+}
+
+/// Whether this processor has the AVX-512 parts the VNNI kernels use, whatever `HEARTH_VNNI`
+/// says.
+fn vnni_present() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512vnni")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
 }
 
 /// Whether prompts take the prompt kernel ([`super::qgemm`]'s `lanes`): 1 yes, 0 no

@@ -33,14 +33,9 @@ impl RemoteLlm {
             &cfg.endpoint_ca,
             cfg.endpoint_timeout_s,
         )?;
-        let model = if cfg.endpoint_model.trim().is_empty() {
-            "default".to_string()
-        } else {
-            cfg.endpoint_model.trim().to_string()
-        };
         Ok(Self {
             info: LlmInfo {
-                name: format!("{model} at {}", endpoint.base),
+                name: Self::name(cfg),
                 path: PathBuf::from(&endpoint.base),
                 architecture: "remote".into(),
                 trained_context: cfg.context_window,
@@ -49,8 +44,22 @@ impl RemoteLlm {
                 chat_template: true,
             },
             endpoint,
-            model,
+            model: Self::model(cfg),
         })
+    }
+
+    /// The model name sent to the server (`endpoint_model`, else "default").
+    fn model(cfg: &LlmConfig) -> String {
+        match cfg.endpoint_model.trim() {
+            "" => "default".to_string(),
+            m => m.to_string(),
+        }
+    }
+
+    /// `model at URL`: how the shells name the answering server (no client is built).
+    pub(super) fn name(cfg: &LlmConfig) -> String {
+        let base = cfg.endpoint.trim().trim_end_matches('/');
+        format!("{} at {base}", Self::model(cfg))
     }
 
     /// Ask the server for its models (`GET …/models`): a clear error now, rather than at the
@@ -199,9 +208,20 @@ impl RemoteLlm {
         }
         gen.prefill_ms = gen.first_token_ms;
     }
+}
 
-    /// One chat completion, streamed to `on_text`.
-    fn complete(
+impl Generator for RemoteLlm {
+    fn info(&self) -> &LlmInfo {
+        &self.info
+    }
+
+    /// An estimate (the server's tokenizer is not at hand): about four bytes of text a token,
+    /// which errs high for English prose.
+    fn count_tokens(&self, text: &str) -> Result<usize> {
+        Ok(text.len().div_ceil(4))
+    }
+
+    fn chat(
         &self,
         messages: &[Message],
         params: &GenerateParams,
@@ -239,27 +259,5 @@ impl RemoteLlm {
         let started = Instant::now();
         self.endpoint
             .with_retries(cancel, || self.attempt(&body, cancel, on_text, started))
-    }
-}
-
-impl Generator for RemoteLlm {
-    fn info(&self) -> &LlmInfo {
-        &self.info
-    }
-
-    /// An estimate (the server's tokenizer is not at hand): about four bytes of text a token,
-    /// which errs high for English prose.
-    fn count_tokens(&self, text: &str) -> Result<usize> {
-        Ok(text.len().div_ceil(4))
-    }
-
-    fn chat(
-        &self,
-        messages: &[Message],
-        params: &GenerateParams,
-        cancel: &Cancel,
-        on_text: &mut dyn FnMut(&str),
-    ) -> Result<Generation> {
-        self.complete(messages, params, cancel, on_text)
     }
 }

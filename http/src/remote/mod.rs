@@ -56,10 +56,7 @@ pub async fn answerer(llm: &LlmConfig) -> Result<Option<Arc<dyn Generator>>> {
 
 /// The answering server's name (`model at URL`), when `[llm] endpoint` is set.
 pub fn answerer_name(llm: &LlmConfig) -> Option<String> {
-    if llm.endpoint.trim().is_empty() {
-        return None;
-    }
-    RemoteLlm::new(llm).ok().map(|r| r.info().name.clone())
+    (!llm.endpoint.trim().is_empty()).then(|| RemoteLlm::name(llm))
 }
 
 /// Opens the library of `config` with the embedder it names: the server of `[embedder]

@@ -3,8 +3,8 @@
 //! signed, and a self-signed `localhost` certificate, made with `openssl req -x509` /
 //! `openssl x509 -req` and valid for 100 years).
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -63,18 +63,32 @@ fn answer(s: &mut impl Write, reply: Canned) {
 /// A server on `listener` that answers each connection with the next canned reply and keeps
 /// the request bodies.
 fn serve(listener: TcpListener, replies: Vec<Canned>) -> Arc<Mutex<Vec<Value>>> {
+    serve_over(listener, replies, |tcp| tcp, |_| {})
+}
+
+/// [`serve`] over the stream `open` makes of each connection (TLS: the handshake is run while
+/// the request is read); `close` ends it after the reply. A connection that brings no request
+/// (a client that refused the handshake) gets no reply.
+fn serve_over<S: Read + Write>(
+    listener: TcpListener,
+    replies: Vec<Canned>,
+    open: impl Fn(TcpStream) -> S + Send + 'static,
+    close: impl Fn(&mut S) + Send + 'static,
+) -> Arc<Mutex<Vec<Value>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let log = seen.clone();
     std::thread::spawn(move || {
         for reply in replies {
-            let Ok((stream, _)) = listener.accept() else {
+            let Ok((tcp, _)) = listener.accept() else {
                 return;
             };
-            let mut r = BufReader::new(stream);
+            let mut r = BufReader::new(open(tcp));
             if let Some(body) = read_request(&mut r) {
                 log.lock().unwrap().push(body);
+                let s = r.get_mut();
+                answer(s, reply);
+                close(s);
             }
-            answer(r.get_mut(), reply);
         }
     });
     seen
@@ -415,25 +429,18 @@ fn tls_server(name: &str, replies: Vec<Canned>) -> (u16, Arc<Mutex<Vec<Value>>>)
     let config = Arc::new(config);
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for reply in replies {
-            let Ok((tcp, _)) = listener.accept() else {
-                return;
-            };
+    let seen = serve_over(
+        listener,
+        replies,
+        move |tcp| {
             let conn = rustls::ServerConnection::new(config.clone()).unwrap();
-            let mut tls = BufReader::new(rustls::StreamOwned::new(conn, tcp));
-            // a client that does not trust the certificate ends the handshake: no request
-            if let Some(body) = read_request(&mut tls) {
-                log.lock().unwrap().push(body);
-                let s = tls.get_mut();
-                answer(s, reply);
-                s.conn.send_close_notify();
-                let _ = s.flush();
-            }
-        }
-    });
+            rustls::StreamOwned::new(conn, tcp)
+        },
+        |tls| {
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        },
+    );
     (port, seen)
 }
 
