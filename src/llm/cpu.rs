@@ -1,7 +1,9 @@
 //! What this processor can do, and the `HEARTH_*` switches that choose among the kernels (for
 //! comparisons and for machines where a fast path misbehaves), each read once:
 //!
-//! * `HEARTH_VNNI=0` — no AVX-512 VNNI even where the processor has it ([`vnni`]);
+//! * `HEARTH_VNNI=0` — no AVX-512 VNNI even where the processor has it ([`vnni`]), and so no
+//!   AMX either;
+//! * `HEARTH_AMX=0` — prompts without AMX's tile unit even where the processor has it ([`amx`]);
 //! * `HEARTH_LANES=0` — prompts through the tile kernel, not the prompt kernel (`lanes_on`);
 //! * `HEARTH_KERNELS=auto|gemm|int|candle` — which kernels multiply quantized weights
 //!   (`kernels`);
@@ -31,6 +33,7 @@ const V3: [(&str, u32, Reg, u32); 13] = [
 enum Reg {
     Ebx,
     Ecx,
+    Edx,
 }
 
 /// Whether the processor has `(leaf, reg, mask)`, asked of CPUID itself:
@@ -52,6 +55,7 @@ fn has(leaf: u32, reg: Reg, mask: u32) -> bool {
     let word = match reg {
         Reg::Ebx => r.ebx,
         Reg::Ecx => r.ecx,
+        Reg::Edx => r.edx,
     };
     word & mask != 0
 }
@@ -60,6 +64,13 @@ fn has(leaf: u32, reg: Reg, mask: u32) -> bool {
 /// state bits): without it AVX instructions fault even on a processor that has them.
 #[cfg(target_arch = "x86_64")]
 fn os_saves_avx() -> bool {
+    os_saves(0b110)
+}
+
+/// Whether the operating system has turned on every state component of `mask` in XCR0
+/// (checking OSXSAVE first, without which XGETBV faults).
+#[cfg(target_arch = "x86_64")]
+fn os_saves(mask: u32) -> bool {
     if !has(1, Reg::Ecx, 1 << 27) {
         return false;
     }
@@ -70,7 +81,7 @@ fn os_saves_avx() -> bool {
         std::arch::asm!("xgetbv", in("ecx") 0, out("eax") lo, out("edx") _hi,
                         options(nomem, nostack, preserves_flags));
     }
-    lo & 0b110 == 0b110
+    lo & mask == mask
 }
 
 /// Whether the processor (and its operating system) lacks `feature` of [`V3`]; `avx_usable`
@@ -123,11 +134,62 @@ pub fn kernels_in_use() -> String {
         "portable (no AVX2 in this build)"
     };
     let vnni = match (vnni(), vnni_present()) {
+        (true, _) if amx() => "AMX tiles for prompts and the encoder",
         (true, _) => "AVX-512 VNNI for prompts and the encoder",
         (false, true) => "AVX-512 VNNI present but turned off (HEARTH_VNNI=0)",
         (false, false) => "no AVX-512 VNNI on this processor",
     };
     format!("{simd}; {vnni}")
+}
+
+/// Whether prompts and the encoder multiply on AMX's tile unit: the processor has AMX's tiles
+/// and 8-bit products, the operating system saves the tile state and grants it to this
+/// process, VNNI is on (the kernel's float steps use AVX-512), and `HEARTH_AMX` does not turn
+/// it off. Asked once; the first call asks Linux for the tile state (`arch_prctl`).
+pub fn amx() -> bool {
+    static A: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *A.get_or_init(|| {
+        std::env::var("HEARTH_AMX").as_deref() != Ok("0")
+            && vnni()
+            && amx_present()
+            && amx_granted()
+    })
+}
+
+/// Whether the processor has AMX-TILE and AMX-INT8 and the operating system saves the tile
+/// configuration and data (XCR0 bits 17 and 18).
+fn amx_present() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has(7, Reg::Edx, 1 << 24) && has(7, Reg::Edx, 1 << 25) && os_saves(0b11 << 17)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Asks Linux for the tile data state for this process (`ARCH_REQ_XCOMP_PERM`; since 5.16 a
+/// process must ask before its first tile instruction, or that instruction faults).
+fn amx_granted() -> bool {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    {
+        const SYS_ARCH_PRCTL: i64 = 158;
+        const ARCH_REQ_XCOMP_PERM: i64 = 0x1023;
+        const XFEATURE_XTILEDATA: i64 = 18;
+        let ret: i64;
+        // SAFETY: arch_prctl with ARCH_REQ_XCOMP_PERM only asks the kernel for a permission;
+        // it reads and writes no memory of ours. The syscall clobbers rcx and r11.
+        unsafe {
+            std::arch::asm!("syscall",
+                inlateout("rax") SYS_ARCH_PRCTL => ret,
+                in("rdi") ARCH_REQ_XCOMP_PERM,
+                in("rsi") XFEATURE_XTILEDATA,
+                lateout("rcx") _, lateout("r11") _,
+                options(nostack));
+        }
+        ret == 0
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    false
 }
 
 /// Whether this processor has AVX-512 VNNI (one instruction for four byte products summed

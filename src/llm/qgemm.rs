@@ -11,7 +11,8 @@
 //! block into a small buffer that every tile of the block reads.
 //! Weight rows are spread over candle's worker pool; tokens go in blocks that stay in L2.
 //! Prompts (from [`LANES_MIN_TOKENS`] tokens) take the prompt kernel instead ([`lanes`]:
-//! eight rows per register, AVX-512 VNNI where the processor has it).
+//! eight rows per register, AVX-512 VNNI where the processor has it; on processors with AMX
+//! the same arithmetic on the tile unit, `amx`).
 //!
 //! For a weight value `w = d · s · q + m` (`q` unsigned, `s` an integer sub-scale, `m` per 16
 //! values) and an activation `x = dx · qx`, a 32-value block contributes
@@ -24,7 +25,7 @@
 
 use candle_core::quantized::GgmlDType;
 
-use super::cpu::{lanes_on, vnni};
+use super::cpu::{amx, lanes_on, vnni};
 use super::disjoint::Disjoint;
 use super::kernels::quantize_block;
 
@@ -111,6 +112,37 @@ impl QActs {
 ))]
 pub(crate) mod lanes;
 
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+mod amx;
+
+/// Which integer multiply-adds the prompt kernel runs on.
+#[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Prompt {
+    /// AVX2 `vpmaddubsw` ([`lanes`]; not for Q8_0).
+    Avx2,
+    /// AVX-512 VNNI `vpdpbusd` ([`lanes`]).
+    Vnni,
+    /// AMX `tdpbsud` (`amx`).
+    Amx,
+}
+
+/// The fastest prompt kernel this processor (and the switches) allow.
+#[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
+fn prompt_kernel() -> Prompt {
+    if amx() {
+        Prompt::Amx
+    } else if vnni() {
+        Prompt::Vnni
+    } else {
+        Prompt::Avx2
+    }
+}
+
 /// From this many tokens on, a product takes the prompt kernel ([`lanes`]). Fewer tokens
 /// (decoding, checking speculative tokens: at most 9) take the tile kernel, whose result for
 /// a token does not depend on how many tokens come with it.
@@ -140,8 +172,8 @@ fn lanes_for(dtype: GgmlDType) -> bool {
 }
 
 /// Which kernels [`matmul`] runs prompts through on this processor, for records of measured
-/// speeds (a speed measured with other kernels is out of date): "lanes-vnni", "lanes-avx2",
-/// "tile" (`HEARTH_LANES=0`) or "candle" (no AVX2 in this build).
+/// speeds (a speed measured with other kernels is out of date): "lanes-amx", "lanes-vnni",
+/// "lanes-avx2", "tile" (`HEARTH_LANES=0`) or "candle" (no AVX2 in this build).
 pub fn kernels_id() -> &'static str {
     #[cfg(all(
         target_arch = "x86_64",
@@ -149,9 +181,10 @@ pub fn kernels_id() -> &'static str {
         target_feature = "fma"
     ))]
     {
-        match (lanes_on(), vnni()) {
-            (true, true) => "lanes-vnni",
-            (true, false) => "lanes-avx2",
+        match (lanes_on(), prompt_kernel()) {
+            (true, Prompt::Amx) => "lanes-amx",
+            (true, Prompt::Vnni) => "lanes-vnni",
+            (true, Prompt::Avx2) => "lanes-avx2",
             (false, _) => "tile",
         }
     }
@@ -206,7 +239,7 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &QActs, y: &mut [f32]) {
     ))]
     {
         if x.tokens >= LANES_MIN_TOKENS && lanes_for(dtype) {
-            prompt_matmul(dtype, w, row_bytes, n, x, y, vnni());
+            prompt_matmul(dtype, w, row_bytes, n, x, y, prompt_kernel());
         } else {
             tile_matmul(dtype, w, row_bytes, n, x, y);
         }
@@ -253,8 +286,8 @@ fn tile_matmul(dtype: GgmlDType, w: &[u8], row_bytes: usize, n: usize, x: &QActs
     }
 }
 
-/// [`matmul`] through the prompt kernel ([`lanes`]), with AVX-512 VNNI or without (then not
-/// for Q8_0).
+/// [`matmul`] through the prompt kernel ([`lanes`]) on `kernel`'s multiply-adds: AMX (only
+/// where [`amx`] is true), AVX-512 VNNI (only where [`vnni`] is true) or AVX2 (not for Q8_0).
 #[cfg(all(
     target_arch = "x86_64",
     target_feature = "avx2",
@@ -267,11 +300,22 @@ fn prompt_matmul(
     n: usize,
     x: &QActs,
     y: &mut [f32],
-    vnni: bool,
+    kernel: Prompt,
 ) {
     use avx2::*;
     use lanes::groups_of;
-    assert!(vnni || dtype != GgmlDType::Q8_0, "8-bit weights need VNNI");
+    assert!(
+        match kernel {
+            Prompt::Amx => amx(),
+            Prompt::Vnni => vnni(),
+            Prompt::Avx2 => dtype != GgmlDType::Q8_0,
+        },
+        "{kernel:?} cannot multiply {dtype:?} on this processor"
+    );
+    if kernel == Prompt::Amx {
+        return amx_matmul(dtype, w, row_bytes, n, x, y);
+    }
+    let vnni = kernel == Prompt::Vnni;
     let out = Disjoint::new(y);
     let run = |groups: std::ops::Range<usize>| {
         let (v, yp) = (vnni, out.ptr().cast_const());
@@ -292,6 +336,39 @@ fn prompt_matmul(
         }
     };
     candle_core::utils::barrier_pool().execute_chunked(lanes::groups(n), run);
+}
+
+/// [`prompt_matmul`] on AMX ([`amx`] is true: checked there).
+#[cfg(all(
+    target_arch = "x86_64",
+    target_feature = "avx2",
+    target_feature = "fma"
+))]
+fn amx_matmul(dtype: GgmlDType, w: &[u8], row_bytes: usize, n: usize, x: &QActs, y: &mut [f32]) {
+    use amx::groups_of;
+    use avx2::*;
+    let tiles = amx::Tiles::new(x);
+    let out = Disjoint::new(y);
+    let run = |groups: std::ops::Range<usize>| {
+        let (t, yp) = (&tiles, out.ptr());
+        // SAFETY: AMX is available and granted (checked by the caller); `w` and `y` were
+        // checked by `matmul`; each group of sixteen rows goes to one worker only (disjoint
+        // writes); `tiles` are `x`'s.
+        unsafe {
+            match dtype {
+                GgmlDType::Q4_0 => groups_of::<Q4_0, true>(w, row_bytes, groups, n, x, t, yp),
+                GgmlDType::Q4_1 => groups_of::<Q4_1, true>(w, row_bytes, groups, n, x, t, yp),
+                GgmlDType::Q5_0 => groups_of::<Q5_0, true>(w, row_bytes, groups, n, x, t, yp),
+                GgmlDType::Q5_1 => groups_of::<Q5_1, true>(w, row_bytes, groups, n, x, t, yp),
+                GgmlDType::Q4K => groups_of::<Q4K, true>(w, row_bytes, groups, n, x, t, yp),
+                GgmlDType::Q5K => groups_of::<Q5K, true>(w, row_bytes, groups, n, x, t, yp),
+                GgmlDType::Q6K => groups_of::<Q6K, false>(w, row_bytes, groups, n, x, t, yp),
+                GgmlDType::Q8_0 => groups_of::<Q8_0, true>(w, row_bytes, groups, n, x, t, yp),
+                _ => unreachable!("checked by supports"),
+            }
+        }
+    };
+    candle_core::utils::barrier_pool().execute_chunked(amx::groups(n), run);
 }
 
 #[cfg(all(
@@ -836,30 +913,60 @@ mod tests {
             let raw = q.data().unwrap().to_vec();
             let mm_q = QTensor::quantize(&wt, dtype).unwrap();
             let mm = QMatMul::from_qtensor(q).unwrap();
-            // the prompt kernel against the tile kernel, alternating, best of 5
+            // each prompt kernel this processor has against the tile kernel, alternating,
+            // best of 5
+            #[cfg(all(
+                target_arch = "x86_64",
+                target_feature = "avx2",
+                target_feature = "fma"
+            ))]
             {
-                use std::sync::atomic::Ordering::Relaxed;
                 let tokens = 256;
                 let xv = values(tokens * k, 7);
                 let acts = QActs::new(&xv, k);
                 let mut y = vec![0f32; tokens * n];
-                let mut best = [f64::MAX; 2];
+                let row_bytes = k / dtype.block_size() * dtype.type_size();
+                let kernels: Vec<Option<Prompt>> = [
+                    Some(Prompt::Amx),
+                    Some(Prompt::Vnni),
+                    Some(Prompt::Avx2),
+                    None,
+                ]
+                .into_iter()
+                .filter(|k| match k {
+                    Some(Prompt::Amx) => amx(),
+                    Some(Prompt::Vnni) => vnni(),
+                    Some(Prompt::Avx2) => dtype != GgmlDType::Q8_0,
+                    None => true,
+                })
+                .collect();
+                let mut best = vec![f64::MAX; kernels.len()];
                 for _ in 0..5 {
-                    for (i, on) in [1u8, 0].into_iter().enumerate() {
-                        crate::llm::cpu::LANES.store(on, Relaxed);
+                    for (i, kernel) in kernels.iter().enumerate() {
                         let t = Instant::now();
                         for _ in 0..4 {
-                            matmul(dtype, &raw, n, &acts, &mut y);
+                            match kernel {
+                                Some(p) => {
+                                    prompt_matmul(dtype, &raw, row_bytes, n, &acts, &mut y, *p)
+                                }
+                                None => tile_matmul(dtype, &raw, row_bytes, n, &acts, &mut y),
+                            }
                         }
                         best[i] = best[i].min(t.elapsed().as_secs_f64() / 4.0);
                     }
                 }
-                crate::llm::cpu::LANES.store(2, Relaxed);
                 let gmac = (n * k * tokens) as f64 / 1e9;
+                let speeds: Vec<String> = kernels
+                    .iter()
+                    .zip(&best)
+                    .map(|(k, s)| match k {
+                        Some(p) => format!("prompt kernel ({p:?}) {:.1}", gmac / s),
+                        None => format!("tile kernel {:.1}", gmac / s),
+                    })
+                    .collect();
                 println!(
-                    "{dtype:?} {n}x{k} tokens {tokens}: prompt kernel {:.1} GMAC/s, tile kernel {:.1}",
-                    gmac / best[0],
-                    gmac / best[1]
+                    "{dtype:?} {n}x{k} tokens {tokens}, GMAC/s: {}",
+                    speeds.join(", ")
                 );
             }
             for tokens in [1, 4, 256] {
@@ -948,17 +1055,34 @@ mod tests {
             let acts = QActs::new(&xv, k);
             let mut tiles = vec![0f32; tokens * n];
             tile_matmul(dtype, &raw, row_bytes, n, &acts, &mut tiles);
-            let prompt_kernel = lanes_for(dtype);
+            let takes_prompts = lanes_for(dtype);
+            // every prompt kernel this processor has for the type
+            let kernels: Vec<Prompt> = [Prompt::Amx, Prompt::Vnni, Prompt::Avx2]
+                .into_iter()
+                .filter(|k| match k {
+                    Prompt::Amx => amx(),
+                    Prompt::Vnni => vnni(),
+                    Prompt::Avx2 => dtype != GgmlDType::Q8_0,
+                })
+                .collect();
             let mut lanes = vec![0f32; tokens * n];
-            if prompt_kernel {
-                prompt_matmul(dtype, &raw, row_bytes, n, &acts, &mut lanes, vnni());
+            if takes_prompts {
+                prompt_matmul(
+                    dtype,
+                    &raw,
+                    row_bytes,
+                    n,
+                    &acts,
+                    &mut lanes,
+                    prompt_kernel(),
+                );
                 let mut y = vec![0f32; tokens * n];
                 matmul(dtype, &raw, n, &acts, &mut y);
                 assert!(y == lanes, "{dtype:?}: a prompt takes the prompt kernel");
-                if dtype != GgmlDType::Q8_0 {
-                    let mut plain = vec![0f32; tokens * n];
-                    prompt_matmul(dtype, &raw, row_bytes, n, &acts, &mut plain, false);
-                    assert!(plain == lanes, "{dtype:?}: VNNI or not");
+                for &kernel in &kernels {
+                    let mut other = vec![0f32; tokens * n];
+                    prompt_matmul(dtype, &raw, row_bytes, n, &acts, &mut other, kernel);
+                    assert!(other == lanes, "{dtype:?}: {kernel:?} gives the same bits");
                 }
             }
             for t in 0..tokens {
@@ -981,12 +1105,12 @@ mod tests {
                     crate::llm::kernels::matvec(kind, &raw, n, k, x1, &mut mv);
                     assert!(mv == one, "{dtype:?} mat-vec token {t}");
                 }
-                if prompt_kernel {
+                for &kernel in kernels.iter().filter(|_| takes_prompts) {
                     let mut alone = vec![0f32; n];
-                    prompt_matmul(dtype, &raw, row_bytes, n, &one_acts, &mut alone, vnni());
+                    prompt_matmul(dtype, &raw, row_bytes, n, &one_acts, &mut alone, kernel);
                     assert!(
                         alone == lanes[t * n..(t + 1) * n],
-                        "{dtype:?} prompt kernel token {t}"
+                        "{dtype:?} {kernel:?} prompt kernel token {t}"
                     );
                 }
             }
@@ -1001,7 +1125,7 @@ mod tests {
     ))]
     fn without_vnni(dtype: GgmlDType, raw: &[u8], n: usize, acts: &QActs, y: &mut [f32]) {
         let row_bytes = acts.k / dtype.block_size() * dtype.type_size();
-        prompt_matmul(dtype, raw, row_bytes, n, acts, y, false);
+        prompt_matmul(dtype, raw, row_bytes, n, acts, y, Prompt::Avx2);
     }
 
     #[cfg(not(all(
