@@ -23,7 +23,10 @@ impl Config {
         let path = data_dir.join(Self::FILE_NAME);
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(config),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                config.settle_evidence();
+                return Ok(config);
+            }
             Err(e) => {
                 return Err(Error::Config(format!(
                     "cannot read {}: {e}",
@@ -34,6 +37,7 @@ impl Config {
         let file: ConfigFile =
             toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
         config.apply(file, &catalog)?;
+        config.settle_evidence();
         Ok(config)
     }
 
@@ -109,6 +113,7 @@ impl Config {
         let file: ConfigFile = toml::from_str(&text).map_err(|e| Error::Config(e.to_string()))?;
         let mut checked = Config::load_defaults(&self.data_dir, &self.models_dir)?;
         checked.apply(file, &Catalog::builtin())?;
+        checked.settle_evidence();
         if !is_auto(update.llm_model.as_deref().unwrap_or("")) {
             let (_, path) = checked.llm_model(None)?;
             if !path.is_file() {
@@ -252,9 +257,11 @@ impl Config {
                 "llm.context_window must be at least 512".into(),
             ));
         }
-        if self.answer.passages == 0 || self.answer.source_tokens < 64 {
+        if self.answer.passages == 0 || (1..64).contains(&self.answer.source_tokens) {
             return Err(Error::Config(
-                "answer.passages must be positive and answer.source_tokens at least 64".into(),
+                "answer.passages must be positive and answer.source_tokens 0 (automatic) or at \
+                 least 64"
+                    .into(),
             ));
         }
         let q = self.answer.min_quote_score;

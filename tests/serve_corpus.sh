@@ -18,6 +18,10 @@ serve_corpus() {
   tmp="$(mktemp -d)"
   pid=""
   trap 'if [ -n "$pid" ]; then kill "$pid" 2>/dev/null; fi; wait 2>/dev/null; rm -rf "$tmp"' EXIT
+  # answers come from the catalog's default model, whatever this machine's measured speeds
+  # would choose automatically (the 1.5B where it starts in time)
+  mkdir -p "$tmp/data"
+  printf '[llm]\nmodel = "qwen2.5-coder-0.5b-instruct-q4km"\n' >"$tmp/data/config.toml"
   "$HEARTH" --data-dir "$tmp/data" ingest "$ROOT/tests/data/corpus" "$@" --json >/dev/null
   "$HEARTH" --data-dir "$tmp/data" serve --listen 127.0.0.1:0 2>"$tmp/serve.log" &
   pid=$!

@@ -165,11 +165,14 @@ fn answer_json(a: &Answer) -> serde_json::Value {
 
 /// `hearth ask QUESTION`
 pub(crate) async fn ask(
-    config: Config,
+    mut config: Config,
     model: Option<&str>,
     question: &str,
     json: bool,
 ) -> Result<i32> {
+    if let Some(m) = model {
+        config.set_model(m);
+    }
     let cfg = config.answer.clone();
     let library = open(config.clone()).await?;
     let llm = load_answerer(&config, model).await?;
@@ -193,7 +196,10 @@ pub(crate) async fn ask(
 }
 
 /// `hearth chat`: questions from stdin, one per line; follow-ups see the conversation.
-pub(crate) async fn chat(config: Config, model: Option<&str>, json: bool) -> Result<i32> {
+pub(crate) async fn chat(mut config: Config, model: Option<&str>, json: bool) -> Result<i32> {
+    if let Some(m) = model {
+        config.set_model(m);
+    }
     let cfg = config.answer.clone();
     let library = open(config.clone()).await?;
     let llm = load_answerer(&config, model).await?;

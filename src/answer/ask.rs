@@ -141,7 +141,7 @@ pub async fn ask(
     }
     let evidence = {
         let (query, llm, embedder) = (query.clone(), llm.clone(), library.embedder().clone());
-        let (budget, max_sources) = (cfg.source_tokens, cfg.max_sources);
+        let (budget, max_sources) = (cfg.evidence_tokens(), cfg.max_sources);
         blocking(move || {
             evidence::select(
                 &query,

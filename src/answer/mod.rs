@@ -233,6 +233,10 @@ mod tests {
     }
 }
 
+/// The evidence budget when the settings fix none and the answerer is not chosen
+/// automatically.
+pub const DEFAULT_SOURCE_TOKENS: usize = 400;
+
 /// Settings for answering (the `[answer]` table of config.toml).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -241,7 +245,10 @@ pub struct AnswerConfig {
     pub passages: usize,
     /// Most sources (chunks, each cut down to its chosen sentences) in the prompt.
     pub max_sources: usize,
-    /// Model tokens allowed for all sources together (keeps time to first token low).
+    /// Model tokens allowed for all sources together (keeps time to first token low). 0 (the
+    /// default): automatic — [`DEFAULT_SOURCE_TOKENS`], or 200 when that lets a better
+    /// automatically chosen answerer start within `llm.first_token_budget_s` (settled when the
+    /// settings load: `crate::llm::speed::choose_evidence`).
     pub source_tokens: usize,
     /// Below this cosine similarity between the question and its nearest chunk, the documents
     /// are taken not to hold the answer and the model is not asked.
@@ -282,6 +289,21 @@ pub struct AnswerConfig {
     /// More strings that end an answer (the HTTP API's `stop`). Set per request.
     #[serde(skip)]
     pub stop: Vec<String>,
+    /// `source_tokens` was settled automatically (it was 0), so a change of answerer settles
+    /// it again. Never read from config.toml.
+    #[serde(skip)]
+    pub evidence_auto: bool,
+}
+
+impl AnswerConfig {
+    /// The evidence budget in tokens (`source_tokens`, with 0 — not settled — as
+    /// [`DEFAULT_SOURCE_TOKENS`]).
+    pub fn evidence_tokens(&self) -> usize {
+        match self.source_tokens {
+            0 => DEFAULT_SOURCE_TOKENS,
+            n => n,
+        }
+    }
 }
 
 impl Default for AnswerConfig {
@@ -289,7 +311,8 @@ impl Default for AnswerConfig {
         Self {
             passages: 8,
             max_sources: 4,
-            source_tokens: 400,
+            source_tokens: 0,
+            evidence_auto: false,
             min_similarity: 0.25,
             check_answers: true,
             min_quote_score: 0.6,

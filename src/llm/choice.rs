@@ -4,10 +4,11 @@
 
 use std::path::PathBuf;
 
+use crate::answer::DEFAULT_SOURCE_TOKENS;
 use crate::catalog::Catalog;
 use crate::config::{is_auto, Config};
 use crate::error::{Error, Result};
-use crate::llm::speed::{choose, AutoChoice, Candidate, Machine, SpeedTable};
+use crate::llm::speed::{choose, choose_evidence, AutoChoice, Candidate, Machine, SpeedTable};
 
 impl Config {
     /// The language model to load: its display name and GGUF path (`choice` overrides the
@@ -101,7 +102,31 @@ impl Config {
             &self.answer_candidates(),
             self.llm.first_token_budget_s,
             default,
+            self.answer.evidence_tokens(),
         )
+    }
+
+    /// Settle an automatic evidence budget (`answer.source_tokens = 0`, the default): with an
+    /// automatically chosen local answerer, the budget [`choose_evidence`] gives from this
+    /// machine's measurements; otherwise [`DEFAULT_SOURCE_TOKENS`]. Called when the settings are
+    /// loaded, so every shell asks with the budget its answerer was chosen for.
+    pub(crate) fn settle_evidence(&mut self) {
+        if self.answer.source_tokens != 0 && !self.answer.evidence_auto {
+            return;
+        }
+        self.answer.evidence_auto = true;
+        self.answer.source_tokens = if self.llm_is_auto() && self.llm.endpoint.trim().is_empty() {
+            choose_evidence(&self.answer_candidates(), self.llm.first_token_budget_s)
+        } else {
+            DEFAULT_SOURCE_TOKENS
+        };
+    }
+
+    /// Answer with `model` (a shell's `--model`) instead of the configured one; an automatic
+    /// evidence budget is settled again for it.
+    pub fn set_model(&mut self, model: &str) {
+        self.llm.model = model.to_string();
+        self.settle_evidence();
     }
 
     /// Candidates of the automatic choice not yet measured on this machine: the shells measure
@@ -148,6 +173,69 @@ mod tests {
             },
         )
         .unwrap();
+    }
+
+    #[test]
+    fn the_evidence_budget_is_chosen_with_the_answerer() {
+        let data = tempfile::tempdir().unwrap();
+        let models = tempfile::tempdir().unwrap();
+        let (small, big) = (
+            "qwen2.5-coder-0.5b-instruct-q4km",
+            "qwen2.5-coder-1.5b-instruct-q4km",
+        );
+        let small_size = install(models.path(), small);
+        let big_size = install(models.path(), big);
+        // nothing measured: the default model with the default budget
+        let config = Config::load(data.path(), models.path()).unwrap();
+        assert_eq!(config.answer.source_tokens, DEFAULT_SOURCE_TOKENS);
+        // the 1.5B at 140 tokens/s starts in 4.05 s with 400 evidence tokens (560 in all), in
+        // 2.62 s with 200: the next start takes it with 200
+        measured(models.path(), small, small_size, 300.0);
+        measured(models.path(), big, big_size, 140.0);
+        assert_eq!(
+            config.llm_model(None).unwrap().0,
+            small,
+            "settled at 400: the 1.5B does not fit"
+        );
+        let config = Config::load(data.path(), models.path()).unwrap();
+        assert_eq!(config.answer.source_tokens, 200);
+        assert_eq!(config.answer.evidence_tokens(), 200);
+        assert_eq!(config.llm_model(None).unwrap().0, big);
+        let reason = config.auto_llm().unwrap().reason;
+        assert!(reason.contains("200 of them evidence"), "{reason}");
+        // a model asked for by name gets the default budget
+        let mut named = config.clone();
+        named.set_model(small);
+        assert_eq!(named.answer.source_tokens, DEFAULT_SOURCE_TOKENS);
+        named.set_model("auto");
+        assert_eq!(named.answer.source_tokens, 200);
+        // a budget in the settings is kept whatever answers
+        std::fs::write(
+            data.path().join(Config::FILE_NAME),
+            "[answer]\nsource_tokens = 300\n",
+        )
+        .unwrap();
+        let mut config = Config::load(data.path(), models.path()).unwrap();
+        assert_eq!(config.answer.source_tokens, 300);
+        // (the choice is judged with that budget: 460 tokens, 3.34 s for the 1.5B)
+        assert_eq!(config.llm_model(None).unwrap().0, big);
+        config.set_model(big);
+        assert_eq!(config.answer.source_tokens, 300);
+        // a budget of 1..64 is refused; 0 is automatic
+        std::fs::write(
+            data.path().join(Config::FILE_NAME),
+            "[answer]\nsource_tokens = 10\n",
+        )
+        .unwrap();
+        let err = Config::load(data.path(), models.path()).unwrap_err();
+        assert!(err.to_string().contains("source_tokens"), "{err}");
+        std::fs::write(
+            data.path().join(Config::FILE_NAME),
+            "[answer]\nsource_tokens = 0\n",
+        )
+        .unwrap();
+        let config = Config::load(data.path(), models.path()).unwrap();
+        assert_eq!(config.answer.source_tokens, 200);
     }
 
     #[test]
