@@ -7,7 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use hearth::catalog::{self, Catalog};
 use hearth::config::SettingsUpdate;
-use hearth::llm::speed::{self, Machine, Speed, SpeedTable, TYPICAL_PROMPT_TOKENS};
+use hearth::llm::speed::{self, Machine, Speed, SpeedTable};
 use hearth::Config;
 
 use crate::{human_bytes, print_models, ModelsCommand};
@@ -80,7 +80,7 @@ pub(crate) async fn measure_all(
                 .context("measuring thread")
                 .and_then(|r| Ok(r?));
         match result {
-            Ok(s) if verbose => println!("{name}: {}", speed_line(&s)),
+            Ok(s) if verbose => println!("{name}: {}", speed_line(&s, typical_prompt(config))),
             Ok(_) => {}
             Err(e) => {
                 failed += 1;
@@ -99,14 +99,19 @@ pub(crate) async fn measure_if_needed(config: &Config) {
     }
 }
 
-fn speed_line(s: &Speed) -> String {
+/// A typical prompt with this configuration's evidence budget (as settled when it loaded).
+fn typical_prompt(config: &Config) -> usize {
+    speed::typical_prompt_tokens(config.answer.evidence_tokens())
+}
+
+fn speed_line(s: &Speed, prompt: usize) -> String {
     format!(
         "prefill {:.0} tok/s, decode {:.1} tok/s, load {:.1} s; first token in ~{:.1} s for a \
-         {TYPICAL_PROMPT_TOKENS}-token prompt",
+         {prompt}-token prompt",
         s.prefill_tok_s,
         s.decode_tok_s,
         s.load_s,
-        s.first_token_s(TYPICAL_PROMPT_TOKENS)
+        s.first_token_s(prompt)
     )
 }
 
@@ -141,7 +146,7 @@ fn list(config: &Config, json: bool) -> Result<i32> {
             let is_active = llm && active.as_deref() == Some(id);
             v["first_token_s"] = speed
                 .as_ref()
-                .map(|s| s.first_token_s(TYPICAL_PROMPT_TOKENS))
+                .map(|s| s.first_token_s(typical_prompt(config)))
                 .into();
             v["speed"] = serde_json::to_value(speed).unwrap_or_default();
             v["active"] = is_active.into();
@@ -201,7 +206,7 @@ fn list(config: &Config, json: bool) -> Result<i32> {
         }));
     for (id, size) in sized {
         match speed_of(&id, size) {
-            Some(s) => println!("  {id:<34} {}", speed_line(&s)),
+            Some(s) => println!("  {id:<34} {}", speed_line(&s, typical_prompt(config))),
             None => println!("  {id:<34} not measured (`hearth models measure`)"),
         }
     }
