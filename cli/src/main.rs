@@ -215,6 +215,7 @@ pub(crate) enum ModelsCommand {
 fn main() {
     // before anything that may run an instruction this processor lacks
     hearth::llm::cpu::refuse_unsupported_processor();
+    hearth::llm::cpu::keep_freed_memory();
     quiet_on_broken_pipe();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

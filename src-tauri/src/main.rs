@@ -17,6 +17,7 @@ use tauri::Manager;
 fn main() {
     // before anything that may run an instruction this processor lacks
     hearth::llm::cpu::refuse_unsupported_processor();
+    hearth::llm::cpu::keep_freed_memory();
     let shell = state::Shell::from_environment();
     tauri::Builder::default()
         .plugin(tauri_plugin_dialog::init())

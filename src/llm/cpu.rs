@@ -122,6 +122,31 @@ pub fn refuse_unsupported_processor() {
     }
 }
 
+/// Keeps freed memory for reuse instead of giving it back to the system at once (glibc's
+/// `malloc` only; elsewhere nothing). Every linear layer of the encoder and of a prompt
+/// allocates its activations afresh (up to 24 MB); by default glibc maps the largest of
+/// those from the system and unmaps them again, so each product paid for page faults and
+/// zeroed pages. Blocks up to 32 MB now come from the heap, and up to 64 MB free at its top
+/// stay mapped. Measured on `hearth bench ingest` (2,000 passages, binaries alternating):
+/// embedding 19.8 / 20.6 s against 23.2 / 24.9 s, peak memory 524 / 537 MB against 498 /
+/// 396 MB. The shells call it first, before any thread starts.
+pub fn keep_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        const M_TRIM_THRESHOLD: i32 = -1;
+        const M_MMAP_THRESHOLD: i32 = -3;
+        unsafe extern "C" {
+            fn mallopt(param: i32, value: i32) -> i32;
+        }
+        // SAFETY: mallopt only changes glibc's allocator settings; called before the shells
+        // start other threads. A refused value leaves glibc's default (the return is 0).
+        unsafe {
+            mallopt(M_MMAP_THRESHOLD, 32 << 20);
+            mallopt(M_TRIM_THRESHOLD, 64 << 20);
+        }
+    }
+}
+
 /// Which kernels this build runs on this processor, for `hearth models list`.
 pub fn kernels_in_use() -> String {
     let simd = if cfg!(all(
