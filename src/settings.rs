@@ -21,22 +21,20 @@ impl Config {
         let catalog = Catalog::builtin();
         let mut config = Self::load_defaults(data_dir, models_dir)?;
         let path = data_dir.join(Self::FILE_NAME);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                config.settle_evidence();
-                return Ok(config);
+        match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let file: ConfigFile = toml::from_str(&text)
+                    .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+                config.apply(file, &catalog)?;
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => {
                 return Err(Error::Config(format!(
                     "cannot read {}: {e}",
                     path.display()
                 )))
             }
-        };
-        let file: ConfigFile =
-            toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-        config.apply(file, &catalog)?;
+        }
         config.settle_evidence();
         Ok(config)
     }

@@ -8,6 +8,15 @@ use anyhow::{bail, Context, Result};
 use hearth::answer::{self, AnswerEvent, SummaryEvent};
 use hearth::{Answer, Cancel, Config, Generator, Library, Llm, Message};
 
+/// `config` for answering with `choice` (`--model`) when one is given: an automatic evidence
+/// budget is settled again for that model.
+pub(crate) fn for_model(mut config: Config, choice: Option<&str>) -> Config {
+    if let Some(m) = choice {
+        config.set_model(m);
+    }
+    config
+}
+
 /// Load the configured (or chosen) language model, off the async threads.
 pub(crate) async fn load_llm(config: &Config, choice: Option<&str>) -> Result<Arc<Llm>> {
     if choice.map_or(config.llm_is_auto(), hearth::config::is_auto) {
@@ -165,14 +174,11 @@ fn answer_json(a: &Answer) -> serde_json::Value {
 
 /// `hearth ask QUESTION`
 pub(crate) async fn ask(
-    mut config: Config,
+    config: Config,
     model: Option<&str>,
     question: &str,
     json: bool,
 ) -> Result<i32> {
-    if let Some(m) = model {
-        config.set_model(m);
-    }
     let cfg = config.answer.clone();
     let library = open(config.clone()).await?;
     let llm = load_answerer(&config, model).await?;
@@ -196,10 +202,7 @@ pub(crate) async fn ask(
 }
 
 /// `hearth chat`: questions from stdin, one per line; follow-ups see the conversation.
-pub(crate) async fn chat(mut config: Config, model: Option<&str>, json: bool) -> Result<i32> {
-    if let Some(m) = model {
-        config.set_model(m);
-    }
+pub(crate) async fn chat(config: Config, model: Option<&str>, json: bool) -> Result<i32> {
     let cfg = config.answer.clone();
     let library = open(config.clone()).await?;
     let llm = load_answerer(&config, model).await?;

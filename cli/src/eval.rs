@@ -137,12 +137,7 @@ async fn eval_answers(
     file_of: &HashMap<String, PathBuf>,
     args: &EvalArgs,
 ) -> Result<()> {
-    // (an automatic evidence budget is settled for the model asked for)
-    let mut config = config.clone();
-    if let Some(m) = args.model.as_deref() {
-        config.set_model(m);
-    }
-    let config = &config;
+    let config = &crate::answer::for_model(config.clone(), args.model.as_deref());
     let llm = crate::answer::load_llm(config, args.model.as_deref()).await?;
     let extra = load_halueval(dataset, args.passages + args.answers)?;
     let unanswerable: Vec<&QaRow> = extra

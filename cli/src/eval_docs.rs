@@ -564,12 +564,7 @@ async fn eval_answers(
     unanswerable: &[&DocQuestion],
     args: &EvalArgs,
 ) -> Result<(serde_json::Value, Vec<Asked>)> {
-    // (an automatic evidence budget is settled for the model asked for)
-    let mut config = config.clone();
-    if let Some(m) = args.model.as_deref() {
-        config.set_model(m);
-    }
-    let config = &config;
+    let config = &crate::answer::for_model(config.clone(), args.model.as_deref());
     let llm = crate::answer::load_answerer(config, args.model.as_deref()).await?;
     let cancel = hearth::Cancel::new();
     let cfg = config.answer.clone();

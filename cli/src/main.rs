@@ -278,13 +278,15 @@ pub(crate) fn config_from(
     Ok(Config::load(&data_dir, &models_dir)?)
 }
 
-/// The configuration for answering, kept to `collections` (empty: the whole library).
+/// The configuration for answering with `model` (`--model`, if given), kept to `collections`
+/// (empty: the whole library).
 fn answer_config(
     data_dir: &Option<PathBuf>,
     models_dir: &Option<PathBuf>,
+    model: Option<&str>,
     collections: Vec<String>,
 ) -> Result<Config> {
-    let mut config = config_from(data_dir, models_dir)?;
+    let mut config = answer::for_model(config_from(data_dir, models_dir)?, model);
     config.answer.collections = collections;
     Ok(config)
 }
@@ -551,7 +553,12 @@ async fn run(cli: Cli) -> Result<i32> {
             collections,
             json,
         } => {
-            let config = answer_config(&cli.data_dir, &cli.models_dir, collections)?;
+            let config = answer_config(
+                &cli.data_dir,
+                &cli.models_dir,
+                model.as_deref(),
+                collections,
+            )?;
             answer::ask(config, model.as_deref(), &question, json).await
         }
         Command::Chat {
@@ -559,7 +566,12 @@ async fn run(cli: Cli) -> Result<i32> {
             collections,
             json,
         } => {
-            let config = answer_config(&cli.data_dir, &cli.models_dir, collections)?;
+            let config = answer_config(
+                &cli.data_dir,
+                &cli.models_dir,
+                model.as_deref(),
+                collections,
+            )?;
             answer::chat(config, model.as_deref(), json).await
         }
         Command::Summarize { path, model, json } => {

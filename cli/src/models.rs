@@ -80,7 +80,9 @@ pub(crate) async fn measure_all(
                 .context("measuring thread")
                 .and_then(|r| Ok(r?));
         match result {
-            Ok(s) if verbose => println!("{name}: {}", speed_line(&s, typical_prompt(config))),
+            Ok(s) if verbose => {
+                println!("{name}: {}", speed_line(&s, config.typical_prompt_tokens()))
+            }
             Ok(_) => {}
             Err(e) => {
                 failed += 1;
@@ -97,11 +99,6 @@ pub(crate) async fn measure_if_needed(config: &Config) {
     if !todo.is_empty() {
         measure_all(config, &todo, false).await;
     }
-}
-
-/// A typical prompt with this configuration's evidence budget (as settled when it loaded).
-fn typical_prompt(config: &Config) -> usize {
-    speed::typical_prompt_tokens(config.answer.evidence_tokens())
 }
 
 fn speed_line(s: &Speed, prompt: usize) -> String {
@@ -146,7 +143,7 @@ fn list(config: &Config, json: bool) -> Result<i32> {
             let is_active = llm && active.as_deref() == Some(id);
             v["first_token_s"] = speed
                 .as_ref()
-                .map(|s| s.first_token_s(typical_prompt(config)))
+                .map(|s| s.first_token_s(config.typical_prompt_tokens()))
                 .into();
             v["speed"] = serde_json::to_value(speed).unwrap_or_default();
             v["active"] = is_active.into();
@@ -206,7 +203,10 @@ fn list(config: &Config, json: bool) -> Result<i32> {
         }));
     for (id, size) in sized {
         match speed_of(&id, size) {
-            Some(s) => println!("  {id:<34} {}", speed_line(&s, typical_prompt(config))),
+            Some(s) => println!(
+                "  {id:<34} {}",
+                speed_line(&s, config.typical_prompt_tokens())
+            ),
             None => println!("  {id:<34} not measured (`hearth models measure`)"),
         }
     }

@@ -7,7 +7,7 @@ use std::time::Instant;
 use hearth::answer::{self, AnswerEvent, SummaryEvent};
 use hearth::collections::CollectionInfo;
 use hearth::config::SettingsUpdate;
-use hearth::llm::speed::{typical_prompt_tokens, Machine, Speed, SpeedTable};
+use hearth::llm::speed::{Machine, Speed, SpeedTable};
 use hearth::{
     Answer, Catalog, Citation, IngestEvent, IngestReport, Message, PageText, Role, SearchMode,
     SearchRequest, Summary,
@@ -530,8 +530,7 @@ fn model_entries(config: &hearth::Config) -> Vec<ModelEntry> {
     let table = SpeedTable::load(&config.models_dir);
     let machine = Machine::this();
     let speed_of = |id: &str, size: u64| table.get(id, size, &machine).cloned();
-    // (for a typical prompt with the evidence budget the settings settled on)
-    let prompt = typical_prompt_tokens(config.answer.evidence_tokens());
+    let prompt = config.typical_prompt_tokens();
     let first = |s: &Option<Speed>| s.as_ref().map(|s| s.first_token_s(prompt));
     let mut out: Vec<ModelEntry> = Catalog::builtin()
         .installed(&config.models_dir)

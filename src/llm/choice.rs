@@ -8,7 +8,9 @@ use crate::answer::DEFAULT_SOURCE_TOKENS;
 use crate::catalog::Catalog;
 use crate::config::{is_auto, Config};
 use crate::error::{Error, Result};
-use crate::llm::speed::{choose, choose_evidence, AutoChoice, Candidate, Machine, SpeedTable};
+use crate::llm::speed::{
+    choose, choose_evidence, typical_prompt_tokens, AutoChoice, Candidate, Machine, SpeedTable,
+};
 
 impl Config {
     /// The language model to load: its display name and GGUF path (`choice` overrides the
@@ -120,6 +122,12 @@ impl Config {
         } else {
             DEFAULT_SOURCE_TOKENS
         };
+    }
+
+    /// Prompt tokens of a typical question with this configuration's evidence budget: the
+    /// prompt the models lists give first-token times for.
+    pub fn typical_prompt_tokens(&self) -> usize {
+        typical_prompt_tokens(self.answer.evidence_tokens())
     }
 
     /// Answer with `model` (a shell's `--model`) instead of the configured one; an automatic

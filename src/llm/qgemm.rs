@@ -131,6 +131,20 @@ enum Prompt {
     Amx,
 }
 
+impl Prompt {
+    /// Whether this kernel can multiply weights of `dtype` on this processor (and with the
+    /// switches): AMX and VNNI where present; AVX2 everywhere but for 8-bit weights, whose
+    /// byte products would saturate its 16-bit sums.
+    #[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
+    fn can(self, dtype: GgmlDType) -> bool {
+        match self {
+            Prompt::Amx => amx(),
+            Prompt::Vnni => vnni(),
+            Prompt::Avx2 => dtype != GgmlDType::Q8_0,
+        }
+    }
+}
+
 /// The fastest prompt kernel this processor (and the switches) allow.
 #[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
 fn prompt_kernel() -> Prompt {
@@ -305,11 +319,7 @@ fn prompt_matmul(
     use avx2::*;
     use lanes::groups_of;
     assert!(
-        match kernel {
-            Prompt::Amx => amx(),
-            Prompt::Vnni => vnni(),
-            Prompt::Avx2 => dtype != GgmlDType::Q8_0,
-        },
+        kernel.can(dtype),
         "{kernel:?} cannot multiply {dtype:?} on this processor"
     );
     if kernel == Prompt::Amx {
@@ -393,6 +403,24 @@ pub(crate) mod avx2 {
         pub d: f32,
         /// Offset per 16 values (unused when [`Block::OFFSET`] is false).
         pub m: [f32; 2],
+    }
+
+    impl Unpacked {
+        /// The float scale of each half block (16 values): `d` times the half's sub-scale
+        /// (sub-scales are per pair of values, and each half has one). Both prompt kernels
+        /// ([`super::lanes`], `super::amx`) take their scales from here, so they agree to
+        /// the bit.
+        #[inline(always)]
+        pub fn half_scales(&self) -> [f32; 2] {
+            // SAFETY: the extracts need AVX2, which this module is built with.
+            let (s0, s1) = unsafe {
+                (
+                    _mm256_extract_epi16::<0>(self.s) as i16,
+                    _mm256_extract_epi16::<8>(self.s) as i16,
+                )
+            };
+            [self.d * s0 as f32, self.d * s1 as f32]
+        }
     }
 
     /// A GGUF block type the kernel can unpack.
@@ -933,12 +961,7 @@ mod tests {
                     None,
                 ]
                 .into_iter()
-                .filter(|k| match k {
-                    Some(Prompt::Amx) => amx(),
-                    Some(Prompt::Vnni) => vnni(),
-                    Some(Prompt::Avx2) => dtype != GgmlDType::Q8_0,
-                    None => true,
-                })
+                .filter(|k| k.is_none_or(|p| p.can(dtype)))
                 .collect();
                 let mut best = vec![f64::MAX; kernels.len()];
                 for _ in 0..5 {
@@ -1059,11 +1082,7 @@ mod tests {
             // every prompt kernel this processor has for the type
             let kernels: Vec<Prompt> = [Prompt::Amx, Prompt::Vnni, Prompt::Avx2]
                 .into_iter()
-                .filter(|k| match k {
-                    Prompt::Amx => amx(),
-                    Prompt::Vnni => vnni(),
-                    Prompt::Avx2 => dtype != GgmlDType::Q8_0,
-                })
+                .filter(|k| k.can(dtype))
                 .collect();
             let mut lanes = vec![0f32; tokens * n];
             if takes_prompts {

@@ -103,8 +103,6 @@ pub struct Tiles {
     d: Vec<f32>,
     /// `dx · Σ qx` per `[tile][block][half][token]`.
     s: Vec<f32>,
-    /// The two halves' sums added, per `[tile][block][token]`.
-    s01: Vec<f32>,
 }
 
 impl Tiles {
@@ -116,7 +114,6 @@ impl Tiles {
             q: vec![0; tiles * nb * QK * TOKENS],
             d: vec![0.0; tiles * nb * TOKENS],
             s: vec![0.0; tiles * nb * 2 * TOKENS],
-            s01: vec![0.0; tiles * nb * TOKENS],
         };
         for t in 0..x.tokens {
             let (tile, lane) = (t / TOKENS, t % TOKENS);
@@ -131,10 +128,8 @@ impl Tiles {
                     a.q[to..to + 4].copy_from_slice(&row[b * QK + g * 4..b * QK + g * 4 + 4]);
                 }
                 a.d[tb * TOKENS + lane] = x.d[at(b)];
-                let (s0, s1) = (x.sums[at2(b, 0)], x.sums[at2(b, 1)]);
-                a.s[(tb * 2) * TOKENS + lane] = s0;
-                a.s[(tb * 2 + 1) * TOKENS + lane] = s1;
-                a.s01[tb * TOKENS + lane] = s0 + s1;
+                a.s[(tb * 2) * TOKENS + lane] = x.sums[at2(b, 0)];
+                a.s[(tb * 2 + 1) * TOKENS + lane] = x.sums[at2(b, 1)];
             }
         }
         a
@@ -182,14 +177,8 @@ impl Rows {
                 for b in 0..nb {
                     let u = B::unpack_unsigned(row, b);
                     _mm256_storeu_si256(q.add((b * ROWS + r) * QK) as *mut __m256i, u.q);
-                    // sub-scales are per pair of values; each half has one (as the prompt
-                    // kernel computes them)
-                    let s = [
-                        _mm256_extract_epi16::<0>(u.s) as i16,
-                        _mm256_extract_epi16::<8>(u.s) as i16,
-                    ];
-                    for (h, s) in s.iter().enumerate() {
-                        *dw.add((b * 2 + h) * ROWS + r) = u.d * *s as f32;
+                    for (h, d) in u.half_scales().into_iter().enumerate() {
+                        *dw.add((b * 2 + h) * ROWS + r) = d;
                         *mw.add((b * 2 + h) * ROWS + r) = u.m[h];
                     }
                 }
@@ -274,10 +263,9 @@ unsafe fn tile<const UNIFORM: bool, const FULL: bool>(
         let tile = t0 / TOKENS;
         let (wq, dw, mw) = (g.q.as_ptr(), g.dw.as_ptr(), g.mw.as_ptr());
         let xq = x.q.as_ptr().add(tile * nb * QK * TOKENS);
-        let (xd, xs, xs01) = (
+        let (xd, xs) = (
             x.d.as_ptr().add(tile * nb * TOKENS),
             x.s.as_ptr().add(tile * nb * 2 * TOKENS),
-            x.s01.as_ptr().add(tile * nb * TOKENS),
         );
         let (wide, narrow) = (TOKENS * 4, QK);
         // a block's 32-bit sums, `[half][row][token]` (UNIFORM: the whole block in half 0)
@@ -344,14 +332,11 @@ unsafe fn tile<const UNIFORM: bool, const FULL: bool>(
                     );
                 }
                 let dx = _mm512_loadu_ps(xd.add(b * TOKENS));
-                let (s0, s1, s01) = if UNIFORM {
-                    let s = _mm512_loadu_ps(xs01.add(b * TOKENS));
-                    (s, s, s)
-                } else {
-                    let s0 = _mm512_loadu_ps(xs.add(b * 2 * TOKENS));
-                    let s1 = _mm512_loadu_ps(xs.add((b * 2 + 1) * TOKENS));
-                    (s0, s1, s0)
-                };
+                let s0 = _mm512_loadu_ps(xs.add(b * 2 * TOKENS));
+                let s1 = _mm512_loadu_ps(xs.add((b * 2 + 1) * TOKENS));
+                // (uniform blocks: one offset for both halves, so their sums added, as the
+                // prompt kernel adds them)
+                let s01 = _mm512_add_ps(s0, s1);
                 macro_rules! row {
                     ($r:literal) => {{
                         let a = &mut acc[$r];

@@ -57,13 +57,11 @@ impl Group {
             self.mw.clear();
             self.mw.resize(nb * 2 * LANES, 0.0);
             let mut q = [0u8; QK];
-            let mut s = [0i16; 16];
             for r in 0..rows {
                 let row = w.add(r * row_bytes);
                 for b in 0..nb {
                     let u: Unpacked = B::unpack_unsigned(row, b);
                     _mm256_storeu_si256(q.as_mut_ptr() as *mut __m256i, u.q);
-                    _mm256_storeu_si256(s.as_mut_ptr() as *mut __m256i, u.s);
                     // four values at a time to their row's lane (`q` was sized above)
                     let to = self.q.as_mut_ptr().add(b * QK * LANES + r * 4) as *mut u32;
                     let from = q.as_ptr() as *const u32;
@@ -71,9 +69,8 @@ impl Group {
                         to.add(g * LANES)
                             .write_unaligned(from.add(g).read_unaligned());
                     }
-                    for h in 0..2 {
-                        // sub-scales are per pair of values; each half has one
-                        *self.dw.get_unchecked_mut((b * 2 + h) * LANES + r) = u.d * s[h * 8] as f32;
+                    for (h, d) in u.half_scales().into_iter().enumerate() {
+                        *self.dw.get_unchecked_mut((b * 2 + h) * LANES + r) = d;
                         *self.mw.get_unchecked_mut((b * 2 + h) * LANES + r) = u.m[h];
                     }
                 }
