@@ -12,7 +12,7 @@ command -v node >/dev/null || EXTRA_PACKAGES+=" nodejs"
 command -v curl >/dev/null || EXTRA_PACKAGES+=" curl"
 # The kernel tests under memcheck (scripts/memcheck-kernels.sh).
 command -v valgrind >/dev/null || EXTRA_PACKAGES+=" valgrind"
-# An older processor's message instead of "Illegal instruction", tested under qemu's user mode.
+# Older processors (no AVX, no AVX2; Haswell) emulated by qemu's user mode: one binary runs on each.
 command -v qemu-x86_64 >/dev/null || EXTRA_PACKAGES+=" qemu-user"
 python3 -c "import ensurepip, venv" 2>/dev/null || EXTRA_PACKAGES+=" python3-venv"
 export EXTRA_PACKAGES
@@ -54,6 +54,10 @@ xvfb-run -a -s "-screen 0 1280x800x24" \
   cargo test --workspace --all-targets -- --test-threads=2 2>&1 | tee "$results"
 passed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^passed;?$/) s += $(i-1)} END {print s + 0}' "$results")
 failed=$(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^failed;?$/) s += $(i-1)} END {print s + 0}' "$results")
+rm -f "$results"
+log "library tests on the portable kernels (HEARTH_AVX2=0, as on a processor without AVX2)"
+HEARTH_AVX2=0 cargo test --workspace --lib -- --test-threads=2 2>&1 | tee "$results"
+passed=$((passed + $(awk '/^test result:/ {for (i = 1; i <= NF; i++) if ($i ~ /^passed;?$/) s += $(i-1)} END {print s + 0}' "$results")))
 rm -f "$results"
 log "kernel tests under Valgrind's memcheck"
 bash scripts/memcheck-kernels.sh

@@ -236,12 +236,21 @@ impl Catalog {
         self.models
             .iter()
             .map(|m| {
-                let path = models_dir.join(&m.id);
-                let installed = m.files.iter().all(|f| {
-                    std::fs::metadata(path.join(&f.name))
-                        .map(|md| md.len() == f.size)
-                        .unwrap_or(false)
-                });
+                let has_all = |dir: &Path| {
+                    m.files.iter().all(|f| {
+                        std::fs::metadata(dir.join(&f.name))
+                            .map(|md| md.len() == f.size)
+                            .unwrap_or(false)
+                    })
+                };
+                let mut path = models_dir.join(&m.id);
+                let mut installed = has_all(&path);
+                // a packaged Hearth ships the runtime library beside its executables
+                if !installed && m.kind == "runtime" {
+                    if let Some(dir) = packaged_dir().filter(|d| has_all(d)) {
+                        (path, installed) = (dir, true);
+                    }
+                }
                 InstalledModel {
                     size: m.files.iter().map(|f| f.size).sum(),
                     model: m.clone(),
@@ -302,7 +311,9 @@ impl Catalog {
         Ok((m.id.clone(), path))
     }
 
-    /// Path of the default ONNX Runtime library under `models_dir`.
+    /// Path of the default ONNX Runtime library: under `models_dir` when it is there, else the
+    /// one a packaged Hearth ships ([`packaged_dir`]), else where `models_dir` would hold it
+    /// (for the error that names it).
     pub fn runtime_library(&self, models_dir: &Path) -> Result<PathBuf> {
         let m = self
             .default_of("runtime")
@@ -311,8 +322,24 @@ impl Catalog {
             .files
             .first()
             .ok_or_else(|| Error::Internal("runtime entry has no file".into()))?;
-        Ok(models_dir.join(&m.id).join(&file.name))
+        let fetched = models_dir.join(&m.id).join(&file.name);
+        if fetched.is_file() {
+            return Ok(fetched);
+        }
+        Ok(packaged_dir()
+            .map(|d| d.join(&file.name))
+            .filter(|p| p.is_file())
+            .unwrap_or(fetched))
     }
+}
+
+/// Where a packaged Hearth keeps the files it ships beside its executables:
+/// `<prefix>/lib/hearth` for `<prefix>/bin/hearth` (the `.deb`: `/usr/bin`, `/usr/lib/hearth`).
+/// Only the ONNX Runtime library is shipped so; models are fetched into the models dir.
+pub fn packaged_dir() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    let dir = exe.parent()?.parent()?.join("lib").join("hearth");
+    dir.is_dir().then_some(dir)
 }
 
 /// Every installed language model as (name, GGUF path): the catalog's, then imported ones.

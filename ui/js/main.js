@@ -792,6 +792,7 @@ async function loadModels(given) {
   try {
     const models = given || (await call("models"));
     $("#models-dir").textContent = state.info && state.info.models_dir ? `Installed in ${state.info.models_dir}` : "";
+    $("#models-kernels").textContent = state.info && state.info.kernels ? `Kernels on this processor: ${state.info.kernels}` : "";
     const active = models.find((m) => m.active);
     const auto = active && active.chosen_because;
     $("#models-choice").textContent = active

@@ -154,6 +154,7 @@ impl Rows {
     /// `w` holds `nb` blocks of `B` for each of those rows, `row_bytes` apart; the processor
     /// has AVX2.
     #[inline(never)]
+    #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn fill<B: Block>(&mut self, w: *const u8, row_bytes: usize, rows: usize, nb: usize) {
         unsafe {
             assert!(rows <= ROWS, "a group holds {ROWS} rows");

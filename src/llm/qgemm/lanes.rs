@@ -46,8 +46,10 @@ impl Group {
     /// Unpack rows `r0..r0 + rows` (at most 8; the other lanes are zero) of `w`.
     ///
     /// # Safety
-    /// `w` holds `nb` blocks of `B` for each of those rows, `row_bytes` apart.
+    /// `w` holds `nb` blocks of `B` for each of those rows, `row_bytes` apart; the processor
+    /// has AVX2, FMA and F16C.
     #[inline(never)]
+    #[target_feature(enable = "avx2,fma,f16c")]
     unsafe fn fill<B: Block>(&mut self, w: *const u8, row_bytes: usize, rows: usize, nb: usize) {
         unsafe {
             self.q.clear();
@@ -219,8 +221,9 @@ unsafe fn tile<const T: usize, const BITS: u32, const UNIFORM: bool, const VNNI:
 ///
 /// # Safety
 /// `w` holds `B` blocks for all `n` rows (`row_bytes` each); `y` is `x.tokens × n` and no
-/// other thread writes these groups' rows. `vnni` only where [`crate::llm::cpu::vnni`] is true; 8-bit
-/// weights (`BITS` = 8) need it.
+/// other thread writes these groups' rows. The processor has AVX2, FMA and F16C; `vnni` only
+/// where [`crate::llm::cpu::vnni`] is true; 8-bit weights (`BITS` = 8) need it.
+#[target_feature(enable = "avx2,fma,f16c")]
 pub unsafe fn groups_of<B: Block, const BITS: u32, const UNIFORM: bool>(
     vnni: bool,
     w: &[u8],

@@ -547,6 +547,13 @@ async fn add_folder_search_ask_with_citations_and_summarize_in_the_real_window()
         speed.contains("first token ~") && speed.contains("tok/s"),
         "the measured speed is shown: {row}"
     );
+    //     The view names the kernels this processor runs (chosen at run time).
+    let kernels = app.text("#models-kernels").await;
+    assert!(
+        kernels.starts_with("Kernels on this processor: ")
+            && kernels.contains(&hearth::llm::cpu::kernels_in_use()),
+        "{kernels}"
+    );
     let choice = app.text("#models-choice").await;
     assert!(
         choice.contains("qwen2.5-coder-0.5b-instruct-q4km")
