@@ -19,7 +19,7 @@ out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 echo "this build: $HEARTH"
 echo "other:      $OTHER"
-echo "kernels here: $("$HEARTH" models list 2>/dev/null | grep -m1 -i 'kernels' || echo '?')"
+echo "kernels here: $("$HEARTH" models list 2>/dev/null | grep -m1 -o 'kernels: .*' || echo '?')"
 run() { # run NAME BINARY
   local llm embed
   llm="$("$2" bench llm --model "$MODEL" --prompt-tokens "$PROMPT" --gen-tokens 32 --repeat 3 | tail -1)"

