@@ -112,7 +112,10 @@ click() { # click CSS: a WebDriver click, as a person's
   el="$(curl -s -X POST "$WD/session/$session/element" -H 'content-type: application/json' \
     -d "$(python3 -c 'import json,sys; print(json.dumps({"using": "css selector", "value": sys.argv[1]}))' "$1")" \
     | python3 -c 'import json,sys; print(list(json.load(sys.stdin)["value"].values())[0])')"
-  curl -s -X POST "$WD/session/$session/element/$el/click" -H 'content-type: application/json' -d '{}' >/dev/null
+  local reply
+  reply="$(curl -s -X POST "$WD/session/$session/element/$el/click" -H 'content-type: application/json' -d '{}')"
+  python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get("value"); sys.exit(1 if isinstance(v, dict) and v.get("error") else 0)' "$reply" \
+    || fail "click $1: $reply"
 }
 wait_for "the window ready" 60 "document.body.dataset.ready === '1'"
 wait_for "the window offers the default download" 60 "document.querySelector('#download-defaults')"
