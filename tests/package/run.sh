@@ -74,10 +74,19 @@ in_root test -x /usr/bin/hearth-desktop && in_root test -x /usr/bin/hearth \
 in_root ls /usr/share/applications | grep -qi hearth || fail "no desktop entry"
 ok "installed with its declared dependencies into a clean Debian 12 ($(in_root dpkg-query -W -f='${Installed-Size}' hearth) KiB)"
 in_root sh -c 'command -v cargo python3 rustc' && fail "Rust or Python in the root" || true
+# The root's network is this machine's: a machine whose HTTPS goes through an inspecting proxy
+# trusts the proxy's certificate authority locally (/usr/local/share/ca-certificates), and so
+# must the root, as any computer on that network would.
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+  cp /usr/local/share/ca-certificates/*.crt "$R/usr/local/share/ca-certificates/"
+  in_root /usr/sbin/update-ca-certificates >/dev/null 2>&1
+fi
 mkdir -p "$R/home/user"
+t0=$(date +%s%N)
 version="$(in_root /usr/bin/hearth --version)"
+cli_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 [[ "$version" == hearth\ * ]] || fail "hearth --version: $version"
-ok "hearth --version: $version"
+ok "hearth --version: $version ($cli_ms ms)"
 
 # 2. the app, first start: no models; it offers the default download and fetches them
 log "test tools in the root: WebKitWebDriver, tauri-driver"
@@ -91,6 +100,7 @@ mount --bind /tmp/.X11-unix "$R/tmp/.X11-unix"
 in_root env DISPLAY=:77 tauri-driver --port 4477 >"$R/tmp/driver.log" 2>&1 &
 WD=http://127.0.0.1:4477
 for _ in $(seq 100); do curl -s "$WD/status" >/dev/null && break; sleep 0.2; done
+t0=$(date +%s%N)
 session="$(curl -s -X POST "$WD/session" -H 'content-type: application/json' -d '{"capabilities":
   {"alwaysMatch": {"browserName": "wry", "tauri:options": {"application": "/usr/bin/hearth-desktop"}}}}' \
   | python3 -c 'import json,sys; print(json.load(sys.stdin)["value"]["sessionId"])')" \
@@ -100,10 +110,21 @@ js() { # js SCRIPT → the value (JSON) of a synchronous script
     -d "$(python3 -c 'import json,sys; print(json.dumps({"script": sys.argv[1], "args": []}))' "$1")" \
     | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin).get("value")))'
 }
+jsa() { # jsa SCRIPT → the value (JSON) of an asynchronous script (it calls arguments[0] with it)
+  curl -s -X POST "$WD/session/$session/execute/async" -H 'content-type: application/json' \
+    -d "$(python3 -c 'import json,sys; print(json.dumps({"script": sys.argv[1], "args": []}))' "$1")" \
+    | python3 -c 'import json,sys; print(json.dumps(json.load(sys.stdin).get("value")))'
+}
+window_state() { # what the window shows, what the engine says about its models, the driver's log
+  js "return [document.querySelector('#problem'), document.querySelector('#models-list')].map(e => e && e.textContent).join(' | ')"
+  echo "models (engine): $(jsa "const done = arguments[0]; window.__TAURI__.core.invoke('models').then(m => done(m.map(x => x.id + ':' + x.installed)), e => done(String(e && (e.message || JSON.stringify(e)))))")"
+  echo "downloads dir: $(ls -la "$R/home/user/.local/share/hearth/models/.downloads" 2>&1 | tail -n +2)"
+  echo "driver log: $(tail -20 "$R/tmp/driver.log")"
+}
 wait_for() { # wait_for WHAT SECONDS SCRIPT
   local end=$(( $(date +%s) + $2 ))
   until [ "$(js "return Boolean($3)")" = "true" ]; do
-    [ "$(date +%s)" -lt "$end" ] || fail "$1 (not within $2 s); the window says: $(js "return [document.querySelector('#problem'), document.querySelector('#models-list')].map(e => e && e.textContent).join(' | ')")"
+    [ "$(date +%s)" -lt "$end" ] || fail "$1 (not within $2 s); the window says: $(window_state)"
     sleep 0.5
   done
 }
@@ -118,6 +139,19 @@ click() { # click CSS: a WebDriver click, as a person's
     || fail "click $1: $reply"
 }
 wait_for "the window ready" 60 "document.body.dataset.ready === '1'"
+ready_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+rss_in_root() { # resident memory (MiB) of the app's processes: hearth-desktop and WebKit's
+  local kib=0 p
+  for p in /proc/[0-9]*; do
+    [ "$(readlink "$p/root" 2>/dev/null)" = "$R" ] || continue
+    case "$(cat "$p/comm" 2>/dev/null)" in hearth-desktop | WebKit*)
+      kib=$((kib + $(awk '/^VmRSS/ {print $2}' "$p/status" 2>/dev/null || echo 0))) ;;
+    esac
+  done
+  echo $((kib / 1024))
+}
+sleep 10
+echo "# window ready $ready_ms ms after the app was started (WebDriver session included); idle memory 10 s later: $(rss_in_root) MiB resident (hearth-desktop + WebKit processes)"
 wait_for "the window offers the default download" 60 "document.querySelector('#download-defaults')"
 ok "first start without models: the window offers the default models"
 click "#download-defaults"
