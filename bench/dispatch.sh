@@ -19,7 +19,8 @@ out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 echo "this build: $HEARTH"
 echo "other:      $OTHER"
-echo "kernels here: $("$HEARTH" models list 2>/dev/null | grep -m1 -o 'kernels: .*' || echo '?')"
+# (the whole list read: grep -m1 would stop it with SIGPIPE, a failure under pipefail)
+echo "kernels here: $("$HEARTH" models list 2>/dev/null | grep -o 'kernels: .*' | head -1)"
 run() { # run NAME BINARY
   local llm embed
   llm="$("$2" bench llm --model "$MODEL" --prompt-tokens "$PROMPT" --gen-tokens 32 --repeat 3 | tail -1)"
@@ -38,7 +39,14 @@ python3 - "$out" <<'PY'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
 med = {n: [statistics.median(float(r[i]) for r in rows if r[0] == n) for i in (1, 2, 3)] for n in ("this", "other")}
-for i, what in enumerate(("prefill tok/s", "decode tok/s", "encoder tokens/s")):
-    a, b = med["this"][i], med["other"][i]
-    print(f"{what:<18} this {a:9.1f}   other {b:9.1f}   this/other {a / b if b else float('nan'):.3f}")
+# each round's two runs are neighbours in time: their ratio is free of the machine's drift
+# over the rounds, so the median of the per-round ratios is the steadier comparison
+this = [r for r in rows if r[0] == "this"]
+other = [r for r in rows if r[0] == "other"]
+for i, what in enumerate(("prefill tok/s", "decode tok/s", "encoder tokens/s"), start=1):
+    a, b = med["this"][i - 1], med["other"][i - 1]
+    paired = [float(x[i]) / float(y[i]) for x, y in zip(this, other) if float(y[i])]
+    print(f"{what:<18} this {a:9.1f}   other {b:9.1f}   this/other {a / b if b else float('nan'):.3f}"
+          f"   per-round ratios median {statistics.median(paired) if paired else float('nan'):.3f}"
+          f" (min {min(paired, default=float('nan')):.3f}, max {max(paired, default=float('nan')):.3f})")
 PY

@@ -8,8 +8,8 @@
 #   scripts/package.sh          → prints the path of hearth_<version>_amd64.deb
 #   scripts/package.sh --debug  → the same from the dev build (quick: to check the packaging
 #                                 itself; the binaries are ~400 MB each, with line tables)
-# Not part of .ci/run: a cold release build takes about 40 minutes on 2 cores. Tested as a
-# user would install it by tests/package/run.sh.
+# Not part of .ci/run: a cold release build takes 6,655 CPU-seconds (about an hour on 2 cores;
+# 4 GB of memory at most). Tested as a user would install it by tests/package/run.sh.
 set -euo pipefail
 PROFILE=release
 [ "${1:-}" = "--debug" ] && PROFILE=debug
@@ -31,7 +31,7 @@ if [ ! -x "$CLI_DIR/node_modules/.bin/tauri" ]; then
   npm install --prefix "$CLI_DIR" --no-audit --no-fund --silent @tauri-apps/cli@2.12
 fi
 
-log "$PROFILE build (desktop app and CLI; a cold release build takes about 40 minutes)"
+log "$PROFILE build (desktop app and CLI; a cold release build takes about an hour on 2 cores)"
 start=$(date +%s)
 # --workspace: one feature resolution for both binaries; custom-protocol: the app serves its
 # UI from the binary as a production build (what `tauri build` turns on)

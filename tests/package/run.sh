@@ -12,7 +12,7 @@
 #    PostgreSQL HTML manual pages); `hearth ask` answers with a citation of one of them; the
 #    same with the fast kernels turned off (HEARTH_AVX2=0: what a processor without AVX2 runs).
 # 4. `apt-get remove hearth` leaves none of its files behind.
-# Needs root (chroot, mounts), network to deb.debian.org and PyPI. Takes ~10 minutes.
+# Needs root (chroot, mounts), network to deb.debian.org and PyPI. Takes 2–10 minutes.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
