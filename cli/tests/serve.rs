@@ -542,7 +542,10 @@ fn serve_answers_searches_ingests_and_refuses_what_it_should() {
     for r in replies {
         assert_eq!(r.status, 200);
         let v = r.json();
-        let answer = v["choices"][0]["message"]["content"].as_str().unwrap().trim();
+        let answer = v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .trim();
         // word for word with the AVX2 kernels; the portable ones depend on the batching of a
         // reused prefix (above)
         if hearth::llm::cpu::avx2() {
