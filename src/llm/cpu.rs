@@ -17,50 +17,21 @@
 /// the compiler use it everywhere (`-C target-cpu`; the default build does not: it runs on
 /// any x86-64 and chooses its AVX2 kernels at run time, [`avx2`]).
 #[cfg(target_arch = "x86_64")]
+#[rustfmt::skip]
 const V3: [(&str, u32, Reg, u32, bool); 13] = [
     ("sse3", 1, Reg::Ecx, 1 << 0, cfg!(target_feature = "sse3")),
     ("ssse3", 1, Reg::Ecx, 1 << 9, cfg!(target_feature = "ssse3")),
     ("fma", 1, Reg::Ecx, 1 << 12, cfg!(target_feature = "fma")),
-    (
-        "sse4.1",
-        1,
-        Reg::Ecx,
-        1 << 19,
-        cfg!(target_feature = "sse4.1"),
-    ),
-    (
-        "sse4.2",
-        1,
-        Reg::Ecx,
-        1 << 20,
-        cfg!(target_feature = "sse4.2"),
-    ),
-    (
-        "movbe",
-        1,
-        Reg::Ecx,
-        1 << 22,
-        cfg!(target_feature = "movbe"),
-    ),
-    (
-        "popcnt",
-        1,
-        Reg::Ecx,
-        1 << 23,
-        cfg!(target_feature = "popcnt"),
-    ),
+    ("sse4.1", 1, Reg::Ecx, 1 << 19, cfg!(target_feature = "sse4.1")),
+    ("sse4.2", 1, Reg::Ecx, 1 << 20, cfg!(target_feature = "sse4.2")),
+    ("movbe", 1, Reg::Ecx, 1 << 22, cfg!(target_feature = "movbe")),
+    ("popcnt", 1, Reg::Ecx, 1 << 23, cfg!(target_feature = "popcnt")),
     ("avx", 1, Reg::Ecx, 1 << 28, cfg!(target_feature = "avx")),
     ("f16c", 1, Reg::Ecx, 1 << 29, cfg!(target_feature = "f16c")),
     ("bmi1", 7, Reg::Ebx, 1 << 3, cfg!(target_feature = "bmi1")),
     ("avx2", 7, Reg::Ebx, 1 << 5, cfg!(target_feature = "avx2")),
     ("bmi2", 7, Reg::Ebx, 1 << 8, cfg!(target_feature = "bmi2")),
-    (
-        "lzcnt",
-        0x8000_0001,
-        Reg::Ecx,
-        1 << 5,
-        cfg!(target_feature = "lzcnt"),
-    ),
+    ("lzcnt", 0x8000_0001, Reg::Ecx, 1 << 5, cfg!(target_feature = "lzcnt")),
 ];
 
 #[cfg(target_arch = "x86_64")]
@@ -272,14 +243,14 @@ pub fn avx2() -> bool {
 }
 
 /// Whether the processor has AVX2, FMA and F16C and the operating system saves the AVX
-/// registers, whatever `HEARTH_AVX2` says. Asked of CPUID itself: `is_x86_feature_detected!`
+/// registers, whatever `HEARTH_AVX2` says (their rows of [`V3`]). Asked of CPUID itself: `is_x86_feature_detected!`
 /// says yes to whatever a build enables.
 fn avx2_present() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        has(7, Reg::Ebx, 1 << 5)
-            && has(1, Reg::Ecx, 1 << 12)
-            && has(1, Reg::Ecx, 1 << 29)
+        V3.iter()
+            .filter(|f| matches!(f.0, "avx2" | "fma" | "f16c"))
+            .all(|&(_, leaf, reg, mask, _)| has(leaf, reg, mask))
             && os_saves_avx()
     }
     #[cfg(not(target_arch = "x86_64"))]

@@ -166,7 +166,7 @@ fn lanes_for(dtype: GgmlDType) -> bool {
 /// "lanes-avx2", "tile" (`HEARTH_LANES=0`) or "candle" (no AVX2 kernels on this processor,
 /// or `HEARTH_AVX2=0`).
 pub fn kernels_id() -> &'static str {
-    if !supports(GgmlDType::Q4_0) {
+    if !cfg!(target_arch = "x86_64") || !super::cpu::avx2() {
         return "candle";
     }
     match (lanes_on(), prompt_kernel()) {
