@@ -73,6 +73,11 @@ pub struct EvalArgs {
     /// many whose passage is not indexed) and score the answers.
     #[arg(long, default_value_t = 0)]
     pub answers: usize,
+    /// Instead of answers, choose each answerable question's evidence as `ask` would, without
+    /// generating, and score it: the gold file and a gold answer in the prompt, and in the
+    /// sentence a quote would use (seconds per corpus; for tuning the evidence).
+    #[arg(long, conflicts_with = "answers")]
+    pub evidence: bool,
     /// Language model for --answers.
     #[arg(long)]
     pub model: Option<String>,

@@ -129,7 +129,13 @@ pub(crate) struct DocQuestion {
 
 impl DocQuestion {
     /// Whether `path` (absolute) / `page` / `heading` is a place that answers this question.
-    fn is_gold(&self, corpus: &Path, path: &str, page: Option<u32>, heading: &str) -> bool {
+    pub(crate) fn is_gold(
+        &self,
+        corpus: &Path,
+        path: &str,
+        page: Option<u32>,
+        heading: &str,
+    ) -> bool {
         let in_file = self
             .file
             .iter()
@@ -148,7 +154,7 @@ impl DocQuestion {
             }
     }
 
-    fn answered_right(&self, answer: &str) -> bool {
+    pub(crate) fn answered_right(&self, answer: &str) -> bool {
         let a = format!(" {} ", answer_form(answer));
         self.answers.iter().any(|g| {
             let g = answer_form(g);
@@ -268,6 +274,9 @@ pub(crate) struct PartReport {
     answers: Option<serde_json::Value>,
     #[serde(skip)]
     asked: Vec<Asked>,
+    /// With --evidence: each answerable question's evidence, scored.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    evidence: Vec<crate::eval_evidence::Probed>,
 }
 
 /// Run `parts` (only their questions of `split`), one library per part in `work`; prints a
@@ -293,6 +302,9 @@ pub(crate) async fn run_parts(
                 reports.push(r);
             }
         }
+    }
+    if args.evidence {
+        return print_evidence(&reports, args);
     }
     let table = summary_table(&reports);
     if args.json {
@@ -399,8 +411,19 @@ async fn run_part(
         search_latency_ms: latency,
         answers: None,
         asked: Vec::new(),
+        evidence: Vec::new(),
     };
-    if args.answers > 0 {
+    if args.evidence {
+        let config = crate::answer::for_model(config.clone(), args.model.as_deref());
+        let llm = crate::answer::load_answerer(&config, args.model.as_deref()).await?;
+        out.evidence =
+            crate::eval_evidence::probe(&library, llm, &config.answer, &corpus, &answerable)
+                .await?;
+        if let Some(work) = &args.work_dir {
+            let name = format!("evidence-{}-{}.jsonl", part.corpus, split.name());
+            write_jsonl(&work.join(name), &out.evidence)?;
+        }
+    } else if args.answers > 0 {
         let (summary, asked) = eval_answers(
             part,
             split,
@@ -416,6 +439,40 @@ async fn run_part(
         out.asked = asked;
     }
     Ok(Some(out))
+}
+
+/// The evidence table of `reports` (per corpus and split, then all corpora of each split).
+fn print_evidence(reports: &[PartReport], args: &EvalArgs) -> Result<()> {
+    let mut rows: Vec<(String, String, Vec<&crate::eval_evidence::Probed>)> = Vec::new();
+    for split in [Split::Dev, Split::Heldout] {
+        let of_split: Vec<&PartReport> = reports.iter().filter(|r| r.split == split).collect();
+        for r in &of_split {
+            let name = split.name().to_string();
+            match rows
+                .iter_mut()
+                .find(|(c, s, _)| c == r.corpus && *s == name)
+            {
+                Some((_, _, v)) => v.extend(r.evidence.iter()),
+                None => rows.push((r.corpus.into(), name, r.evidence.iter().collect())),
+            }
+        }
+        if of_split.len() > 1 {
+            let all = of_split.iter().flat_map(|r| r.evidence.iter()).collect();
+            rows.push(("ALL".into(), split.name().into(), all));
+        }
+    }
+    if args.json {
+        let out: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(c, s, p)| {
+                serde_json::json!({"corpus": c, "split": s, "evidence": crate::eval_evidence::summary(p)})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        crate::eval_evidence::print_table(&rows);
+    }
+    Ok(())
 }
 
 /// Share of `v` for which `f` holds (0 when `v` is empty).

@@ -8,6 +8,7 @@ mod datasets;
 mod eval;
 mod eval_args;
 mod eval_docs;
+mod eval_evidence;
 mod eval_summaries;
 mod measure;
 mod models;

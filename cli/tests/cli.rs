@@ -485,3 +485,71 @@ fn every_x86_64_processor_runs_hearth_on_the_kernels_it_has() {
         assert!((a - b).abs() < 0.02, "scores {got:?} vs {want:?}");
     }
 }
+
+/// `hearth eval --evidence` chooses each question's evidence as `ask` does, without generating,
+/// and scores what the prompt would hold.
+#[test]
+fn eval_evidence_scores_what_the_prompt_would_hold() {
+    let tmp = tempfile::tempdir().unwrap();
+    let docs = tmp.path().join("docs");
+    std::fs::create_dir_all(docs.join("notes")).unwrap();
+    for f in [
+        "meeting-2024-03-14.txt",
+        "sourdough.md",
+        "bike-maintenance.md",
+    ] {
+        std::fs::copy(
+            Path::new(&corpus()).join("notes").join(f),
+            docs.join("notes").join(f),
+        )
+        .unwrap();
+    }
+    std::fs::write(docs.join(".complete"), "").unwrap();
+    let questions = tmp.path().join("questions.jsonl");
+    let meeting = "notes/meeting-2024-03-14.txt";
+    let lines = [
+        serde_json::json!({"id": "n-1", "question": "How long did the monthly invoice run take on PostgreSQL 16 in staging?", "file": meeting, "answers": ["41 minutes"], "answerable": true}),
+        serde_json::json!({"id": "n-2", "question": "Who will write the plan for moving the billing service?", "file": meeting, "answers": ["Priya"], "answerable": true}),
+        serde_json::json!({"id": "n-3", "question": "What colour is the new office carpet?", "file": null, "answers": [], "answerable": false}),
+    ];
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(&questions, text).unwrap();
+    let work = tmp.path().join("work");
+    let (docs, questions, work) = (
+        docs.display().to_string(),
+        questions.display().to_string(),
+        work.display().to_string(),
+    );
+    let out = hearth(
+        &tmp.path().join("data"),
+        &[
+            "eval",
+            "--set",
+            "docs",
+            "--docs-dir",
+            &docs,
+            "--docs-questions",
+            &questions,
+            "--evidence",
+            "--model",
+            "smollm2-135m-instruct-q4_1",
+            "--work-dir",
+            &work,
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let e = &rows[0]["evidence"];
+    assert_eq!(e["questions"], 2, "{rows}"); // the answerable ones
+    assert_eq!(e["gold_in_prompt"], 1.0, "{rows}");
+    assert_eq!(e["answer_in_prompt"], 1.0, "{rows}");
+    let probed =
+        std::fs::read_to_string(Path::new(&work).join("evidence-manuals-dev.jsonl")).unwrap();
+    assert_eq!(probed.lines().count(), 2);
+    assert!(probed.contains("41 minutes"), "{probed}");
+}

@@ -139,21 +139,7 @@ pub async fn ask(
         answer.timings = timings;
         return Ok(answer);
     }
-    let evidence = {
-        let (query, llm, embedder) = (query.clone(), llm.clone(), library.embedder().clone());
-        let (budget, max_sources) = (cfg.evidence_tokens(), cfg.max_sources);
-        blocking(move || {
-            evidence::select(
-                &query,
-                &hits,
-                budget,
-                max_sources,
-                &|s| llm.count_tokens(s),
-                &|texts| embedder.embed(texts),
-            )
-        })
-        .await?
-    };
+    let evidence = choose_evidence(library, llm.clone(), &query, hits, cfg).await?;
     let sources = evidence.sources;
     answer.best_sentences = evidence.best;
     timings.evidence_ms = ms(started);
@@ -288,6 +274,46 @@ pub async fn ask(
     answer.sources = sources;
     answer.timings = timings;
     Ok(answer)
+}
+
+/// The sources and best sentences `ask` would put before the model for `query` (retrieval and
+/// evidence selection, no generation and no decline checks): what `hearth eval --evidence`
+/// scores.
+pub async fn evidence_for(
+    library: &Library,
+    llm: Arc<dyn Generator>,
+    query: &str,
+    cfg: &AnswerConfig,
+) -> Result<(Vec<Citation>, Vec<super::EvidenceSentence>)> {
+    let (hits, _, _) = library
+        .search_with_similarity(query, cfg.passages.max(1), &cfg.collections)
+        .await?;
+    let evidence = choose_evidence(library, llm, query, hits, cfg).await?;
+    Ok((evidence.sources, evidence.best))
+}
+
+/// Choose the evidence for `query` from `hits` on a blocking thread (sentences embedded with the
+/// library's embedder, tokens counted with `llm`'s tokenizer).
+async fn choose_evidence(
+    library: &Library,
+    llm: Arc<dyn Generator>,
+    query: &str,
+    hits: Vec<crate::retrieve::Hit>,
+    cfg: &AnswerConfig,
+) -> Result<evidence::Evidence> {
+    let (query, embedder) = (query.to_string(), library.embedder().clone());
+    let (budget, max_sources) = (cfg.evidence_tokens(), cfg.max_sources);
+    blocking(move || {
+        evidence::select(
+            &query,
+            &hits,
+            budget,
+            max_sources,
+            &|s| llm.count_tokens(s),
+            &|texts| embedder.embed(texts),
+        )
+    })
+    .await
 }
 
 /// What Hearth says when it does not show the model's words.

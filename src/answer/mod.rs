@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::cancel::Cancel;
 use crate::error::{Error, Result};
 use crate::llm::{ms, GenerateParams, Generation, Generator, Message};
-pub use ask::ask;
+pub use ask::{ask, evidence_for};
 pub use check::{question_kind, EvidenceSentence, QuestionKind};
 
 /// Whether `answer` adds nothing to `question` that `sources` hold: it restates the question
