@@ -443,24 +443,13 @@ async fn run_part(
 
 /// The evidence table of `reports` (per corpus and split, then all corpora of each split).
 fn print_evidence(reports: &[PartReport], args: &EvalArgs) -> Result<()> {
-    let mut rows: Vec<(String, String, Vec<&crate::eval_evidence::Probed>)> = Vec::new();
-    for split in [Split::Dev, Split::Heldout] {
-        let of_split: Vec<&PartReport> = reports.iter().filter(|r| r.split == split).collect();
-        for r in &of_split {
-            let name = split.name().to_string();
-            match rows
-                .iter_mut()
-                .find(|(c, s, _)| c == r.corpus && *s == name)
-            {
-                Some((_, _, v)) => v.extend(r.evidence.iter()),
-                None => rows.push((r.corpus.into(), name, r.evidence.iter().collect())),
-            }
-        }
-        if of_split.len() > 1 {
-            let all = of_split.iter().flat_map(|r| r.evidence.iter()).collect();
-            rows.push(("ALL".into(), split.name().into(), all));
-        }
-    }
+    let rows: Vec<(String, String, Vec<&crate::eval_evidence::Probed>)> = groups(reports)
+        .into_iter()
+        .map(|(split, corpus, group)| {
+            let probed = group.iter().flat_map(|r| r.evidence.iter()).collect();
+            (corpus, split.name().to_string(), probed)
+        })
+        .collect();
     if args.json {
         let out: Vec<serde_json::Value> = rows
             .iter()
@@ -780,11 +769,56 @@ fn summary_table(reports: &[PartReport]) -> Vec<Row> {
             .unwrap_or_default()
     };
     let mut rows: Vec<Row> = Vec::new();
+    for (split, corpus, group) in groups(reports) {
+        let n: usize = group.iter().map(|r| r.answerable).sum();
+        let weighted = |f: &dyn Fn(&PartReport) -> f64| {
+            group
+                .iter()
+                .map(|r| f(r) * r.answerable as f64)
+                .sum::<f64>()
+                / n.max(1) as f64
+        };
+        let asked: Vec<&Asked> = group.iter().flat_map(|r| r.asked.iter()).collect();
+        let answers = (!asked.is_empty()).then(|| {
+            let (yes, no): (Vec<&Asked>, Vec<&Asked>) =
+                asked.iter().copied().partition(|a| a.answerable);
+            let ttft = sorted_over_prompts(&asked, &|a| a.first_token_ms);
+            let evidence = sorted_over_prompts(&asked, &|a| a.evidence_ms);
+            serde_json::json!({
+                "asked": [yes.len(), no.len()],
+                "right_and_cited": share(&yes, &|a| !a.declined && a.correct && a.cites_gold),
+                "right": share(&yes, &|a| !a.declined && a.correct),
+                "declined_unanswerable": share(&no, &|a| a.declined),
+                "declined_answerable": share(&yes, &|a| a.declined),
+                "restates": share(&yes, &|a| !a.declined && a.restates),
+                "quoted": share(&yes, &|a| a.quoted),
+                "quoted_unanswerable": share(&no, &|a| a.quoted),
+                "by_kind": by_kind(&asked),
+                "first_token_ms_p50": percentile(&ttft, 0.5),
+                "evidence_ms_p50": percentile(&evidence, 0.5),
+            })
+        });
+        rows.push(Row {
+            corpus,
+            split,
+            answerable: n,
+            unanswerable: group.iter().map(|r| r.unanswerable).sum(),
+            hit5_vector: weighted(&|r| hit5(r, "vector").0),
+            hit5_text: weighted(&|r| hit5(r, "text").0),
+            hit5_hybrid: weighted(&|r| hit5(r, "hybrid").0),
+            mrr_hybrid: weighted(&|r| hit5(r, "hybrid").1),
+            answers,
+        });
+    }
+    rows
+}
+
+/// `reports` grouped for the closing tables: per split, each corpus (in the order they ran),
+/// then all corpora of the split as "ALL" when there are several.
+fn groups(reports: &[PartReport]) -> Vec<(Split, String, Vec<&PartReport>)> {
+    let mut out = Vec::new();
     for split in [Split::Dev, Split::Heldout] {
         let of_split: Vec<&PartReport> = reports.iter().filter(|r| r.split == split).collect();
-        if of_split.is_empty() {
-            continue;
-        }
         let mut groups: Vec<(String, Vec<&PartReport>)> = Vec::new();
         for r in &of_split {
             match groups.iter_mut().find(|(c, _)| c == r.corpus) {
@@ -793,51 +827,11 @@ fn summary_table(reports: &[PartReport]) -> Vec<Row> {
             }
         }
         if groups.len() > 1 {
-            groups.push(("ALL".into(), of_split.clone()));
+            groups.push(("ALL".into(), of_split));
         }
-        for (corpus, group) in groups {
-            let n: usize = group.iter().map(|r| r.answerable).sum();
-            let weighted = |f: &dyn Fn(&PartReport) -> f64| {
-                group
-                    .iter()
-                    .map(|r| f(r) * r.answerable as f64)
-                    .sum::<f64>()
-                    / n.max(1) as f64
-            };
-            let asked: Vec<&Asked> = group.iter().flat_map(|r| r.asked.iter()).collect();
-            let answers = (!asked.is_empty()).then(|| {
-                let (yes, no): (Vec<&Asked>, Vec<&Asked>) =
-                    asked.iter().copied().partition(|a| a.answerable);
-                let ttft = sorted_over_prompts(&asked, &|a| a.first_token_ms);
-                let evidence = sorted_over_prompts(&asked, &|a| a.evidence_ms);
-                serde_json::json!({
-                    "asked": [yes.len(), no.len()],
-                    "right_and_cited": share(&yes, &|a| !a.declined && a.correct && a.cites_gold),
-                    "right": share(&yes, &|a| !a.declined && a.correct),
-                    "declined_unanswerable": share(&no, &|a| a.declined),
-                    "declined_answerable": share(&yes, &|a| a.declined),
-                    "restates": share(&yes, &|a| !a.declined && a.restates),
-                    "quoted": share(&yes, &|a| a.quoted),
-                    "quoted_unanswerable": share(&no, &|a| a.quoted),
-                    "by_kind": by_kind(&asked),
-                    "first_token_ms_p50": percentile(&ttft, 0.5),
-                    "evidence_ms_p50": percentile(&evidence, 0.5),
-                })
-            });
-            rows.push(Row {
-                corpus,
-                split,
-                answerable: n,
-                unanswerable: group.iter().map(|r| r.unanswerable).sum(),
-                hit5_vector: weighted(&|r| hit5(r, "vector").0),
-                hit5_text: weighted(&|r| hit5(r, "text").0),
-                hit5_hybrid: weighted(&|r| hit5(r, "hybrid").0),
-                mrr_hybrid: weighted(&|r| hit5(r, "hybrid").1),
-                answers,
-            });
-        }
+        out.extend(groups.into_iter().map(|(c, g)| (split, c, g)));
     }
-    rows
+    out
 }
 
 fn print_table(rows: &[Row]) {

@@ -11,8 +11,9 @@
 //! lines (a title in capitals, "Chapter 7") take part only in that fill and are never quoted: a
 //! question that names its letter ("in the letter to Titus, …") matches the letter's title best,
 //! which answers nothing (on the development questions of the letters corpus, the answer was in
-//! the prompt for 0.667 of them with this rule, 0.600 without; other corpora unchanged). The chosen sentences of each chunk become one numbered
-//! source, in retrieval order, that keeps its file, page and the char offsets of its span.
+//! the prompt for 0.667 of them with this rule, 0.600 without; other corpora unchanged). The
+//! chosen sentences of each chunk become one numbered source, in retrieval order, that keeps its
+//! file, page and the char offsets of its span.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
