@@ -333,6 +333,107 @@ fn raw_words(text: &str) -> Vec<&str> {
     out
 }
 
+/// Byte ranges of the numbers in `text` that mark places rather than state facts: verse,
+/// clause or line numbers running through a passage ("… fellowlabourer, 2 And to … 3 Grace to
+/// you …"). A number is one when it is part of a run of consecutive numbers in reading order,
+/// at least two long, two thirds of which open a clause (after a stop, comma or colon, or at
+/// the start, and before a capital). Once a passage numbers its clauses so, a lone number
+/// opening a clause is one too. An answer may not take such a number for a fact (a King James
+/// verse number passed as "Timothy was 10 years old").
+pub(crate) fn marker_numbers(text: &str) -> Vec<std::ops::Range<usize>> {
+    struct Num {
+        range: std::ops::Range<usize>,
+        value: u32,
+        opens_clause: bool,
+    }
+    let base = text.as_ptr() as usize;
+    let nums: Vec<Num> = raw_words(text)
+        .into_iter()
+        .filter(|w| w.len() <= 3 && w.bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|w| {
+            let start = w.as_ptr() as usize - base;
+            let end = start + w.len();
+            let before = text[..start].trim_end();
+            let after = text[end..].trim_start();
+            let opens_clause = (before.is_empty()
+                || before.ends_with(['.', ',', ';', ':', '!', '?', ')', ']', '"', '\u{201d}']))
+                && after
+                    .chars()
+                    .next()
+                    .is_some_and(|c| c.is_uppercase() || c == '[' || c == '(');
+            Some(Num {
+                range: start..end,
+                value: w.parse().ok()?,
+                opens_clause,
+            })
+        })
+        .collect();
+    // runs of consecutive values in reading order (a run goes on past numbers between)
+    let mut runs: Vec<Vec<usize>> = Vec::new();
+    for (i, n) in nums.iter().enumerate() {
+        match runs
+            .iter_mut()
+            .rev()
+            .find(|r| r.last().is_some_and(|&j| nums[j].value + 1 == n.value))
+        {
+            Some(run) => run.push(i),
+            None => runs.push(vec![i]),
+        }
+    }
+    let mut marker = vec![false; nums.len()];
+    for run in &runs {
+        let opening = run.iter().filter(|&&i| nums[i].opens_clause).count();
+        if run.len() >= 2 && opening * 3 >= run.len() * 2 {
+            for &i in run {
+                marker[i] = true;
+            }
+        }
+    }
+    if marker.iter().any(|&m| m) {
+        for (i, n) in nums.iter().enumerate() {
+            marker[i] |= n.opens_clause;
+        }
+    }
+    nums.into_iter()
+        .zip(marker)
+        .filter(|(_, m)| *m)
+        .map(|(n, _)| n.range)
+        .collect()
+}
+
+/// A source's `label` with the numbers that only order files blanked out: those of a file name
+/// without a year or date in it ("10-timothy-1.txt"). A date in a name ("2023-05-01 notes.md",
+/// "2018-donald-j-trump.txt") is a fact, and so is the page number.
+fn label_facts(label: &str, path: &str) -> String {
+    let Some(name) = std::path::Path::new(path)
+        .file_name()
+        .and_then(|n| n.to_str())
+    else {
+        return label.to_string();
+    };
+    let runs: Vec<&str> = name
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|r| !r.is_empty())
+        .collect();
+    if runs.is_empty() || runs.iter().any(|r| r.len() >= 4) {
+        return label.to_string();
+    }
+    let blanked: String = name
+        .chars()
+        .map(|c| if c.is_ascii_digit() { ' ' } else { c })
+        .collect();
+    label.replacen(name, &blanked, 1)
+}
+
+/// `text` with its [`marker_numbers`] blanked out.
+fn without_markers(text: &str) -> String {
+    let mut out = text.to_string();
+    for r in marker_numbers(text).into_iter().rev() {
+        out.replace_range(r.clone(), &" ".repeat(r.len()));
+    }
+    out
+}
+
 impl Judge {
     pub fn new(question: &str, sources: &[Citation]) -> Judge {
         let mut held = BTreeSet::new();
@@ -344,14 +445,16 @@ impl Judge {
         let mut labelled: Vec<String> = Vec::with_capacity(sources.len());
         let mut units = Vec::new();
         for s in sources {
-            let label = super::prompt::source_label(s);
+            let label = label_facts(&super::prompt::source_label(s), &s.path);
             let label_unit = unit(&label);
             let named = asked.iter().any(|w| label_unit.contains(w));
             units.push((label_unit, named));
-            labelled.push(format!("{label} {}", s.text));
-            let sentences: Vec<BTreeSet<String>> = sentence_ranges(&s.text)
+            // numbers that only mark verses or clauses are not facts an answer can take
+            let text = without_markers(&s.text);
+            labelled.push(format!("{label} {text}"));
+            let sentences: Vec<BTreeSet<String>> = sentence_ranges(&text)
                 .into_iter()
-                .map(|r| unit(&s.text[r]))
+                .map(|r| unit(&text[r]))
                 .collect();
             // each sentence with its neighbours (the next one often names what "it" is, and
             // quotes and line breaks cut sentences short), about what was asked when they have
@@ -471,7 +574,9 @@ impl Judge {
     }
 
     /// Whether `held` (the words a passing answer adds) includes the kind of thing asked for:
-    /// a number for a quantity, a time for "when", a name for "who". Other kinds take any.
+    /// a number for a quantity, a time for "when", a name for "who". Other kinds take any. A
+    /// number in figures counts only where the evidence states it as more than a verse or
+    /// clause number ([`marker_numbers`]).
     pub fn has_kind(&self, text: &str) -> bool {
         let plain = resolve_citations(text, 0).0;
         let words: Vec<String> = raw_words(&plain)
@@ -486,9 +591,16 @@ impl Judge {
                     .unwrap_or_default(),
             )
         };
+        let stated = |w: &String| !w.chars().any(|c| c.is_ascii_digit()) || self.known(w);
         match self.kind {
-            QuestionKind::Quantity => words.iter().filter(|w| new(w)).any(|w| is_number(w)),
-            QuestionKind::When => words.iter().filter(|w| new(w)).any(|w| is_time(w)),
+            QuestionKind::Quantity => words
+                .iter()
+                .filter(|w| new(w))
+                .any(|w| is_number(w) && stated(w)),
+            QuestionKind::When => words
+                .iter()
+                .filter(|w| new(w))
+                .any(|w| is_time(w) && stated(w)),
             QuestionKind::Who => words
                 .iter()
                 .filter(|w| new(w))
@@ -955,6 +1067,64 @@ mod tests {
     }
 
     #[test]
+    fn verse_numbers_are_not_facts() {
+        let verses = "9 Yet for love\u{2019}s sake I rather beseech [thee], being such an one as \
+            Paul the aged. 10 I beseech thee for my son Onesimus, whom I have begotten in my \
+            bonds: 11 Which in time past was to thee unprofitable. 18 If he hath wronged thee, \
+            or oweth [thee] ought, put that on mine account;";
+        let marked: Vec<&str> = marker_numbers(verses)
+            .into_iter()
+            .map(|r| &verses[r])
+            .collect();
+        assert_eq!(marked, ["9", "10", "11", "18"]);
+        // numbers that state facts, even in a row, are not markers
+        let facts = "He was born in 1806. In 3 years he had 4 ships, and 5 of his men were \
+            captains. The vote was 12 to 13.";
+        assert!(
+            marker_numbers(facts).is_empty(),
+            "{:?}",
+            marker_numbers(facts)
+        );
+        let sources = [source(1, verses)];
+        let judge = Judge::new(
+            "How old was Onesimus when Paul wrote to Philemon?",
+            &sources,
+        );
+        let j = judge.judge("Onesimus was 10 years old [1].");
+        assert_eq!(j.invented, vec!["10"]);
+        assert!(!j.passes());
+        // nor does a verse that only starts with its number hold the amount asked for
+        let judge = Judge::new("How much money did Onesimus owe Philemon?", &sources);
+        assert!(!judge.has_kind("18 If he hath wronged thee, or oweth [thee] ought"));
+        // nor is the number that orders a file: the model took "10" from 10-timothy-1.txt
+        let letter = Citation {
+            n: 1,
+            path: "/letters/10-timothy-1.txt".into(),
+            text: "2 Unto Timothy, my own son in the faith: Grace, mercy, and peace.".into(),
+            ..Default::default()
+        };
+        let judge = Judge::new("How old was Timothy?", std::slice::from_ref(&letter));
+        assert_eq!(
+            judge.judge("Timothy was 10 years old [1].").invented,
+            ["10"]
+        );
+        let note = Citation {
+            path: "/notes/2023-05-01 garden.md".into(),
+            ..letter
+        };
+        let judge = Judge::new("When did Timothy write?", &[note]);
+        assert!(judge
+            .judge("Timothy wrote on 2023-05-01 [1].")
+            .invented
+            .is_empty());
+        // a number the evidence states is still one
+        let sources = [source(1, "Onesimus owed 18 talents. He ran away.")];
+        let judge = Judge::new("How much money did Onesimus owe Philemon?", &sources);
+        assert!(judge.has_kind("Onesimus owed 18 talents."));
+        assert!(judge.judge("He owed 18 talents [1].").passes());
+    }
+
+    #[test]
     fn facts_scattered_over_unrelated_sentences_do_not_pass() {
         let sources = [source(
             1,
@@ -1052,7 +1222,12 @@ mod tests {
 
     #[test]
     fn the_quote_adds_to_the_question_and_holds_what_is_asked() {
-        let judge = Judge::new("How many were killed?", &[]);
+        // the sentences come from the sources, as in `ask`
+        let sources = [
+            source(1, "Many were killed."),
+            source(2, "The crash killed everyone. All 150 died."),
+        ];
+        let judge = Judge::new("How many were killed?", &sources);
         let best = vec![
             EvidenceSentence {
                 n: 1,
