@@ -152,6 +152,60 @@ pub fn question_kind(question: &str) -> QuestionKind {
     clause_opener.unwrap_or(QuestionKind::What)
 }
 
+/// Whether `question` asks for a name ("What was the name of …", "What were the names of …",
+/// "Name of the frigate …", "Alice's cat name"): the answer must then name someone or something
+/// with a capital, not say "an apostle" or "on November". A question that only mentions a
+/// name ("which option changes the name of the file") asks for the option.
+pub(crate) fn asks_for_a_name(question: &str) -> bool {
+    let words: Vec<String> = question
+        .split(|c: char| !c.is_alphanumeric() && c != '\'' && c != '\u{2019}')
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    let is_name = |w: &str| w == "name" || w == "names";
+    if words.last().is_some_and(|w| is_name(w)) || words.first().is_some_and(|w| is_name(w)) {
+        return true;
+    }
+    // "what/which is/was/were [the, a possessive, first/real/…] name(s)", after any opening
+    // clause
+    words.iter().enumerate().any(|(i, w)| {
+        (w == "what" || w == "which")
+            && words[i + 1..]
+                .iter()
+                .take(6)
+                .position(|x| is_name(x))
+                .is_some_and(|k| {
+                    words[i + 1..i + 1 + k].iter().all(|x| {
+                        x.ends_with("'s")
+                            || x.ends_with("\u{2019}s")
+                            || matches!(
+                                x.as_str(),
+                                "is" | "was"
+                                    | "were"
+                                    | "are"
+                                    | "the"
+                                    | "his"
+                                    | "her"
+                                    | "their"
+                                    | "its"
+                                    | "first"
+                                    | "real"
+                                    | "full"
+                                    | "personal"
+                                    | "last"
+                                    | "given"
+                                    | "maiden"
+                                    | "mr"
+                                    | "mrs"
+                                    | "ms"
+                                    | "miss"
+                                    | "dr"
+                            )
+                    })
+                })
+    })
+}
+
 /// Words an answer uses to talk about the excerpts rather than to answer: they add nothing.
 const ABOUT_THE_EXCERPTS: &[&str] = &[
     "excerpt",
@@ -271,6 +325,8 @@ impl Judgement {
 /// The question and the evidence an answer is judged against.
 pub(crate) struct Judge {
     kind: QuestionKind,
+    /// The question asks for a name ([`asks_for_a_name`]).
+    name: bool,
     asked: BTreeSet<String>,
     /// Content words of all sources together.
     held: BTreeSet<String>,
@@ -278,6 +334,9 @@ pub(crate) struct Judge {
     raw: BTreeSet<String>,
     /// Words the sources write with a capital (names).
     capitalised: BTreeSet<String>,
+    /// Words the sources write with a capital inside a sentence (not after a full stop): names,
+    /// not "Officials said".
+    names: BTreeSet<String>,
     /// The question's words as written, lowercased.
     asked_raw: BTreeSet<String>,
     /// Each sentence of the evidence with its neighbours (and each source's label) as a set of
@@ -468,12 +527,19 @@ impl Judge {
                 units.push((window, about));
             }
         }
+        let mut names = BTreeSet::new();
         for t in labelled.iter().map(String::as_str).chain([question]) {
             held.extend(content_words(t));
             for w in raw_words(t) {
                 raw.insert(w.to_lowercase());
                 if w.chars().next().is_some_and(char::is_uppercase) {
                     capitalised.insert(w.to_lowercase());
+                    let before = t[..w.as_ptr() as usize - t.as_ptr() as usize].trim_end_matches(
+                        |c: char| c.is_whitespace() || "\"'\u{201c}(".contains(c),
+                    );
+                    if !before.is_empty() && !before.ends_with(['.', '!', '?', ':', '\n']) {
+                        names.insert(w.to_lowercase());
+                    }
                 }
             }
         }
@@ -483,11 +549,13 @@ impl Judge {
             .collect();
         Judge {
             kind: question_kind(question),
+            name: asks_for_a_name(question),
             asked,
             asked_raw,
             held,
             raw,
             capitalised,
+            names,
             units,
         }
     }
@@ -592,6 +660,21 @@ impl Judge {
             )
         };
         let stated = |w: &String| !w.chars().any(|c| c.is_ascii_digit()) || self.known(w);
+        if self.name && !matches!(self.kind, QuestionKind::Quantity | QuestionKind::When) {
+            // a name: a word the evidence writes with a capital inside a sentence, written so
+            // here, that the question does not have and that is no month, day or word about the
+            // excerpts
+            return raw_words(&plain).into_iter().any(|w| {
+                let lower = w.to_lowercase();
+                w.chars().next().is_some_and(char::is_uppercase)
+                    && self.names.contains(&lower)
+                    && new(&lower)
+                    && !self.asked_raw.contains(&lower)
+                    && !content_words(w).is_empty()
+                    && !TIME_WORDS.contains(&lower.as_str())
+                    && !ABOUT_THE_EXCERPTS.iter().any(|a| lower.starts_with(a))
+            });
+        }
         match self.kind {
             QuestionKind::Quantity => words
                 .iter()
@@ -1064,6 +1147,48 @@ mod tests {
         assert!(!judge
             .judge("The excerpts do not mention what poverty programme he started.")
             .passes());
+    }
+
+    #[test]
+    fn a_question_asking_for_a_name_is_answered_by_one() {
+        for q in [
+            "What was the name of Phebe's husband, the woman from Cenchrea?",
+            "What were the names of the Christian rock bands Kent Sandvik played in?",
+            "What is Mr. Bennet's first name in Pride and Prejudice?",
+            "What is the Hatter\u{2019}s real name?",
+            "Name of the frigate Dick Musgrove served on",
+            "Pemberley housekeeper name",
+            "According to 2 Timothy, what was the name of Timothy's grandmother?",
+            "At the Dallas Zoo, what is the name of the mother's best friend in the herd?",
+        ] {
+            assert!(asks_for_a_name(q), "{q}");
+        }
+        for q in [
+            "which set fit option changes the name of the file that fit writes its log to",
+            "Which scientist named an asteroid after Malala Yousafzai?",
+            "Where does the name Debian come from?",
+            "Who wrote the letter?",
+        ] {
+            assert!(!asks_for_a_name(q), "{q}");
+        }
+        let sources = [source(
+            1,
+            "On Thursday a Duke student admitted hanging a noose. Officials named him as \
+             Tom Reed. Phebe is a servant of the church; she was an apostle's helper.",
+        )];
+        let judge = Judge::new(
+            "What is the name of the Duke student who admitted hanging the noose?",
+            &sources,
+        );
+        assert!(judge.has_kind("Officials named him as Tom Reed."));
+        // a capital that only opens sentences is no name
+        assert!(!judge.has_kind("Officials named him."));
+        // a role, a day or the question's own names are no name
+        assert!(!judge.has_kind("A Duke student admitted hanging a noose on Thursday."));
+        assert!(!judge.has_kind("According to the excerpt, he was an apostle."));
+        // "who" questions keep taking a role ("his wife")
+        let who = Judge::new("Who admitted hanging the noose?", &sources);
+        assert!(who.has_kind("The captain admitted it."));
     }
 
     #[test]
