@@ -399,7 +399,7 @@ fn raw_words(text: &str) -> Vec<&str> {
 /// the start, and before a capital). Once a passage numbers its clauses so, a lone number
 /// opening a clause is one too. An answer may not take such a number for a fact (a King James
 /// verse number passed as "Timothy was 10 years old").
-pub(crate) fn marker_numbers(text: &str) -> Vec<std::ops::Range<usize>> {
+fn marker_numbers(text: &str) -> Vec<std::ops::Range<usize>> {
     struct Num {
         range: std::ops::Range<usize>,
         value: u32,
@@ -647,30 +647,21 @@ impl Judge {
     /// clause number ([`marker_numbers`]).
     pub fn has_kind(&self, text: &str) -> bool {
         let plain = resolve_citations(text, 0).0;
-        let words: Vec<String> = raw_words(&plain)
-            .into_iter()
-            .map(str::to_lowercase)
-            .collect();
-        let new = |w: &String| {
-            !self.asked.contains(
-                &crate::lexical::content_words(w)
-                    .into_iter()
-                    .next()
-                    .unwrap_or_default(),
-            )
-        };
+        let written = raw_words(&plain);
+        let words: Vec<String> = written.iter().map(|w| w.to_lowercase()).collect();
+        // a word's content word (None for a stop word), and whether the question lacks it
+        let stem = |w: &str| content_words(w).into_iter().next();
+        let new = |w: &String| !self.asked.contains(&stem(w).unwrap_or_default());
         let stated = |w: &String| !w.chars().any(|c| c.is_ascii_digit()) || self.known(w);
         if self.name && !matches!(self.kind, QuestionKind::Quantity | QuestionKind::When) {
             // a name: a word the evidence writes with a capital inside a sentence, written so
             // here, that the question does not have and that is no month, day or word about the
             // excerpts
-            return raw_words(&plain).into_iter().any(|w| {
-                let lower = w.to_lowercase();
+            return written.iter().zip(&words).any(|(w, lower)| {
                 w.chars().next().is_some_and(char::is_uppercase)
-                    && self.names.contains(&lower)
-                    && new(&lower)
-                    && !self.asked_raw.contains(&lower)
-                    && !content_words(w).is_empty()
+                    && self.names.contains(lower)
+                    && stem(lower).is_some_and(|c| !self.asked.contains(&c))
+                    && !self.asked_raw.contains(lower)
                     && !TIME_WORDS.contains(&lower.as_str())
                     && !ABOUT_THE_EXCERPTS.iter().any(|a| lower.starts_with(a))
             });
