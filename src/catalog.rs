@@ -383,6 +383,30 @@ mod tests {
         let e = c.default_of("embedder").unwrap();
         assert_eq!(e.id, "all-minilm-l6-v2");
         assert!(c.default_of("runtime").is_some());
+        // both ranked answerers come with the defaults, so that the automatic choice can take
+        // the better one where it starts in time; the quick one answers before any measurement
+        let answerers: Vec<&str> = c
+            .models
+            .iter()
+            .filter(|m| m.kind == "llm" && m.default)
+            .map(|m| m.id.as_str())
+            .collect();
+        assert_eq!(
+            answerers,
+            [
+                "qwen2.5-coder-0.5b-instruct-q4km",
+                "qwen2.5-coder-1.5b-instruct-q4km"
+            ]
+        );
+        assert!(c
+            .models
+            .iter()
+            .filter(|m| m.kind == "llm")
+            .all(|m| m.default == m.rank.is_some()));
+        assert_eq!(
+            c.default_of("llm").unwrap().id,
+            "qwen2.5-coder-0.5b-instruct-q4km"
+        );
         for m in &c.models {
             for f in &m.files {
                 assert_eq!(f.sha256.len(), 64, "{}/{}", m.id, f.name);

@@ -81,6 +81,11 @@ pub struct EvalArgs {
     /// Language model for --answers.
     #[arg(long)]
     pub model: Option<String>,
+    /// With --answers: keep what the language model writes for each prompt in this file, and
+    /// replay it when a later run builds the same prompt (the answer check, quotes and declines
+    /// run for real on it; timings are the recorded ones).
+    #[arg(long)]
+    pub tape: Option<PathBuf>,
     /// Articles to summarize with --set summaries (0: all 100).
     #[arg(long, default_value_t = 0)]
     pub summaries: usize,

@@ -25,6 +25,7 @@
 //! declined, answers that only restate the question, quotes, time to first token.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
@@ -612,6 +613,14 @@ async fn eval_answers(
 ) -> Result<(serde_json::Value, Vec<Asked>)> {
     let config = &crate::answer::for_model(config.clone(), args.model.as_deref());
     let llm = crate::answer::load_answerer(config, args.model.as_deref()).await?;
+    let taped = match &args.tape {
+        Some(path) => Some(Arc::new(crate::tape::Taped::open(llm.clone(), path)?)),
+        None => None,
+    };
+    let llm: Arc<dyn hearth::Generator> = match &taped {
+        Some(t) => t.clone(),
+        None => llm,
+    };
     let cancel = hearth::Cancel::new();
     let cfg = config.answer.clone();
     let n = args.answers.min(answerable.len());
@@ -709,6 +718,13 @@ async fn eval_answers(
             );
         }
         asked.push(record);
+    }
+    if let Some(t) = &taped {
+        eprintln!(
+            "tape: {} generations replayed, {} generated",
+            t.replayed.load(std::sync::atomic::Ordering::Relaxed),
+            t.generated.load(std::sync::atomic::Ordering::Relaxed)
+        );
     }
     if let Some(work) = &args.work_dir {
         let name = format!("answers-{}-{}.jsonl", part.corpus, split.name());

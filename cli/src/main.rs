@@ -14,6 +14,7 @@ mod measure;
 mod models;
 mod scoring;
 mod serve;
+mod tape;
 mod watch;
 
 use std::io::IsTerminal;

@@ -80,9 +80,16 @@ pub(crate) async fn measure_all(
                 .context("measuring thread")
                 .and_then(|r| Ok(r?));
         match result {
-            Ok(s) if verbose => {
-                println!("{name}: {}", speed_line(&s, config.typical_prompt_tokens()))
+            Ok(r) if verbose => {
+                println!(
+                    "{name}: {}",
+                    speed_line(&r.kept, config.typical_prompt_tokens())
+                );
+                if r.measured.disturbed() {
+                    println!("  {}", disturbed_line(&r));
+                }
             }
+            Ok(r) if r.measured.disturbed() => eprintln!("{name}: {}", disturbed_line(&r)),
             Ok(_) => {}
             Err(e) => {
                 failed += 1;
@@ -98,6 +105,23 @@ pub(crate) async fn measure_if_needed(config: &Config) {
     let todo = config.unmeasured_answerers();
     if !todo.is_empty() {
         measure_all(config, &todo, false).await;
+    }
+}
+
+/// What a measurement disturbed by other programs means for the numbers shown.
+fn disturbed_line(r: &speed::Recorded) -> String {
+    let share = (r.measured.busy * 100.0).round();
+    if r.kept.disturbed() {
+        format!(
+            "other programs used {share:.0}% of the CPU meanwhile: these numbers are low, and \
+             are taken again on the next start"
+        )
+    } else {
+        format!(
+            "other programs used {share:.0}% of the CPU meanwhile: the earlier measurement is \
+             kept (prefill {:.0} tok/s now)",
+            r.measured.prefill_tok_s
+        )
     }
 }
 

@@ -198,7 +198,7 @@ impl Shell {
                 .map(|d| d.as_secs())
                 .unwrap_or(0);
             let r = tokio::task::spawn_blocking(move || {
-                speed::measure_and_record(&dir, &name, &path, at)
+                speed::measure_and_record(&dir, &name, &path, at).map(|r| r.kept)
             })
             .await
             .map_err(|e| ErrorDto::new("internal", format!("measuring thread: {e}")))

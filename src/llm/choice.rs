@@ -137,12 +137,13 @@ impl Config {
         self.settle_evidence();
     }
 
-    /// Candidates of the automatic choice not yet measured on this machine: the shells measure
-    /// them ([`crate::llm::speed::measure`]) before the automatic choice loads a model.
+    /// Candidates of the automatic choice not yet measured on this machine, or measured only
+    /// while other programs kept it busy: the shells measure them
+    /// ([`crate::llm::speed::measure`]) before the automatic choice loads a model.
     pub fn unmeasured_answerers(&self) -> Vec<(String, PathBuf)> {
         self.answer_candidates()
             .into_iter()
-            .filter(|c| c.speed.is_none())
+            .filter(|c| c.speed.as_ref().is_none_or(|s| s.disturbed()))
             .map(|c| (c.id, c.path))
             .collect()
     }
@@ -167,20 +168,21 @@ mod tests {
         f.size
     }
 
+    fn speed(id: &str, size: u64, prefill: f64) -> Speed {
+        Speed {
+            model: id.into(),
+            file_size: size,
+            machine: Machine::this(),
+            prefill_tok_s: prefill,
+            decode_tok_s: 20.0,
+            load_s: 1.0,
+            measured_at: 0,
+            busy: 0.0,
+        }
+    }
+
     fn measured(models: &Path, id: &str, size: u64, prefill: f64) {
-        SpeedTable::record(
-            models,
-            Speed {
-                model: id.into(),
-                file_size: size,
-                machine: Machine::this(),
-                prefill_tok_s: prefill,
-                decode_tok_s: 20.0,
-                load_s: 1.0,
-                measured_at: 0,
-            },
-        )
-        .unwrap();
+        SpeedTable::record(models, speed(id, size, prefill)).unwrap();
     }
 
     #[test]
@@ -268,6 +270,21 @@ mod tests {
             .collect();
         todo.sort();
         assert_eq!(todo, [small, big]);
+        // a measurement taken while other programs kept the machine busy counts for now, and
+        // is taken again
+        let busy = Speed {
+            busy: 0.6,
+            ..speed(big, big_size, 60.0)
+        };
+        SpeedTable::record(models.path(), busy).unwrap();
+        measured(models.path(), small, small_size, 600.0);
+        assert_eq!(config.llm_model(None).unwrap().0, small);
+        let todo: Vec<String> = config
+            .unmeasured_answerers()
+            .into_iter()
+            .map(|m| m.0)
+            .collect();
+        assert_eq!(todo, [big]);
         // a fast machine: the 1.5B starts within the 3 s budget (400/200 + 1/20 s)
         measured(models.path(), small, small_size, 600.0);
         measured(models.path(), big, big_size, 200.0);

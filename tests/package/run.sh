@@ -169,7 +169,7 @@ wait_for "a download's progress shown" 120 \
   "[...document.querySelectorAll('.download-line')].some(l => / of /.test(l.textContent)) && [...document.querySelectorAll('#models-list progress.download-bar')].some(b => b.value > 0)"
 ok "the default models download with a progress bar and a progress line"
 wait_for "the default models installed and the library open" 900 \
-  "document.querySelector('#problem').hidden && ['all-minilm-l6-v2', 'qwen2.5-coder-0.5b-instruct-q4km', 'onnxruntime-1.32'].every(id => { const r = document.querySelector('#models-list tr[data-id=\"' + id + '\"]'); return r && r.textContent.includes('installed') && !r.textContent.includes('not installed'); })"
+  "document.querySelector('#problem').hidden && ['all-minilm-l6-v2', 'qwen2.5-coder-0.5b-instruct-q4km', 'qwen2.5-coder-1.5b-instruct-q4km', 'onnxruntime-1.32'].every(id => { const r = document.querySelector('#models-list tr[data-id=\"' + id + '\"]'); return r && r.textContent.includes('installed') && !r.textContent.includes('not installed'); })"
 ok "the default models are installed from PyPI and the library opens"
 # real documents: pages of Debian's PostgreSQL manual (VACUUM, the tutorial, backups)
 mkdir -p "$R/home/user/docs"

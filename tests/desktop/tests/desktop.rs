@@ -927,12 +927,16 @@ async fn missing_models_are_explained_in_the_window() {
     .await;
     app.wait_until(
         "the default models to be installed and the library to open",
-        "document.querySelector('#problem').hidden && ['all-minilm-l6-v2', 'qwen2.5-coder-0.5b-instruct-q4km'].every(id => { const r = document.querySelector(`#models-list tr[data-id='${id}']`); return r && r.textContent.includes('installed') && !r.textContent.includes('not installed'); })",
+        "document.querySelector('#problem').hidden && ['all-minilm-l6-v2', 'qwen2.5-coder-0.5b-instruct-q4km', 'qwen2.5-coder-1.5b-instruct-q4km'].every(id => { const r = document.querySelector(`#models-list tr[data-id='${id}']`); return r && r.textContent.includes('installed') && !r.textContent.includes('not installed'); })",
         MODEL,
     )
     .await;
     app.screenshot("02-models-downloaded").await;
-    for id in ["all-minilm-l6-v2", "qwen2.5-coder-0.5b-instruct-q4km"] {
+    for id in [
+        "all-minilm-l6-v2",
+        "qwen2.5-coder-0.5b-instruct-q4km",
+        "qwen2.5-coder-1.5b-instruct-q4km",
+    ] {
         let entry = hearth::Catalog::builtin().get(id).unwrap().clone();
         for f in &entry.files {
             assert!(
