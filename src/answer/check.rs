@@ -76,6 +76,11 @@ const KIND_PHRASES: &[(&str, QuestionKind)] = &[
     ("how often", QuestionKind::Quantity),
     ("how tall", QuestionKind::Quantity),
     ("how high", QuestionKind::Quantity),
+    ("how fast", QuestionKind::Quantity),
+    ("how heavy", QuestionKind::Quantity),
+    ("how deep", QuestionKind::Quantity),
+    ("how wide", QuestionKind::Quantity),
+    ("how expensive", QuestionKind::Quantity),
     ("what percentage", QuestionKind::Quantity),
     ("what percent", QuestionKind::Quantity),
     ("what number", QuestionKind::Quantity),
@@ -110,6 +115,49 @@ const KIND_PHRASES: &[(&str, QuestionKind)] = &[
     ("which", QuestionKind::What),
 ];
 
+/// Nouns that, within a few words after "what" or "which", say what kind of thing is asked for
+/// ("on what exact day", "what tax rate", "what annual salary", "which city").
+const TYPED_NOUNS: &[(&str, QuestionKind)] = &[
+    ("year", QuestionKind::When),
+    ("date", QuestionKind::When),
+    ("day", QuestionKind::When),
+    ("month", QuestionKind::When),
+    ("century", QuestionKind::When),
+    ("decade", QuestionKind::When),
+    ("hour", QuestionKind::When),
+    ("number", QuestionKind::Quantity),
+    ("amount", QuestionKind::Quantity),
+    ("percentage", QuestionKind::Quantity),
+    ("percent", QuestionKind::Quantity),
+    ("price", QuestionKind::Quantity),
+    ("cost", QuestionKind::Quantity),
+    ("rate", QuestionKind::Quantity),
+    ("salary", QuestionKind::Quantity),
+    ("wage", QuestionKind::Quantity),
+    ("fee", QuestionKind::Quantity),
+    ("fine", QuestionKind::Quantity),
+    ("sum", QuestionKind::Quantity),
+    ("total", QuestionKind::Quantity),
+    ("age", QuestionKind::Quantity),
+    ("size", QuestionKind::Quantity),
+    ("height", QuestionKind::Quantity),
+    ("weight", QuestionKind::Quantity),
+    ("length", QuestionKind::Quantity),
+    ("distance", QuestionKind::Quantity),
+    ("speed", QuestionKind::Quantity),
+    ("temperature", QuestionKind::Quantity),
+    ("population", QuestionKind::Quantity),
+    ("budget", QuestionKind::Quantity),
+    ("score", QuestionKind::Quantity),
+    ("city", QuestionKind::Where),
+    ("town", QuestionKind::Where),
+    ("country", QuestionKind::Where),
+    ("place", QuestionKind::Where),
+];
+
+/// Words that end the noun phrase after "what" or "which" ("what breed of cat": the breed).
+const PHRASE_ENDS: &[&str] = &["of", "in", "for", "to", "on", "at", "by", "with", "from"];
+
 /// Verbs after which "when", "where" and "how" ask a question ("where does it read from")
 /// rather than open a clause ("when a script runs ..., where does it read from").
 const AUXILIARIES: &[&str] = &[
@@ -138,7 +186,28 @@ pub fn question_kind(question: &str) -> QuestionKind {
                 best = Some((words.len(), *kind));
             }
         }
-        let Some((n, kind)) = best else { continue };
+        let Some((n, mut kind)) = best else { continue };
+        if kind == QuestionKind::What {
+            // "what exact day", "what tax rate": a typed noun in the phrase that follows
+            if let Some(typed) = lower[i + 1..]
+                .iter()
+                .take(3)
+                .take_while(|w| {
+                    !AUXILIARIES.contains(&w.as_str()) && !PHRASE_ENDS.contains(&w.as_str())
+                })
+                .find_map(|w| {
+                    let singular = match w.strip_suffix("ies") {
+                        Some(stem) => format!("{stem}y"),
+                        None => w.strip_suffix('s').unwrap_or(w).to_string(),
+                    };
+                    TYPED_NOUNS
+                        .iter()
+                        .find(|(noun, _)| *noun == w.as_str() || *noun == singular)
+                })
+            {
+                kind = typed.1;
+            }
+        }
         let single = n == 1 && matches!(lower[i].as_str(), "when" | "where" | "how");
         let asks = !single
             || lower
@@ -625,6 +694,13 @@ impl Judge {
         if self.raw.contains(lower) {
             return true;
         }
+        // "ten" for "10" and back
+        let value = number_value(lower).or_else(|| lower.parse().ok());
+        if let Some(v) = value {
+            if self.raw.contains(&v.to_string()) || self.raw.contains(number_word(v)) {
+                return true;
+            }
+        }
         let digits: String = lower.chars().filter(|c| c.is_ascii_digit()).collect();
         if !digits.is_empty()
             && digits.len() == lower.chars().filter(|c| c.is_alphanumeric()).count()
@@ -652,7 +728,11 @@ impl Judge {
         // a word's content word (None for a stop word), and whether the question lacks it
         let stem = |w: &str| content_words(w).into_iter().next();
         let new = |w: &String| !self.asked.contains(&stem(w).unwrap_or_default());
-        let stated = |w: &String| !w.chars().any(|c| c.is_ascii_digit()) || self.known(w);
+        // a number, in figures or words, only where the evidence states it
+        let stated = |w: &String| {
+            !(w.chars().any(|c| c.is_ascii_digit()) || NUMBER_WORDS.contains(&w.as_str()))
+                || self.known(w)
+        };
         if self.name && !matches!(self.kind, QuestionKind::Quantity | QuestionKind::When) {
             // a name: a word the evidence writes with a capital inside a sentence, written so
             // here, that the question does not have and that is no month, day or word about the
@@ -736,6 +816,26 @@ const NUMBER_WORDS: &[&str] = &[
     "couple",
     "percent",
 ];
+
+/// The value of a number word ("ten": 10), one to twenty and the tens.
+fn number_value(w: &str) -> Option<u32> {
+    let i = NUMBER_WORDS.iter().position(|n| *n == w)?;
+    match i {
+        0..=19 => Some(i as u32 + 1),
+        20..=26 => Some((i as u32 - 17) * 10),
+        _ => None,
+    }
+}
+
+/// The word for `v`, one to twenty and the tens ("" for other values).
+fn number_word(v: u32) -> &'static str {
+    let i = match v {
+        1..=20 => v - 1,
+        30..=90 if v.is_multiple_of(10) => v / 10 + 17,
+        _ => return "",
+    };
+    NUMBER_WORDS[i as usize]
+}
 
 fn is_number(w: &str) -> bool {
     w.chars().any(|c| c.is_ascii_digit()) || NUMBER_WORDS.contains(&w)
@@ -1116,6 +1216,51 @@ mod tests {
         );
         assert_eq!(k("When did the eggs hatch?"), QuestionKind::When);
         assert_eq!(k("how to keep more history"), QuestionKind::How);
+        // a typed noun a few words after "what" or "which" says what is asked for
+        assert_eq!(
+            k("On what exact day in June 1993 did COMET lift off?"),
+            QuestionKind::When
+        );
+        assert_eq!(
+            k("What tax rate did Middletown apply to the airplanes?"),
+            QuestionKind::Quantity
+        );
+        assert_eq!(
+            k("What annual salary does the Constitution set?"),
+            QuestionKind::Quantity
+        );
+        assert_eq!(k("Which cities did Paul visit?"), QuestionKind::Where);
+        assert_eq!(k("How fast was the car going?"), QuestionKind::Quantity);
+        // ... only in the phrase that follows it
+        assert_eq!(k("What breed of cat was Felix?"), QuestionKind::What);
+        assert_eq!(
+            k("What is the latest year a date column can hold?"),
+            QuestionKind::What
+        );
+        assert_eq!(
+            k("Which stats variable gives the sample standard deviation?"),
+            QuestionKind::What
+        );
+    }
+
+    #[test]
+    fn a_number_in_words_must_be_stated_too() {
+        let q = "How many tarts did the Knave of Hearts steal?";
+        let judge = Judge::new(
+            q,
+            &[source(1, "The Knave of Hearts, he stole those tarts.")],
+        );
+        assert!(!judge.has_kind("The Knave of Hearts stole ten tarts. [1]"));
+        let judge = Judge::new(q, &[source(1, "The Knave of Hearts stole ten tarts.")]);
+        assert!(judge.has_kind("The Knave of Hearts stole ten tarts. [1]"));
+        // in figures there, in words here, and back
+        let judge = Judge::new(q, &[source(1, "The Knave of Hearts stole 10 tarts.")]);
+        assert!(judge.has_kind("He stole ten tarts. [1]"));
+        let judge = Judge::new(q, &[source(1, "The Knave of Hearts stole thirty tarts.")]);
+        assert!(judge.has_kind("He stole 30 tarts. [1]"));
+        assert_eq!(number_value("ninety"), Some(90));
+        assert_eq!(number_word(20), "twenty");
+        assert_eq!(number_word(21), "");
     }
 
     #[test]
