@@ -221,6 +221,35 @@ pub fn question_kind(question: &str) -> QuestionKind {
     clause_opener.unwrap_or(QuestionKind::What)
 }
 
+/// Whether `question` asks for a year ("In what year …", "which year did …"): a time that is
+/// not a year ("4", "in August") does not answer it.
+pub(crate) fn asks_for_a_year(question: &str) -> bool {
+    let words: Vec<String> = question
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect();
+    words.iter().enumerate().any(|(i, w)| {
+        (w == "what" || w == "which")
+            && words[i + 1..]
+                .iter()
+                .take(3)
+                .take_while(|x| {
+                    !AUXILIARIES.contains(&x.as_str()) && !PHRASE_ENDS.contains(&x.as_str())
+                })
+                .any(|x| x == "year")
+    })
+}
+
+/// Whether `w` (lowercased) writes a year: "1975", "1990s", "'93".
+fn is_year(w: &str) -> bool {
+    let digits = w
+        .trim_start_matches(['\'', '\u{2019}'])
+        .trim_end_matches('s');
+    digits.chars().all(|c| c.is_ascii_digit())
+        && (digits.len() == 4 || (digits.len() == 2 && w.len() > 2) || digits.len() == 3)
+}
+
 /// Whether `question` asks for a name ("What was the name of …", "What were the names of …",
 /// "Name of the frigate …", "Alice's cat name"): the answer must then name someone or something
 /// with a capital, not say "an apostle" or "on November". A question that only mentions a
@@ -396,6 +425,8 @@ pub(crate) struct Judge {
     kind: QuestionKind,
     /// The question asks for a name ([`asks_for_a_name`]).
     name: bool,
+    /// The question asks for a year ([`asks_for_a_year`]).
+    year: bool,
     asked: BTreeSet<String>,
     /// Content words of all sources together.
     held: BTreeSet<String>,
@@ -619,6 +650,7 @@ impl Judge {
         Judge {
             kind: question_kind(question),
             name: asks_for_a_name(question),
+            year: asks_for_a_year(question),
             asked,
             asked_raw,
             held,
@@ -751,6 +783,10 @@ impl Judge {
                 .iter()
                 .filter(|w| new(w))
                 .any(|w| is_number(w) && stated(w)),
+            QuestionKind::When if self.year => words
+                .iter()
+                .filter(|w| new(w))
+                .any(|w| is_year(w) && stated(w)),
             QuestionKind::When => words
                 .iter()
                 .filter(|w| new(w))
@@ -1259,6 +1295,23 @@ mod tests {
         let judge = Judge::new(q, &[source(1, "The Knave of Hearts stole thirty tarts.")]);
         assert!(judge.has_kind("He stole 30 tarts. [1]"));
         assert_eq!(number_value("ninety"), Some(90));
+    }
+
+    #[test]
+    fn a_year_question_is_answered_by_a_year() {
+        let q = "In what year did Tom Gehrels discover comet P/Gehrels 3?";
+        assert!(asks_for_a_year(q));
+        assert!(asks_for_a_year("Which year was it built?"));
+        assert!(!asks_for_a_year("What day of the year is it?"));
+        assert!(!asks_for_a_year("When did he discover it?"));
+        let sources = [source(
+            1,
+            "Gehrels found P/Gehrels 3 and about 4 other comets. He saw it first in 1975.",
+        )];
+        let judge = Judge::new(q, &sources);
+        assert!(!judge.has_kind("of P/Gehrels 3 (as well as about 4 other comets"));
+        assert!(judge.has_kind("He discovered it in 1975. [1]"));
+        assert!(is_year("1990s") && is_year("'93") && !is_year("93") && !is_year("12345"));
         assert_eq!(number_word(20), "twenty");
         assert_eq!(number_word(21), "");
     }
