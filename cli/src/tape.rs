@@ -28,8 +28,8 @@ struct Entry {
     key: String,
     model: String,
     text: String,
-    /// How it ended: "end_of_turn", "stop_string" or "length".
-    stop: String,
+    /// How it ended (the model ran to the end: never "cancelled").
+    stop: StopReason,
     prompt_tokens: usize,
     completion_tokens: usize,
     prefill_ms: f64,
@@ -64,24 +64,6 @@ fn key(model: &str, messages: &[Message], params: &GenerateParams) -> String {
     params.seed.hash(&mut h);
     params.stop.hash(&mut h);
     format!("{:016x}", h.finish())
-}
-
-fn stop_name(s: StopReason) -> &'static str {
-    match s {
-        StopReason::EndOfTurn => "end_of_turn",
-        StopReason::StopString => "stop_string",
-        StopReason::Length => "length",
-        StopReason::Cancelled => "cancelled",
-    }
-}
-
-fn stop_of(name: &str) -> StopReason {
-    match name {
-        "stop_string" => StopReason::StopString,
-        "length" => StopReason::Length,
-        "cancelled" => StopReason::Cancelled,
-        _ => StopReason::EndOfTurn,
-    }
 }
 
 /// `text` in the pieces a model streams: each word with the spaces after it.
@@ -182,7 +164,7 @@ impl Generator for Taped {
                     key: key.clone(),
                     model,
                     text: gen.text,
-                    stop: stop_name(gen.stop_reason).into(),
+                    stop: gen.stop_reason,
                     prompt_tokens: gen.prompt_tokens,
                     completion_tokens: gen.completion_tokens,
                     prefill_ms: gen.prefill_ms,
@@ -209,11 +191,7 @@ impl Generator for Taped {
         let cut = sent < e.text.len();
         Ok(Generation {
             text: e.text[..sent].to_string(),
-            stop_reason: if cut {
-                StopReason::Cancelled
-            } else {
-                stop_of(&e.stop)
-            },
+            stop_reason: if cut { StopReason::Cancelled } else { e.stop },
             prompt_tokens: e.prompt_tokens,
             cached_tokens: 0,
             completion_tokens: e.completion_tokens,

@@ -169,11 +169,7 @@ const AUXILIARIES: &[&str] = &[
 /// 1964 address, what did Johnson declare war on?" asks a "what"); a "when", "where" or plain
 /// "how" counts only before a verb like "does" or "is".
 pub fn question_kind(question: &str) -> QuestionKind {
-    let lower: Vec<String> = question
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_lowercase)
-        .collect();
+    let lower = question_words(question);
     let mut clause_opener: Option<QuestionKind> = None;
     for i in 0..lower.len() {
         let mut best: Option<(usize, QuestionKind)> = None;
@@ -189,22 +185,15 @@ pub fn question_kind(question: &str) -> QuestionKind {
         let Some((n, mut kind)) = best else { continue };
         if kind == QuestionKind::What {
             // "what exact day", "what tax rate": a typed noun in the phrase that follows
-            if let Some(typed) = lower[i + 1..]
-                .iter()
-                .take(3)
-                .take_while(|w| {
-                    !AUXILIARIES.contains(&w.as_str()) && !PHRASE_ENDS.contains(&w.as_str())
-                })
-                .find_map(|w| {
-                    let singular = match w.strip_suffix("ies") {
-                        Some(stem) => format!("{stem}y"),
-                        None => w.strip_suffix('s').unwrap_or(w).to_string(),
-                    };
-                    TYPED_NOUNS
-                        .iter()
-                        .find(|(noun, _)| *noun == w.as_str() || *noun == singular)
-                })
-            {
+            if let Some(typed) = noun_phrase(&lower[i + 1..]).find_map(|w| {
+                let singular = match w.strip_suffix("ies") {
+                    Some(stem) => format!("{stem}y"),
+                    None => w.strip_suffix('s').unwrap_or(w).to_string(),
+                };
+                TYPED_NOUNS
+                    .iter()
+                    .find(|(noun, _)| *noun == w.as_str() || *noun == singular)
+            }) {
                 kind = typed.1;
             }
         }
@@ -224,21 +213,28 @@ pub fn question_kind(question: &str) -> QuestionKind {
 /// Whether `question` asks for a year ("In what year …", "which year did …"): a time that is
 /// not a year ("4", "in August") does not answer it.
 pub(crate) fn asks_for_a_year(question: &str) -> bool {
-    let words: Vec<String> = question
+    let words = question_words(question);
+    words.iter().enumerate().any(|(i, w)| {
+        (w == "what" || w == "which") && noun_phrase(&words[i + 1..]).any(|x| x == "year")
+    })
+}
+
+/// A question's words, lowercased, split at everything but letters and digits.
+fn question_words(question: &str) -> Vec<String> {
+    question
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_lowercase)
-        .collect();
-    words.iter().enumerate().any(|(i, w)| {
-        (w == "what" || w == "which")
-            && words[i + 1..]
-                .iter()
-                .take(3)
-                .take_while(|x| {
-                    !AUXILIARIES.contains(&x.as_str()) && !PHRASE_ENDS.contains(&x.as_str())
-                })
-                .any(|x| x == "year")
-    })
+        .collect()
+}
+
+/// The noun phrase that opens `words` (those after "what" or "which"): at most three words,
+/// ending before a verb like "is"/"did" or a preposition ("what breed of cat": "breed").
+fn noun_phrase(words: &[String]) -> impl Iterator<Item = &String> {
+    words
+        .iter()
+        .take(3)
+        .take_while(|w| !AUXILIARIES.contains(&w.as_str()) && !PHRASE_ENDS.contains(&w.as_str()))
 }
 
 /// Whether `w` (lowercased) writes a year: "1975", "1990s", "'93".
@@ -761,10 +757,7 @@ impl Judge {
         let stem = |w: &str| content_words(w).into_iter().next();
         let new = |w: &String| !self.asked.contains(&stem(w).unwrap_or_default());
         // a number, in figures or words, only where the evidence states it
-        let stated = |w: &String| {
-            !(w.chars().any(|c| c.is_ascii_digit()) || NUMBER_WORDS.contains(&w.as_str()))
-                || self.known(w)
-        };
+        let stated = |w: &String| !is_number(w) || self.known(w);
         if self.name && !matches!(self.kind, QuestionKind::Quantity | QuestionKind::When) {
             // a name: a word the evidence writes with a capital inside a sentence, written so
             // here, that the question does not have and that is no month, day or word about the
@@ -783,14 +776,10 @@ impl Judge {
                 .iter()
                 .filter(|w| new(w))
                 .any(|w| is_number(w) && stated(w)),
-            QuestionKind::When if self.year => words
-                .iter()
-                .filter(|w| new(w))
-                .any(|w| is_year(w) && stated(w)),
             QuestionKind::When => words
                 .iter()
                 .filter(|w| new(w))
-                .any(|w| is_time(w) && stated(w)),
+                .any(|w| stated(w) && if self.year { is_year(w) } else { is_time(w) }),
             QuestionKind::Who => words
                 .iter()
                 .filter(|w| new(w))
